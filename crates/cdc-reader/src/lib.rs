@@ -1,0 +1,1 @@
+//! Streams bb_* changes from PostgreSQL logical replication into Kafka.

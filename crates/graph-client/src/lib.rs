@@ -1,0 +1,1 @@
+//! The one Microsoft Graph client: token cache, throttling, batch, paging, delta, errors.

@@ -1,0 +1,1 @@
+//! A faithful, stateful Microsoft Graph emulator with fault injection.

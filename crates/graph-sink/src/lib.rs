@@ -1,0 +1,1 @@
+//! Writes the desired state to Microsoft Graph and the mapping tables, effectively exactly once.

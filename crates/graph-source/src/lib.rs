@@ -1,0 +1,1 @@
+//! Pulls Outlook room-calendar changes (delta, webhooks) into Kafka.

@@ -1,0 +1,1 @@
+//! Confluent wire format, schema registry client and a Confluent-compatible registry persisted in PostgreSQL.

@@ -1,0 +1,2 @@
+//! The roomsync binary.
+fn main() {}
