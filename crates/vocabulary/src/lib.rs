@@ -1,1 +1,6 @@
-//! Shared vocabulary of the roomsync stages.
+//! The vocabulary every roomsync stage shares: topic names and their keys, the Avro records that travel on
+//! them, Europe/Oslo wall-clock time, and reservation priority.
+//!
+//! Only what several stages really use lives here; a stage's own logic stays in its crate.
+
+pub mod topics;

@@ -1,0 +1,103 @@
+//! Topic names of the pipeline, in one place.
+//!
+//! Every name starts with a configurable prefix (default `roomsync`), so several installations (or the tests,
+//! which use a unique prefix each) can share one cluster without seeing each other's records. Record values are
+//! registered under the Confluent TopicNameStrategy subjects `<topic>-key` and `<topic>-value`.
+//!
+//! ```text
+//!  <prefix>.cdc.<schema>.<table>   CDC envelopes, key = primary key          (cdc-reader  -> resolver)
+//!  <prefix>.graph.events           Outlook events, key = room + event id     (graph-source -> resolver)
+//!  <prefix>.reservations           reservation per resource, key = resource  (resolver stage 1 -> 2)
+//!  <prefix>.sync.desired           desired room-calendar item, key = room + item (resolver -> graph-sink)
+//!  <prefix>.sync.imports           Outlook-origin bookings to import         (resolver -> mapping sink)
+//!  <prefix>.deadletter             records that could not be processed, with the reason
+//! ```
+
+/// The default topic prefix.
+pub const DEFAULT_PREFIX: &str = "roomsync";
+
+/// Builds the names of the pipeline's topics under one prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topics {
+    prefix: String,
+}
+
+impl Default for Topics {
+    fn default() -> Self {
+        Topics::new(DEFAULT_PREFIX)
+    }
+}
+
+impl Topics {
+    /// Topic names under `prefix` (no trailing dot).
+    pub fn new(prefix: impl Into<String>) -> Self {
+        Topics { prefix: prefix.into() }
+    }
+
+    /// The prefix these names start with.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The CDC topic of one table: `<prefix>.cdc.<schema>.<table>`.
+    pub fn cdc(&self, schema: &str, table: &str) -> String {
+        format!("{}.cdc.{schema}.{table}", self.prefix)
+    }
+
+    /// Outlook room-calendar events as the Graph source saw them.
+    pub fn graph_events(&self) -> String {
+        format!("{}.graph.events", self.prefix)
+    }
+
+    /// Assembled reservations, one record per (reservation, resource), keyed by resource.
+    pub fn reservations(&self) -> String {
+        format!("{}.reservations", self.prefix)
+    }
+
+    /// What each room calendar must hold, keyed by room + item (compacted).
+    pub fn desired(&self) -> String {
+        format!("{}.sync.desired", self.prefix)
+    }
+
+    /// Outlook-origin bookings to import into the booking system.
+    pub fn imports(&self) -> String {
+        format!("{}.sync.imports", self.prefix)
+    }
+
+    /// Records that could not be processed, with the reason.
+    pub fn dead_letter(&self) -> String {
+        format!("{}.deadletter", self.prefix)
+    }
+}
+
+/// The schema-registry subject of a topic's record values (Confluent TopicNameStrategy).
+pub fn value_subject(topic: &str) -> String {
+    format!("{topic}-value")
+}
+
+/// The schema-registry subject of a topic's record keys (Confluent TopicNameStrategy).
+pub fn key_subject(topic: &str) -> String {
+    format!("{topic}-key")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_documented_layout() {
+        let topics = Topics::default();
+        assert_eq!(topics.cdc("public", "bb_event"), "roomsync.cdc.public.bb_event");
+        assert_eq!(topics.graph_events(), "roomsync.graph.events");
+        assert_eq!(topics.reservations(), "roomsync.reservations");
+        assert_eq!(topics.desired(), "roomsync.sync.desired");
+        assert_eq!(topics.imports(), "roomsync.sync.imports");
+        assert_eq!(topics.dead_letter(), "roomsync.deadletter");
+        assert_eq!(value_subject("roomsync.graph.events"), "roomsync.graph.events-value");
+    }
+
+    #[test]
+    fn a_prefix_separates_installations() {
+        assert_eq!(Topics::new("t_1").cdc("public", "bb_booking"), "t_1.cdc.public.bb_booking");
+    }
+}
