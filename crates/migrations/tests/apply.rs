@@ -18,10 +18,7 @@ async fn migrations_create_roomsync_tables_and_run_once() -> anyhow::Result<()> 
         "roomsync_consumer_offsets",
         "roomsync_conflicts",
     ] {
-        let exists: bool = client
-            .query_one("select to_regclass($1) is not null", &[&table])
-            .await?
-            .get(0);
+        let exists: bool = client.query_one("select to_regclass($1) is not null", &[&table]).await?.get(0);
         assert!(exists, "{table} exists");
     }
     assert!(migrations::preflight_warnings(&client).await?.is_empty());
