@@ -60,12 +60,17 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Params<
     }
 }
 
-/// The query string's boolean flags (`deleted`, `permanent`, `defaultToGlobal`, `verbose`); anything else in it
-/// (`normalize`, `fetchMaxId`, `subject`...) is accepted and ignored.
+/// The query string: boolean flags (`deleted`, `permanent`, `defaultToGlobal`, `verbose`) and `subjectPrefix`;
+/// anything else in it (`normalize`, `fetchMaxId`, `subject`...) is accepted and ignored.
 #[derive(Debug, Default)]
 pub struct Flags(HashMap<String, String>);
 
 impl Flags {
+    /// The value of `name`, if given.
+    pub fn value(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
     /// Whether `name=true` was given.
     pub fn get(&self, name: &str) -> bool {
         self.0.get(name).is_some_and(|value| value.eq_ignore_ascii_case("true"))

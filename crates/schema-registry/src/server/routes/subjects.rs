@@ -10,9 +10,14 @@ use crate::server::json::{Body, Flags, Params, Reply};
 use crate::server::routes::schemas::raw_schema;
 use crate::server::store::{Deletion, Registration, Store, SubjectVersion, VersionSpec};
 
-/// `GET /subjects` -> the subjects with a live version (`?deleted=true`: with any version).
+/// `GET /subjects` -> the subjects with a live version (`?deleted=true`: with any version; `?subjectPrefix=p`:
+/// only those starting with `p`, as Kafka UI asks).
 pub async fn list(State(store): State<Store>, flags: Flags) -> Result<Reply<Vec<String>>, ApiError> {
-    Ok(Reply(store.subjects(flags.get("deleted")).await?))
+    let mut subjects = store.subjects(flags.get("deleted")).await?;
+    if let Some(prefix) = flags.value("subjectPrefix") {
+        subjects.retain(|subject| subject.starts_with(prefix));
+    }
+    Ok(Reply(subjects))
 }
 
 /// `GET /subjects/{subject}/versions` -> `[1, 2, ...]`.

@@ -13,6 +13,8 @@
 //!                                                                                     -> version max+1 -> commit
 //! ```
 
+mod config;
+mod deletion;
 mod pool;
 mod tables;
 
@@ -24,6 +26,8 @@ use tokio_postgres::{GenericClient, Row};
 
 use super::avro::ParsedSchema;
 use super::compatibility::Level;
+use config::effective_level;
+pub use deletion::Deletion;
 use pool::Pool;
 
 /// The SQL expression for the fingerprint of the identity passed as parameter `$n`.
@@ -92,19 +96,6 @@ pub enum Registration {
     Registered(i32),
     /// The subject's compatibility level rejects the schema, for these reasons.
     Incompatible(Vec<String>),
-}
-
-/// Outcome of a soft or permanent delete.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Deletion {
-    /// These versions were deleted.
-    Deleted(Vec<i32>),
-    /// Nothing by that subject (or version) exists.
-    NotFound,
-    /// A soft delete of something already soft-deleted.
-    AlreadySoftDeleted,
-    /// A permanent delete of something still live.
-    NotSoftDeletedFirst,
 }
 
 /// The registry's persistent state; cheap to clone.
@@ -288,157 +279,6 @@ impl Store {
         };
         Ok((level, targets))
     }
-
-    /// Soft-deletes (or, if `permanent`, removes a soft-deleted) subject.
-    pub async fn delete_subject(&self, subject: &str, permanent: bool) -> Result<Deletion, StoreError> {
-        self.delete(subject, None, permanent).await
-    }
-
-    /// Soft-deletes (or, if `permanent`, removes a soft-deleted) version of a subject.
-    pub async fn delete_version(
-        &self,
-        subject: &str,
-        spec: VersionSpec,
-        permanent: bool,
-    ) -> Result<Deletion, StoreError> {
-        self.delete(subject, Some(spec), permanent).await
-    }
-
-    async fn delete(&self, subject: &str, spec: Option<VersionSpec>, permanent: bool) -> Result<Deletion, StoreError> {
-        let mut conn = self.pool.get().await?;
-        let tx = conn.transaction().await?;
-        tx.execute("select pg_advisory_xact_lock($1, hashtext($2))", &[&SUBJECT_LOCK_CLASS, &subject]).await?;
-        // Which rows the request is about; `latest` means the highest live version, as in Confluent.
-        let number = match spec {
-            None => None,
-            Some(VersionSpec::Number(n)) => Some(n),
-            Some(VersionSpec::Latest) => {
-                let row = tx
-                    .query_one(
-                        "select max(version) from schema_registry.subject_versions where subject = $1 and not deleted",
-                        &[&subject],
-                    )
-                    .await?;
-                match row.try_get::<_, Option<i32>>(0)? {
-                    Some(n) => Some(n),
-                    None => return Ok(Deletion::NotFound),
-                }
-            }
-        };
-        let rows = tx
-            .query(
-                "select version, deleted from schema_registry.subject_versions \
-                 where subject = $1 and ($2::integer is null or version = $2) order by version",
-                &[&subject, &number],
-            )
-            .await?;
-        let mut live = Vec::new();
-        let mut soft_deleted = Vec::new();
-        for row in &rows {
-            let version: i32 = row.try_get(0)?;
-            if row.try_get(1)? {
-                soft_deleted.push(version);
-            } else {
-                live.push(version);
-            }
-        }
-        let outcome = match (permanent, live.is_empty(), soft_deleted.is_empty()) {
-            (_, true, true) => Deletion::NotFound,
-            (false, true, false) => Deletion::AlreadySoftDeleted,
-            (false, false, _) => {
-                tx.execute(
-                    "update schema_registry.subject_versions set deleted = true \
-                     where subject = $1 and ($2::integer is null or version = $2) and not deleted",
-                    &[&subject, &number],
-                )
-                .await?;
-                Deletion::Deleted(live)
-            }
-            (true, false, _) => Deletion::NotSoftDeletedFirst,
-            (true, true, false) => {
-                tx.execute(
-                    "delete from schema_registry.subject_versions \
-                     where subject = $1 and ($2::integer is null or version = $2) and deleted",
-                    &[&subject, &number],
-                )
-                .await?;
-                if number.is_none() {
-                    tx.execute("delete from schema_registry.subject_config where subject = $1", &[&subject]).await?;
-                }
-                Deletion::Deleted(soft_deleted)
-            }
-        };
-        tx.commit().await?;
-        Ok(outcome)
-    }
-
-    /// The compatibility level set for `subject`, or the global one for `None`; `None` if none was set.
-    pub async fn config(&self, subject: Option<&str>) -> Result<Option<Level>, StoreError> {
-        let conn = self.pool.get().await?;
-        let row = match subject {
-            Some(subject) => {
-                conn.query_opt(
-                    "select compatibility from schema_registry.subject_config where subject = $1",
-                    &[&subject],
-                )
-                .await?
-            }
-            None => conn.query_opt("select compatibility from schema_registry.global_config", &[]).await?,
-        };
-        match row {
-            Some(row) => parse_level(&row.try_get::<_, String>(0)?).map(Some),
-            None => Ok(None),
-        }
-    }
-
-    /// The level that applies to `subject`: its own, else the global one, else BACKWARD.
-    pub async fn effective_level(&self, subject: &str) -> Result<Level, StoreError> {
-        effective_level(&*self.pool.get().await?, subject).await
-    }
-
-    /// Sets the level for `subject`, or the global one for `None`.
-    pub async fn set_config(&self, subject: Option<&str>, level: Level) -> Result<(), StoreError> {
-        let conn = self.pool.get().await?;
-        let level = level.to_string();
-        match subject {
-            Some(subject) => {
-                conn.execute(
-                    "insert into schema_registry.subject_config (subject, compatibility) values ($1, $2) \
-                     on conflict (subject) do update set compatibility = excluded.compatibility",
-                    &[&subject, &level],
-                )
-                .await?
-            }
-            None => {
-                conn.execute(
-                    "insert into schema_registry.global_config (compatibility) values ($1) \
-                     on conflict (only_row) do update set compatibility = excluded.compatibility",
-                    &[&level],
-                )
-                .await?
-            }
-        };
-        Ok(())
-    }
-
-    /// Removes the level set for `subject` (or the global one); returns what it was.
-    pub async fn delete_config(&self, subject: Option<&str>) -> Result<Option<Level>, StoreError> {
-        let conn = self.pool.get().await?;
-        let row = match subject {
-            Some(subject) => {
-                conn.query_opt(
-                    "delete from schema_registry.subject_config where subject = $1 returning compatibility",
-                    &[&subject],
-                )
-                .await?
-            }
-            None => conn.query_opt("delete from schema_registry.global_config returning compatibility", &[]).await?,
-        };
-        match row {
-            Some(row) => parse_level(&row.try_get::<_, String>(0)?).map(Some),
-            None => Ok(None),
-        }
-    }
 }
 
 /// The global id for `schema`'s identity, inserting the schema if no subject has registered it yet.
@@ -463,20 +303,6 @@ async fn schema_id_for(
     }
     let row = tx.query_one(select, &[&schema.identity]).await?;
     Ok(row.try_get(0)?)
-}
-
-async fn effective_level<C: GenericClient>(client: &C, subject: &str) -> Result<Level, StoreError> {
-    let row = client
-        .query_one(
-            "select coalesce((select compatibility from schema_registry.subject_config where subject = $1), \
-             (select compatibility from schema_registry.global_config))",
-            &[&subject],
-        )
-        .await?;
-    match row.try_get::<_, Option<String>>(0)? {
-        Some(name) => parse_level(&name),
-        None => Ok(Level::default()),
-    }
 }
 
 /// The subject's live schemas, newest first: all of them, or only the latest.
@@ -516,8 +342,4 @@ fn subject_version(row: &Row) -> Result<SubjectVersion, StoreError> {
         version: row.try_get(2)?,
         schema: row.try_get(3)?,
     })
-}
-
-fn parse_level(name: &str) -> Result<Level, StoreError> {
-    name.parse().map_err(|_| StoreError::Corrupt(format!("unknown compatibility level {name:?} in config")))
 }
