@@ -3,6 +3,7 @@
 //! the hot path is pure encoding.
 
 use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use apache_avro::types::Value;
@@ -87,7 +88,11 @@ impl AvroCodec {
             return Ok(schema.clone());
         }
         let text = self.registry.schema_by_id(id).await?;
-        let schema = Arc::new(Schema::parse_str(&text).map_err(|err| CodecError::Avro(err.to_string()))?);
+        // apache-avro 0.20 panics on some invalid schemas (e.g. a record name that is not an Avro name); what a
+        // registry sends must not be able to take a consumer down.
+        let parsed = catch_unwind(AssertUnwindSafe(|| Schema::parse_str(&text)))
+            .map_err(|_| CodecError::Avro(format!("the Avro parser panicked on the schema with id {id}")))?;
+        let schema = Arc::new(parsed.map_err(|err| CodecError::Avro(err.to_string()))?);
         self.schemas.lock().unwrap_or_else(PoisonError::into_inner).insert(id, schema.clone());
         Ok(schema)
     }
