@@ -7,9 +7,11 @@ use anyhow::Result;
 use apache_avro::types::Value;
 use apache_avro::Schema;
 use reqwest::Method;
+use schema_registry::server::{Store, StoreConfig};
 use schema_registry::{AvroCodec, RegistryClient};
 use serde_json::json;
 use support::{booking_v1, booking_v2, call, fresh, Server};
+use testkit::TestDatabase;
 
 #[tokio::test]
 async fn concurrent_registrations_of_one_schema_get_one_id_and_one_version() -> Result<()> {
@@ -94,5 +96,24 @@ async fn codec_gives_a_schema_that_only_adds_a_logical_type_its_own_id() -> Resu
         .await?;
     let (_, decoded) = AvroCodec::new(RegistryClient::new(&server.url)).decode(&bytes).await?;
     assert_eq!(decoded, Value::Record(vec![("at".into(), Value::TimestampMillis(7))]));
+    server.stop().await
+}
+
+#[tokio::test]
+async fn servers_starting_together_on_an_empty_database_create_the_tables_once() -> Result<()> {
+    let db = TestDatabase::create_empty().await?;
+    let config = StoreConfig { database_url: db.url().to_owned(), max_connections: 2 };
+    let opens: Vec<_> = (0..4)
+        .map(|_| {
+            let config = config.clone();
+            tokio::spawn(async move { Store::open(&config).await })
+        })
+        .collect();
+    for open in opens {
+        open.await??;
+    }
+    let server = Server::start(db.url()).await?;
+    let id = RegistryClient::new(&server.url).register("bookings-value", &booking_v1()).await?;
+    assert_eq!(id, 1);
     server.stop().await
 }
