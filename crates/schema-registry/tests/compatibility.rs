@@ -74,3 +74,31 @@ async fn config_is_global_or_per_subject_and_none_lets_anything_in() -> Result<(
     client.register("bookings-value", r#""string""#).await?;
     server.stop().await
 }
+
+#[tokio::test]
+async fn transitive_levels_check_every_live_version_while_a_named_version_is_checked_alone() -> Result<()> {
+    let (_db, server) = fresh().await?;
+    let client = RegistryClient::new(&server.url);
+    let config = format!("{}/config/events-value", server.url);
+    call(Method::PUT, &config, Some(json!({ "compatibility": "NONE" }))).await?;
+    client.register("events-value", &booking(r#"{"name":"a","type":"int"}"#)).await?;
+    client.register("events-value", &booking(r#"{"name":"a","type":"string"}"#)).await?;
+    call(Method::PUT, &config, Some(json!({ "compatibility": "BACKWARD_TRANSITIVE" }))).await?;
+
+    // Reads version 2's data, not version 1's (an int does not resolve to a string).
+    let candidate =
+        json!({ "schema": booking(r#"{"name":"a","type":"string"},{"name":"b","type":"int","default":0}"#) });
+    let compatibility = format!("{}/compatibility/subjects/events-value/versions", server.url);
+    let latest = call(Method::POST, &format!("{compatibility}/latest"), Some(candidate.clone())).await?;
+    assert_eq!(latest, (200, json!({ "is_compatible": true })));
+    let all = call(Method::POST, &compatibility, Some(candidate.clone())).await?;
+    assert_eq!(all, (200, json!({ "is_compatible": false })));
+    let register = format!("{}/subjects/events-value/versions", server.url);
+    let (status, _) = call(Method::POST, &register, Some(candidate.clone())).await?;
+    assert_eq!(status, 409);
+
+    call(Method::PUT, &config, Some(json!({ "compatibility": "BACKWARD" }))).await?;
+    let (status, _) = call(Method::POST, &register, Some(candidate)).await?;
+    assert_eq!(status, 200);
+    server.stop().await
+}

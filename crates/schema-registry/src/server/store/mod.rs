@@ -38,7 +38,8 @@ macro_rules! fingerprint {
 }
 
 /// First key of the per-subject advisory lock (the second is the subject's hash), so it cannot collide with the
-/// locks other applications on the same database take with one key.
+/// locks other applications on the same database take with one key. Two subjects whose hashes collide only
+/// serialise each other's registrations, which costs time, never correctness.
 const SUBJECT_LOCK_CLASS: i32 = 0x5352; // "SR"
 
 /// Where the store lives and how many connections it may hold.
@@ -254,8 +255,9 @@ impl Store {
         row.as_ref().map(subject_version).transpose()
     }
 
-    /// The schemas a compatibility check of a new schema compares against: `spec`'s version, or for `None` what a
-    /// registration would (latest, or all for transitive levels). Returns the subject's level with them.
+    /// The schemas a compatibility check of a new schema compares against: `spec`'s version (`latest`: the latest
+    /// live one), or for `None` what a registration would (latest, or all for transitive levels). Returns the
+    /// subject's level with them.
     pub async fn compatibility_targets(
         &self,
         subject: &str,
@@ -275,7 +277,10 @@ impl Store {
                     .await?;
                 parse_rows(&rows)?
             }
-            Some(VersionSpec::Latest) | None => live_schemas(&*conn, subject, level.is_transitive()).await?,
+            // A named version, `latest` included, is checked alone, as Confluent does; only the version-less form
+            // checks what a registration would.
+            Some(VersionSpec::Latest) => live_schemas(&*conn, subject, false).await?,
+            None => live_schemas(&*conn, subject, level.is_transitive()).await?,
         };
         Ok((level, targets))
     }
