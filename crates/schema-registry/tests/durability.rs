@@ -117,3 +117,36 @@ async fn servers_starting_together_on_an_empty_database_create_the_tables_once()
     assert_eq!(id, 1);
     server.stop().await
 }
+
+#[tokio::test]
+async fn registry_recovers_when_its_database_connections_are_killed() -> Result<()> {
+    let (db, server) = fresh().await?;
+    let client = RegistryClient::new(&server.url);
+    let id = client.register("bookings-value", &booking_v1()).await?;
+
+    // What a database restart does to the pool: every server-side session of the registry ends.
+    let admin = db.connect().await?;
+    admin
+        .execute(
+            "select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() \
+             and pid <> pg_backend_pid()",
+            &[],
+        )
+        .await?;
+
+    // A request may still meet a dead connection (answered 500/50001, which the client calls transient); the
+    // pool must then open fresh ones rather than keep handing out the dead.
+    let fetched = testkit::wait_until("the registry to answer again", std::time::Duration::from_secs(10), || {
+        let client = client.clone();
+        async move {
+            match client.schema_by_id(id).await {
+                Ok(schema) => Ok(Some(schema)),
+                Err(err) if err.is_transient() => Ok(None),
+                Err(err) => Err(err.into()),
+            }
+        }
+    })
+    .await?;
+    assert_eq!(fetched, booking_v1());
+    server.stop().await
+}
