@@ -27,7 +27,7 @@ use tokio::net::TcpListener;
 pub use api_error::ApiError;
 pub use avro::{InvalidSchema, ParsedSchema};
 pub use compatibility::Level;
-pub use store::{Store, StoreConfig, StoreError, SubjectVersion, VersionSpec};
+pub use store::{Deletion, Registration, Store, StoreConfig, StoreError, SubjectVersion, VersionSpec};
 
 use json::Reply;
 use routes::{compatibility as compat, config, schemas, subjects};
