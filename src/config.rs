@@ -349,9 +349,11 @@ impl Config {
                 )
             }
             Ok(_) => {}
-            Err(err) => return invalid(format!(
+            Err(err) => {
+                return invalid(format!(
                 "[database] url is not a PostgreSQL URL ({err}); expected e.g. postgres://roomsync@host:5432/booking"
-            )),
+            ))
+            }
         }
         if self.kafka.bootstrap_servers.trim().is_empty() {
             return invalid("[kafka] bootstrap_servers is empty; set e.g. \"kafka:9092\"".into());
