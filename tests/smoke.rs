@@ -34,9 +34,8 @@ async fn an_avro_record_travels_through_registry_and_broker() -> anyhow::Result<
     let topic = topics.dead_letter();
     let admin: AdminClient<DefaultClientContext> =
         ClientConfig::new().set("bootstrap.servers", kafka_bootstrap()).create()?;
-    let created = admin
-        .create_topics(&[NewTopic::new(&topic, 1, TopicReplication::Fixed(1))], &AdminOptions::new())
-        .await?;
+    let created =
+        admin.create_topics(&[NewTopic::new(&topic, 1, TopicReplication::Fixed(1))], &AdminOptions::new()).await?;
     for result in created {
         result.map_err(|(name, code)| anyhow::anyhow!("creating {name}: {code}"))?;
     }
