@@ -22,16 +22,14 @@ pub struct DateTimeTimeZone {
 impl DateTimeTimeZone {
     /// An instant expressed in UTC, the form Graph answers in.
     pub fn utc(instant: DateTime<Utc>) -> Self {
-        Self {
-            date_time: instant.format("%Y-%m-%dT%H:%M:%S%.7f").to_string(),
-            time_zone: "UTC".into(),
-        }
+        Self::local(instant.naive_utc(), "UTC")
     }
 
     /// Wall clock in a named zone (no offset inside `date_time`, as Graph requires).
     pub fn local(local: NaiveDateTime, zone: &str) -> Self {
+        let ticks = local.and_utc().timestamp_subsec_nanos() / 100;
         Self {
-            date_time: local.format("%Y-%m-%dT%H:%M:%S%.7f").to_string(),
+            date_time: format!("{}.{ticks:07}", local.format("%Y-%m-%dT%H:%M:%S")),
             time_zone: zone.into(),
         }
     }
