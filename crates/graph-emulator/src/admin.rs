@@ -40,6 +40,25 @@ pub async fn put_faults(State(emu): State<Emulator>, Json(faults): Json<FaultCon
     Json(emu.faults()).into_response()
 }
 
+/// PATCH /_emulator/faults: only the given fields change.
+pub async fn patch_faults(
+    State(emu): State<Emulator>,
+    Json(patch): Json<Value>,
+) -> Result<Response, ApiError> {
+    let mut current =
+        serde_json::to_value(emu.faults()).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let (Some(target), Some(changes)) = (current.as_object_mut(), patch.as_object()) else {
+        return Err(ApiError::bad_request("Expected a JSON object."));
+    };
+    for (k, v) in changes {
+        target.insert(k.clone(), v.clone());
+    }
+    let faults: FaultConfig =
+        serde_json::from_value(current).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    emu.set_faults(faults);
+    Ok(Json(emu.faults()).into_response())
+}
+
 /// POST /_emulator/delta/expire
 pub async fn expire_delta(State(emu): State<Emulator>) -> StatusCode {
     emu.expire_delta_tokens();
@@ -161,6 +180,11 @@ pub async fn meeting_request(
     }
     let rendered = store(&emu, &mailbox, event)?;
     Ok(Json(json!({"response": decision, "event": rendered})).into_response())
+}
+
+/// POST /_emulator/notifications/flush: delivers held notifications newest first.
+pub async fn flush_notifications(State(emu): State<Emulator>) -> Response {
+    Json(json!({"delivered": crate::subscriptions::flush_held(&emu)})).into_response()
 }
 
 /// POST /_emulator/subscriptions/{id}/lifecycle/{event}

@@ -62,6 +62,9 @@ pub async fn token(
         uuid::Uuid::new_v4().simple()
     );
     let lifetime = config.token_lifetime_secs;
+    emu.shared
+        .tokens_issued
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     lock(&emu.shared.tokens).insert(
         token.clone(),
         Instant::now() + Duration::from_secs(lifetime),

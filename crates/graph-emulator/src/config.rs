@@ -126,6 +126,14 @@ pub struct FaultConfig {
     pub delta_empty_first_page: bool,
     /// When true, `$batch` responses are shuffled instead of returned in completion order.
     pub batch_shuffle: bool,
+    /// Mailboxes (ids or emails) the app may not access: every request to them answers 403 ErrorAccessDenied,
+    /// as when an Exchange application access policy or RBAC scope excludes them.
+    pub denied_mailboxes: Vec<String>,
+    /// When true, every change notification is delivered twice.
+    pub notification_duplicates: bool,
+    /// When true, change notifications are held until `POST /_emulator/notifications/flush`, which delivers them
+    /// newest first (out of order).
+    pub notification_hold: bool,
 }
 
 impl Default for FaultConfig {
@@ -145,6 +153,9 @@ impl Default for FaultConfig {
             delta_default_page_size: 10,
             delta_empty_first_page: false,
             batch_shuffle: false,
+            denied_mailboxes: Vec::new(),
+            notification_duplicates: false,
+            notification_hold: false,
         }
     }
 }

@@ -103,6 +103,14 @@ pub async fn gate(State(emu): State<Emulator>, req: Request, next: Next) -> Resp
         return finish(&emu, entry, response);
     };
     let faults = emu.faults();
+    if is_denied(&emu, &faults.denied_mailboxes, &mailbox) {
+        let err = ApiError::new(
+            StatusCode::FORBIDDEN,
+            "ErrorAccessDenied",
+            "Access is denied. Check credentials and try again.",
+        );
+        return finish(&emu, entry, err.into_response());
+    }
     let injected = {
         let mut rng = lock(&emu.shared.rng);
         let roll: f64 = rng.gen();
@@ -156,6 +164,16 @@ pub async fn gate(State(emu): State<Emulator>, req: Request, next: Next) -> Resp
         response = random_error(504, &faults.random_retry_after).into_response();
     }
     finish(&emu, entry, response)
+}
+
+fn is_denied(emu: &Emulator, denied: &[String], mailbox_id: &str) -> bool {
+    if denied.is_empty() {
+        return false;
+    }
+    let tenant = lock(&emu.shared.tenant);
+    denied
+        .iter()
+        .any(|d| tenant.find(d).is_some_and(|m| m.id == mailbox_id))
 }
 
 fn finish(emu: &Emulator, mut entry: LogEntry, response: Response) -> Response {

@@ -76,6 +76,10 @@ fn graph_routes(emu: &Emulator) -> Router<Emulator> {
                 .patch(subscriptions::renew)
                 .delete(subscriptions::delete),
         )
+        .route(
+            "/v1.0/subscriptions/{id}/reauthorize",
+            post(subscriptions::reauthorize),
+        )
         .fallback(unknown_segment)
         .layer(from_fn_with_state(emu.clone(), gate::gate))
 }
@@ -88,7 +92,9 @@ fn admin_routes() -> Router<Emulator> {
         )
         .route(
             "/_emulator/faults",
-            get(admin::get_faults).put(admin::put_faults),
+            get(admin::get_faults)
+                .put(admin::put_faults)
+                .patch(admin::patch_faults),
         )
         .route("/_emulator/delta/expire", post(admin::expire_delta))
         .route("/_emulator/tokens/revoke", post(admin::revoke_tokens))
@@ -103,6 +109,10 @@ fn admin_routes() -> Router<Emulator> {
         .route(
             "/_emulator/mailboxes/{id}/meeting-requests",
             post(admin::meeting_request),
+        )
+        .route(
+            "/_emulator/notifications/flush",
+            post(admin::flush_notifications),
         )
         .route(
             "/_emulator/subscriptions/{id}/lifecycle/{event}",

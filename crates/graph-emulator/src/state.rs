@@ -4,6 +4,7 @@
 //! a slow client or injected latency cannot block other mailboxes.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Instant;
 
@@ -55,6 +56,8 @@ pub struct Shared {
     pub log: Mutex<Vec<LogEntry>>,
     /// Issued tokens and their expiry.
     pub tokens: Mutex<HashMap<String, Instant>>,
+    /// Tokens issued since start (revocation does not reset it).
+    pub tokens_issued: AtomicUsize,
     /// Delta sync states.
     pub delta: Mutex<DeltaStore>,
     /// Subscriptions.
@@ -87,6 +90,7 @@ impl Emulator {
                 throttle: Arc::new(Throttle::default()),
                 log: Mutex::new(Vec::new()),
                 tokens: Mutex::new(HashMap::new()),
+                tokens_issued: AtomicUsize::new(0),
                 delta: Mutex::new(DeltaStore::default()),
                 subscriptions: Mutex::new(SubscriptionStore::default()),
                 router: OnceLock::new(),
@@ -120,6 +124,11 @@ impl Emulator {
     /// Invalidates every delta and skip token: the next use answers 410 SyncStateNotFound.
     pub fn expire_delta_tokens(&self) {
         lock(&self.shared.delta).clear();
+    }
+
+    /// How many tokens the token endpoint has issued.
+    pub fn tokens_issued(&self) -> usize {
+        self.shared.tokens_issued.load(Ordering::SeqCst)
     }
 
     /// Invalidates every access token: the next use answers 401.

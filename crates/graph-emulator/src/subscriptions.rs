@@ -71,10 +71,14 @@ impl Subscription {
     }
 }
 
-/// All subscriptions by id.
+/// Outlook allows this many subscriptions per mailbox (across apps).
+pub const MAX_PER_MAILBOX: usize = 1_000;
+
+/// All subscriptions by id, plus notifications held back for out-of-order delivery.
 #[derive(Debug, Default)]
 pub struct SubscriptionStore {
     by_id: HashMap<String, Subscription>,
+    held: Vec<(String, Value)>,
 }
 
 fn bad(msg: &str) -> ApiError {
@@ -149,6 +153,18 @@ pub async fn create(
         }
         _ => return Err(bad("Unsupported resource.")),
     };
+    let count = lock(&emu.shared.subscriptions)
+        .by_id
+        .values()
+        .filter(|s| s.mailbox == mailbox)
+        .count();
+    if count >= MAX_PER_MAILBOX {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "ExtensionError",
+            "The number of subscriptions for this mailbox has reached its limit.",
+        ));
+    }
     validate_url(&notification_url).await?;
     let lifecycle_url = text("lifecycleNotificationUrl");
     if let Some(url) = &lifecycle_url {
@@ -200,6 +216,16 @@ pub async fn get(
 ) -> Result<Response, ApiError> {
     let store = lock(&emu.shared.subscriptions);
     Ok(Json(store.by_id.get(&id).ok_or_else(not_found)?.render()).into_response())
+}
+
+/// POST /v1.0/subscriptions/{id}/reauthorize
+pub async fn reauthorize(
+    State(emu): State<Emulator>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let store = lock(&emu.shared.subscriptions);
+    store.by_id.get(&id).ok_or_else(not_found)?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// DELETE /v1.0/subscriptions/{id}
@@ -265,8 +291,35 @@ pub fn notify(emu: &Emulator, mailbox: &str, event_id: &str, change: ChangeType)
                 "id": event_id,
             }
         }]});
-        deliver(sub.notification_url, payload);
+        send_change(emu, sub.notification_url, payload);
     }
+}
+
+/// Delivers (or holds, per the fault knobs) one change notification.
+fn send_change(emu: &Emulator, url: String, payload: Value) {
+    let faults = emu.faults();
+    if faults.notification_hold {
+        lock(&emu.shared.subscriptions).held.push((url, payload));
+        return;
+    }
+    if faults.notification_duplicates {
+        deliver(url.clone(), payload.clone());
+    }
+    deliver(url, payload);
+}
+
+/// Delivers every held notification, newest first; returns how many.
+pub fn flush_held(emu: &Emulator) -> usize {
+    let held = std::mem::take(&mut lock(&emu.shared.subscriptions).held);
+    let duplicates = emu.faults().notification_duplicates;
+    let n = held.len();
+    for (url, payload) in held.into_iter().rev() {
+        if duplicates {
+            deliver(url.clone(), payload.clone());
+        }
+        deliver(url, payload);
+    }
+    n
 }
 
 /// Sends a lifecycle event (`reauthorizationRequired`, `subscriptionRemoved`, `missed`); removal deletes it.
