@@ -237,3 +237,16 @@ mod tests {
         assert!(config.validate().is_err());
     }
 }
+
+#[cfg(test)]
+mod example_tests {
+    use super::*;
+
+    #[test]
+    fn the_example_tenant_file_parses_and_validates() {
+        let config: TenantConfig =
+            toml::from_str(include_str!("../tenant.example.toml")).expect("valid example");
+        assert!(config.validate().is_ok());
+        assert_eq!(config.rooms.len(), 2);
+    }
+}
