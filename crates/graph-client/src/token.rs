@@ -86,13 +86,47 @@ impl TokenCache {
         }
         let reply: TokenReply = serde_json::from_slice(&bytes)
             .map_err(|e| GraphError::Decode(format!("token reply: {e}")))?;
-        let lifetime = Duration::from_secs(reply.expires_in);
-        // Short-lived tokens (tests) refresh at half-life rather than never being cached.
-        let margin = c.token_refresh_margin.min(lifetime / 2);
+        let refresh_at = refresh_deadline(
+            Instant::now(),
+            Duration::from_secs(reply.expires_in),
+            c.token_refresh_margin,
+        );
         tracing::debug!(expires_in = reply.expires_in, "fetched access token");
         Ok(Cached {
             token: reply.access_token,
-            refresh_at: Instant::now() + lifetime - margin,
+            refresh_at,
         })
+    }
+}
+
+/// When a token fetched at `now` with `lifetime` must be replaced: `margin` before expiry, but never later than
+/// half its life, so short-lived tokens are still refreshed ahead of expiry. A lifetime beyond a day (a corrupt
+/// `expires_in`) is treated as a day.
+fn refresh_deadline(now: Instant, lifetime: Duration, margin: Duration) -> Instant {
+    let lifetime = lifetime.min(Duration::from_secs(86_400));
+    now + (lifetime - margin.min(lifetime / 2))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_refreshed_ahead_of_expiry() {
+        let now = Instant::now();
+        let hour = Duration::from_secs(3599);
+        let margin = Duration::from_secs(300);
+        assert_eq!(
+            refresh_deadline(now, hour, margin),
+            now + Duration::from_secs(3299)
+        );
+        let short = Duration::from_secs(60);
+        assert_eq!(
+            refresh_deadline(now, short, margin),
+            now + Duration::from_secs(30)
+        );
+        assert_eq!(refresh_deadline(now, Duration::ZERO, margin), now);
+        let absurd = refresh_deadline(now, Duration::from_secs(u64::MAX), margin);
+        assert_eq!(absurd, now + Duration::from_secs(86_100));
     }
 }

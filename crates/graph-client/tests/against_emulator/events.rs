@@ -70,6 +70,18 @@ async fn a_revoked_token_is_replaced_transparently() {
 }
 
 #[tokio::test]
+async fn concurrent_first_calls_share_one_token_request() {
+    let t = start().await;
+    let calls = (0..10).map(|_| t.client.list_rooms());
+    for result in futures::future::join_all(calls).await {
+        result.expect("rooms");
+    }
+    assert_eq!(t.emu.tokens_issued(), 1);
+    t.client.list_rooms().await.expect("rooms");
+    assert_eq!(t.emu.tokens_issued(), 1, "the cached token is reused");
+}
+
+#[tokio::test]
 async fn create_get_update_delete_round_trip_changes_the_change_key() {
     let t = start().await;
     let mut new = meeting("Board", "2030-01-07T09:00:00Z", "2030-01-07T10:00:00Z");
