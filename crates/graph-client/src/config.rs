@@ -63,11 +63,7 @@ pub struct ClientConfig {
 
 impl ClientConfig {
     /// Config for the public cloud with default limits.
-    pub fn new(
-        tenant_id: impl Into<String>,
-        client_id: impl Into<String>,
-        client_secret: Secret,
-    ) -> Self {
+    pub fn new(tenant_id: impl Into<String>, client_id: impl Into<String>, client_secret: Secret) -> Self {
         Self {
             authority: "https://login.microsoftonline.com".into(),
             tenant_id: tenant_id.into(),
@@ -84,11 +80,7 @@ impl ClientConfig {
     }
 
     /// Points the client at another authority and Graph base (the emulator in tests).
-    pub fn with_base_urls(
-        mut self,
-        authority: impl Into<String>,
-        graph_base: impl Into<String>,
-    ) -> Self {
+    pub fn with_base_urls(mut self, authority: impl Into<String>, graph_base: impl Into<String>) -> Self {
         self.authority = authority.into().trim_end_matches('/').to_string();
         self.graph_base = graph_base.into().trim_end_matches('/').to_string();
         self

@@ -69,15 +69,10 @@ impl GraphClient {
             let page: Page<Event> = self.transport.send(&call).await?.json()?;
             items.extend(page.value);
             if let Some(delta_link) = page.delta_link {
-                return Ok(DeltaRound {
-                    items,
-                    delta_link,
-                    pages,
-                });
+                return Ok(DeltaRound { items, delta_link, pages });
             }
-            call.url = page.next_link.ok_or_else(|| {
-                GraphError::Decode("delta page without nextLink or deltaLink".into())
-            })?;
+            call.url =
+                page.next_link.ok_or_else(|| GraphError::Decode("delta page without nextLink or deltaLink".into()))?;
         }
         Err(GraphError::Decode("too many delta pages".into()))
     }

@@ -75,24 +75,13 @@ impl GraphError {
     /// Maps this error to what to do about it.
     pub fn classify(&self) -> ErrorClass {
         match self {
-            Self::Api {
-                status,
-                code,
-                retry_after,
-                ..
-            } => match status {
-                429 => ErrorClass::Throttled {
-                    retry_after: *retry_after,
-                },
+            Self::Api { status, code, retry_after, .. } => match status {
+                429 => ErrorClass::Throttled { retry_after: *retry_after },
                 404 => ErrorClass::NotFound,
                 409 | 412 => ErrorClass::Conflict,
                 410 => ErrorClass::SyncStateGone,
-                400 if code == "SyncStateNotFound" || code == "resyncRequired" => {
-                    ErrorClass::SyncStateGone
-                }
-                408 | 500 | 502 | 503 | 504 => ErrorClass::Transient {
-                    retry_after: *retry_after,
-                },
+                400 if code == "SyncStateNotFound" || code == "resyncRequired" => ErrorClass::SyncStateGone,
+                408 | 500 | 502 | 503 | 504 => ErrorClass::Transient { retry_after: *retry_after },
                 _ => ErrorClass::Definite,
             },
             Self::Auth { status, .. } if *status == 429 || *status >= 500 => {
@@ -116,12 +105,7 @@ impl GraphError {
     pub fn from_response(status: u16, retry_after: Option<Duration>, body: &[u8]) -> Self {
         let parsed: Option<serde_json::Value> = serde_json::from_slice(body).ok();
         let error = parsed.as_ref().and_then(|v| v.get("error"));
-        let text = |k: &str| {
-            error
-                .and_then(|e| e.get(k))
-                .and_then(|v| v.as_str())
-                .map(str::to_string)
-        };
+        let text = |k: &str| error.and_then(|e| e.get(k)).and_then(|v| v.as_str()).map(str::to_string);
         let request_id = error
             .and_then(|e| e.get("innerError"))
             .and_then(|i| i.get("request-id"))
@@ -144,28 +128,13 @@ mod tests {
     #[test]
     fn statuses_map_to_the_documented_classes() {
         let class = |status: u16, code: &str| {
-            GraphError::Api {
-                status,
-                code: code.into(),
-                message: String::new(),
-                retry_after: None,
-                request_id: None,
-            }
-            .classify()
+            GraphError::Api { status, code: code.into(), message: String::new(), retry_after: None, request_id: None }
+                .classify()
         };
-        assert_eq!(
-            class(429, "ApplicationThrottled"),
-            ErrorClass::Throttled { retry_after: None }
-        );
-        assert_eq!(
-            class(503, "serviceNotAvailable"),
-            ErrorClass::Transient { retry_after: None }
-        );
+        assert_eq!(class(429, "ApplicationThrottled"), ErrorClass::Throttled { retry_after: None });
+        assert_eq!(class(503, "serviceNotAvailable"), ErrorClass::Transient { retry_after: None });
         assert_eq!(class(404, "ErrorItemNotFound"), ErrorClass::NotFound);
-        assert_eq!(
-            class(412, "ErrorIrresolvableConflict"),
-            ErrorClass::Conflict
-        );
+        assert_eq!(class(412, "ErrorIrresolvableConflict"), ErrorClass::Conflict);
         assert_eq!(class(410, "SyncStateNotFound"), ErrorClass::SyncStateGone);
         assert_eq!(class(400, "ErrorInvalidRequest"), ErrorClass::Definite);
         assert_eq!(class(403, "ErrorAccessDenied"), ErrorClass::Definite);
@@ -175,7 +144,11 @@ mod tests {
     fn a_non_graph_error_body_still_gives_an_error() {
         let e = GraphError::from_response(502, None, b"<html>bad gateway</html>");
         assert_eq!(e.code(), Some("UnknownError"));
-        let e = GraphError::from_response(404, None, br#"{"error":{"code":"ErrorItemNotFound","message":"x","innerError":{"request-id":"r"}}}"#);
+        let e = GraphError::from_response(
+            404,
+            None,
+            br#"{"error":{"code":"ErrorItemNotFound","message":"x","innerError":{"request-id":"r"}}}"#,
+        );
         assert_eq!(e.code(), Some("ErrorItemNotFound"));
     }
 }

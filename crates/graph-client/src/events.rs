@@ -24,14 +24,8 @@ pub enum DeleteOutcome {
 
 /// `$expand` for extended properties by id.
 pub fn expand_extended(ids: &[&str]) -> String {
-    let clauses: Vec<String> = ids
-        .iter()
-        .map(|id| format!("id eq '{}'", id.replace('\'', "''")))
-        .collect();
-    format!(
-        "singleValueExtendedProperties($filter={})",
-        clauses.join(" or ")
-    )
+    let clauses: Vec<String> = ids.iter().map(|id| format!("id eq '{}'", id.replace('\'', "''"))).collect();
+    format!("singleValueExtendedProperties($filter={})", clauses.join(" or "))
 }
 
 /// `$filter` matching events whose extended property `id` equals `value`.
@@ -58,26 +52,17 @@ impl GraphClient {
 
     /// POST /users/{mailbox}/events. Set `event.transaction_id` for exactly-once creates.
     pub async fn create_event(&self, mailbox: &str, event: &Event) -> Result<Event, GraphError> {
-        let call = Call::new(Method::POST, self.events_url(mailbox), Some(mailbox))
-            .json(serialize(event)?);
+        let call = Call::new(Method::POST, self.events_url(mailbox), Some(mailbox)).json(serialize(event)?);
         self.transport.send(&call).await?.json()
     }
 
     /// GET one event, with the listed extended properties expanded.
-    pub async fn get_event(
-        &self,
-        mailbox: &str,
-        id: &str,
-        extended: &[&str],
-    ) -> Result<Event, GraphError> {
+    pub async fn get_event(&self, mailbox: &str, id: &str, extended: &[&str]) -> Result<Event, GraphError> {
         let mut url = self.event_url(mailbox, id);
         if !extended.is_empty() {
             url = format!("{url}?$expand={}", encode(&expand_extended(extended)));
         }
-        self.transport
-            .send(&Call::new(Method::GET, url, Some(mailbox)))
-            .await?
-            .json()
+        self.transport.send(&Call::new(Method::GET, url, Some(mailbox))).await?.json()
     }
 
     /// PATCH an event; with `if_match` (an etag) a concurrent change answers [`ErrorClass::Conflict`].
@@ -88,8 +73,7 @@ impl GraphClient {
         patch: &Event,
         if_match: Option<&str>,
     ) -> Result<Event, GraphError> {
-        let mut call = Call::new(Method::PATCH, self.event_url(mailbox, id), Some(mailbox))
-            .json(serialize(patch)?);
+        let mut call = Call::new(Method::PATCH, self.event_url(mailbox, id), Some(mailbox)).json(serialize(patch)?);
         call.if_match = if_match.map(str::to_string);
         self.transport.send(&call).await?.json()
     }
@@ -111,13 +95,8 @@ impl GraphClient {
         id: &str,
         value: &str,
     ) -> Result<Vec<Event>, GraphError> {
-        let url = format!(
-            "{}?$filter={}",
-            self.events_url(mailbox),
-            encode(&filter_extended(id, value))
-        );
-        self.collect_pages(Call::new(Method::GET, url, Some(mailbox)))
-            .await
+        let url = format!("{}?$filter={}", self.events_url(mailbox), encode(&filter_extended(id, value)));
+        self.collect_pages(Call::new(Method::GET, url, Some(mailbox))).await
     }
 
     /// calendarView: occurrences, exceptions and single instances overlapping `[start, end)`, in UTC.
@@ -134,7 +113,6 @@ impl GraphClient {
             encode(&start.to_rfc3339()),
             encode(&end.to_rfc3339()),
         );
-        self.collect_pages(Call::new(Method::GET, url, Some(mailbox)))
-            .await
+        self.collect_pages(Call::new(Method::GET, url, Some(mailbox))).await
     }
 }

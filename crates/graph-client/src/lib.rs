@@ -33,8 +33,8 @@ pub use delta::{DeltaRound, DeltaStart};
 pub use error::{ErrorClass, GraphError};
 pub use events::{expand_extended, filter_extended, DeleteOutcome};
 pub use model::{
-    Attendee, DateTimeTimeZone, EmailAddress, Event, EventType, ExtendedProperty, ItemBody,
-    Location, Recipient, Removed, ResponseStatus, Room, Sensitivity, ShowAs, Subscription,
+    Attendee, DateTimeTimeZone, EmailAddress, Event, EventType, ExtendedProperty, ItemBody, Location, Recipient,
+    Removed, ResponseStatus, Room, Sensitivity, ShowAs, Subscription,
 };
 pub use reqwest::Method;
 pub use retry::{backoff, parse_retry_after};
@@ -48,8 +48,6 @@ pub struct GraphClient {
 impl GraphClient {
     /// Builds a client; fails only on an unusable config.
     pub fn new(config: ClientConfig) -> Result<Self, GraphError> {
-        Ok(Self {
-            transport: Arc::new(transport::Transport::new(config)?),
-        })
+        Ok(Self { transport: Arc::new(transport::Transport::new(config)?) })
     }
 }

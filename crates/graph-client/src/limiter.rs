@@ -21,32 +21,18 @@ pub struct MailboxLimiter {
 impl MailboxLimiter {
     /// At most `per_mailbox` permits per mailbox (at least 1).
     pub fn new(per_mailbox: usize) -> Self {
-        Self {
-            per_mailbox: per_mailbox.max(1),
-            semaphores: Mutex::new(HashMap::new()),
-        }
+        Self { per_mailbox: per_mailbox.max(1), semaphores: Mutex::new(HashMap::new()) }
     }
 
     /// Waits for `n` permits (capped at the limit) for `mailbox`.
-    pub async fn acquire(
-        &self,
-        mailbox: &str,
-        n: usize,
-    ) -> Result<OwnedSemaphorePermit, GraphError> {
+    pub async fn acquire(&self, mailbox: &str, n: usize) -> Result<OwnedSemaphorePermit, GraphError> {
         let semaphore = {
-            let mut map = self
-                .semaphores
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let mut map = self.semaphores.lock().unwrap_or_else(PoisonError::into_inner);
             Arc::clone(
-                map.entry(mailbox.to_ascii_lowercase())
-                    .or_insert_with(|| Arc::new(Semaphore::new(self.per_mailbox))),
+                map.entry(mailbox.to_ascii_lowercase()).or_insert_with(|| Arc::new(Semaphore::new(self.per_mailbox))),
             )
         };
         let n = u32::try_from(n.clamp(1, self.per_mailbox)).unwrap_or(1);
-        semaphore
-            .acquire_many_owned(n)
-            .await
-            .map_err(|_| GraphError::InvalidRequest("mailbox limiter closed".into()))
+        semaphore.acquire_many_owned(n).await.map_err(|_| GraphError::InvalidRequest("mailbox limiter closed".into()))
     }
 }

@@ -28,10 +28,7 @@ impl DateTimeTimeZone {
     /// Wall clock in a named zone (no offset inside `date_time`, as Graph requires).
     pub fn local(local: NaiveDateTime, zone: &str) -> Self {
         let ticks = local.and_utc().timestamp_subsec_nanos() / 100;
-        Self {
-            date_time: format!("{}.{ticks:07}", local.format("%Y-%m-%dT%H:%M:%S")),
-            time_zone: zone.into(),
-        }
+        Self { date_time: format!("{}.{ticks:07}", local.format("%Y-%m-%dT%H:%M:%S")), time_zone: zone.into() }
     }
 
     /// The wall clock, parsed (0-9 fraction digits; an offset is an error).
@@ -339,9 +336,7 @@ mod tests {
 
     #[test]
     fn utc_times_round_trip_with_seven_fraction_digits() {
-        let t = DateTime::parse_from_rfc3339("2025-05-01T10:30:00.25Z")
-            .expect("t")
-            .with_timezone(&Utc);
+        let t = DateTime::parse_from_rfc3339("2025-05-01T10:30:00.25Z").expect("t").with_timezone(&Utc);
         let dt = DateTimeTimeZone::utc(t);
         assert_eq!(dt.date_time, "2025-05-01T10:30:00.2500000");
         assert_eq!(dt.to_utc().ok(), Some(t));
@@ -349,16 +344,10 @@ mod tests {
 
     #[test]
     fn malformed_or_non_utc_times_are_errors_not_panics() {
-        for (dt, tz) in [
-            ("", "UTC"),
-            ("2025-01-01T10:00:00Z", "UTC"),
-            ("garbage", "UTC"),
-            ("2025-01-01T10:00:00", "Europe/Oslo"),
-        ] {
-            let v = DateTimeTimeZone {
-                date_time: dt.into(),
-                time_zone: tz.into(),
-            };
+        for (dt, tz) in
+            [("", "UTC"), ("2025-01-01T10:00:00Z", "UTC"), ("garbage", "UTC"), ("2025-01-01T10:00:00", "Europe/Oslo")]
+        {
+            let v = DateTimeTimeZone { date_time: dt.into(), time_zone: tz.into() };
             assert!(v.to_utc().is_err(), "{dt} {tz}");
         }
     }

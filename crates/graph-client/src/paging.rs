@@ -29,10 +29,7 @@ pub const MAX_PAGES: usize = 100_000;
 
 impl GraphClient {
     /// GETs `first` and every following page, returning all items.
-    pub(crate) async fn collect_pages<T: DeserializeOwned>(
-        &self,
-        first: Call,
-    ) -> Result<Vec<T>, GraphError> {
+    pub(crate) async fn collect_pages<T: DeserializeOwned>(&self, first: Call) -> Result<Vec<T>, GraphError> {
         let mut items = Vec::new();
         let mut call = first;
         for _ in 0..MAX_PAGES {

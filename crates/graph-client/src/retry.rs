@@ -12,12 +12,9 @@ use rand::Rng;
 pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
     let value = value.trim();
     if let Ok(seconds) = value.parse::<f64>() {
-        return (seconds.is_finite() && seconds >= 0.0)
-            .then(|| Duration::from_secs_f64(seconds.min(86_400.0)));
+        return (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds.min(86_400.0)));
     }
-    let at = DateTime::parse_from_rfc2822(value)
-        .ok()?
-        .with_timezone(&Utc);
+    let at = DateTime::parse_from_rfc2822(value).ok()?.with_timezone(&Utc);
     Some((at - now).to_std().unwrap_or(Duration::ZERO))
 }
 
@@ -30,12 +27,7 @@ pub fn backoff(attempt: u32, base: Duration, max: Duration) -> Duration {
 }
 
 /// How long to wait before the next attempt: the server's hint if any (capped), else backoff.
-pub fn wait_before_retry(
-    attempt: u32,
-    retry_after: Option<Duration>,
-    base: Duration,
-    max: Duration,
-) -> Duration {
+pub fn wait_before_retry(attempt: u32, retry_after: Option<Duration>, base: Duration, max: Duration) -> Duration {
     match retry_after {
         Some(hint) => hint.min(max),
         None => backoff(attempt, base, max),
@@ -49,14 +41,9 @@ mod tests {
     #[test]
     fn fractional_and_integer_seconds_and_http_dates_parse() {
         let now = Utc::now();
-        assert_eq!(
-            parse_retry_after("2.128", now),
-            Some(Duration::from_millis(2128))
-        );
+        assert_eq!(parse_retry_after("2.128", now), Some(Duration::from_millis(2128)));
         assert_eq!(parse_retry_after(" 3 ", now), Some(Duration::from_secs(3)));
-        let date = DateTime::parse_from_rfc2822("Wed, 21 Oct 2015 07:28:00 GMT")
-            .expect("date")
-            .with_timezone(&Utc);
+        let date = DateTime::parse_from_rfc2822("Wed, 21 Oct 2015 07:28:00 GMT").expect("date").with_timezone(&Utc);
         let wait = parse_retry_after("Wed, 21 Oct 2015 07:28:10 GMT", date);
         assert_eq!(wait, Some(Duration::from_secs(10)));
     }
@@ -64,22 +51,10 @@ mod tests {
     #[test]
     fn malformed_retry_after_values_are_ignored_without_panicking() {
         let now = Utc::now();
-        for junk in [
-            "",
-            "-1",
-            "NaN",
-            "inf",
-            "soon",
-            "1e400",
-            "\u{0}",
-            "Wed, 99 Foo",
-        ] {
+        for junk in ["", "-1", "NaN", "inf", "soon", "1e400", "\u{0}", "Wed, 99 Foo"] {
             assert_eq!(parse_retry_after(junk, now), None, "{junk:?}");
         }
-        assert_eq!(
-            parse_retry_after("1e9", now),
-            Some(Duration::from_secs(86_400))
-        );
+        assert_eq!(parse_retry_after("1e9", now), Some(Duration::from_secs(86_400)));
     }
 
     #[test]
@@ -89,9 +64,6 @@ mod tests {
         assert!(backoff(1, base, max) <= base);
         assert!(backoff(3, base, max) >= Duration::from_millis(200));
         assert!(backoff(50, base, max) <= max);
-        assert_eq!(
-            wait_before_retry(1, Some(Duration::from_secs(5)), base, max),
-            max
-        );
+        assert_eq!(wait_before_retry(1, Some(Duration::from_secs(5)), base, max), max);
     }
 }

@@ -35,11 +35,7 @@ pub struct TokenCache {
 impl TokenCache {
     /// A cache with nothing fetched yet.
     pub fn new(http: reqwest::Client, config: ClientConfig) -> Self {
-        Self {
-            http,
-            config,
-            cached: Mutex::new(None),
-        }
+        Self { http, config, cached: Mutex::new(None) }
     }
 
     /// A valid token, fetching one if needed.
@@ -68,13 +64,7 @@ impl TokenCache {
             ("scope", "https://graph.microsoft.com/.default"),
             ("grant_type", "client_credentials"),
         ];
-        let response = self
-            .http
-            .post(&url)
-            .form(&form)
-            .send()
-            .await
-            .map_err(GraphError::Network)?;
+        let response = self.http.post(&url).form(&form).send().await.map_err(GraphError::Network)?;
         let status = response.status().as_u16();
         let bytes = response.bytes().await.map_err(GraphError::Network)?;
         if !(200..300).contains(&status) {
@@ -84,18 +74,12 @@ impl TokenCache {
                 .unwrap_or_else(|| "unknown".into());
             return Err(GraphError::Auth { status, error });
         }
-        let reply: TokenReply = serde_json::from_slice(&bytes)
-            .map_err(|e| GraphError::Decode(format!("token reply: {e}")))?;
-        let refresh_at = refresh_deadline(
-            Instant::now(),
-            Duration::from_secs(reply.expires_in),
-            c.token_refresh_margin,
-        );
+        let reply: TokenReply =
+            serde_json::from_slice(&bytes).map_err(|e| GraphError::Decode(format!("token reply: {e}")))?;
+        let refresh_at =
+            refresh_deadline(Instant::now(), Duration::from_secs(reply.expires_in), c.token_refresh_margin);
         tracing::debug!(expires_in = reply.expires_in, "fetched access token");
-        Ok(Cached {
-            token: reply.access_token,
-            refresh_at,
-        })
+        Ok(Cached { token: reply.access_token, refresh_at })
     }
 }
 
@@ -116,15 +100,9 @@ mod tests {
         let now = Instant::now();
         let hour = Duration::from_secs(3599);
         let margin = Duration::from_secs(300);
-        assert_eq!(
-            refresh_deadline(now, hour, margin),
-            now + Duration::from_secs(3299)
-        );
+        assert_eq!(refresh_deadline(now, hour, margin), now + Duration::from_secs(3299));
         let short = Duration::from_secs(60);
-        assert_eq!(
-            refresh_deadline(now, short, margin),
-            now + Duration::from_secs(30)
-        );
+        assert_eq!(refresh_deadline(now, short, margin), now + Duration::from_secs(30));
         assert_eq!(refresh_deadline(now, Duration::ZERO, margin), now);
         let absurd = refresh_deadline(now, Duration::from_secs(u64::MAX), margin);
         assert_eq!(absurd, now + Duration::from_secs(86_100));

@@ -90,10 +90,7 @@ impl Transport {
             .map_err(|e| GraphError::InvalidRequest(format!("graph base url: {e}")))?
             .origin()
             .ascii_serialization();
-        let http = reqwest::Client::builder()
-            .timeout(config.request_timeout)
-            .build()
-            .map_err(GraphError::Network)?;
+        let http = reqwest::Client::builder().timeout(config.request_timeout).build().map_err(GraphError::Network)?;
         Ok(Self {
             tokens: TokenCache::new(http.clone(), config.clone()),
             limiter: MailboxLimiter::new(config.mailbox_concurrency),
@@ -108,14 +105,16 @@ impl Transport {
         &self.config.graph_base
     }
 
+    /// The configuration (retry limits are shared with `$batch` inner retries).
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
     /// Refuses URLs off the Graph origin, so a forged nextLink cannot collect our token.
     pub fn check_origin(&self, url: &str) -> Result<(), GraphError> {
-        let parsed =
-            Url::parse(url).map_err(|e| GraphError::InvalidRequest(format!("bad url: {e}")))?;
+        let parsed = Url::parse(url).map_err(|e| GraphError::InvalidRequest(format!("bad url: {e}")))?;
         if parsed.origin().ascii_serialization() != self.origin {
-            return Err(GraphError::InvalidRequest(
-                "link points outside the Graph origin".into(),
-            ));
+            return Err(GraphError::InvalidRequest("link points outside the Graph origin".into()));
         }
         Ok(())
     }
@@ -143,16 +142,12 @@ impl Transport {
                 return Err(err);
             }
             let hint = match class {
-                crate::ErrorClass::Transient { retry_after }
-                | crate::ErrorClass::Throttled { retry_after } => retry_after,
+                crate::ErrorClass::Transient { retry_after } | crate::ErrorClass::Throttled { retry_after } => {
+                    retry_after
+                }
                 _ => None,
             };
-            let wait = wait_before_retry(
-                attempt,
-                hint,
-                self.config.base_backoff,
-                self.config.max_backoff,
-            );
+            let wait = wait_before_retry(attempt, hint, self.config.base_backoff, self.config.max_backoff);
             tracing::debug!(attempt, wait_ms = wait.as_millis() as u64, error = %err, "retrying graph request");
             tokio::time::sleep(wait).await;
         }
@@ -166,11 +161,8 @@ impl Transport {
         let token = self.tokens.token().await?;
         let mut prefer = vec!["IdType=\"ImmutableId\"".to_string()];
         prefer.extend(call.prefer.iter().cloned());
-        let mut request = self
-            .http
-            .request(call.method.clone(), &call.url)
-            .bearer_auth(token)
-            .header("Prefer", prefer.join(", "));
+        let mut request =
+            self.http.request(call.method.clone(), &call.url).bearer_auth(token).header("Prefer", prefer.join(", "));
         if let Some(tag) = &call.if_match {
             request = request.header("If-Match", tag);
         }

@@ -18,42 +18,20 @@ fn event(i: usize) -> Event {
 
 #[tokio::test]
 async fn a_burst_above_four_is_throttled_while_the_client_completes_everything_within_the_limit() {
-    let slow = FaultConfig {
-        latency_ms: 150,
-        concurrency_retry_after: "0.2".into(),
-        ..FaultConfig::default()
-    };
+    let slow = FaultConfig { latency_ms: 150, concurrency_retry_after: "0.2".into(), ..FaultConfig::default() };
     let t = start_with(|c| c.faults = slow).await;
     let token = t.token().await;
     let url = format!("{}/v1.0/users/{ROOM_A}/events", t.base);
     let burst = (0..10).map(|_| t.http.get(&url).bearer_auth(&token).send());
-    let responses: Vec<reqwest::Response> = join_all(burst)
-        .await
-        .into_iter()
-        .map(|r| r.expect("send"))
-        .collect();
-    let throttled: Vec<&reqwest::Response> =
-        responses.iter().filter(|r| r.status() == 429).collect();
-    assert!(
-        !throttled.is_empty(),
-        "10 concurrent requests to one mailbox must hit the limit of 4"
-    );
+    let responses: Vec<reqwest::Response> = join_all(burst).await.into_iter().map(|r| r.expect("send")).collect();
+    let throttled: Vec<&reqwest::Response> = responses.iter().filter(|r| r.status() == 429).collect();
+    assert!(!throttled.is_empty(), "10 concurrent requests to one mailbox must hit the limit of 4");
     assert!(responses.iter().filter(|r| r.status() == 200).count() >= 4);
-    assert!(throttled
-        .iter()
-        .all(|r| r.headers().get("retry-after").is_some_and(|v| v == "0.2")));
-    let body: serde_json::Value = responses
-        .into_iter()
-        .find(|r| r.status() == 429)
-        .expect("throttled")
-        .json()
-        .await
-        .expect("json");
+    assert!(throttled.iter().all(|r| r.headers().get("retry-after").is_some_and(|v| v == "0.2")));
+    let body: serde_json::Value =
+        responses.into_iter().find(|r| r.status() == 429).expect("throttled").json().await.expect("json");
     assert_eq!(body["error"]["code"], "ApplicationThrottled");
-    assert_eq!(
-        body["error"]["message"],
-        "Application is over its MailboxConcurrency limit."
-    );
+    assert_eq!(body["error"]["message"], "Application is over its MailboxConcurrency limit.");
 
     t.emu.reset_requests();
     let writes = (0..12).map(|i| {
@@ -63,32 +41,18 @@ async fn a_burst_above_four_is_throttled_while_the_client_completes_everything_w
     for result in join_all(writes).await {
         result.expect("every write succeeds");
     }
-    assert_eq!(
-        t.statuses(),
-        vec![201; 12],
-        "the client never exceeded 4 in flight, so nothing was throttled"
-    );
+    assert_eq!(t.statuses(), vec![201; 12], "the client never exceeded 4 in flight, so nothing was throttled");
 }
 
 #[tokio::test]
 async fn the_rate_window_throttles_with_a_fractional_retry_after_that_the_client_honours() {
-    let limited = FaultConfig {
-        rate_limit_requests: 3,
-        rate_limit_window_ms: 300,
-        ..FaultConfig::default()
-    };
+    let limited = FaultConfig { rate_limit_requests: 3, rate_limit_window_ms: 300, ..FaultConfig::default() };
     let t = start_with(|c| c.faults = limited).await;
     for i in 0..5 {
-        t.client
-            .create_event(ROOM_B, &event(i))
-            .await
-            .expect("write");
+        t.client.create_event(ROOM_B, &event(i)).await.expect("write");
     }
     let log = t.emu.requests();
-    assert!(
-        log.iter().any(|r| r.status == 429),
-        "the fourth request in the window is throttled"
-    );
+    assert!(log.iter().any(|r| r.status == 429), "the fourth request in the window is throttled");
     assert_eq!(log.iter().filter(|r| r.status == 201).count(), 5);
     assert_eq!(t.emu.mailbox_events(ROOM_B).expect("mailbox").len(), 5);
 }
@@ -112,67 +76,38 @@ async fn a_storm_of_503_and_lost_504_answers_still_lands_every_write_exactly_onc
         result.expect("every write eventually succeeds");
     }
     let log = t.emu.requests();
-    assert!(
-        log.iter().any(|r| r.status == 503),
-        "the storm produced 503s"
-    );
-    assert!(
-        log.iter().any(|r| r.status == 504),
-        "the storm lost some answers after applying"
-    );
+    assert!(log.iter().any(|r| r.status == 503), "the storm produced 503s");
+    assert!(log.iter().any(|r| r.status == 504), "the storm lost some answers after applying");
     let events = t.emu.mailbox_events(ROOM_A).expect("mailbox");
     assert_eq!(events.len(), 20);
     let mut per_tx: HashMap<String, usize> = HashMap::new();
     for e in &events {
-        *per_tx
-            .entry(e["transactionId"].as_str().expect("tx").to_string())
-            .or_default() += 1;
+        *per_tx.entry(e["transactionId"].as_str().expect("tx").to_string()).or_default() += 1;
     }
     assert!(per_tx.values().all(|n| *n == 1));
     for i in 0..20 {
         let tx = format!("tx-{i}");
-        assert!(log
-            .iter()
-            .any(|r| r.transaction_id.as_deref() == Some(tx.as_str()) && r.status == 201));
+        assert!(log.iter().any(|r| r.transaction_id.as_deref() == Some(tx.as_str()) && r.status == 201));
     }
 }
 
 #[tokio::test]
 async fn a_client_gives_up_after_max_attempts_with_a_transient_error() {
-    let broken = FaultConfig {
-        random_error_rate: 1.0,
-        random_error_statuses: vec![503],
-        ..FaultConfig::default()
-    };
+    let broken = FaultConfig { random_error_rate: 1.0, random_error_statuses: vec![503], ..FaultConfig::default() };
     let t = start_with(|c| c.faults = broken).await;
     let mut config = crate::tenant::client_config(&t.base);
     config.max_attempts = 3;
     let client = graph_client::GraphClient::new(config).expect("client");
-    let err = client
-        .create_event(ROOM_A, &event(0))
-        .await
-        .expect_err("always 503");
-    assert!(matches!(
-        err.classify(),
-        ErrorClass::Transient {
-            retry_after: Some(_)
-        }
-    ));
+    let err = client.create_event(ROOM_A, &event(0)).await.expect_err("always 503");
+    assert!(matches!(err.classify(), ErrorClass::Transient { retry_after: Some(_) }));
     assert_eq!(t.statuses(), vec![503, 503, 503]);
 }
 
 #[tokio::test]
 async fn the_request_log_records_method_path_mailbox_status_and_transaction_id() {
     let t = start_with(|_| {}).await;
-    let created = t
-        .client
-        .create_event(ROOM_A, &event(1))
-        .await
-        .expect("create");
-    t.client
-        .get_event(ROOM_A, created.id.as_deref().expect("id"), &[])
-        .await
-        .expect("get");
+    let created = t.client.create_event(ROOM_A, &event(1)).await.expect("create");
+    t.client.get_event(ROOM_A, created.id.as_deref().expect("id"), &[]).await.expect("get");
     let log = t.emu.requests();
     assert_eq!(log.len(), 2);
     assert_eq!(log[0].method, "POST");

@@ -50,9 +50,7 @@ pub async fn start_with(configure: impl FnOnce(&mut TenantConfig)) -> Tenant {
         display_name: "Organizer".into(),
     });
     configure(&mut config);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let emu = Emulator::new(config);
     let (stop, stopped) = oneshot::channel::<()>();
@@ -60,13 +58,7 @@ pub async fn start_with(configure: impl FnOnce(&mut TenantConfig)) -> Tenant {
         let _ = stopped.await;
     }));
     let client = GraphClient::new(client_config(&base)).expect("client");
-    Tenant {
-        emu,
-        base,
-        client,
-        http: reqwest::Client::new(),
-        _stop: stop,
-    }
+    Tenant { emu, base, client, http: reqwest::Client::new(), _stop: stop }
 }
 
 /// Client config for the emulator with fast backoff so retry tests finish quickly.
@@ -88,10 +80,7 @@ impl Tenant {
     pub async fn token(&self) -> String {
         let reply: serde_json::Value = self
             .http
-            .post(format!(
-                "{}/00000000-0000-0000-0000-0000000000aa/oauth2/v2.0/token",
-                self.base
-            ))
+            .post(format!("{}/00000000-0000-0000-0000-0000000000aa/oauth2/v2.0/token", self.base))
             .form(&[
                 ("client_id", "roomsync-test-client"),
                 ("client_secret", "roomsync-test-secret"),
