@@ -41,20 +41,15 @@ pub async fn put_faults(State(emu): State<Emulator>, Json(faults): Json<FaultCon
 }
 
 /// PATCH /_emulator/faults: only the given fields change.
-pub async fn patch_faults(
-    State(emu): State<Emulator>,
-    Json(patch): Json<Value>,
-) -> Result<Response, ApiError> {
-    let mut current =
-        serde_json::to_value(emu.faults()).map_err(|e| ApiError::bad_request(e.to_string()))?;
+pub async fn patch_faults(State(emu): State<Emulator>, Json(patch): Json<Value>) -> Result<Response, ApiError> {
+    let mut current = serde_json::to_value(emu.faults()).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let (Some(target), Some(changes)) = (current.as_object_mut(), patch.as_object()) else {
         return Err(ApiError::bad_request("Expected a JSON object."));
     };
     for (k, v) in changes {
         target.insert(k.clone(), v.clone());
     }
-    let faults: FaultConfig =
-        serde_json::from_value(current).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let faults: FaultConfig = serde_json::from_value(current).map_err(|e| ApiError::bad_request(e.to_string()))?;
     emu.set_faults(faults);
     Ok(Json(emu.faults()).into_response())
 }
@@ -72,13 +67,8 @@ pub async fn revoke_tokens(State(emu): State<Emulator>) -> StatusCode {
 }
 
 /// GET /_emulator/mailboxes/{id}/events
-pub async fn mailbox_events(
-    State(emu): State<Emulator>,
-    Path(mailbox): Path<String>,
-) -> Result<Response, ApiError> {
-    let events = emu
-        .mailbox_events(&mailbox)
-        .ok_or_else(ApiError::user_not_found)?;
+pub async fn mailbox_events(State(emu): State<Emulator>, Path(mailbox): Path<String>) -> Result<Response, ApiError> {
+    let events = emu.mailbox_events(&mailbox).ok_or_else(ApiError::user_not_found)?;
     Ok(Json(json!({"value": events})).into_response())
 }
 
@@ -94,9 +84,7 @@ fn strip_tags(body: &Value) -> Value {
 fn store(emu: &Emulator, mailbox: &str, event: StoredEvent) -> Result<Value, ApiError> {
     let (rendered, mailbox_id, id) = {
         let mut tenant = lock(&emu.shared.tenant);
-        let mbx = tenant
-            .find_mut(mailbox)
-            .ok_or_else(ApiError::user_not_found)?;
+        let mbx = tenant.find_mut(mailbox).ok_or_else(ApiError::user_not_found)?;
         let rendered = event.render(&OutputZone::default(), None);
         let id = event.id.clone();
         mbx.events.push(event);
@@ -114,10 +102,7 @@ pub async fn user_booking(
 ) -> Result<Response, ApiError> {
     let owner = {
         let tenant = lock(&emu.shared.tenant);
-        tenant
-            .find(&mailbox)
-            .ok_or_else(ApiError::user_not_found)?
-            .as_recipient()
+        tenant.find(&mailbox).ok_or_else(ApiError::user_not_found)?.as_recipient()
     };
     let event = StoredEvent::create(&strip_tags(&body), owner, Utc::now())?;
     Ok((StatusCode::CREATED, Json(store(&emu, &mailbox, event)?)).into_response())
@@ -134,18 +119,13 @@ pub async fn meeting_request(
     let (owner, decision) = {
         let tenant = lock(&emu.shared.tenant);
         let mbx = tenant.find(&mailbox).ok_or_else(ApiError::user_not_found)?;
-        let room = mbx
-            .room
-            .clone()
-            .ok_or_else(|| ApiError::bad_request("Not a room mailbox."))?;
+        let room = mbx.room.clone().ok_or_else(|| ApiError::bad_request("Not a room mailbox."))?;
         let probe = StoredEvent::create(&body, mbx.as_recipient(), Utc::now())?;
-        let busy = view(&mbx.events, probe.start.utc, probe.end.utc)
-            .iter()
-            .any(|i| {
-                let f = &i.event.fields;
-                f.get("isCancelled").and_then(Value::as_bool) != Some(true)
-                    && f.get("showAs").and_then(Value::as_str) != Some("free")
-            });
+        let busy = view(&mbx.events, probe.start.utc, probe.end.utc).iter().any(|i| {
+            let f = &i.event.fields;
+            f.get("isCancelled").and_then(Value::as_bool) != Some(true)
+                && f.get("showAs").and_then(Value::as_str) != Some("free")
+        });
         let decision = match (room.auto_accept, busy && !room.allow_conflicts) {
             (false, _) => "tentativelyAccepted",
             (true, true) => "declined",
@@ -156,25 +136,14 @@ pub async fn meeting_request(
     if decision == "declined" {
         return Ok(Json(json!({"response": decision})).into_response());
     }
-    let mut event = StoredEvent::create(
-        &body,
-        body.get("organizer").cloned().unwrap_or(owner.clone()),
-        Utc::now(),
-    )?;
-    let mut attendees = event
-        .fields
-        .get("attendees")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let mut event = StoredEvent::create(&body, body.get("organizer").cloned().unwrap_or(owner.clone()), Utc::now())?;
+    let mut attendees = event.fields.get("attendees").and_then(Value::as_array).cloned().unwrap_or_default();
     attendees.push(json!({
         "type": "resource",
         "emailAddress": owner["emailAddress"],
         "status": {"response": decision, "time": crate::time::format_instant(Utc::now())},
     }));
-    event
-        .fields
-        .insert("attendees".into(), Value::Array(attendees));
+    event.fields.insert("attendees".into(), Value::Array(attendees));
     if decision == "tentativelyAccepted" {
         event.fields.insert("showAs".into(), json!("tentative"));
     }

@@ -23,18 +23,10 @@ pub async fn token(
     let config = &emu.shared.config;
     let field = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
     let oauth_error = |status: StatusCode, error: &str, description: &str| {
-        (
-            status,
-            Json(json!({"error": error, "error_description": description})),
-        )
-            .into_response()
+        (status, Json(json!({"error": error, "error_description": description}))).into_response()
     };
     if tenant != config.tenant_id {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_tenant",
-            "AADSTS90002: Tenant not found.",
-        );
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_tenant", "AADSTS90002: Tenant not found.");
     }
     if field("grant_type") != "client_credentials" {
         return oauth_error(
@@ -57,18 +49,10 @@ pub async fn token(
             "AADSTS7000215: Invalid client secret provided.",
         );
     }
-    let token = format!(
-        "eyJ0eXAiOiJKV1QiLCJhbGciOiJub25lIn0.{}",
-        uuid::Uuid::new_v4().simple()
-    );
+    let token = format!("eyJ0eXAiOiJKV1QiLCJhbGciOiJub25lIn0.{}", uuid::Uuid::new_v4().simple());
     let lifetime = config.token_lifetime_secs;
-    emu.shared
-        .tokens_issued
-        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    lock(&emu.shared.tokens).insert(
-        token.clone(),
-        Instant::now() + Duration::from_secs(lifetime),
-    );
+    emu.shared.tokens_issued.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    lock(&emu.shared.tokens).insert(token.clone(), Instant::now() + Duration::from_secs(lifetime));
     Json(json!({
         "token_type": "Bearer",
         "expires_in": lifetime,
@@ -80,14 +64,10 @@ pub async fn token(
 
 /// Whether the request carries a live bearer token issued here.
 pub fn is_authorized(emu: &Emulator, headers: &HeaderMap) -> bool {
-    let Some(token) = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+    let Some(token) =
+        headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "))
     else {
         return false;
     };
-    lock(&emu.shared.tokens)
-        .get(token.trim())
-        .is_some_and(|expiry| *expiry > Instant::now())
+    lock(&emu.shared.tokens).get(token.trim()).is_some_and(|expiry| *expiry > Instant::now())
 }

@@ -40,14 +40,10 @@ struct Inner {
 
 fn parse(body: &Value) -> Result<Vec<Inner>, ApiError> {
     let bad = |m: &str| ApiError::new(StatusCode::BAD_REQUEST, "BadRequest", m.to_string());
-    let requests = body
-        .get("requests")
-        .and_then(Value::as_array)
-        .ok_or_else(|| bad("Invalid batch payload format."))?;
+    let requests =
+        body.get("requests").and_then(Value::as_array).ok_or_else(|| bad("Invalid batch payload format."))?;
     if requests.is_empty() || requests.len() > MAX_REQUESTS {
-        return Err(bad(
-            "Number of batch request steps must be between 1 and 20.",
-        ));
+        return Err(bad("Number of batch request steps must be between 1 and 20."));
     }
     let mut ids = HashSet::new();
     let mut out = Vec::new();
@@ -57,49 +53,26 @@ fn parse(body: &Value) -> Result<Vec<Inner>, ApiError> {
         if !ids.insert(id.clone()) {
             return Err(bad("Batch request contains duplicate ids."));
         }
-        let method = text("method")
-            .ok_or_else(|| bad("Method is required."))?
-            .to_ascii_uppercase();
+        let method = text("method").ok_or_else(|| bad("Method is required."))?.to_ascii_uppercase();
         if !["GET", "POST", "PATCH", "PUT", "DELETE"].contains(&method.as_str()) {
             return Err(bad("Invalid method."));
         }
-        let url = text("url")
-            .filter(|u| !u.contains("://"))
-            .ok_or_else(|| bad("A relative url is required."))?;
-        let headers = r
-            .get("headers")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
+        let url = text("url").filter(|u| !u.contains("://")).ok_or_else(|| bad("A relative url is required."))?;
+        let headers = r.get("headers").and_then(Value::as_object).cloned().unwrap_or_default();
         let body = r.get("body").filter(|b| !b.is_null()).cloned();
-        let has_content_type = headers
-            .keys()
-            .any(|k| k.eq_ignore_ascii_case("content-type"));
+        let has_content_type = headers.keys().any(|k| k.eq_ignore_ascii_case("content-type"));
         if body.is_some() && !has_content_type {
-            return Err(bad(&format!(
-                "Write request id : {id} does not contain Content-Type header or body."
-            )));
+            return Err(bad(&format!("Write request id : {id} does not contain Content-Type header or body.")));
         }
         let depends_on = match r.get("dependsOn") {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::Array(a)) => a
                 .iter()
-                .map(|d| {
-                    d.as_str()
-                        .map(str::to_string)
-                        .ok_or_else(|| bad("dependsOn must hold ids."))
-                })
+                .map(|d| d.as_str().map(str::to_string).ok_or_else(|| bad("dependsOn must hold ids.")))
                 .collect::<Result<_, _>>()?,
             Some(_) => return Err(bad("dependsOn must be an array.")),
         };
-        out.push(Inner {
-            id,
-            method,
-            url,
-            headers,
-            body,
-            depends_on,
-        });
+        out.push(Inner { id, method, url, headers, body, depends_on });
     }
     for r in &out {
         if r.depends_on.iter().any(|d| !ids.contains(d) || *d == r.id) {
@@ -114,10 +87,7 @@ async fn dispatch(emu: &Emulator, outer: &HeaderMap, inner: &Inner) -> Value {
         return json!({"id": inner.id, "status": 500, "headers": {}, "body": null});
     };
     let path = format!("/v1.0/{}", inner.url.trim_start_matches('/'));
-    let mut builder = Request::builder()
-        .method(inner.method.as_str())
-        .uri(path)
-        .header(BATCH_MARK, "1");
+    let mut builder = Request::builder().method(inner.method.as_str()).uri(path).header(BATCH_MARK, "1");
     for name in ["authorization", "host"] {
         if let Some(v) = outer.get(name) {
             builder = builder.header(name, v);
@@ -128,15 +98,9 @@ async fn dispatch(emu: &Emulator, outer: &HeaderMap, inner: &Inner) -> Value {
             builder = builder.header(k.as_str(), v);
         }
     }
-    let body = inner
-        .body
-        .as_ref()
-        .map_or_else(Body::empty, |b| Body::from(b.to_string()));
+    let body = inner.body.as_ref().map_or_else(Body::empty, |b| Body::from(b.to_string()));
     let response = match builder.body(body) {
-        Ok(req) => router
-            .oneshot(req)
-            .await
-            .unwrap_or_else(|never| match never {}),
+        Ok(req) => router.oneshot(req).await.unwrap_or_else(|never| match never {}),
         Err(_) => ApiError::bad_request("Invalid inner request.").into_response(),
     };
     let status = response.status().as_u16();
@@ -145,9 +109,7 @@ async fn dispatch(emu: &Emulator, outer: &HeaderMap, inner: &Inner) -> Value {
         .iter()
         .filter_map(|(k, v)| Some((k.as_str().to_string(), json!(v.to_str().ok()?))))
         .collect();
-    let bytes = axum::body::to_bytes(response.into_body(), 16 * 1024 * 1024)
-        .await
-        .unwrap_or_default();
+    let bytes = axum::body::to_bytes(response.into_body(), 16 * 1024 * 1024).await.unwrap_or_default();
     let body = serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null);
     json!({"id": inner.id, "status": status, "headers": headers, "body": body})
 }
@@ -167,25 +129,21 @@ pub async fn batch(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let body: Value = serde_json::from_slice(&body)
-        .map_err(|_| ApiError::bad_request("Invalid batch payload format."))?;
+    let body: Value =
+        serde_json::from_slice(&body).map_err(|_| ApiError::bad_request("Invalid batch payload format."))?;
     let mut pending = parse(&body)?;
     let mut statuses: HashMap<String, u16> = HashMap::new();
     let mut responses = Vec::new();
     while !pending.is_empty() {
-        let (ready, waiting): (Vec<Inner>, Vec<Inner>) = pending
-            .into_iter()
-            .partition(|r| r.depends_on.iter().all(|d| statuses.contains_key(d)));
+        let (ready, waiting): (Vec<Inner>, Vec<Inner>) =
+            pending.into_iter().partition(|r| r.depends_on.iter().all(|d| statuses.contains_key(d)));
         if ready.is_empty() {
             // A dependency cycle: nothing can ever run.
             return Err(ApiError::bad_request("dependsOn forms a cycle."));
         }
         pending = waiting;
-        let (blocked, runnable): (Vec<Inner>, Vec<Inner>) = ready.into_iter().partition(|r| {
-            r.depends_on
-                .iter()
-                .any(|d| statuses.get(d).is_none_or(|s| *s >= 400))
-        });
+        let (blocked, runnable): (Vec<Inner>, Vec<Inner>) =
+            ready.into_iter().partition(|r| r.depends_on.iter().any(|d| statuses.get(d).is_none_or(|s| *s >= 400)));
         for r in blocked {
             statuses.insert(r.id.clone(), 424);
             responses.push(failed_dependency(&r.id));
@@ -194,16 +152,10 @@ pub async fn batch(
             let (emu, headers) = (emu.clone(), headers.clone());
             async move { dispatch(&emu, &headers, &r).await }
         });
-        let done: Vec<Value> = futures::stream::iter(jobs)
-            .buffer_unordered(MAX_PARALLEL)
-            .collect()
-            .await;
+        let done: Vec<Value> = futures::stream::iter(jobs).buffer_unordered(MAX_PARALLEL).collect().await;
         for r in done {
             let id = r["id"].as_str().unwrap_or_default().to_string();
-            let status = r["status"]
-                .as_u64()
-                .and_then(|s| u16::try_from(s).ok())
-                .unwrap_or(500);
+            let status = r["status"].as_u64().and_then(|s| u16::try_from(s).ok()).unwrap_or(500);
             statuses.insert(id, status);
             responses.push(r);
         }
@@ -222,9 +174,7 @@ mod tests {
     fn duplicate_ids_too_many_requests_and_unknown_dependencies_are_rejected() {
         let dup = json!({"requests":[{"id":"1","method":"GET","url":"/me"},{"id":"1","method":"GET","url":"/me"}]});
         assert!(parse(&dup).is_err());
-        let many: Vec<Value> = (0..21)
-            .map(|i| json!({"id": i.to_string(), "method":"GET","url":"/me"}))
-            .collect();
+        let many: Vec<Value> = (0..21).map(|i| json!({"id": i.to_string(), "method":"GET","url":"/me"})).collect();
         assert!(parse(&json!({"requests": many})).is_err());
         let unknown = json!({"requests":[{"id":"1","method":"GET","url":"/me","dependsOn":["9"]}]});
         assert!(parse(&unknown).is_err());

@@ -167,10 +167,8 @@ fn yes() -> bool {
 impl TenantConfig {
     /// Reads and validates a TOML file.
     pub fn load(path: &str) -> Result<Self, EmulatorError> {
-        let text = std::fs::read_to_string(path).map_err(|source| EmulatorError::ReadConfig {
-            path: path.to_string(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| EmulatorError::ReadConfig { path: path.to_string(), source })?;
         let config: Self = toml::from_str(&text)?;
         config.validate()?;
         Ok(config)
@@ -179,21 +177,14 @@ impl TenantConfig {
     /// Checks the invariants stated in the module docs.
     pub fn validate(&self) -> Result<(), EmulatorError> {
         let mut seen = std::collections::HashSet::new();
-        let mailboxes = self
-            .rooms
-            .iter()
-            .map(|r| (&r.id, &r.email))
-            .chain(self.users.iter().map(|u| (&u.id, &u.email)));
+        let mailboxes =
+            self.rooms.iter().map(|r| (&r.id, &r.email)).chain(self.users.iter().map(|u| (&u.id, &u.email)));
         for (id, email) in mailboxes {
             if uuid::Uuid::parse_str(id).is_err() {
-                return Err(EmulatorError::InvalidConfig(format!(
-                    "mailbox id {id} is not a GUID"
-                )));
+                return Err(EmulatorError::InvalidConfig(format!("mailbox id {id} is not a GUID")));
             }
             if !seen.insert(email.to_ascii_lowercase()) || !seen.insert(id.to_ascii_lowercase()) {
-                return Err(EmulatorError::InvalidConfig(format!(
-                    "duplicate mailbox {email}"
-                )));
+                return Err(EmulatorError::InvalidConfig(format!("duplicate mailbox {email}")));
             }
         }
         Ok(())
@@ -229,11 +220,7 @@ mod tests {
     #[test]
     fn a_mailbox_id_that_is_not_a_guid_is_rejected() {
         let mut config = TenantConfig::default();
-        config.users.push(UserConfig {
-            id: "nope".into(),
-            email: "a@b".into(),
-            display_name: "A".into(),
-        });
+        config.users.push(UserConfig { id: "nope".into(), email: "a@b".into(), display_name: "A".into() });
         assert!(config.validate().is_err());
     }
 }
@@ -244,8 +231,7 @@ mod example_tests {
 
     #[test]
     fn the_example_tenant_file_parses_and_validates() {
-        let config: TenantConfig =
-            toml::from_str(include_str!("../tenant.example.toml")).expect("valid example");
+        let config: TenantConfig = toml::from_str(include_str!("../tenant.example.toml")).expect("valid example");
         assert!(config.validate().is_ok());
         assert_eq!(config.rooms.len(), 2);
     }

@@ -67,9 +67,7 @@ fn sync_state_gone() -> ApiError {
     )
 }
 
-const UNSUPPORTED: &[&str] = &[
-    "$select", "$expand", "$filter", "$orderby", "$search", "$top", "$skip",
-];
+const UNSUPPORTED: &[&str] = &["$select", "$expand", "$filter", "$orderby", "$search", "$top", "$skip"];
 
 /// GET /users/{id}/calendarView/delta
 pub async fn delta(
@@ -82,115 +80,55 @@ pub async fn delta(
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "ErrorInvalidUrlQuery",
-            format!("The query parameter '{bad}' is not supported with change tracking over the 'CalendarView' resource."),
+            format!(
+                "The query parameter '{bad}' is not supported with change tracking over the 'CalendarView' resource."
+            ),
         ));
     }
     let prefer = Prefer::from_headers(&headers);
-    let page_size = prefer
-        .max_page_size
-        .unwrap_or_else(|| emu.faults().delta_default_page_size.max(1));
+    let page_size = prefer.max_page_size.unwrap_or_else(|| emu.faults().delta_default_page_size.max(1));
     let empty_first = emu.faults().delta_empty_first_page;
     let shared = &emu.shared;
 
     let round = if let Some(token) = query.get("$skiptoken") {
-        lock(&shared.delta)
-            .skip_tokens
-            .get(token)
-            .cloned()
-            .ok_or_else(sync_state_gone)?
+        lock(&shared.delta).skip_tokens.get(token).cloned().ok_or_else(sync_state_gone)?
     } else if let Some(token) = query.get("$deltatoken") {
-        let state = lock(&shared.delta)
-            .delta_tokens
-            .get(token)
-            .cloned()
-            .ok_or_else(sync_state_gone)?;
+        let state = lock(&shared.delta).delta_tokens.get(token).cloned().ok_or_else(sync_state_gone)?;
         let (items, snapshot) = changes_since(&emu, &state, &prefer)?;
-        Round {
-            state: SyncState { snapshot, ..state },
-            items,
-            offset: 0,
-            empty_page_pending: empty_first,
-        }
+        Round { state: SyncState { snapshot, ..state }, items, offset: 0, empty_page_pending: empty_first }
     } else {
         let param = |k: &str| {
-            query
-                .get(k)
-                .and_then(|v| parse_query_instant(v))
-                .ok_or_else(|| {
-                    ApiError::bad_request(format!(
-                        "The '{k}' parameter is required and must be a date-time."
-                    ))
-                })
+            query.get(k).and_then(|v| parse_query_instant(v)).ok_or_else(|| {
+                ApiError::bad_request(format!("The '{k}' parameter is required and must be a date-time."))
+            })
         };
         let mailbox = {
             let tenant = lock(&shared.tenant);
-            tenant
-                .find(&user)
-                .ok_or_else(ApiError::user_not_found)?
-                .id
-                .clone()
+            tenant.find(&user).ok_or_else(ApiError::user_not_found)?.id.clone()
         };
-        let state = SyncState {
-            mailbox,
-            from: param("startDateTime")?,
-            to: param("endDateTime")?,
-            snapshot: BTreeMap::new(),
-        };
+        let state =
+            SyncState { mailbox, from: param("startDateTime")?, to: param("endDateTime")?, snapshot: BTreeMap::new() };
         let (items, snapshot) = changes_since(&emu, &state, &prefer)?;
-        Round {
-            state: SyncState { snapshot, ..state },
-            items,
-            offset: 0,
-            empty_page_pending: empty_first,
-        }
+        Round { state: SyncState { snapshot, ..state }, items, offset: 0, empty_page_pending: empty_first }
     };
 
-    let base = format!(
-        "{}/v1.0/users/{}/calendarView/delta",
-        base_url(&headers),
-        round.state.mailbox
-    );
+    let base = format!("{}/v1.0/users/{}/calendarView/delta", base_url(&headers), round.state.mailbox);
     let (page, link) = {
         let mut store = lock(&shared.delta);
         if round.empty_page_pending {
             let token = opaque("");
-            store.skip_tokens.insert(
-                token.clone(),
-                Round {
-                    empty_page_pending: false,
-                    ..round
-                },
-            );
-            (
-                Vec::new(),
-                ("@odata.nextLink", format!("{base}?$skiptoken={token}")),
-            )
+            store.skip_tokens.insert(token.clone(), Round { empty_page_pending: false, ..round });
+            (Vec::new(), ("@odata.nextLink", format!("{base}?$skiptoken={token}")))
         } else {
             let end = (round.offset + page_size).min(round.items.len());
-            let page = round
-                .items
-                .get(round.offset..end)
-                .map(<[Value]>::to_vec)
-                .unwrap_or_default();
+            let page = round.items.get(round.offset..end).map(<[Value]>::to_vec).unwrap_or_default();
             let token = opaque("");
             if end < round.items.len() {
-                store.skip_tokens.insert(
-                    token.clone(),
-                    Round {
-                        offset: end,
-                        ..round
-                    },
-                );
-                (
-                    page,
-                    ("@odata.nextLink", format!("{base}?$skiptoken={token}")),
-                )
+                store.skip_tokens.insert(token.clone(), Round { offset: end, ..round });
+                (page, ("@odata.nextLink", format!("{base}?$skiptoken={token}")))
             } else {
                 store.delta_tokens.insert(token.clone(), round.state);
-                (
-                    page,
-                    ("@odata.deltaLink", format!("{base}?$deltatoken={token}")),
-                )
+                (page, ("@odata.deltaLink", format!("{base}?$deltatoken={token}")))
             }
         }
     };
@@ -211,23 +149,17 @@ fn changes_since(
     prefer: &Prefer,
 ) -> Result<(Vec<Value>, BTreeMap<String, String>), ApiError> {
     let tenant = lock(&emu.shared.tenant);
-    let mbx = tenant
-        .find(&state.mailbox)
-        .ok_or_else(ApiError::user_not_found)?;
+    let mbx = tenant.find(&state.mailbox).ok_or_else(ApiError::user_not_found)?;
     let mut items = Vec::new();
     let mut snapshot = BTreeMap::new();
     for item in view(&mbx.events, state.from, state.to) {
         let id = item.id();
-        if state.snapshot.get(&id) != Some(&item.event.change_key) {
+        if state.snapshot.get(&id).map(String::as_str) != Some(item.change_key()) {
             items.push(item.render_delta(&prefer.output_zone));
         }
-        snapshot.insert(id, item.event.change_key.clone());
+        snapshot.insert(id, item.change_key().to_string());
     }
-    for id in state
-        .snapshot
-        .keys()
-        .filter(|id| !snapshot.contains_key(*id))
-    {
+    for id in state.snapshot.keys().filter(|id| !snapshot.contains_key(*id)) {
         items.push(json!({
             "@odata.type": "#microsoft.graph.event",
             "id": id,

@@ -27,12 +27,7 @@ pub struct ApiError {
 impl ApiError {
     /// Builds an error with no `Retry-After`.
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code: code.to_string(),
-            message: message.into(),
-            retry_after: None,
-        }
+        Self { status, code: code.to_string(), message: message.into(), retry_after: None }
     }
 
     /// Adds a `Retry-After` header value.
@@ -48,29 +43,17 @@ impl ApiError {
 
     /// 404 for an unknown event.
     pub fn item_not_found() -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "ErrorItemNotFound",
-            "The specified object was not found in the store.",
-        )
+        Self::new(StatusCode::NOT_FOUND, "ErrorItemNotFound", "The specified object was not found in the store.")
     }
 
     /// 404 for an unknown user or mailbox.
     pub fn user_not_found() -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "ErrorInvalidUser",
-            "The requested user is invalid.",
-        )
+        Self::new(StatusCode::NOT_FOUND, "ErrorInvalidUser", "The requested user is invalid.")
     }
 
     /// 401 for a missing or invalid bearer token.
     pub fn unauthorized() -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "InvalidAuthenticationToken",
-            "Access token is empty or invalid.",
-        )
+        Self::new(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", "Access token is empty or invalid.")
     }
 
     /// The JSON body Graph sends with this error.
@@ -91,11 +74,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (self.status, Json(self.body())).into_response();
-        if let Some(value) = self
-            .retry_after
-            .as_deref()
-            .and_then(|v| HeaderValue::from_str(v).ok())
-        {
+        if let Some(value) = self.retry_after.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
             response.headers_mut().insert("retry-after", value);
         }
         response

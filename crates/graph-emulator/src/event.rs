@@ -5,6 +5,8 @@
 //! and zone name as sent, for all-day events, which float); extended properties are stored but rendered only when
 //! the caller asks for them by id with `$expand`.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde_json::{json, Map, Value};
 
@@ -69,6 +71,8 @@ pub struct StoredEvent {
     pub recurrence: Option<Recurrence>,
     /// Occurrence dates of a series that were deleted.
     pub cancelled_dates: Vec<NaiveDate>,
+    /// Edited occurrences of a series, by their original date.
+    pub exceptions: BTreeMap<NaiveDate, StoredEvent>,
     /// Single-value extended properties as (id, value), ids compared case-insensitively.
     pub extended: Vec<(String, String)>,
     /// Passthrough properties plus body/location(s).
@@ -87,16 +91,12 @@ fn bad(msg: impl Into<String>) -> ApiError {
 fn zoned(body: &Value, key: &str) -> Result<Option<ZonedTime>, ApiError> {
     match body.get(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(v) => time::parse_zoned(v)
-            .map(Some)
-            .map_err(|e| bad(format!("{key}: {e}"))),
+        Some(v) => time::parse_zoned(v).map(Some).map_err(|e| bad(format!("{key}: {e}"))),
     }
 }
 
 fn html_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 /// Strips tags for bodyPreview; good enough for previews, never used for content.
@@ -127,10 +127,7 @@ impl StoredEvent {
         let mut event = Self {
             id: opaque("AAMkAD"),
             change_key: opaque("CQAAAB"),
-            ical_uid: format!(
-                "040000008200E00074C5B7101A82E008{}",
-                uuid::Uuid::new_v4().simple()
-            ),
+            ical_uid: format!("040000008200E00074C5B7101A82E008{}", uuid::Uuid::new_v4().simple()),
             created: now,
             modified: now,
             start,
@@ -139,6 +136,7 @@ impl StoredEvent {
             transaction_id,
             recurrence: None,
             cancelled_dates: Vec::new(),
+            exceptions: BTreeMap::new(),
             extended: Vec::new(),
             fields: Map::new(),
         };
@@ -169,18 +167,12 @@ impl StoredEvent {
     }
 
     fn apply(&mut self, body: &Value) -> Result<(), ApiError> {
-        let object = body
-            .as_object()
-            .ok_or_else(|| bad("body must be a JSON object"))?;
+        let object = body.as_object().ok_or_else(|| bad("body must be a JSON object"))?;
         for (key, value) in object {
             match key.as_str() {
                 k if k.starts_with('@') || READ_ONLY.contains(&k) => {}
                 "start" | "end" | "transactionId" => {}
-                "isAllDay" => {
-                    self.is_all_day = value
-                        .as_bool()
-                        .ok_or_else(|| bad("isAllDay must be a boolean"))?
-                }
+                "isAllDay" => self.is_all_day = value.as_bool().ok_or_else(|| bad("isAllDay must be a boolean"))?,
                 "body" => self.set_body(value)?,
                 "location" => {
                     self.fields.insert("location".into(), value.clone());
@@ -189,10 +181,7 @@ impl StoredEvent {
                 "locations" => {
                     let first = value.as_array().and_then(|a| a.first()).cloned();
                     self.fields.insert("locations".into(), value.clone());
-                    self.fields.insert(
-                        "location".into(),
-                        first.unwrap_or_else(|| json!({"displayName": ""})),
-                    );
+                    self.fields.insert("location".into(), first.unwrap_or_else(|| json!({"displayName": ""})));
                 }
                 "recurrence" => {
                     self.recurrence = match value {
@@ -226,8 +215,7 @@ impl StoredEvent {
         }
         if self.is_all_day {
             let midnight = |t: &NaiveDateTime| t.time() == chrono::NaiveTime::MIN;
-            let same_zone =
-                time::zone(&self.start.zone_name).ok() == time::zone(&self.end.zone_name).ok();
+            let same_zone = time::zone(&self.start.zone_name).ok() == time::zone(&self.end.zone_name).ok();
             if !midnight(&self.start.local)
                 || !midnight(&self.end.local)
                 || !same_zone
@@ -245,10 +233,7 @@ impl StoredEvent {
 
     fn set_body(&mut self, value: &Value) -> Result<(), ApiError> {
         let content = value.get("content").and_then(Value::as_str).unwrap_or("");
-        let kind = value
-            .get("contentType")
-            .and_then(Value::as_str)
-            .unwrap_or("text");
+        let kind = value.get("contentType").and_then(Value::as_str).unwrap_or("text");
         let html = match kind.to_ascii_lowercase().as_str() {
             "html" => content.to_string(),
             "text" => format!(
@@ -257,33 +242,20 @@ impl StoredEvent {
             ),
             other => return Err(bad(format!("unknown contentType {other}"))),
         };
-        self.fields
-            .insert("bodyPreview".into(), json!(strip_tags(&html)));
-        self.fields.insert(
-            "body".into(),
-            json!({"contentType": "html", "content": html}),
-        );
+        self.fields.insert("bodyPreview".into(), json!(strip_tags(&html)));
+        self.fields.insert("body".into(), json!({"contentType": "html", "content": html}));
         Ok(())
     }
 
     fn set_extended(&mut self, value: &Value) -> Result<(), ApiError> {
-        let items = value
-            .as_array()
-            .ok_or_else(|| bad("singleValueExtendedProperties must be an array"))?;
+        let items = value.as_array().ok_or_else(|| bad("singleValueExtendedProperties must be an array"))?;
         for item in items {
-            let id = item
-                .get("id")
-                .and_then(Value::as_str)
-                .ok_or_else(|| bad("extended property id required"))?;
+            let id = item.get("id").and_then(Value::as_str).ok_or_else(|| bad("extended property id required"))?;
             let val = item
                 .get("value")
                 .and_then(Value::as_str)
                 .ok_or_else(|| bad("extended property value must be a string"))?;
-            match self
-                .extended
-                .iter_mut()
-                .find(|(k, _)| k.eq_ignore_ascii_case(id))
-            {
+            match self.extended.iter_mut().find(|(k, _)| k.eq_ignore_ascii_case(id)) {
                 Some(slot) => slot.1 = val.to_string(),
                 None => self.extended.push((id.to_string(), val.to_string())),
             }
@@ -293,10 +265,7 @@ impl StoredEvent {
 
     /// The value of an extended property, by case-insensitive id.
     pub fn extended_value(&self, id: &str) -> Option<&str> {
-        self.extended
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(id))
-            .map(|(_, v)| v.as_str())
+        self.extended.iter().find(|(k, _)| k.eq_ignore_ascii_case(id)).map(|(_, v)| v.as_str())
     }
 
     /// The `type` of this stored event.
@@ -319,21 +288,12 @@ impl StoredEvent {
     /// The full JSON form; `expand` lists the extended property ids asked for with `$expand`.
     pub fn render(&self, out: &OutputZone, expand: Option<&[String]>) -> Value {
         let mut m = self.fields.clone();
-        m.insert(
-            "@odata.etag".into(),
-            json!(format!("W/\"{}\"", self.change_key)),
-        );
+        m.insert("@odata.etag".into(), json!(format!("W/\"{}\"", self.change_key)));
         m.insert("id".into(), json!(self.id));
         m.insert("changeKey".into(), json!(self.change_key));
         m.insert("iCalUId".into(), json!(self.ical_uid));
-        m.insert(
-            "createdDateTime".into(),
-            json!(time::format_instant(self.created)),
-        );
-        m.insert(
-            "lastModifiedDateTime".into(),
-            json!(time::format_instant(self.modified)),
-        );
+        m.insert("createdDateTime".into(), json!(time::format_instant(self.created)));
+        m.insert("lastModifiedDateTime".into(), json!(time::format_instant(self.modified)));
         m.insert("type".into(), json!(self.kind()));
         m.insert("isAllDay".into(), json!(self.is_all_day));
         m.insert("start".into(), self.render_time(&self.start, out));
@@ -345,17 +305,10 @@ impl StoredEvent {
         m.entry("categories").or_insert(json!([]));
         m.entry("attendees").or_insert(json!([]));
         m.entry("bodyPreview").or_insert(json!(""));
-        m.entry("body")
-            .or_insert(json!({"contentType": "html", "content": ""}));
+        m.entry("body").or_insert(json!({"contentType": "html", "content": ""}));
         m.entry("location").or_insert(json!({"displayName": ""}));
         m.entry("locations").or_insert(json!([]));
-        m.insert(
-            "recurrence".into(),
-            self.recurrence
-                .as_ref()
-                .map(|r| r.raw.clone())
-                .unwrap_or(Value::Null),
-        );
+        m.insert("recurrence".into(), self.recurrence.as_ref().map(|r| r.raw.clone()).unwrap_or(Value::Null));
         if let Some(t) = &self.transaction_id {
             m.insert("transactionId".into(), json!(t));
         }

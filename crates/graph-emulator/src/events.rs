@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::event::StoredEvent;
+use crate::exceptions::patch_occurrence;
 use crate::filter::{parse_any_filter, parse_expand, AnyFilter};
 use crate::links::base_url;
 use crate::prefer::Prefer;
@@ -26,17 +27,11 @@ use crate::view::{occurrence_on, parse_occurrence_id, view, ViewItem};
 type Params = HashMap<String, String>;
 
 fn expand_ids(query: &Params) -> Result<Option<Vec<String>>, ApiError> {
-    query
-        .get("$expand")
-        .map(|e| parse_expand(e).map_err(|err| ApiError::bad_request(err.to_string())))
-        .transpose()
+    query.get("$expand").map(|e| parse_expand(e).map_err(|err| ApiError::bad_request(err.to_string()))).transpose()
 }
 
 fn any_filter(query: &Params) -> Result<Option<AnyFilter>, ApiError> {
-    query
-        .get("$filter")
-        .map(|f| parse_any_filter(f).map_err(|err| ApiError::bad_request(err.to_string())))
-        .transpose()
+    query.get("$filter").map(|f| parse_any_filter(f).map_err(|err| ApiError::bad_request(err.to_string()))).transpose()
 }
 
 fn matches(event: &StoredEvent, filter: &Option<AnyFilter>) -> bool {
@@ -49,11 +44,10 @@ fn matches(event: &StoredEvent, filter: &Option<AnyFilter>) -> bool {
 }
 
 fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("Malformed JSON body: {e}")))
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("Malformed JSON body: {e}")))
 }
 
-fn check_if_match(headers: &HeaderMap, event: &StoredEvent) -> Result<(), ApiError> {
+pub(crate) fn check_if_match(headers: &HeaderMap, event: &StoredEvent) -> Result<(), ApiError> {
     let Some(want) = headers.get("if-match").and_then(|v| v.to_str().ok()) else {
         return Ok(());
     };
@@ -80,15 +74,9 @@ pub async fn create(
     let prefer = Prefer::from_headers(&headers);
     let (rendered, mailbox_id, id) = {
         let mut tenant = lock(&emu.shared.tenant);
-        let mbx = tenant
-            .find_mut(&user)
-            .ok_or_else(ApiError::user_not_found)?;
+        let mbx = tenant.find_mut(&user).ok_or_else(ApiError::user_not_found)?;
         let tx = body.get("transactionId").and_then(Value::as_str);
-        if let Some(existing) = tx.and_then(|t| {
-            mbx.events
-                .iter()
-                .find(|e| e.transaction_id.as_deref() == Some(t))
-        }) {
+        if let Some(existing) = tx.and_then(|t| mbx.events.iter().find(|e| e.transaction_id.as_deref() == Some(t))) {
             let rendered = existing.render(&prefer.output_zone, None);
             return Ok((StatusCode::CREATED, Json(rendered)).into_response());
         }
@@ -114,23 +102,12 @@ pub async fn get(
     let tenant = lock(&emu.shared.tenant);
     let mbx = tenant.find(&user).ok_or_else(ApiError::user_not_found)?;
     if let Some(pos) = mbx.position(&id) {
-        let rendered = mbx
-            .events
-            .get(pos)
-            .map(|e| e.render(&prefer.output_zone, expand.as_deref()));
+        let rendered = mbx.events.get(pos).map(|e| e.render(&prefer.output_zone, expand.as_deref()));
         return Ok(Json(rendered).into_response());
     }
     let (master, date) = parse_occurrence_id(&id).ok_or_else(ApiError::item_not_found)?;
-    let event = mbx
-        .events
-        .iter()
-        .find(|e| e.id == master)
-        .ok_or_else(ApiError::item_not_found)?;
-    let occurrence = occurrence_on(event, date).ok_or_else(ApiError::item_not_found)?;
-    let item = ViewItem {
-        event,
-        occurrence: Some(occurrence),
-    };
+    let event = mbx.events.iter().find(|e| e.id == master).ok_or_else(ApiError::item_not_found)?;
+    let item = ViewItem::member(event, date).ok_or_else(ApiError::item_not_found)?;
     Ok(Json(item.render(&prefer.output_zone, expand.as_deref())).into_response())
 }
 
@@ -145,17 +122,15 @@ pub async fn update(
     let prefer = Prefer::from_headers(&headers);
     let (rendered, mailbox_id) = {
         let mut tenant = lock(&emu.shared.tenant);
-        let mbx = tenant
-            .find_mut(&user)
-            .ok_or_else(ApiError::user_not_found)?;
+        let mbx = tenant.find_mut(&user).ok_or_else(ApiError::user_not_found)?;
         let mailbox_id = mbx.id.clone();
         let Some(event) = mbx.events.iter_mut().find(|e| e.id == id) else {
-            if parse_occurrence_id(&id).is_some() {
-                return Err(ApiError::bad_request(
-                    "Editing a single occurrence is not emulated.",
-                ));
-            }
-            return Err(ApiError::item_not_found());
+            let (master, date) = parse_occurrence_id(&id).ok_or_else(ApiError::item_not_found)?;
+            let event = mbx.events.iter_mut().find(|e| e.id == master).ok_or_else(ApiError::item_not_found)?;
+            let rendered = patch_occurrence(event, date, &body, &headers, &prefer)?;
+            drop(tenant);
+            notify(&emu, &mailbox_id, &id, ChangeType::Updated);
+            return Ok(Json(rendered).into_response());
         };
         check_if_match(&headers, event)?;
         event.patch(&body, Utc::now())?;
@@ -173,9 +148,7 @@ pub async fn delete(
 ) -> Result<Response, ApiError> {
     let mailbox_id = {
         let mut tenant = lock(&emu.shared.tenant);
-        let mbx = tenant
-            .find_mut(&user)
-            .ok_or_else(ApiError::user_not_found)?;
+        let mbx = tenant.find_mut(&user).ok_or_else(ApiError::user_not_found)?;
         let mailbox_id = mbx.id.clone();
         if let Some(pos) = mbx.position(&id) {
             if let Some(event) = mbx.events.get(pos) {
@@ -184,12 +157,12 @@ pub async fn delete(
             mbx.events.remove(pos);
         } else {
             let (master, date) = parse_occurrence_id(&id).ok_or_else(ApiError::item_not_found)?;
-            let event = mbx
-                .events
-                .iter_mut()
-                .find(|e| e.id == master)
-                .ok_or_else(ApiError::item_not_found)?;
+            let event = mbx.events.iter_mut().find(|e| e.id == master).ok_or_else(ApiError::item_not_found)?;
             occurrence_on(event, date).ok_or_else(ApiError::item_not_found)?;
+            if let Some(exception) = event.exceptions.get(&date) {
+                check_if_match(&headers, exception)?;
+            }
+            event.exceptions.remove(&date);
             event.cancelled_dates.push(date);
             event.touch(Utc::now());
         }
@@ -199,26 +172,15 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-fn page(
-    items: Vec<Value>,
-    query: &Params,
-    headers: &HeaderMap,
-    path: &str,
-) -> Result<Response, ApiError> {
+fn page(items: Vec<Value>, query: &Params, headers: &HeaderMap, path: &str) -> Result<Response, ApiError> {
     let number = |k: &str| -> Result<Option<usize>, ApiError> {
         query
             .get(k)
-            .map(|v| {
-                v.parse::<usize>()
-                    .map_err(|_| ApiError::bad_request(format!("{k} must be a number")))
-            })
+            .map(|v| v.parse::<usize>().map_err(|_| ApiError::bad_request(format!("{k} must be a number"))))
             .transpose()
     };
     let prefer = Prefer::from_headers(headers);
-    let top = number("$top")?
-        .or(prefer.max_page_size)
-        .unwrap_or(10)
-        .clamp(1, 1000);
+    let top = number("$top")?.or(prefer.max_page_size).unwrap_or(10).clamp(1, 1000);
     let skip = number("$skip")?.unwrap_or(0);
     let total = items.len();
     let value: Vec<Value> = items.into_iter().skip(skip).take(top).collect();
@@ -260,12 +222,7 @@ pub async fn list(
             .map(|e| e.render(&prefer.output_zone, expand.as_deref()))
             .collect()
     };
-    page(
-        items,
-        &query,
-        &headers,
-        &format!("/v1.0/users/{user}/events"),
-    )
+    page(items, &query, &headers, &format!("/v1.0/users/{user}/events"))
 }
 
 fn window(query: &Params) -> Result<(chrono::DateTime<Utc>, chrono::DateTime<Utc>), ApiError> {
@@ -304,12 +261,7 @@ pub async fn calendar_view(
             .map(|i| i.render(&prefer.output_zone, expand.as_deref()))
             .collect()
     };
-    page(
-        items,
-        &query,
-        &headers,
-        &format!("/v1.0/users/{user}/calendarView"),
-    )
+    page(items, &query, &headers, &format!("/v1.0/users/{user}/calendarView"))
 }
 
 /// GET /users/{id}/events/{masterId}/instances
@@ -324,20 +276,8 @@ pub async fn instances(
     let items: Vec<Value> = {
         let tenant = lock(&emu.shared.tenant);
         let mbx = tenant.find(&user).ok_or_else(ApiError::user_not_found)?;
-        let event = mbx
-            .events
-            .iter()
-            .find(|e| e.id == id)
-            .ok_or_else(ApiError::item_not_found)?;
-        view(std::slice::from_ref(event), from, to)
-            .into_iter()
-            .map(|i| i.render(&prefer.output_zone, None))
-            .collect()
+        let event = mbx.events.iter().find(|e| e.id == id).ok_or_else(ApiError::item_not_found)?;
+        view(std::slice::from_ref(event), from, to).into_iter().map(|i| i.render(&prefer.output_zone, None)).collect()
     };
-    page(
-        items,
-        &query,
-        &headers,
-        &format!("/v1.0/users/{user}/events/{id}/instances"),
-    )
+    page(items, &query, &headers, &format!("/v1.0/users/{user}/events/{id}/instances"))
 }

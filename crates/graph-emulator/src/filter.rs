@@ -74,11 +74,7 @@ struct Cursor {
 
 impl Cursor {
     fn new(text: &str) -> Result<Self, FilterError> {
-        Ok(Self {
-            tokens: tokenize(text)?,
-            pos: 0,
-            text: text.to_string(),
-        })
+        Ok(Self { tokens: tokenize(text)?, pos: 0, text: text.to_string() })
     }
     fn err(&self) -> FilterError {
         FilterError::Unsupported(self.text.clone())
@@ -89,9 +85,7 @@ impl Cursor {
         t
     }
     fn expect(&mut self, want: &Token) -> Result<(), FilterError> {
-        (self.next().as_ref() == Some(want))
-            .then_some(())
-            .ok_or_else(|| self.err())
+        (self.next().as_ref() == Some(want)).then_some(()).ok_or_else(|| self.err())
     }
     fn word(&mut self) -> Result<String, FilterError> {
         match self.next() {
@@ -101,9 +95,7 @@ impl Cursor {
     }
     fn keyword(&mut self, want: &str) -> Result<(), FilterError> {
         let w = self.word()?;
-        w.eq_ignore_ascii_case(want)
-            .then_some(())
-            .ok_or_else(|| self.err())
+        w.eq_ignore_ascii_case(want).then_some(()).ok_or_else(|| self.err())
     }
     fn string(&mut self) -> Result<String, FilterError> {
         match self.next() {
@@ -207,10 +199,8 @@ mod tests {
 
     #[test]
     fn an_expand_with_two_ids_parses() {
-        let ids = parse_expand(&format!(
-            "singleValueExtendedProperties($filter=id eq '{ID}' or id eq 'x')"
-        ))
-        .expect("valid");
+        let ids =
+            parse_expand(&format!("singleValueExtendedProperties($filter=id eq '{ID}' or id eq 'x')")).expect("valid");
         assert_eq!(ids, vec![ID.to_string(), "x".to_string()]);
     }
 

@@ -34,10 +34,7 @@ fn random_error(status: u16, retry_after: &str) -> ApiError {
         429 => ("TooManyRequests", "Too many requests."),
         500 => ("generalException", "An unexpected error occurred."),
         502 => ("BadGateway", "Bad gateway."),
-        503 => (
-            "serviceNotAvailable",
-            "The service is temporarily unavailable.",
-        ),
+        503 => ("serviceNotAvailable", "The service is temporarily unavailable."),
         504 => ("GatewayTimeout", "The gateway timed out."),
         507 => ("ErrorQuotaExceeded", "The mailbox quota is exceeded."),
         _ => ("UnknownError", "Injected fault."),
@@ -54,8 +51,7 @@ fn random_error(status: u16, retry_after: &str) -> ApiError {
 /// The mailbox id addressed by `/v1.0/users/{id|upn}/...`, if it exists.
 fn mailbox_of(emu: &Emulator, path: &str) -> Option<String> {
     let mut parts = path.trim_start_matches('/').split('/');
-    let (Some("v1.0"), Some("users"), Some(key)) = (parts.next(), parts.next(), parts.next())
-    else {
+    let (Some("v1.0"), Some("users"), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
         return None;
     };
     lock(&emu.shared.tenant).find(key).map(|m| m.id.clone())
@@ -64,10 +60,7 @@ fn mailbox_of(emu: &Emulator, path: &str) -> Option<String> {
 /// The middleware.
 pub async fn gate(State(emu): State<Emulator>, req: Request, next: Next) -> Response {
     let method = req.method().to_string();
-    let path = req
-        .uri()
-        .path_and_query()
-        .map_or_else(|| req.uri().path().to_string(), |p| p.to_string());
+    let path = req.uri().path_and_query().map_or_else(|| req.uri().path().to_string(), |p| p.to_string());
     let in_batch = req.headers().contains_key(BATCH_MARK);
     let mailbox = mailbox_of(&emu, req.uri().path());
     let mut entry = LogEntry {
@@ -82,17 +75,10 @@ pub async fn gate(State(emu): State<Emulator>, req: Request, next: Next) -> Resp
     let (parts, body) = req.into_parts();
     let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
-        Err(_) => {
-            return finish(
-                &emu,
-                entry,
-                ApiError::bad_request("Body too large.").into_response(),
-            )
-        }
+        Err(_) => return finish(&emu, entry, ApiError::bad_request("Body too large.").into_response()),
     };
-    entry.transaction_id = serde_json::from_slice::<Value>(&bytes)
-        .ok()
-        .and_then(|v| v.get("transactionId")?.as_str().map(str::to_string));
+    entry.transaction_id =
+        serde_json::from_slice::<Value>(&bytes).ok().and_then(|v| v.get("transactionId")?.as_str().map(str::to_string));
     let req = Request::from_parts(parts, Body::from(bytes));
 
     if !is_authorized(&emu, req.headers()) {
@@ -125,28 +111,16 @@ pub async fn gate(State(emu): State<Emulator>, req: Request, next: Next) -> Resp
         return finish(&emu, entry, response);
     }
     let window = Duration::from_millis(faults.rate_limit_window_ms);
-    if let Err(wait) = emu
-        .shared
-        .throttle
-        .check_rate(&mailbox, faults.rate_limit_requests, window)
-    {
-        let err = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "TooManyRequests",
-            "Too many requests.",
-        )
-        .with_retry_after(format!("{:.3}", wait.as_secs_f64().max(0.001)));
+    if let Err(wait) = emu.shared.throttle.check_rate(&mailbox, faults.rate_limit_requests, window) {
+        let err = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", "Too many requests.")
+            .with_retry_after(format!("{:.3}", wait.as_secs_f64().max(0.001)));
         return finish(&emu, entry, err.into_response());
     }
     let key = match faults.concurrency_scope {
         ConcurrencyScope::Mailbox => mailbox,
         ConcurrencyScope::App => "app".to_string(),
     };
-    let Some(slot) = emu
-        .shared
-        .throttle
-        .try_acquire(&key, faults.max_concurrency)
-    else {
+    let Some(slot) = emu.shared.throttle.try_acquire(&key, faults.max_concurrency) else {
         let err = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "ApplicationThrottled",
@@ -171,9 +145,7 @@ fn is_denied(emu: &Emulator, denied: &[String], mailbox_id: &str) -> bool {
         return false;
     }
     let tenant = lock(&emu.shared.tenant);
-    denied
-        .iter()
-        .any(|d| tenant.find(d).is_some_and(|m| m.id == mailbox_id))
+    denied.iter().any(|d| tenant.find(d).is_some_and(|m| m.id == mailbox_id))
 }
 
 fn finish(emu: &Emulator, mut entry: LogEntry, response: Response) -> Response {

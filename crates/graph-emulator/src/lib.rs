@@ -15,6 +15,7 @@ pub mod delta;
 pub mod error;
 pub mod event;
 pub mod events;
+pub mod exceptions;
 pub mod filter;
 pub mod gate;
 pub mod links;

@@ -5,10 +5,7 @@ use graph_emulator::{serve, Emulator, TenantConfig};
 
 /// Command line.
 #[derive(Debug, Parser)]
-#[command(
-    name = "roomsync-graph-emulator",
-    about = "A stateful Microsoft Graph emulator"
-)]
+#[command(name = "roomsync-graph-emulator", about = "A stateful Microsoft Graph emulator")]
 struct Args {
     /// Address to listen on, e.g. 127.0.0.1:8080.
     #[arg(long, default_value = "127.0.0.1:8080")]
@@ -20,9 +17,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .init();
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
     let args = Args::parse();
     let config = match &args.config {
         Some(path) => TenantConfig::load(path)?,

@@ -20,13 +20,7 @@ fn room_json(emu: &Emulator, list: Option<&str>) -> Vec<Value> {
         .mailboxes
         .iter()
         .filter_map(|m| m.room.as_ref())
-        .filter(|r| {
-            list.is_none_or(|l| {
-                r.room_list
-                    .as_deref()
-                    .is_some_and(|x| x.eq_ignore_ascii_case(l))
-            })
-        })
+        .filter(|r| list.is_none_or(|l| r.room_list.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(l))))
         .map(|r| {
             json!({
                 "@odata.type": "#microsoft.graph.room",
@@ -51,10 +45,7 @@ fn paged(
     let number = |k: &str, default: usize| -> Result<usize, ApiError> {
         query
             .get(k)
-            .map(|v| {
-                v.parse::<usize>()
-                    .map_err(|_| ApiError::bad_request(format!("{k} must be a number")))
-            })
+            .map(|v| v.parse::<usize>().map_err(|_| ApiError::bad_request(format!("{k} must be a number"))))
             .transpose()
             .map(|v| v.unwrap_or(default))
     };
@@ -68,11 +59,7 @@ fn paged(
             m.insert("@odata.count".into(), json!(total));
         }
         if skip + top < total {
-            let next = format!(
-                "{}{path}?$top={top}&$skip={}",
-                base_url(headers),
-                skip + top
-            );
+            let next = format!("{}{path}?$top={top}&$skip={}", base_url(headers), skip + top);
             m.insert("@odata.nextLink".into(), json!(next));
         }
     }
@@ -85,12 +72,7 @@ pub async fn rooms(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    paged(
-        room_json(&emu, None),
-        &query,
-        &headers,
-        "/v1.0/places/microsoft.graph.room",
-    )
+    paged(room_json(&emu, None), &query, &headers, "/v1.0/places/microsoft.graph.room")
 }
 
 /// GET /places/microsoft.graph.roomlist
@@ -101,22 +83,13 @@ pub async fn room_lists(
 ) -> Result<Response, ApiError> {
     let lists: BTreeSet<String> = {
         let tenant = lock(&emu.shared.tenant);
-        tenant
-            .mailboxes
-            .iter()
-            .filter_map(|m| m.room.as_ref()?.room_list.clone())
-            .collect()
+        tenant.mailboxes.iter().filter_map(|m| m.room.as_ref()?.room_list.clone()).collect()
     };
     let items = lists
         .into_iter()
         .map(|l| json!({"@odata.type": "#microsoft.graph.roomList", "id": l, "emailAddress": l, "displayName": l}))
         .collect();
-    paged(
-        items,
-        &query,
-        &headers,
-        "/v1.0/places/microsoft.graph.roomlist",
-    )
+    paged(items, &query, &headers, "/v1.0/places/microsoft.graph.roomlist")
 }
 
 /// GET /places/{roomListEmail}/microsoft.graph.roomlist/rooms

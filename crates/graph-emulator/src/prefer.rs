@@ -27,15 +27,10 @@ impl Prefer {
                 };
                 let val = val.trim().trim_matches('"');
                 match key.trim().to_ascii_lowercase().as_str() {
-                    "odata.maxpagesize" => {
-                        prefer.max_page_size = val.parse().ok().filter(|n| *n > 0)
-                    }
+                    "odata.maxpagesize" => prefer.max_page_size = val.parse().ok().filter(|n| *n > 0),
                     "outlook.timezone" => {
                         if let Ok(tz) = time::zone(val) {
-                            prefer.output_zone = OutputZone {
-                                name: val.to_string(),
-                                tz,
-                            };
+                            prefer.output_zone = OutputZone { name: val.to_string(), tz };
                         }
                     }
                     _ => {}

@@ -95,10 +95,9 @@ fn date_field(value: &Value, key: &str) -> Result<NaiveDate, ApiError> {
 fn u32_field(value: &Value, key: &str, default: u32) -> Result<u32, ApiError> {
     match value.get(key) {
         None | Some(Value::Null) => Ok(default),
-        Some(v) => v
-            .as_u64()
-            .and_then(|n| u32::try_from(n).ok())
-            .ok_or_else(|| bad(&format!("{key} must be a number"))),
+        Some(v) => {
+            v.as_u64().and_then(|n| u32::try_from(n).ok()).ok_or_else(|| bad(&format!("{key} must be a number")))
+        }
     }
 }
 
@@ -124,18 +123,12 @@ impl Recurrence {
                 days_of_week.push(day);
             }
         }
-        let needs_days = matches!(
-            kind,
-            PatternKind::Weekly | PatternKind::RelativeMonthly | PatternKind::RelativeYearly
-        );
+        let needs_days =
+            matches!(kind, PatternKind::Weekly | PatternKind::RelativeMonthly | PatternKind::RelativeYearly);
         if needs_days && days_of_week.is_empty() {
             return Err(bad("daysOfWeek required"));
         }
-        let index = match pattern
-            .get("index")
-            .and_then(Value::as_str)
-            .unwrap_or("first")
-        {
+        let index = match pattern.get("index").and_then(Value::as_str).unwrap_or("first") {
             "first" => 0,
             "second" => 1,
             "third" => 2,
@@ -143,24 +136,15 @@ impl Recurrence {
             "last" => 4,
             _ => return Err(bad("bad index")),
         };
-        let first_day_of_week = pattern
-            .get("firstDayOfWeek")
-            .and_then(Value::as_str)
-            .and_then(weekday)
-            .unwrap_or(Weekday::Sun);
+        let first_day_of_week =
+            pattern.get("firstDayOfWeek").and_then(Value::as_str).and_then(weekday).unwrap_or(Weekday::Sun);
         let day_of_month = u32_field(pattern, "dayOfMonth", 0)?;
         let month = u32_field(pattern, "month", 0)?;
-        let absolute = matches!(
-            kind,
-            PatternKind::AbsoluteMonthly | PatternKind::AbsoluteYearly
-        );
+        let absolute = matches!(kind, PatternKind::AbsoluteMonthly | PatternKind::AbsoluteYearly);
         if absolute && !(1..=31).contains(&day_of_month) {
             return Err(bad("dayOfMonth must be 1..31"));
         }
-        let yearly = matches!(
-            kind,
-            PatternKind::AbsoluteYearly | PatternKind::RelativeYearly
-        );
+        let yearly = matches!(kind, PatternKind::AbsoluteYearly | PatternKind::RelativeYearly);
         if yearly && !(1..=12).contains(&month) {
             return Err(bad("month must be 1..12"));
         }
@@ -177,11 +161,8 @@ impl Recurrence {
             }
             other => return Err(bad(&format!("unknown range type {other:?}"))),
         };
-        let time_zone = range
-            .get("recurrenceTimeZone")
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string);
+        let time_zone =
+            range.get("recurrenceTimeZone").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
         Ok(Self {
             kind,
             interval,
@@ -233,9 +214,7 @@ impl Recurrence {
     fn period_dates(&self, period: u32) -> Option<Vec<NaiveDate>> {
         let step = period.checked_mul(self.interval)?;
         match self.kind {
-            PatternKind::Daily => Some(vec![self
-                .start
-                .checked_add_signed(Duration::days(step.into()))?]),
+            PatternKind::Daily => Some(vec![self.start.checked_add_signed(Duration::days(step.into()))?]),
             PatternKind::Weekly => {
                 let back = (7 + self.start.weekday().num_days_from_monday()
                     - self.first_day_of_week.num_days_from_monday())
@@ -245,9 +224,7 @@ impl Recurrence {
                     .days_of_week
                     .iter()
                     .map(|d| {
-                        let off = (7 + d.num_days_from_monday()
-                            - self.first_day_of_week.num_days_from_monday())
-                            % 7;
+                        let off = (7 + d.num_days_from_monday() - self.first_day_of_week.num_days_from_monday()) % 7;
                         week + Duration::days(off.into())
                     })
                     .collect();
@@ -256,10 +233,7 @@ impl Recurrence {
                 Some(days)
             }
             PatternKind::AbsoluteMonthly | PatternKind::RelativeMonthly => {
-                let first = self
-                    .start
-                    .with_day(1)?
-                    .checked_add_months(Months::new(step))?;
+                let first = self.start.with_day(1)?.checked_add_months(Months::new(step))?;
                 Some(self.in_month(first).into_iter().collect())
             }
             PatternKind::AbsoluteYearly | PatternKind::RelativeYearly => {
@@ -273,18 +247,12 @@ impl Recurrence {
     /// The date of this pattern within the month starting at `first`.
     fn in_month(&self, first: NaiveDate) -> Option<NaiveDate> {
         let next = first.checked_add_months(Months::new(1))?;
-        if matches!(
-            self.kind,
-            PatternKind::AbsoluteMonthly | PatternKind::AbsoluteYearly
-        ) {
+        if matches!(self.kind, PatternKind::AbsoluteMonthly | PatternKind::AbsoluteYearly) {
             let last_day = (next - Duration::days(1)).day();
             return first.with_day(self.day_of_month.min(last_day));
         }
-        let matching: Vec<NaiveDate> = first
-            .iter_days()
-            .take_while(|d| *d < next)
-            .filter(|d| self.days_of_week.contains(&d.weekday()))
-            .collect();
+        let matching: Vec<NaiveDate> =
+            first.iter_days().take_while(|d| *d < next).filter(|d| self.days_of_week.contains(&d.weekday())).collect();
         if self.index == 4 {
             matching.last().copied()
         } else {
@@ -310,16 +278,7 @@ mod tests {
         }))
         .expect("valid");
         let dates = r.dates(d("2026-01-01"));
-        assert_eq!(
-            dates,
-            vec![
-                d("2025-01-06"),
-                d("2025-01-09"),
-                d("2025-01-20"),
-                d("2025-01-23"),
-                d("2025-02-03")
-            ]
-        );
+        assert_eq!(dates, vec![d("2025-01-06"), d("2025-01-09"), d("2025-01-20"), d("2025-01-23"), d("2025-02-03")]);
     }
 
     #[test]
@@ -329,15 +288,7 @@ mod tests {
             "range": {"type":"endDate","startDate":"2025-01-01","endDate":"2025-01-10"}
         }))
         .expect("valid");
-        assert_eq!(
-            r.dates(d("2030-01-01")),
-            vec![
-                d("2025-01-01"),
-                d("2025-01-04"),
-                d("2025-01-07"),
-                d("2025-01-10")
-            ]
-        );
+        assert_eq!(r.dates(d("2030-01-01")), vec![d("2025-01-01"), d("2025-01-04"), d("2025-01-07"), d("2025-01-10")]);
     }
 
     #[test]
@@ -347,10 +298,7 @@ mod tests {
             "range": {"type":"numbered","startDate":"2025-01-31","numberOfOccurrences":3}
         }))
         .expect("valid");
-        assert_eq!(
-            r.dates(d("2030-01-01")),
-            vec![d("2025-01-31"), d("2025-02-28"), d("2025-03-31")]
-        );
+        assert_eq!(r.dates(d("2030-01-01")), vec![d("2025-01-31"), d("2025-02-28"), d("2025-03-31")]);
     }
 
     #[test]
@@ -360,19 +308,13 @@ mod tests {
             "range": {"type":"numbered","startDate":"2025-01-01","numberOfOccurrences":2}
         }))
         .expect("valid");
-        assert_eq!(
-            r.dates(d("2030-01-01")),
-            vec![d("2025-01-31"), d("2025-02-28")]
-        );
+        assert_eq!(r.dates(d("2030-01-01")), vec![d("2025-01-31"), d("2025-02-28")]);
         let y = Recurrence::parse(&json!({
             "pattern": {"type":"relativeYearly","interval":1,"daysOfWeek":["thursday"],"index":"fourth","month":11},
             "range": {"type":"numbered","startDate":"2025-01-01","numberOfOccurrences":2}
         }))
         .expect("valid");
-        assert_eq!(
-            y.dates(d("2030-01-01")),
-            vec![d("2025-11-27"), d("2026-11-26")]
-        );
+        assert_eq!(y.dates(d("2030-01-01")), vec![d("2025-11-27"), d("2026-11-26")]);
     }
 
     #[test]

@@ -86,32 +86,23 @@ fn bad(msg: &str) -> ApiError {
 }
 
 fn expiration(body: &Value) -> Result<DateTime<Utc>, ApiError> {
-    let text = body
-        .get("expirationDateTime")
-        .and_then(Value::as_str)
-        .ok_or_else(|| bad("expirationDateTime is required."))?;
-    let at = DateTime::parse_from_rfc3339(text)
-        .map_err(|_| bad("expirationDateTime is malformed."))?
-        .with_timezone(&Utc);
+    let text =
+        body.get("expirationDateTime").and_then(Value::as_str).ok_or_else(|| bad("expirationDateTime is required."))?;
+    let at =
+        DateTime::parse_from_rfc3339(text).map_err(|_| bad("expirationDateTime is malformed."))?.with_timezone(&Utc);
     let now = Utc::now();
     if at <= now || at > now + chrono::Duration::minutes(MAX_LIFETIME_MINUTES) {
-        return Err(bad(
-            "Subscription expiration can only be 10080 minutes in the future.",
-        ));
+        return Err(bad("Subscription expiration can only be 10080 minutes in the future."));
     }
     Ok(at)
 }
 
 async fn validate_url(url: &str) -> Result<(), ApiError> {
-    let token =
-        opaque("Validation: Testing client application reachability for subscription Request-Id: ");
+    let token = opaque("Validation: Testing client application reachability for subscription Request-Id: ");
     let failed = || {
         bad("Subscription validation request failed. Notification endpoint must respond with 200 OK to validation request.")
     };
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .map_err(|_| failed())?;
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().map_err(|_| failed())?;
     let response = client
         .post(url)
         .query(&[("validationToken", token.as_str())])
@@ -127,16 +118,12 @@ async fn validate_url(url: &str) -> Result<(), ApiError> {
 }
 
 /// POST /v1.0/subscriptions
-pub async fn create(
-    State(emu): State<Emulator>,
-    body: axum::body::Bytes,
-) -> Result<Response, ApiError> {
+pub async fn create(State(emu): State<Emulator>, body: axum::body::Bytes) -> Result<Response, ApiError> {
     let body: Value = serde_json::from_slice(&body).map_err(|_| bad("Malformed JSON body."))?;
     let text = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_string);
     let resource = text("resource").ok_or_else(|| bad("resource is required."))?;
     let change_type = text("changeType").ok_or_else(|| bad("changeType is required."))?;
-    let notification_url =
-        text("notificationUrl").ok_or_else(|| bad("notificationUrl is required."))?;
+    let notification_url = text("notificationUrl").ok_or_else(|| bad("notificationUrl is required."))?;
     let client_state = text("clientState");
     if client_state.as_ref().is_some_and(|c| c.len() > 128) {
         return Err(bad("clientState must be at most 128 characters."));
@@ -146,18 +133,11 @@ pub async fn create(
     let mailbox = match parts.as_slice() {
         [users, key, rest @ ..] if users.eq_ignore_ascii_case("users") && !rest.is_empty() => {
             let tenant = lock(&emu.shared.tenant);
-            tenant
-                .find(key)
-                .map(|m| m.id.clone())
-                .ok_or_else(ApiError::user_not_found)?
+            tenant.find(key).map(|m| m.id.clone()).ok_or_else(ApiError::user_not_found)?
         }
         _ => return Err(bad("Unsupported resource.")),
     };
-    let count = lock(&emu.shared.subscriptions)
-        .by_id
-        .values()
-        .filter(|s| s.mailbox == mailbox)
-        .count();
+    let count = lock(&emu.shared.subscriptions).by_id.values().filter(|s| s.mailbox == mailbox).count();
     if count >= MAX_PER_MAILBOX {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -181,18 +161,12 @@ pub async fn create(
         expiration,
     };
     let rendered = sub.render();
-    lock(&emu.shared.subscriptions)
-        .by_id
-        .insert(sub.id.clone(), sub);
+    lock(&emu.shared.subscriptions).by_id.insert(sub.id.clone(), sub);
     Ok((StatusCode::CREATED, Json(rendered)).into_response())
 }
 
 fn not_found() -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "ResourceNotFound",
-        "The object was not found.",
-    )
+    ApiError::new(StatusCode::NOT_FOUND, "ResourceNotFound", "The object was not found.")
 }
 
 /// PATCH /v1.0/subscriptions/{id}: renew.
@@ -210,46 +184,28 @@ pub async fn renew(
 }
 
 /// GET /v1.0/subscriptions/{id}
-pub async fn get(
-    State(emu): State<Emulator>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+pub async fn get(State(emu): State<Emulator>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let store = lock(&emu.shared.subscriptions);
     Ok(Json(store.by_id.get(&id).ok_or_else(not_found)?.render()).into_response())
 }
 
 /// POST /v1.0/subscriptions/{id}/reauthorize
-pub async fn reauthorize(
-    State(emu): State<Emulator>,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
+pub async fn reauthorize(State(emu): State<Emulator>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     let store = lock(&emu.shared.subscriptions);
     store.by_id.get(&id).ok_or_else(not_found)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// DELETE /v1.0/subscriptions/{id}
-pub async fn delete(
-    State(emu): State<Emulator>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    lock(&emu.shared.subscriptions)
-        .by_id
-        .remove(&id)
-        .ok_or_else(not_found)?;
+pub async fn delete(State(emu): State<Emulator>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    lock(&emu.shared.subscriptions).by_id.remove(&id).ok_or_else(not_found)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 fn deliver(url: String, payload: Value) {
     tokio::spawn(async move {
         let client = reqwest::Client::new();
-        if let Err(err) = client
-            .post(&url)
-            .json(&payload)
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await
-        {
+        if let Err(err) = client.post(&url).json(&payload).timeout(Duration::from_secs(10)).send().await {
             tracing::debug!(error = %err, "notification delivery failed");
         }
     });
@@ -267,12 +223,7 @@ pub fn notify(emu: &Emulator, mailbox: &str, event_id: &str, change: ChangeType)
     let subs: Vec<Subscription> = lock(&emu.shared.subscriptions)
         .by_id
         .values()
-        .filter(|s| {
-            s.mailbox == mailbox
-                && s.change_type
-                    .split(',')
-                    .any(|c| c.trim() == change.as_str())
-        })
+        .filter(|s| s.mailbox == mailbox && s.change_type.split(',').any(|c| c.trim() == change.as_str()))
         .cloned()
         .collect();
     for sub in subs {
@@ -332,10 +283,7 @@ pub fn lifecycle(emu: &Emulator, id: &str, event: &str) -> Result<(), ApiError> 
         }
         sub
     };
-    let url = sub
-        .lifecycle_url
-        .clone()
-        .ok_or_else(|| bad("The subscription has no lifecycleNotificationUrl."))?;
+    let url = sub.lifecycle_url.clone().ok_or_else(|| bad("The subscription has no lifecycleNotificationUrl."))?;
     deliver(
         url,
         json!({"value": [{

@@ -59,22 +59,16 @@ impl Tenant {
             room: None,
             events: Vec::new(),
         });
-        Self {
-            mailboxes: rooms.chain(users).collect(),
-        }
+        Self { mailboxes: rooms.chain(users).collect() }
     }
 
     /// Finds a mailbox by id or email.
     pub fn find(&self, key: &str) -> Option<&Mailbox> {
-        self.mailboxes
-            .iter()
-            .find(|m| m.id.eq_ignore_ascii_case(key) || m.email.eq_ignore_ascii_case(key))
+        self.mailboxes.iter().find(|m| m.id.eq_ignore_ascii_case(key) || m.email.eq_ignore_ascii_case(key))
     }
 
     /// Finds a mailbox by id or email, mutably.
     pub fn find_mut(&mut self, key: &str) -> Option<&mut Mailbox> {
-        self.mailboxes
-            .iter_mut()
-            .find(|m| m.id.eq_ignore_ascii_case(key) || m.email.eq_ignore_ascii_case(key))
+        self.mailboxes.iter_mut().find(|m| m.id.eq_ignore_ascii_case(key) || m.email.eq_ignore_ascii_case(key))
     }
 }

@@ -23,11 +23,7 @@ pub struct Slot {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let mut inflight = self
-            .throttle
-            .inflight
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut inflight = self.throttle.inflight.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(n) = inflight.get_mut(&self.key) {
             *n = n.saturating_sub(1);
         }
@@ -43,10 +39,7 @@ impl Throttle {
             return None;
         }
         *n += 1;
-        Some(Slot {
-            throttle: Arc::clone(self),
-            key: key.to_string(),
-        })
+        Some(Slot { throttle: Arc::clone(self), key: key.to_string() })
     }
 
     /// Records a request against `key`'s window; `Err(wait)` when over `limit` (`limit == 0`: unlimited).
@@ -57,10 +50,7 @@ impl Throttle {
         let now = Instant::now();
         let mut windows = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
         let times = windows.entry(key.to_string()).or_default();
-        while times
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= window)
-        {
+        while times.front().is_some_and(|t| now.duration_since(*t) >= window) {
             times.pop_front();
         }
         if times.len() >= limit {
@@ -73,10 +63,7 @@ impl Throttle {
 
     /// Forgets all rate windows (admin reset).
     pub fn reset_windows(&self) {
-        self.windows
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
+        self.windows.lock().unwrap_or_else(PoisonError::into_inner).clear();
     }
 }
 

@@ -51,17 +51,10 @@ pub enum TimeError {
 /// Resolves a Windows or IANA zone name.
 pub fn zone(name: &str) -> Result<Tz, TimeError> {
     let trimmed = name.trim();
-    if let Some((_, iana)) = WINDOWS_ZONES
-        .iter()
-        .find(|(win, _)| win.eq_ignore_ascii_case(trimmed))
-    {
-        return iana
-            .parse::<Tz>()
-            .map_err(|_| TimeError::UnknownZone(name.into()));
+    if let Some((_, iana)) = WINDOWS_ZONES.iter().find(|(win, _)| win.eq_ignore_ascii_case(trimmed)) {
+        return iana.parse::<Tz>().map_err(|_| TimeError::UnknownZone(name.into()));
     }
-    trimmed
-        .parse::<Tz>()
-        .map_err(|_| TimeError::UnknownZone(name.into()))
+    trimmed.parse::<Tz>().map_err(|_| TimeError::UnknownZone(name.into()))
 }
 
 /// Parses a `dateTime` without offset, with 0 to 7 fraction digits.
@@ -86,9 +79,7 @@ pub fn local_to_utc(local: NaiveDateTime, tz: Tz) -> DateTime<Utc> {
             // The wall clock jumped over `local`: the offset before the gap applies, which lands past the gap.
             let before = local - Duration::hours(3);
             let offset = match tz.from_local_datetime(&before) {
-                LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => {
-                    t.naive_utc() - t.naive_local()
-                }
+                LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => t.naive_utc() - t.naive_local(),
                 LocalResult::None => Duration::zero(),
             };
             Utc.from_utc_datetime(&(local + offset))
@@ -109,21 +100,11 @@ pub struct ZonedTime {
 
 /// Parses a JSON `{"dateTime","timeZone"}` object.
 pub fn parse_zoned(value: &Value) -> Result<ZonedTime, TimeError> {
-    let date_time = value
-        .get("dateTime")
-        .and_then(Value::as_str)
-        .ok_or(TimeError::MissingField)?;
-    let zone_name = value
-        .get("timeZone")
-        .and_then(Value::as_str)
-        .unwrap_or("UTC");
+    let date_time = value.get("dateTime").and_then(Value::as_str).ok_or(TimeError::MissingField)?;
+    let zone_name = value.get("timeZone").and_then(Value::as_str).unwrap_or("UTC");
     let tz = zone(zone_name)?;
     let local = parse_local(date_time)?;
-    Ok(ZonedTime {
-        local,
-        zone_name: zone_name.to_string(),
-        utc: local_to_utc(local, tz),
-    })
+    Ok(ZonedTime { local, zone_name: zone_name.to_string(), utc: local_to_utc(local, tz) })
 }
 
 /// Formats a wall-clock time the way Graph does: 7 fraction digits, no offset.
@@ -143,10 +124,7 @@ pub struct OutputZone {
 
 impl Default for OutputZone {
     fn default() -> Self {
-        Self {
-            name: "UTC".into(),
-            tz: Tz::UTC,
-        }
+        Self { name: "UTC".into(), tz: Tz::UTC }
     }
 }
 
@@ -185,24 +163,15 @@ mod tests {
 
     #[test]
     fn windows_and_iana_names_resolve_to_the_same_rules() {
-        let win = parse_zoned(
-            &json!({"dateTime":"2025-06-01T10:00:00","timeZone":"W. Europe Standard Time"}),
-        );
+        let win = parse_zoned(&json!({"dateTime":"2025-06-01T10:00:00","timeZone":"W. Europe Standard Time"}));
         let iana = parse_zoned(&json!({"dateTime":"2025-06-01T10:00:00","timeZone":"Europe/Oslo"}));
         assert_eq!(win.map(|z| z.utc), iana.map(|z| z.utc));
     }
 
     #[test]
     fn an_offset_inside_date_time_is_rejected() {
-        for bad in [
-            "2025-06-01T10:00:00Z",
-            "2025-06-01T10:00:00+02:00",
-            "2025-06-01T10:00:00-05:00",
-        ] {
-            assert!(
-                matches!(parse_local(bad), Err(TimeError::OffsetNotAllowed(_))),
-                "{bad}"
-            );
+        for bad in ["2025-06-01T10:00:00Z", "2025-06-01T10:00:00+02:00", "2025-06-01T10:00:00-05:00"] {
+            assert!(matches!(parse_local(bad), Err(TimeError::OffsetNotAllowed(_))), "{bad}");
         }
     }
 
@@ -223,22 +192,11 @@ mod tests {
 
     #[test]
     fn malformed_input_never_panics() {
-        for junk in [
-            "",
-            "T",
-            "2025",
-            "2025-13-01T00:00:00",
-            "\u{0}",
-            "2025-01-01T25:00:00",
-            "ääää-T",
-        ] {
+        for junk in ["", "T", "2025", "2025-13-01T00:00:00", "\u{0}", "2025-01-01T25:00:00", "ääää-T"] {
             assert!(parse_local(junk).is_err(), "{junk:?}");
         }
         assert!(parse_zoned(&json!({"dateTime": 5})).is_err());
-        assert!(
-            parse_zoned(&json!({"dateTime":"2025-01-01T00:00:00","timeZone":"Mars/Olympus"}))
-                .is_err()
-        );
+        assert!(parse_zoned(&json!({"dateTime":"2025-01-01T00:00:00","timeZone":"Mars/Olympus"})).is_err());
         assert!(parse_query_instant("garbage").is_none());
     }
 

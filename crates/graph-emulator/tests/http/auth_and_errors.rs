@@ -53,22 +53,10 @@ async fn a_wrong_secret_is_refused_with_invalid_client() {
 #[tokio::test]
 async fn a_forged_bearer_token_gets_401_and_is_logged() {
     let g = start().await;
-    let response = g
-        .http
-        .get(format!("{}/v1.0/users/{ROOM}/events", g.base))
-        .bearer_auth("forged")
-        .send()
-        .await
-        .expect("send");
+    let response =
+        g.http.get(format!("{}/v1.0/users/{ROOM}/events", g.base)).bearer_auth("forged").send().await.expect("send");
     assert_eq!(response.status(), 401);
-    assert_eq!(
-        g.emu
-            .requests()
-            .iter()
-            .map(|r| r.status)
-            .collect::<Vec<_>>(),
-        vec![401]
-    );
+    assert_eq!(g.emu.requests().iter().map(|r| r.status).collect::<Vec<_>>(), vec![401]);
 }
 
 #[tokio::test]
@@ -89,10 +77,7 @@ async fn unknown_properties_and_bad_json_are_rejected() {
     let g = start().await;
     let mut body = event("x", "2030-01-01T10:00:00", "2030-01-01T11:00:00");
     body["colour"] = json!("red");
-    assert_eq!(
-        g.post(&format!("/users/{ROOM}/events"), body).await.status,
-        400
-    );
+    assert_eq!(g.post(&format!("/users/{ROOM}/events"), body).await.status, 400);
     let bad = g
         .http
         .post(format!("{}/v1.0/users/{ROOM}/events", g.base))
@@ -111,19 +96,10 @@ async fn the_transaction_id_cannot_be_changed_by_patch() {
     body["transactionId"] = json!("t-1");
     let created = g.post(&format!("/users/{ROOM}/events"), body).await;
     let id = created.body["id"].as_str().expect("id").to_string();
-    let patch = g
-        .call(
-            Method::PATCH,
-            &format!("/users/{ROOM}/events/{id}"),
-            Some(json!({"transactionId": "t-2"})),
-            &[],
-        )
-        .await;
+    let patch =
+        g.call(Method::PATCH, &format!("/users/{ROOM}/events/{id}"), Some(json!({"transactionId": "t-2"})), &[]).await;
     assert_eq!(patch.status, 400);
-    assert_eq!(
-        g.get(&format!("/users/{ROOM}/events/{id}")).await.body["transactionId"],
-        "t-1"
-    );
+    assert_eq!(g.get(&format!("/users/{ROOM}/events/{id}")).await.body["transactionId"], "t-1");
 }
 
 #[tokio::test]

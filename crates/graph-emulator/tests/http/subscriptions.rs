@@ -29,19 +29,14 @@ async fn receiver() -> (String, mpsc::UnboundedReceiver<Value>) {
         (axum::http::StatusCode::ACCEPTED, String::new())
     }
     let app = Router::new().route("/hook", post(hook)).with_state(tx);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
     tokio::spawn(async move { axum::serve(listener, app).await });
     (url, rx)
 }
 
 async fn next(rx: &mut mpsc::UnboundedReceiver<Value>) -> Value {
-    tokio::time::timeout(Duration::from_secs(10), rx.recv())
-        .await
-        .expect("in time")
-        .expect("open")
+    tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("in time").expect("open")
 }
 
 async fn subscribe(g: &Graph, url: &str, minutes: i64) -> crate::tenant::Answer {
@@ -68,39 +63,12 @@ async fn an_expiry_beyond_10080_minutes_is_refused() {
 async fn lifecycle_events_are_delivered_and_removal_deletes_the_subscription() {
     let g = start().await;
     let (url, mut rx) = receiver().await;
-    let id = subscribe(&g, &url, 60).await.body["id"]
-        .as_str()
-        .expect("id")
-        .to_string();
-    assert_eq!(
-        g.call(
-            Method::POST,
-            &format!("/subscriptions/{id}/reauthorize"),
-            None,
-            &[]
-        )
-        .await
-        .status,
-        204
-    );
-    g.admin(
-        &format!("/subscriptions/{id}/lifecycle/reauthorizationRequired"),
-        json!({}),
-    )
-    .await;
-    assert_eq!(
-        next(&mut rx).await["value"][0]["lifecycleEvent"],
-        "reauthorizationRequired"
-    );
-    g.admin(
-        &format!("/subscriptions/{id}/lifecycle/subscriptionRemoved"),
-        json!({}),
-    )
-    .await;
-    assert_eq!(
-        next(&mut rx).await["value"][0]["lifecycleEvent"],
-        "subscriptionRemoved"
-    );
+    let id = subscribe(&g, &url, 60).await.body["id"].as_str().expect("id").to_string();
+    assert_eq!(g.call(Method::POST, &format!("/subscriptions/{id}/reauthorize"), None, &[]).await.status, 204);
+    g.admin(&format!("/subscriptions/{id}/lifecycle/reauthorizationRequired"), json!({})).await;
+    assert_eq!(next(&mut rx).await["value"][0]["lifecycleEvent"], "reauthorizationRequired");
+    g.admin(&format!("/subscriptions/{id}/lifecycle/subscriptionRemoved"), json!({})).await;
+    assert_eq!(next(&mut rx).await["value"][0]["lifecycleEvent"], "subscriptionRemoved");
     assert_eq!(g.get(&format!("/subscriptions/{id}")).await.status, 404);
 }
 
@@ -110,40 +78,17 @@ async fn held_notifications_are_released_on_flush_and_duplicated_on_demand() {
     let (url, mut rx) = receiver().await;
     subscribe(&g, &url, 60).await;
     let knobs = json!({"notificationHold": true, "notificationDuplicates": true});
-    g.http
-        .patch(format!("{}/_emulator/faults", g.base))
-        .json(&knobs)
-        .send()
-        .await
-        .expect("send");
-    let created = g
-        .post(
-            &format!("/users/{ROOM}/events"),
-            event("x", "2030-01-07T08:00:00", "2030-01-07T09:00:00"),
-        )
-        .await;
+    g.http.patch(format!("{}/_emulator/faults", g.base)).json(&knobs).send().await.expect("send");
+    let created =
+        g.post(&format!("/users/{ROOM}/events"), event("x", "2030-01-07T08:00:00", "2030-01-07T09:00:00")).await;
     let id = created.body["id"].as_str().expect("id").to_string();
-    g.call(
-        Method::PATCH,
-        &format!("/users/{ROOM}/events/{id}"),
-        Some(json!({"subject": "y"})),
-        &[],
-    )
-    .await;
-    assert_eq!(
-        g.admin("/notifications/flush", json!({})).await.body["delivered"],
-        2
-    );
+    g.call(Method::PATCH, &format!("/users/{ROOM}/events/{id}"), Some(json!({"subject": "y"})), &[]).await;
+    assert_eq!(g.admin("/notifications/flush", json!({})).await.body["delivered"], 2);
     let mut kinds = Vec::new();
     for _ in 0..4 {
         let note = next(&mut rx).await;
         assert_eq!(note["value"][0]["clientState"], "state");
-        kinds.push(
-            note["value"][0]["changeType"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-        );
+        kinds.push(note["value"][0]["changeType"].as_str().unwrap_or_default().to_string());
     }
     kinds.sort();
     assert_eq!(kinds, vec!["created", "created", "updated", "updated"]);

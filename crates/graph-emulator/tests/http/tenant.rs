@@ -45,13 +45,9 @@ pub async fn start() -> Graph {
 pub async fn start_with(configure: impl FnOnce(&mut TenantConfig)) -> Graph {
     let mut config = TenantConfig::default();
     config.rooms.push(room(ROOM, "room@example.org", false));
-    config
-        .rooms
-        .push(room(OTHER_ROOM, "other@example.org", true));
+    config.rooms.push(room(OTHER_ROOM, "other@example.org", true));
     configure(&mut config);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let emu = Emulator::new(config);
     let (stop, stopped) = oneshot::channel::<()>();
@@ -74,28 +70,13 @@ pub async fn start_with(configure: impl FnOnce(&mut TenantConfig)) -> Graph {
         .await
         .expect("json");
     let token = reply["access_token"].as_str().expect("token").to_string();
-    Graph {
-        emu,
-        base,
-        http,
-        token,
-        _stop: stop,
-    }
+    Graph { emu, base, http, token, _stop: stop }
 }
 
 impl Graph {
     /// Calls `/v1.0{path}` with the bearer token and optional extra headers.
-    pub async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-        headers: &[(&str, &str)],
-    ) -> Answer {
-        let mut request = self
-            .http
-            .request(method, format!("{}/v1.0{path}", self.base))
-            .bearer_auth(&self.token);
+    pub async fn call(&self, method: Method, path: &str, body: Option<Value>, headers: &[(&str, &str)]) -> Answer {
+        let mut request = self.http.request(method, format!("{}/v1.0{path}", self.base)).bearer_auth(&self.token);
         for (k, v) in headers {
             request = request.header(*k, *v);
         }
@@ -104,17 +85,9 @@ impl Graph {
         }
         let response = request.send().await.expect("send");
         let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
+        let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
         let bytes = response.bytes().await.expect("body");
-        Answer {
-            status,
-            retry_after,
-            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        }
+        Answer { status, retry_after, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) }
     }
 
     pub async fn get(&self, path: &str) -> Answer {
@@ -127,19 +100,9 @@ impl Graph {
 
     /// POSTs an admin request (no token) and returns the JSON answer.
     pub async fn admin(&self, path: &str, body: Value) -> Answer {
-        let response = self
-            .http
-            .post(format!("{}/_emulator{path}", self.base))
-            .json(&body)
-            .send()
-            .await
-            .expect("send");
+        let response = self.http.post(format!("{}/_emulator{path}", self.base)).json(&body).send().await.expect("send");
         let status = response.status().as_u16();
-        Answer {
-            status,
-            retry_after: None,
-            body: response.json().await.unwrap_or(Value::Null),
-        }
+        Answer { status, retry_after: None, body: response.json().await.unwrap_or(Value::Null) }
     }
 }
 

@@ -22,31 +22,19 @@ async fn with_app_scope_the_concurrency_limit_spans_mailboxes() {
         async move { g.get(&path).await.status }
     });
     let statuses = join_all(calls).await;
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 429).count(),
-        2,
-        "{statuses:?}"
-    );
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 2, "{statuses:?}");
 }
 
 #[tokio::test]
 async fn the_rate_window_answers_too_many_requests_with_a_fractional_retry_after() {
-    let faults = FaultConfig {
-        rate_limit_requests: 2,
-        rate_limit_window_ms: 10_000,
-        ..FaultConfig::default()
-    };
+    let faults = FaultConfig { rate_limit_requests: 2, rate_limit_window_ms: 10_000, ..FaultConfig::default() };
     let g = start_with(|c| c.faults = faults).await;
     g.get(&format!("/users/{ROOM}/events")).await;
     g.get(&format!("/users/{ROOM}/events")).await;
     let third = g.get(&format!("/users/{ROOM}/events")).await;
     assert_eq!(third.status, 429);
     assert_eq!(third.body["error"]["code"], "TooManyRequests");
-    let wait: f64 = third
-        .retry_after
-        .expect("Retry-After")
-        .parse()
-        .expect("seconds");
+    let wait: f64 = third.retry_after.expect("Retry-After").parse().expect("seconds");
     assert!(wait > 9.0 && wait <= 10.0, "{wait}");
     assert_eq!(
         g.get(&format!("/users/{OTHER_ROOM}/events")).await.status,
@@ -70,11 +58,7 @@ async fn random_faults_are_reproducible_from_the_seed() {
         for _ in 0..20 {
             let a = g.get(&format!("/users/{ROOM}/events")).await;
             if a.status != 200 {
-                assert!(
-                    a.retry_after.is_some(),
-                    "injected {} carries Retry-After",
-                    a.status
-                );
+                assert!(a.retry_after.is_some(), "injected {} carries Retry-After", a.status);
             }
             statuses.push(a.status);
         }
@@ -98,61 +82,28 @@ async fn fault_knobs_change_at_run_time_through_the_admin_endpoint() {
         .json()
         .await
         .expect("json");
-    assert_eq!(
-        patched["maxConcurrency"], 4,
-        "untouched knobs keep their value"
-    );
+    assert_eq!(patched["maxConcurrency"], 4, "untouched knobs keep their value");
     assert_eq!(g.get(&format!("/users/{ROOM}/events")).await.status, 503);
-    g.http
-        .patch(&url)
-        .json(&json!({"randomErrorRate": 0.0}))
-        .send()
-        .await
-        .expect("send");
+    g.http.patch(&url).json(&json!({"randomErrorRate": 0.0})).send().await.expect("send");
     assert_eq!(g.get(&format!("/users/{ROOM}/events")).await.status, 200);
 }
 
 #[tokio::test]
 async fn a_batch_runs_at_most_four_inner_requests_at_once() {
-    let g = start_with(|c| {
-        c.faults = FaultConfig {
-            latency_ms: 50,
-            ..FaultConfig::default()
-        }
-    })
-    .await;
-    let requests: Vec<Value> =
-        (0..12).map(|i| json!({"id": i.to_string(), "method": "GET", "url": format!("/users/{ROOM}/events")})).collect();
-    let a = g
-        .call(
-            Method::POST,
-            "/$batch",
-            Some(json!({"requests": requests})),
-            &[],
-        )
-        .await;
-    assert_eq!(a.status, 200);
-    let statuses: Vec<u64> = a.body["responses"]
-        .as_array()
-        .expect("responses")
-        .iter()
-        .filter_map(|r| r["status"].as_u64())
+    let g = start_with(|c| c.faults = FaultConfig { latency_ms: 50, ..FaultConfig::default() }).await;
+    let requests: Vec<Value> = (0..12)
+        .map(|i| json!({"id": i.to_string(), "method": "GET", "url": format!("/users/{ROOM}/events")}))
         .collect();
-    assert_eq!(
-        statuses,
-        vec![200; 12],
-        "never more than the mailbox's 4 concurrent requests"
-    );
+    let a = g.call(Method::POST, "/$batch", Some(json!({"requests": requests})), &[]).await;
+    assert_eq!(a.status, 200);
+    let statuses: Vec<u64> =
+        a.body["responses"].as_array().expect("responses").iter().filter_map(|r| r["status"].as_u64()).collect();
+    assert_eq!(statuses, vec![200; 12], "never more than the mailbox's 4 concurrent requests");
 }
 
 #[tokio::test]
 async fn inner_batch_requests_need_a_content_type_when_they_carry_a_body() {
     let g = start_with(|_| {}).await;
     let body = json!({"requests": [{"id": "1", "method": "POST", "url": format!("/users/{ROOM}/events"), "body": {"subject": "x"}}]});
-    assert_eq!(
-        g.call(Method::POST, "/$batch", Some(body), &[])
-            .await
-            .status,
-        400
-    );
+    assert_eq!(g.call(Method::POST, "/$batch", Some(body), &[]).await.status, 400);
 }
