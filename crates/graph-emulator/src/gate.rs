@@ -6,7 +6,9 @@
 //! ```
 //! Invariants: every request that reaches the gate is logged exactly once with the status the client saw; the
 //! concurrency slot is held for the whole handler including injected latency; an injected "after apply" failure
-//! only ever hides a response, it never undoes the write (that is the case clients must survive).
+//! only ever hides a response, it never undoes the write (that is the case clients must survive); a request that
+//! repeats one (same method, path and transactionId) told to wait by Retry-After, before the wait is over, is
+//! flagged `retriedEarly` in the log, so tests can prove the client honours Retry-After.
 
 use std::time::Duration;
 
@@ -71,15 +73,23 @@ pub async fn gate(State(emu): State<Emulator>, req: Request, next: Next) -> Resp
         timestamp: chrono::Utc::now().to_rfc3339(),
         transaction_id: None,
         in_batch,
+        retried_early: false,
     };
     let (parts, body) = req.into_parts();
     let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
-        Err(_) => return finish(&emu, entry, ApiError::bad_request("Body too large.").into_response()),
+        Err(_) => {
+            let key = String::new();
+            let response = ApiError::bad_request("Body too large.").into_response();
+            return finish(&emu, (entry, key), response);
+        }
     };
     entry.transaction_id =
         serde_json::from_slice::<Value>(&bytes).ok().and_then(|v| v.get("transactionId")?.as_str().map(str::to_string));
     let req = Request::from_parts(parts, Body::from(bytes));
+    let key = format!("{} {} {}", entry.method, entry.path, entry.transaction_id.as_deref().unwrap_or(""));
+    entry.retried_early = emu.shared.retry_watch.is_early(&key);
+    let entry = (entry, key);
 
     if !is_authorized(&emu, req.headers()) {
         return finish(&emu, entry, ApiError::unauthorized().into_response());
@@ -148,8 +158,19 @@ fn is_denied(emu: &Emulator, denied: &[String], mailbox_id: &str) -> bool {
     denied.iter().any(|d| tenant.find(d).is_some_and(|m| m.id == mailbox_id))
 }
 
-fn finish(emu: &Emulator, mut entry: LogEntry, response: Response) -> Response {
+fn finish(emu: &Emulator, (mut entry, key): (LogEntry, String), response: Response) -> Response {
     entry.status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0);
+    match retry_after {
+        Some(seconds) => emu.shared.retry_watch.penalize(&key, Duration::from_secs_f64(seconds.min(86_400.0))),
+        None if response.status().is_success() => emu.shared.retry_watch.clear(&key),
+        None => {}
+    }
     tracing::debug!(method = %entry.method, status = entry.status, "graph request");
     lock(&emu.shared.log).push(entry);
     response

@@ -17,7 +17,7 @@ use crate::config::{FaultConfig, TenantConfig};
 use crate::delta::DeltaStore;
 use crate::subscriptions::SubscriptionStore;
 use crate::tenant::Tenant;
-use crate::throttle::Throttle;
+use crate::throttle::{RetryWatch, Throttle};
 
 /// One line of the request log (`GET /_emulator/requests`).
 #[derive(Debug, Clone, Serialize)]
@@ -37,6 +37,9 @@ pub struct LogEntry {
     pub transaction_id: Option<String>,
     /// Whether it was an inner request of a `$batch`.
     pub in_batch: bool,
+    /// Whether the same request (method, path, transactionId) came back before the Retry-After it was given
+    /// had elapsed: a client that does not honour Retry-After.
+    pub retried_early: bool,
 }
 
 /// State behind an [`Emulator`] handle.
@@ -56,6 +59,8 @@ pub struct Shared {
     pub log: Mutex<Vec<LogEntry>>,
     /// Issued tokens and their expiry.
     pub tokens: Mutex<HashMap<String, Instant>>,
+    /// Retry-After promises per request, to spot clients that retry too early.
+    pub retry_watch: RetryWatch,
     /// Tokens issued since start (revocation does not reset it).
     pub tokens_issued: AtomicUsize,
     /// Delta sync states.
@@ -91,6 +96,7 @@ impl Emulator {
                 log: Mutex::new(Vec::new()),
                 tokens: Mutex::new(HashMap::new()),
                 tokens_issued: AtomicUsize::new(0),
+                retry_watch: RetryWatch::default(),
                 delta: Mutex::new(DeltaStore::default()),
                 subscriptions: Mutex::new(SubscriptionStore::default()),
                 router: OnceLock::new(),

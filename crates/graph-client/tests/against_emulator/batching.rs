@@ -57,6 +57,7 @@ async fn throttled_inner_requests_are_resent_until_they_land() {
     let log = t.emu.requests();
     assert!(log.iter().any(|r| r.in_batch && r.status == 429), "some inner requests were throttled");
     assert!(log.iter().filter(|r| r.path == "/v1.0/$batch").count() > 1, "and resent in a later batch");
+    assert!(log.iter().all(|r| !r.retried_early), "after their Retry-After");
     assert_eq!(t.emu.mailbox_events(ROOM_A).expect("mailbox").len(), 5);
 }
 

@@ -55,6 +55,7 @@ async fn the_rate_window_throttles_with_a_fractional_retry_after_that_the_client
     assert!(log.iter().any(|r| r.status == 429), "the fourth request in the window is throttled");
     assert_eq!(log.iter().filter(|r| r.status == 201).count(), 5);
     assert_eq!(t.emu.mailbox_events(ROOM_B).expect("mailbox").len(), 5);
+    assert!(log.iter().all(|r| !r.retried_early), "the client waited out every Retry-After");
 }
 
 #[tokio::test]
@@ -78,6 +79,7 @@ async fn a_storm_of_503_and_lost_504_answers_still_lands_every_write_exactly_onc
     let log = t.emu.requests();
     assert!(log.iter().any(|r| r.status == 503), "the storm produced 503s");
     assert!(log.iter().any(|r| r.status == 504), "the storm lost some answers after applying");
+    assert!(log.iter().all(|r| !r.retried_early), "the client waited out every Retry-After");
     let events = t.emu.mailbox_events(ROOM_A).expect("mailbox");
     assert_eq!(events.len(), 20);
     let mut per_tx: HashMap<String, usize> = HashMap::new();

@@ -107,3 +107,15 @@ async fn inner_batch_requests_need_a_content_type_when_they_carry_a_body() {
     let body = json!({"requests": [{"id": "1", "method": "POST", "url": format!("/users/{ROOM}/events"), "body": {"subject": "x"}}]});
     assert_eq!(g.call(Method::POST, "/$batch", Some(body), &[]).await.status, 400);
 }
+
+#[tokio::test]
+async fn a_request_repeated_before_its_retry_after_is_flagged_in_the_log() {
+    let faults = FaultConfig { rate_limit_requests: 1, rate_limit_window_ms: 10_000, ..FaultConfig::default() };
+    let g = start_with(|c| c.faults = faults).await;
+    let path = format!("/users/{ROOM}/events");
+    assert_eq!(g.get(&path).await.status, 200);
+    assert_eq!(g.get(&path).await.status, 429);
+    assert_eq!(g.get(&path).await.status, 429);
+    let flags: Vec<bool> = g.emu.requests().iter().map(|r| r.retried_early).collect();
+    assert_eq!(flags, vec![false, false, true]);
+}
