@@ -42,6 +42,25 @@ pub struct DeltaRound {
     pub pages: usize,
 }
 
+impl DeltaRound {
+    /// The last report per id, in order of last appearance: Graph may report an item more than once in a round,
+    /// and the last report is the newest state (including `@removed`).
+    pub fn latest_per_id(&self) -> Vec<&Event> {
+        let mut last = std::collections::HashMap::new();
+        for (i, item) in self.items.iter().enumerate() {
+            if let Some(id) = &item.id {
+                last.insert(id.as_str(), i);
+            }
+        }
+        self.items
+            .iter()
+            .enumerate()
+            .filter(|(i, item)| item.id.as_deref().and_then(|id| last.get(id)) == Some(i))
+            .map(|(_, item)| item)
+            .collect()
+    }
+}
+
 impl GraphClient {
     /// Runs one delta round for `mailbox`; `page_size` is sent as `Prefer: odata.maxpagesize`.
     pub async fn delta_round(
@@ -75,5 +94,26 @@ impl GraphClient {
                 page.next_link.ok_or_else(|| GraphError::Decode("delta page without nextLink or deltaLink".into()))?;
         }
         Err(GraphError::Decode("too many delta pages".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(id: &str, subject: &str) -> Event {
+        Event { id: Some(id.into()), subject: Some(subject.into()), ..Event::default() }
+    }
+
+    #[test]
+    fn the_latest_report_of_each_item_wins() {
+        let round = DeltaRound {
+            items: vec![item("a", "1"), item("b", "1"), item("a", "2"), Event::default()],
+            delta_link: String::new(),
+            pages: 1,
+        };
+        let latest: Vec<(Option<&str>, Option<&str>)> =
+            round.latest_per_id().iter().map(|e| (e.id.as_deref(), e.subject.as_deref())).collect();
+        assert_eq!(latest, vec![(Some("b"), Some("1")), (Some("a"), Some("2"))]);
     }
 }

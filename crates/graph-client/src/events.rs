@@ -115,4 +115,21 @@ impl GraphClient {
         );
         self.collect_pages(Call::new(Method::GET, url, Some(mailbox))).await
     }
+
+    /// Occurrences and exceptions of the series `master_id` overlapping `[start, end)`, in UTC.
+    pub async fn instances(
+        &self,
+        mailbox: &str,
+        master_id: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Vec<Event>, GraphError> {
+        let url = format!(
+            "{}/instances?startDateTime={}&endDateTime={}",
+            self.event_url(mailbox, master_id),
+            encode(&start.to_rfc3339()),
+            encode(&end.to_rfc3339()),
+        );
+        self.collect_pages(Call::new(Method::GET, url, Some(mailbox))).await
+    }
 }

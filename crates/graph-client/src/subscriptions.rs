@@ -26,6 +26,13 @@ impl GraphClient {
         self.transport.send(&Call::new(Method::PATCH, url, None).json(body)).await?.json()
     }
 
+    /// POST /subscriptions/{id}/reauthorize, the answer to a `reauthorizationRequired` lifecycle event.
+    pub async fn reauthorize_subscription(&self, id: &str) -> Result<(), GraphError> {
+        let url = format!("{}/subscriptions/{}/reauthorize", self.transport.base(), encode(id));
+        self.transport.send(&Call::new(Method::POST, url, None)).await?;
+        Ok(())
+    }
+
     /// DELETE /subscriptions/{id}; a missing subscription is fine.
     pub async fn delete_subscription(&self, id: &str) -> Result<(), GraphError> {
         let url = format!("{}/subscriptions/{}", self.transport.base(), encode(id));

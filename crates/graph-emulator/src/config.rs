@@ -124,6 +124,8 @@ pub struct FaultConfig {
     pub delta_default_page_size: usize,
     /// When true, the first page of every delta round is empty (Graph does this; clients must keep following).
     pub delta_empty_first_page: bool,
+    /// When true, every delta round reports its first item a second time at its end (Graph replays items).
+    pub delta_duplicates: bool,
     /// When true, `$batch` responses are shuffled instead of returned in completion order.
     pub batch_shuffle: bool,
     /// Mailboxes (ids or emails) the app may not access: every request to them answers 403 ErrorAccessDenied,
@@ -152,6 +154,7 @@ impl Default for FaultConfig {
             latency_ms: 0,
             delta_default_page_size: 10,
             delta_empty_first_page: false,
+            delta_duplicates: false,
             batch_shuffle: false,
             denied_mailboxes: Vec::new(),
             notification_duplicates: false,

@@ -166,5 +166,10 @@ fn changes_since(
             "@removed": {"reason": "deleted"},
         }));
     }
+    if emu.faults().delta_duplicates {
+        if let Some(first) = items.first().cloned() {
+            items.push(first);
+        }
+    }
     Ok((items, snapshot))
 }

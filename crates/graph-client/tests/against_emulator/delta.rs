@@ -106,3 +106,14 @@ async fn query_options_on_delta_are_refused() {
     let response = t.http.get(url).bearer_auth(token).send().await.expect("send");
     assert_eq!(response.status(), 400);
 }
+
+#[tokio::test]
+async fn a_replayed_item_is_reported_twice_and_collapses_to_its_latest_state() {
+    let t = start_with(|c| c.faults = FaultConfig { delta_duplicates: true, ..FaultConfig::default() }).await;
+    for i in 0..3 {
+        t.client.create_event(ROOM_A, &meeting("m", &hour(2, 8 + i), &hour(2, 9 + i))).await.expect("create");
+    }
+    let round = t.client.delta_round(ROOM_A, window(), Some(2)).await.expect("round");
+    assert_eq!(round.items.len(), 4);
+    assert_eq!(round.latest_per_id().len(), 3);
+}

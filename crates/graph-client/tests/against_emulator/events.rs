@@ -236,6 +236,13 @@ async fn calendar_view_expands_a_weekly_series_into_occurrences_without_the_mast
     assert!(occurrences.iter().all(|o| o.series_master_id == master.id));
     assert!(view.iter().all(|e| e.event_type != Some(EventType::SeriesMaster)));
 
+    let instances = t
+        .client
+        .instances(ROOM_A, master.id.as_deref().expect("id"), utc("2030-01-01T00:00:00Z"), utc("2030-03-01T00:00:00Z"))
+        .await
+        .expect("instances");
+    assert_eq!(instances.len(), 6);
+
     let occurrence_id = occurrences[0].id.clone().expect("id");
     let fetched = t.client.get_event(ROOM_A, &occurrence_id, &[]).await.expect("occurrence by id");
     assert_eq!(fetched.event_type, Some(EventType::Occurrence));
