@@ -219,13 +219,17 @@ impl Recurrence {
                 let back = (7 + self.start.weekday().num_days_from_monday()
                     - self.first_day_of_week.num_days_from_monday())
                     % 7;
-                let week = self.start - Duration::days(back.into()) + Duration::weeks(step.into());
+                // Checked arithmetic: a huge interval must end the expansion, not overflow the calendar.
+                let week = self
+                    .start
+                    .checked_sub_signed(Duration::days(back.into()))?
+                    .checked_add_signed(Duration::try_weeks(step.into())?)?;
                 let mut days: Vec<NaiveDate> = self
                     .days_of_week
                     .iter()
-                    .map(|d| {
+                    .filter_map(|d| {
                         let off = (7 + d.num_days_from_monday() - self.first_day_of_week.num_days_from_monday()) % 7;
-                        week + Duration::days(off.into())
+                        week.checked_add_signed(Duration::days(off.into()))
                     })
                     .collect();
                 days.sort();
@@ -325,6 +329,20 @@ mod tests {
         }))
         .expect("valid");
         assert_eq!(r.dates(d("2025-01-05")).len(), 5);
+    }
+
+    #[test]
+    fn huge_intervals_and_extreme_dates_end_the_expansion_without_panicking() {
+        for kind in ["daily", "weekly", "absoluteMonthly", "relativeMonthly", "absoluteYearly", "relativeYearly"] {
+            for (interval, start) in [(u32::MAX, "2025-01-01"), (1_000_000_000, "2025-01-01"), (1, "9999-12-30")] {
+                let r = Recurrence::parse(&json!({
+                    "pattern": {"type": kind, "interval": interval, "daysOfWeek": ["sunday"], "dayOfMonth": 31, "month": 12, "index": "last"},
+                    "range": {"type": "noEnd", "startDate": start}
+                }))
+                .expect("valid");
+                assert!(r.dates(NaiveDate::MAX).len() <= MAX_OCCURRENCES);
+            }
+        }
     }
 
     #[test]

@@ -77,12 +77,12 @@ pub fn local_to_utc(local: NaiveDateTime, tz: Tz) -> DateTime<Utc> {
         LocalResult::Ambiguous(earlier, _) => earlier.with_timezone(&Utc),
         LocalResult::None => {
             // The wall clock jumped over `local`: the offset before the gap applies, which lands past the gap.
-            let before = local - Duration::hours(3);
+            let before = local.checked_sub_signed(Duration::hours(3)).unwrap_or(local);
             let offset = match tz.from_local_datetime(&before) {
                 LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => t.naive_utc() - t.naive_local(),
                 LocalResult::None => Duration::zero(),
             };
-            Utc.from_utc_datetime(&(local + offset))
+            Utc.from_utc_datetime(&local.checked_add_signed(offset).unwrap_or(local))
         }
     }
 }
