@@ -11,6 +11,8 @@
 //! callers decide on errors only through [`GraphError::classify`]. Tokens and personal data are never logged
 //! above debug.
 
+#![warn(missing_docs)]
+
 mod batch;
 mod config;
 mod delta;

@@ -7,6 +7,8 @@
 //!
 //! Tests run it on `127.0.0.1:0` with [`serve`]; the `roomsync-graph-emulator` binary runs it for people.
 
+#![warn(missing_docs)]
+
 pub mod admin;
 pub mod auth;
 pub mod batch;
