@@ -27,6 +27,9 @@ mod subscriptions;
 mod token;
 mod transport;
 
+#[cfg(test)]
+mod fuzz_tests;
+
 use std::sync::Arc;
 
 pub use batch::{BatchRequest, BatchResponse, MAX_BATCH};

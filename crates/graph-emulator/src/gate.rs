@@ -74,6 +74,7 @@ pub async fn gate(State(emu): State<Emulator>, req: Request, next: Next) -> Resp
         transaction_id: None,
         in_batch,
         retried_early: false,
+        immutable_id: asks_immutable_ids(req.headers()),
     };
     let (parts, body) = req.into_parts();
     let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
@@ -148,6 +149,15 @@ pub async fn gate(State(emu): State<Emulator>, req: Request, next: Next) -> Resp
         response = random_error(504, &faults.random_retry_after).into_response();
     }
     finish(&emu, entry, response)
+}
+
+fn asks_immutable_ids(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| p.trim().eq_ignore_ascii_case("IdType=\"ImmutableId\""))
 }
 
 fn is_denied(emu: &Emulator, denied: &[String], mailbox_id: &str) -> bool {

@@ -32,6 +32,9 @@ pub mod throttle;
 pub mod time;
 pub mod view;
 
+#[cfg(test)]
+mod fuzz_tests;
+
 pub use config::{ConcurrencyScope, FaultConfig, RoomConfig, TenantConfig, UserConfig};
 pub use error::{ApiError, EmulatorError};
 pub use server::{router, serve};

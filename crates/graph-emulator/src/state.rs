@@ -37,6 +37,8 @@ pub struct LogEntry {
     pub transaction_id: Option<String>,
     /// Whether it was an inner request of a `$batch`.
     pub in_batch: bool,
+    /// Whether the request carried `Prefer: IdType="ImmutableId"` (clients should always send it).
+    pub immutable_id: bool,
     /// Whether the same request (method, path, transactionId) came back before the Retry-After it was given
     /// had elapsed: a client that does not honour Retry-After.
     pub retried_early: bool,

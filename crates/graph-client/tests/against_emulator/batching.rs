@@ -30,6 +30,7 @@ async fn twenty_five_creates_go_out_as_twenty_plus_five_and_come_back_in_request
     let outer: Vec<_> = log.iter().filter(|r| r.path == "/v1.0/$batch").collect();
     assert_eq!(outer.len(), 2);
     assert_eq!(log.iter().filter(|r| r.in_batch && r.status == 201).count(), 25);
+    assert!(log.iter().all(|r| r.immutable_id), "outer and inner requests ask for immutable ids");
     assert_eq!(t.emu.mailbox_events(ROOM_A).expect("mailbox").len(), 25);
 }
 

@@ -120,4 +120,5 @@ async fn the_request_log_records_method_path_mailbox_status_and_transaction_id()
     assert_eq!(log[1].method, "GET");
     assert_eq!(log[1].transaction_id, None);
     assert!(!log[1].timestamp.is_empty());
+    assert!(log.iter().all(|r| r.immutable_id), "every request asks for immutable ids");
 }
