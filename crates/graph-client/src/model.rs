@@ -280,6 +280,15 @@ impl Event {
             .map(|p| p.value.as_str())
     }
 
+    /// Sets (or replaces) an extended property to be written with this event.
+    pub fn set_extended(&mut self, id: &str, value: &str) {
+        let props = self.single_value_extended_properties.get_or_insert_with(Vec::new);
+        match props.iter_mut().find(|p| p.id.eq_ignore_ascii_case(id)) {
+            Some(p) => p.value = value.to_string(),
+            None => props.push(ExtendedProperty { id: id.to_string(), value: value.to_string() }),
+        }
+    }
+
     /// Whether this is a delta deletion (or left-the-window) marker.
     pub fn is_removed(&self) -> bool {
         self.removed.is_some()
@@ -350,6 +359,15 @@ mod tests {
             let v = DateTimeTimeZone { date_time: dt.into(), time_zone: tz.into() };
             assert!(v.to_utc().is_err(), "{dt} {tz}");
         }
+    }
+
+    #[test]
+    fn setting_an_extended_property_twice_keeps_one_entry() {
+        let mut e = Event::default();
+        e.set_extended("String {x} Name A", "1");
+        e.set_extended("string {X} name a", "2");
+        assert_eq!(e.extended("String {x} Name A"), Some("2"));
+        assert_eq!(e.single_value_extended_properties.map(|p| p.len()), Some(1));
     }
 
     #[test]

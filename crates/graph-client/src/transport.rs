@@ -203,6 +203,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn links_off_the_graph_origin_are_refused_so_the_token_never_leaves() {
+        let config = ClientConfig::new("t", "c", crate::Secret::new("s"))
+            .with_base_urls("http://login.test", "https://graph.test/v1.0");
+        let transport = Transport::new(config).expect("transport");
+        assert!(transport.check_origin("https://graph.test/v1.0/users/x/events?$skip=10").is_ok());
+        for bad in [
+            "https://evil.test/v1.0/users",
+            "http://graph.test/v1.0/users",
+            "https://graph.test:8443/v1.0",
+            "not a url",
+        ] {
+            assert!(transport.check_origin(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn encoding_keeps_unreserved_and_escapes_the_rest() {
         assert_eq!(encode("a b/c'{x}"), "a%20b%2Fc%27%7Bx%7D");
         assert_eq!(encode("AAMk-_.~"), "AAMk-_.~");

@@ -3,7 +3,8 @@
 //!
 //! Invariants: a subscription exists only after its notification URL (and lifecycle URL, if any) echoed the
 //! validation token; expiry never exceeds [`MAX_LIFETIME_MINUTES`]; delivery is fire-and-forget on a spawned task,
-//! so a slow webhook never delays the write that triggered it (as with Graph).
+//! so a slow webhook never delays the write that triggered it (as with Graph); each delivery task ends on its own
+//! within its 10 s timeout, so nothing outlives the emulator for long.
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -122,3 +122,21 @@ async fn the_request_log_records_method_path_mailbox_status_and_transaction_id()
     assert!(!log[1].timestamp.is_empty());
     assert!(log.iter().all(|r| r.immutable_id), "every request asks for immutable ids");
 }
+
+#[tokio::test]
+async fn a_graph_that_hangs_up_is_a_transient_network_error_after_the_allowed_attempts() {
+    // Accept and hang up at once: every request fails at the transport level, deterministically.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            drop(socket);
+        }
+    });
+    let mut config = crate::tenant::client_config(&base);
+    config.max_attempts = 2;
+    let client = graph_client::GraphClient::new(config).expect("client");
+    let err = client.list_rooms().await.expect_err("nobody listens");
+    assert!(matches!(err, graph_client::GraphError::Network(_)), "{err:?}");
+    assert_eq!(err.classify(), ErrorClass::Transient { retry_after: None });
+}
