@@ -18,7 +18,7 @@ fn event(i: usize) -> Event {
 
 #[tokio::test]
 async fn a_burst_above_four_is_throttled_while_the_client_completes_everything_within_the_limit() {
-    let slow = FaultConfig { latency_ms: 150, concurrency_retry_after: "0.2".into(), ..FaultConfig::default() };
+    let slow = FaultConfig { latency_ms: 400, concurrency_retry_after: "0.2".into(), ..FaultConfig::default() };
     let t = start_with(|c| c.faults = slow).await;
     let token = t.token().await;
     let url = format!("{}/v1.0/users/{ROOM_A}/events", t.base);

@@ -10,7 +10,7 @@ use crate::tenant::{start_with, OTHER_ROOM, ROOM};
 #[tokio::test]
 async fn with_app_scope_the_concurrency_limit_spans_mailboxes() {
     let faults = FaultConfig {
-        latency_ms: 150,
+        latency_ms: 400,
         concurrency_scope: ConcurrencyScope::App,
         max_concurrency: 2,
         ..FaultConfig::default()
