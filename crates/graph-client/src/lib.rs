@@ -20,6 +20,7 @@ mod error;
 mod events;
 mod limiter;
 mod model;
+mod notification;
 mod paging;
 mod places;
 mod retry;
@@ -40,6 +41,10 @@ pub use events::{expand_extended, filter_extended, DeleteOutcome};
 pub use model::{
     Attendee, DateTimeTimeZone, EmailAddress, Event, EventType, ExtendedProperty, ItemBody, Location, Recipient,
     Removed, ResponseStatus, Room, Sensitivity, ShowAs, Subscription,
+};
+pub use notification::{
+    client_state_matches, parse_change_notifications, parse_lifecycle_notifications, ChangeNotification,
+    LifecycleNotification, ResourceData,
 };
 pub use reqwest::Method;
 pub use retry::{backoff, parse_retry_after};
