@@ -131,6 +131,8 @@ pub struct FaultConfig {
     /// Mailboxes (ids or emails) the app may not access: every request to them answers 403 ErrorAccessDenied,
     /// as when an Exchange application access policy or RBAC scope excludes them.
     pub denied_mailboxes: Vec<String>,
+    /// When true, the app holds only read permission (Calendars.Read): writes answer 403 ErrorAccessDenied.
+    pub read_only: bool,
     /// When true, every change notification is delivered twice.
     pub notification_duplicates: bool,
     /// When true, change notifications are held until `POST /_emulator/notifications/flush`, which delivers them
@@ -157,6 +159,7 @@ impl Default for FaultConfig {
             delta_duplicates: false,
             batch_shuffle: false,
             denied_mailboxes: Vec::new(),
+            read_only: false,
             notification_duplicates: false,
             notification_hold: false,
         }

@@ -24,6 +24,7 @@ use crate::auth::is_authorized;
 use crate::config::ConcurrencyScope;
 use crate::error::ApiError;
 use crate::state::{lock, Emulator, LogEntry};
+use crate::throttle::Quota;
 
 /// Internal header marking inner `$batch` requests (for the log only).
 pub const BATCH_MARK: &str = "x-emulator-batch-inner";
@@ -108,6 +109,14 @@ pub async fn gate(State(emu): State<Emulator>, req: Request, next: Next) -> Resp
         );
         return finish(&emu, entry, err.into_response());
     }
+    if faults.read_only && entry.0.method != "GET" {
+        let err = ApiError::new(
+            StatusCode::FORBIDDEN,
+            "ErrorAccessDenied",
+            "Access is denied. Check credentials and try again.",
+        );
+        return finish(&emu, entry, err.into_response());
+    }
     let injected = {
         let mut rng = lock(&emu.shared.rng);
         let roll: f64 = rng.gen();
@@ -122,11 +131,17 @@ pub async fn gate(State(emu): State<Emulator>, req: Request, next: Next) -> Resp
         return finish(&emu, entry, response);
     }
     let window = Duration::from_millis(faults.rate_limit_window_ms);
-    if let Err(wait) = emu.shared.throttle.check_rate(&mailbox, faults.rate_limit_requests, window) {
-        let err = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", "Too many requests.")
-            .with_retry_after(format!("{:.3}", wait.as_secs_f64().max(0.001)));
-        return finish(&emu, entry, err.into_response());
-    }
+    let quota = match emu.shared.throttle.check_rate(&mailbox, faults.rate_limit_requests, window) {
+        Ok(quota) => quota,
+        Err(wait) => {
+            let err = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", "Too many requests.")
+                .with_retry_after(format!("{:.3}", wait.as_secs_f64().max(0.001)));
+            let mut response = err.into_response();
+            let limit = faults.rate_limit_requests;
+            rate_limit_headers(&mut response, Quota { limit, remaining: 0, reset: wait });
+            return finish(&emu, entry, response);
+        }
+    };
     let key = match faults.concurrency_scope {
         ConcurrencyScope::Mailbox => mailbox,
         ConcurrencyScope::App => "app".to_string(),
@@ -145,10 +160,28 @@ pub async fn gate(State(emu): State<Emulator>, req: Request, next: Next) -> Resp
     }
     let mut response = next.run(req).await;
     drop(slot);
+    if let Some(quota) = quota {
+        rate_limit_headers(&mut response, quota);
+    }
     if after_apply {
         response = random_error(504, &faults.random_retry_after).into_response();
     }
     finish(&emu, entry, response)
+}
+
+/// Dev Proxy-style `RateLimit-*` headers (IETF draft): limit, remaining, seconds until reset.
+fn rate_limit_headers(response: &mut Response, quota: Quota) {
+    let reset = quota.reset.as_secs_f64().ceil().to_string();
+    let headers = response.headers_mut();
+    for (name, value) in [
+        ("ratelimit-limit", quota.limit.to_string()),
+        ("ratelimit-remaining", quota.remaining.to_string()),
+        ("ratelimit-reset", reset),
+    ] {
+        if let Ok(v) = axum::http::HeaderValue::from_str(&value) {
+            headers.insert(name, v);
+        }
+    }
 }
 
 fn asks_immutable_ids(headers: &axum::http::HeaderMap) -> bool {

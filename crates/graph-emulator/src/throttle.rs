@@ -14,6 +14,17 @@ pub struct Throttle {
     windows: Mutex<HashMap<String, VecDeque<Instant>>>,
 }
 
+/// What is left of a mailbox's rate window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    /// Requests allowed per window.
+    pub limit: usize,
+    /// Requests left in the current window.
+    pub remaining: usize,
+    /// Until the oldest counted request leaves the window.
+    pub reset: Duration,
+}
+
 /// A held concurrency slot.
 #[derive(Debug)]
 pub struct Slot {
@@ -42,10 +53,11 @@ impl Throttle {
         Some(Slot { throttle: Arc::clone(self), key: key.to_string() })
     }
 
-    /// Records a request against `key`'s window; `Err(wait)` when over `limit` (`limit == 0`: unlimited).
-    pub fn check_rate(&self, key: &str, limit: usize, window: Duration) -> Result<(), Duration> {
+    /// Records a request against `key`'s window; `Err(wait)` when over `limit`. `Ok(Some(quota))` reports what
+    /// is left (for RateLimit-* headers); `Ok(None)` when unlimited (`limit == 0`).
+    pub fn check_rate(&self, key: &str, limit: usize, window: Duration) -> Result<Option<Quota>, Duration> {
         if limit == 0 {
-            return Ok(());
+            return Ok(None);
         }
         let now = Instant::now();
         let mut windows = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
@@ -53,12 +65,13 @@ impl Throttle {
         while times.front().is_some_and(|t| now.duration_since(*t) >= window) {
             times.pop_front();
         }
+        let oldest = times.front().copied().unwrap_or(now);
+        let reset = window.saturating_sub(now.duration_since(oldest));
         if times.len() >= limit {
-            let oldest = times.front().copied().unwrap_or(now);
-            return Err(window.saturating_sub(now.duration_since(oldest)));
+            return Err(reset);
         }
         times.push_back(now);
-        Ok(())
+        Ok(Some(Quota { limit, remaining: limit - times.len(), reset }))
     }
 
     /// Forgets all rate windows (admin reset).
@@ -112,8 +125,9 @@ mod tests {
     fn the_rate_window_refuses_past_its_limit_with_a_wait() {
         let t = Throttle::default();
         let w = Duration::from_secs(60);
-        assert!(t.check_rate("m", 2, w).is_ok());
-        assert!(t.check_rate("m", 2, w).is_ok());
+        assert_eq!(t.check_rate("m", 2, w).ok().flatten().map(|q| q.remaining), Some(1));
+        assert_eq!(t.check_rate("m", 2, w).ok().flatten().map(|q| q.remaining), Some(0));
+        assert_eq!(t.check_rate("m", 0, w), Ok(None));
         let wait = t.check_rate("m", 2, w).expect_err("over limit");
         assert!(wait <= w && wait > Duration::from_secs(50));
     }

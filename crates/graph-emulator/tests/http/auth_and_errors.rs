@@ -132,3 +132,12 @@ async fn writing_location_replaces_locations_and_text_bodies_become_html() {
         .await;
     assert_eq!(patched.body["locations"], json!([{"displayName": "C"}]));
 }
+
+#[tokio::test]
+async fn a_read_only_app_can_read_but_not_write() {
+    let g = start_with(|c| c.faults.read_only = true).await;
+    assert_eq!(g.get(&format!("/users/{ROOM}/events")).await.status, 200);
+    let a = g.post(&format!("/users/{ROOM}/events"), event("x", "2030-01-01T10:00:00", "2030-01-01T11:00:00")).await;
+    assert_eq!(a.status, 403);
+    assert_eq!(a.body["error"]["code"], "ErrorAccessDenied");
+}

@@ -119,3 +119,18 @@ async fn a_request_repeated_before_its_retry_after_is_flagged_in_the_log() {
     let flags: Vec<bool> = g.emu.requests().iter().map(|r| r.retried_early).collect();
     assert_eq!(flags, vec![false, false, true]);
 }
+
+#[tokio::test]
+async fn rate_limit_headers_count_down_while_the_window_is_on() {
+    let faults = FaultConfig { rate_limit_requests: 2, rate_limit_window_ms: 10_000, ..FaultConfig::default() };
+    let g = start_with(|c| c.faults = faults).await;
+    let url = format!("{}/v1.0/users/{ROOM}/events", g.base);
+    let mut remaining = Vec::new();
+    for _ in 0..3 {
+        let response = g.http.get(&url).bearer_auth(&g.token).send().await.expect("send");
+        assert_eq!(response.headers().get("ratelimit-limit").and_then(|v| v.to_str().ok()), Some("2"));
+        assert!(response.headers().get("ratelimit-reset").is_some());
+        remaining.push(response.headers().get("ratelimit-remaining").and_then(|v| v.to_str().ok()).map(str::to_string));
+    }
+    assert_eq!(remaining, vec![Some("1".to_string()), Some("0".to_string()), Some("0".to_string())]);
+}
