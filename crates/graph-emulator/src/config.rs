@@ -135,6 +135,10 @@ pub struct FaultConfig {
     pub read_only: bool,
     /// When true, every change notification is delivered twice.
     pub notification_duplicates: bool,
+    /// Times a refused or failed notification POST is retried (Graph retries for up to 4 hours).
+    pub notification_retries: u32,
+    /// Delay before the first retry, in milliseconds; it doubles for each further retry.
+    pub notification_retry_delay_ms: u64,
     /// When true, change notifications are held until `POST /_emulator/notifications/flush`, which delivers them
     /// newest first (out of order).
     pub notification_hold: bool,
@@ -162,6 +166,8 @@ impl Default for FaultConfig {
             read_only: false,
             notification_duplicates: false,
             notification_hold: false,
+            notification_retries: 3,
+            notification_retry_delay_ms: 200,
         }
     }
 }

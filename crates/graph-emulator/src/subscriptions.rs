@@ -4,7 +4,7 @@
 //! Invariants: a subscription exists only after its notification URL (and lifecycle URL, if any) echoed the
 //! validation token; expiry never exceeds [`MAX_LIFETIME_MINUTES`]; delivery is fire-and-forget on a spawned task,
 //! so a slow webhook never delays the write that triggered it (as with Graph); each delivery task ends on its own
-//! within its 10 s timeout, so nothing outlives the emulator for long.
+//! after its last retry (each attempt times out after 10 s), so nothing outlives the emulator for long.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -203,11 +203,38 @@ pub async fn delete(State(emu): State<Emulator>, Path(id): Path<String>) -> Resu
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-fn deliver(url: String, payload: Value) {
+/// How often a failed delivery is tried again, and how long to wait before the first retry (doubling).
+#[derive(Debug, Clone, Copy)]
+struct Redelivery {
+    retries: u32,
+    first_delay: Duration,
+}
+
+fn redelivery(emu: &Emulator) -> Redelivery {
+    let faults = emu.faults();
+    Redelivery {
+        retries: faults.notification_retries,
+        first_delay: Duration::from_millis(faults.notification_retry_delay_ms),
+    }
+}
+
+/// POSTs `payload`; like Graph, a non-2xx answer or an error is retried later with growing delays.
+fn deliver(emu: &Emulator, url: String, payload: Value) {
+    let plan = redelivery(emu);
     tokio::spawn(async move {
         let client = reqwest::Client::new();
-        if let Err(err) = client.post(&url).json(&payload).timeout(Duration::from_secs(10)).send().await {
-            tracing::debug!(error = %err, "notification delivery failed");
+        let mut delay = plan.first_delay;
+        for attempt in 0..=plan.retries {
+            let sent = client.post(&url).json(&payload).timeout(Duration::from_secs(10)).send().await;
+            match sent {
+                Ok(r) if r.status().is_success() => return,
+                Ok(r) => tracing::debug!(status = r.status().as_u16(), attempt, "notification refused"),
+                Err(err) => tracing::debug!(error = %err, attempt, "notification delivery failed"),
+            }
+            if attempt < plan.retries {
+                tokio::time::sleep(delay).await;
+                delay = delay.saturating_mul(2);
+            }
         }
     });
 }
@@ -255,9 +282,9 @@ fn send_change(emu: &Emulator, url: String, payload: Value) {
         return;
     }
     if faults.notification_duplicates {
-        deliver(url.clone(), payload.clone());
+        deliver(emu, url.clone(), payload.clone());
     }
-    deliver(url, payload);
+    deliver(emu, url, payload);
 }
 
 /// Delivers every held notification, newest first; returns how many.
@@ -267,9 +294,9 @@ pub fn flush_held(emu: &Emulator) -> usize {
     let n = held.len();
     for (url, payload) in held.into_iter().rev() {
         if duplicates {
-            deliver(url.clone(), payload.clone());
+            deliver(emu, url.clone(), payload.clone());
         }
-        deliver(url, payload);
+        deliver(emu, url, payload);
     }
     n
 }
@@ -286,6 +313,7 @@ pub fn lifecycle(emu: &Emulator, id: &str, event: &str) -> Result<(), ApiError> 
     };
     let url = sub.lifecycle_url.clone().ok_or_else(|| bad("The subscription has no lifecycleNotificationUrl."))?;
     deliver(
+        emu,
         url,
         json!({"value": [{
             "subscriptionId": sub.id,

@@ -93,3 +93,45 @@ async fn held_notifications_are_released_on_flush_and_duplicated_on_demand() {
     kinds.sort();
     assert_eq!(kinds, vec!["created", "created", "updated", "updated"]);
 }
+
+#[tokio::test]
+async fn a_refused_notification_is_delivered_again() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    // A receiver that validates, then refuses the first notification with 503 and accepts the next.
+    let (tx, mut rx) = mpsc::unbounded_channel::<Value>();
+    let refused = Arc::new(AtomicUsize::new(0));
+    async fn hook(
+        State((tx, refused)): State<(mpsc::UnboundedSender<Value>, Arc<AtomicUsize>)>,
+        Query(q): Query<HashMap<String, String>>,
+        body: axum::body::Bytes,
+    ) -> (axum::http::StatusCode, String) {
+        if let Some(token) = q.get("validationToken") {
+            return (axum::http::StatusCode::OK, token.clone());
+        }
+        if refused.fetch_add(1, Ordering::SeqCst) == 0 {
+            return (axum::http::StatusCode::SERVICE_UNAVAILABLE, String::new());
+        }
+        if let Ok(v) = serde_json::from_slice::<Value>(&body) {
+            let _ = tx.send(v);
+        }
+        (axum::http::StatusCode::ACCEPTED, String::new())
+    }
+    let app = Router::new().route("/hook", post(hook)).with_state((tx, Arc::clone(&refused)));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let g = start().await;
+    let body = json!({
+        "changeType": "created",
+        "notificationUrl": url,
+        "resource": format!("/users/{ROOM}/events"),
+        "expirationDateTime": (Utc::now() + chrono::Duration::minutes(60)).to_rfc3339(),
+    });
+    assert_eq!(g.post("/subscriptions", body).await.status, 201);
+    g.post(&format!("/users/{ROOM}/events"), event("x", "2030-01-07T08:00:00", "2030-01-07T09:00:00")).await;
+    assert_eq!(next(&mut rx).await["value"][0]["changeType"], "created");
+    assert_eq!(refused.load(Ordering::SeqCst), 2, "refused once, accepted on the retry");
+}
