@@ -164,7 +164,7 @@ impl Default for GraphConfig {
         GraphConfig {
             base_url: "http://127.0.0.1:58080/v1.0".into(),
             authority_url: "http://127.0.0.1:58080".into(),
-            tenant_id: "roomsync-local".into(),
+            tenant_id: "00000000-0000-0000-0000-00000000f00d".into(),
             client_id: "roomsync-local".into(),
             client_secret: None,
             client_secret_file: None,
