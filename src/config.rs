@@ -89,7 +89,7 @@ pub struct DatabaseConfig {
 impl Default for DatabaseConfig {
     fn default() -> Self {
         DatabaseConfig {
-            url: "postgres://postgres@127.0.0.1:55432/booking".into(),
+            url: "postgres://postgres@127.0.0.1:15432/booking".into(),
             password: None,
             password_file: None,
         }
@@ -115,7 +115,7 @@ pub struct KafkaConfig {
 impl Default for KafkaConfig {
     fn default() -> Self {
         KafkaConfig {
-            bootstrap_servers: "127.0.0.1:59092".into(),
+            bootstrap_servers: "127.0.0.1:19092".into(),
             topic_prefix: vocabulary::topics::DEFAULT_PREFIX.into(),
             partitions: 1,
             replication_factor: 1,
@@ -134,7 +134,7 @@ pub struct RegistryConfig {
 
 impl Default for RegistryConfig {
     fn default() -> Self {
-        RegistryConfig { url: "http://127.0.0.1:58081".into() }
+        RegistryConfig { url: "http://127.0.0.1:18081".into() }
     }
 }
 
@@ -162,8 +162,8 @@ pub struct GraphConfig {
 impl Default for GraphConfig {
     fn default() -> Self {
         GraphConfig {
-            base_url: "http://127.0.0.1:58080/v1.0".into(),
-            authority_url: "http://127.0.0.1:58080".into(),
+            base_url: "http://127.0.0.1:18080/v1.0".into(),
+            authority_url: "http://127.0.0.1:18080".into(),
             tenant_id: "00000000-0000-0000-0000-00000000f00d".into(),
             client_id: "roomsync-local".into(),
             client_secret: None,
@@ -268,7 +268,7 @@ pub struct AdminConfig {
 
 impl Default for AdminConfig {
     fn default() -> Self {
-        AdminConfig { listen: "127.0.0.1:58088".into(), token: None, token_file: None, auth_disabled: false }
+        AdminConfig { listen: "127.0.0.1:18088".into(), token: None, token_file: None, auth_disabled: false }
     }
 }
 
