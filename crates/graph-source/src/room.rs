@@ -24,7 +24,7 @@ use crate::round::RoundContext;
 /// How a room is poked from outside its task.
 #[derive(Debug, Default)]
 pub struct Trigger {
-    wake: Notify,
+    pub(crate) wake: Notify,
     full: AtomicBool,
 }
 

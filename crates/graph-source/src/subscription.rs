@@ -43,7 +43,7 @@ impl SubscriptionBook {
         self.lock().values().cloned().collect()
     }
 
-    fn put(&self, sub: StoredSubscription) {
+    pub(crate) fn put(&self, sub: StoredSubscription) {
         self.lock().insert(sub.id.clone(), sub);
     }
 

@@ -53,7 +53,8 @@ fn note(outcome: &'static str, n: usize) {
     ::metrics::counter!(metrics::NOTIFICATIONS, "outcome" => outcome).increment(n as u64);
 }
 
-/// 202 when anything was accepted (or nothing was refused); 403 when every item failed its clientState check.
+/// 202 when anything was accepted (or nothing was refused); 403 when every known item failed its clientState
+/// check.
 fn answer(accepted: usize, rejected: usize) -> Response {
     if accepted == 0 && rejected > 0 {
         StatusCode::FORBIDDEN.into_response()
@@ -83,10 +84,11 @@ async fn notifications(
             }
             Some(_) => rejected += 1,
             None => {
-                // Not ours (or gone): there is no secret to check it against, so it cannot be trusted.
+                // Not ours, or one we already deleted: there is no secret to check it against, so it cannot be
+                // trusted and does nothing. It is still answered 2xx, so Graph does not keep retrying a
+                // subscription that outlived its room.
                 debug!("notification for an unknown subscription");
                 note("unknown_subscription", 1);
-                rejected += 1;
             }
         }
     }
@@ -141,4 +143,72 @@ async fn lifecycle(
         note("rejected", rejected);
     }
     answer(accepted, rejected)
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::Request;
+    use rand::{Rng, SeedableRng};
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::store::StoredSubscription;
+
+    fn state() -> (WebhookState, Arc<Rooms>, mpsc::UnboundedReceiver<LifecycleCommand>) {
+        let book = Arc::new(SubscriptionBook::default());
+        book.put(StoredSubscription {
+            id: "sub-1".into(),
+            mailbox: "room@x".into(),
+            client_state: "s3cret".into(),
+            expires_at: chrono::Utc::now(),
+        });
+        let rooms = Arc::new(Rooms::default());
+        let (commands, received) = mpsc::unbounded_channel();
+        (WebhookState { book, rooms: Arc::clone(&rooms), commands }, rooms, received)
+    }
+
+    async fn post(router: &Router, path: &str, body: Vec<u8>) -> StatusCode {
+        let request = Request::post(path).body(Body::from(body)).expect("request");
+        router.clone().oneshot(request).await.map(|r| r.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    #[tokio::test]
+    async fn random_bodies_never_panic_and_never_poke_a_room() {
+        let (state, rooms, mut commands) = state();
+        let trigger = rooms.insert("room@x");
+        let router = webhook_router(state);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let shapes: [&[u8]; 4] = [b"{\"value\":[", b"{\"value\":[{\"subscriptionId\":\"sub-1\"", b"", b"\xff"];
+        for n in 0..300 {
+            let mut body = shapes[n % shapes.len()].to_vec();
+            let len = rng.gen_range(0..64);
+            body.extend((0..len).map(|_| rng.gen::<u8>()));
+            for path in ["/notifications", "/lifecycle"] {
+                let status = post(&router, path, body.clone()).await;
+                assert!(status == StatusCode::BAD_REQUEST || status.is_success(), "{status} for {body:?}");
+            }
+        }
+        assert!(commands.try_recv().is_err());
+        assert!(tokio::time::timeout(std::time::Duration::from_millis(1), trigger.wake.notified()).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn only_a_matching_client_state_pokes_the_room() {
+        let (state, rooms, _commands) = state();
+        let trigger = rooms.insert("room@x");
+        let router = webhook_router(state);
+        let note = |client_state: &str, sub: &str| {
+            format!(
+                r#"{{"value":[{{"subscriptionId":"{sub}","clientState":"{client_state}","changeType":"updated",
+                "resource":"Users/g/Events/e","resourceData":{{"id":"e"}}}}]}}"#
+            )
+            .into_bytes()
+        };
+        assert_eq!(post(&router, "/notifications", note("wrong", "sub-1")).await, StatusCode::FORBIDDEN);
+        assert_eq!(post(&router, "/notifications", note("s3cret", "unknown")).await, StatusCode::ACCEPTED);
+        assert!(tokio::time::timeout(std::time::Duration::from_millis(1), trigger.wake.notified()).await.is_err());
+        assert_eq!(post(&router, "/notifications", note("s3cret", "sub-1")).await, StatusCode::ACCEPTED);
+        assert!(tokio::time::timeout(std::time::Duration::from_secs(1), trigger.wake.notified()).await.is_ok());
+    }
 }

@@ -41,6 +41,7 @@ pub struct Options {
     pub webhook: bool,
     pub subscription_lifetime: Duration,
     pub renew_before: Duration,
+    pub window_refresh: Duration,
 }
 
 impl Default for Options {
@@ -52,6 +53,7 @@ impl Default for Options {
             webhook: false,
             subscription_lifetime: Duration::from_secs(3600),
             renew_before: Duration::from_secs(60),
+            window_refresh: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -126,7 +128,10 @@ impl World {
         tokio::spawn(serve(listener, emu.clone(), async move {
             let _ = stopped.await;
         }));
-        let graph = GraphClient::new(client_config(&emu_base))?;
+        // The test's own writes retry patiently, so injected faults hit the source, not the test.
+        let mut writer = client_config(&emu_base);
+        writer.max_attempts = 30;
+        let graph = GraphClient::new(writer)?;
 
         let db = TestDatabase::create().await?;
         let mut pg = db.connect().await?;
@@ -153,6 +158,7 @@ impl World {
         config.retry_base = Duration::from_millis(50);
         config.retry_max = Duration::from_millis(500);
         config.page_size = Some(5);
+        config.window_refresh = options.window_refresh;
         let mut webhook_url = None;
         if options.webhook {
             // Bound here only to learn a free port; the source binds it again.

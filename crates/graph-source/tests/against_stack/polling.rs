@@ -138,3 +138,47 @@ async fn a_room_whose_mailbox_is_denied_does_not_block_the_others() -> Result<()
     ensure!(world.records().iter().all(|s| s.record.mailbox == ROOM_A));
     Ok(())
 }
+
+#[tokio::test]
+async fn throttling_and_server_errors_are_retried_until_every_change_is_published() -> Result<()> {
+    let world = World::start(Options::default()).await?;
+    world.emu.set_faults(FaultConfig {
+        random_error_rate: 0.3,
+        random_error_statuses: vec![429, 503, 504],
+        seed: 11,
+        ..FaultConfig::default()
+    });
+    let mut ids = Vec::new();
+    for hour in 8..14 {
+        ids.push((world.create(ROOM_A, &format!("Slot {hour}"), hour).await?, hour));
+    }
+    for (id, hour) in &ids {
+        world.wait_for_upsert(id, &format!("Slot {hour}")).await?;
+    }
+    let statuses: Vec<u16> = world.emu.requests().iter().map(|r| r.status).collect();
+    ensure!(statuses.iter().any(|s| [429, 503, 504].contains(s)), "faults were injected");
+    ensure!(world.records().iter().all(|s| s.record.op == UpsertOrDelete::Upsert), "no spurious deletes");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_window_that_moved_on_starts_a_full_round_without_spurious_deletes() -> Result<()> {
+    let options = Options { window_refresh: std::time::Duration::from_millis(300), ..Options::default() };
+    let world = World::start(options).await?;
+    let id = world.create(ROOM_A, "Stays", 9).await?;
+    world.wait_for_upsert(&id, "Stays").await?;
+    let full_rounds = || {
+        world
+            .requests("GET")
+            .iter()
+            .filter(|p| p.contains("room-a%40example.org") && p.contains("calendarView/delta?startDateTime"))
+            .count()
+    };
+    let before = full_rounds();
+    wait_until("two more full rounds over fresh windows", PATIENCE, || async {
+        Ok((full_rounds() >= before + 2).then_some(()))
+    })
+    .await?;
+    ensure!(world.records_of(&id).iter().all(|r| r.op == UpsertOrDelete::Upsert));
+    Ok(())
+}
