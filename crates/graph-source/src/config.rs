@@ -9,6 +9,11 @@ use std::time::Duration;
 use graph_client::ClientConfig;
 use streams::KafkaSettings;
 
+use crate::error::Error;
+
+/// Graph keeps a subscription to Outlook events at most this long.
+pub const MAX_SUBSCRIPTION_LIFETIME: Duration = Duration::from_secs(10_080 * 60);
+
 /// Everything the Graph source needs.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -107,5 +112,80 @@ impl Config {
             retry_max: Duration::from_secs(300),
             webhook: None,
         }
+    }
+}
+
+impl Config {
+    /// Refuses settings that would spin (zero intervals) or that Graph would refuse, with a message that says
+    /// which setting to fix.
+    pub fn validate(&self) -> Result<(), Error> {
+        let positive = [
+            ("poll_interval", self.poll_interval),
+            ("rooms_refresh", self.rooms_refresh),
+            ("retry_base", self.retry_base),
+            ("horizon", self.horizon),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, d)| d.is_zero()) {
+            return Err(Error::Config(format!("{name} must be greater than zero")));
+        }
+        if self.retry_max < self.retry_base {
+            return Err(Error::Config("retry_max must be at least retry_base".into()));
+        }
+        if let Some(webhook) = &self.webhook {
+            if !(webhook.public_url.starts_with("https://") || webhook.public_url.starts_with("http://")) {
+                return Err(Error::Config("webhook public_url must be an http(s) URL (https for Graph)".into()));
+            }
+            if webhook.subscription_lifetime.is_zero() || webhook.subscription_lifetime > MAX_SUBSCRIPTION_LIFETIME {
+                return Err(Error::Config("subscription_lifetime must be between 1 s and 10,080 minutes".into()));
+            }
+            if webhook.renew_before >= webhook.subscription_lifetime {
+                return Err(Error::Config("renew_before must be shorter than subscription_lifetime".into()));
+            }
+            if webhook.check_interval.is_zero() {
+                return Err(Error::Config("webhook check_interval must be greater than zero".into()));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        let graph = ClientConfig::new("t", "c", graph_client::Secret::new("s"));
+        Config::new("postgres://x", KafkaSettings::new("k:9092"), "http://r", graph)
+    }
+
+    #[test]
+    fn the_defaults_are_valid_with_and_without_webhooks() {
+        let mut c = config();
+        assert!(c.validate().is_ok());
+        c.webhook = Some(WebhookConfig::new(([127, 0, 0, 1], 0).into(), "https://roomsync.example.org/graph/"));
+        assert!(c.validate().is_ok());
+        let webhook = c.webhook.as_ref().expect("webhook");
+        assert_eq!(webhook.notification_url(), "https://roomsync.example.org/graph/notifications");
+        assert_eq!(webhook.lifecycle_url(), "https://roomsync.example.org/graph/lifecycle");
+    }
+
+    #[test]
+    fn settings_that_would_spin_or_that_graph_refuses_are_rejected() {
+        let mut c = config();
+        c.poll_interval = Duration::ZERO;
+        assert!(c.validate().is_err());
+        let mut c = config();
+        let mut webhook = WebhookConfig::new(([127, 0, 0, 1], 0).into(), "https://x");
+        webhook.subscription_lifetime = MAX_SUBSCRIPTION_LIFETIME + Duration::from_secs(60);
+        c.webhook = Some(webhook.clone());
+        assert!(c.validate().is_err());
+        webhook.subscription_lifetime = Duration::from_secs(3600);
+        webhook.renew_before = Duration::from_secs(3600);
+        c.webhook = Some(webhook.clone());
+        assert!(c.validate().is_err());
+        webhook.renew_before = Duration::from_secs(60);
+        webhook.public_url = "ftp://x".into();
+        c.webhook = Some(webhook);
+        assert!(c.validate().is_err());
     }
 }

@@ -27,6 +27,9 @@ pub enum Error {
         /// Why.
         source: std::io::Error,
     },
+    /// A setting is out of range.
+    #[error("config: {0}")]
+    Config(String),
     /// A required table is missing or has an unexpected shape.
     #[error("schema: {0}")]
     Schema(String),
@@ -42,7 +45,7 @@ impl Error {
             ),
             Error::Kafka(err) => err.is_transient(),
             Error::Database(_) => true,
-            Error::Listen { .. } | Error::Schema(_) => false,
+            Error::Listen { .. } | Error::Schema(_) | Error::Config(_) => false,
         }
     }
 
@@ -54,6 +57,7 @@ impl Error {
             Error::Database(_) => "database",
             Error::Listen { .. } => "listen",
             Error::Schema(_) => "schema",
+            Error::Config(_) => "config",
         }
     }
 }

@@ -37,7 +37,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 use vocabulary::topics::Topics;
 
-pub use config::{Config, WebhookConfig};
+pub use config::{Config, WebhookConfig, MAX_SUBSCRIPTION_LIFETIME};
 pub use error::Error;
 pub use normalize::{delete_record, upsert_record, Unreadable};
 pub use room::Rooms;
@@ -46,6 +46,7 @@ pub use webhook::{webhook_router, WebhookState};
 
 /// Runs the Graph source until `shutdown` completes; binds the webhook listener when webhooks are configured.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+    config.validate()?;
     let listener = match &config.webhook {
         Some(webhook) => Some(
             TcpListener::bind(webhook.listen).await.map_err(|source| Error::Listen { addr: webhook.listen, source })?,
@@ -62,6 +63,7 @@ pub async fn run_with_listener(
     listener: Option<TcpListener>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
+    config.validate()?;
     let store = store::Store::new(&config.database_url);
     store.check_schema().await?;
     let topic = Topics::new(&config.topic_prefix).graph_events();

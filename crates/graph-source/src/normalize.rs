@@ -25,13 +25,20 @@ pub fn delete_record(mailbox: &str, event_id: &str, observed_at: DateTime<Utc>) 
     }
 }
 
-/// The record saying `event` exists in `mailbox` as given.
-pub fn upsert_record(mailbox: &str, event: &Event, observed_at: DateTime<Utc>) -> Result<GraphEvent, Unreadable> {
-    let event_id = event.id.clone().ok_or_else(|| Unreadable("no id".into()))?;
+/// The record saying `event` (the item `event_id`, as delta named it) exists in `mailbox` as given.
+pub fn upsert_record(
+    mailbox: &str,
+    event_id: &str,
+    event: &Event,
+    observed_at: DateTime<Utc>,
+) -> Result<GraphEvent, Unreadable> {
+    if event_id.is_empty() {
+        return Err(Unreadable("no id".into()));
+    }
     Ok(GraphEvent {
         op: UpsertOrDelete::Upsert,
         mailbox: mailbox.to_string(),
-        event_id,
+        event_id: event_id.to_string(),
         observed_at: observed_at.timestamp_millis(),
         event: Some(body(event)?),
     })
@@ -69,8 +76,8 @@ fn change_key(event: &Event) -> Option<String> {
 fn body(event: &Event) -> Result<GraphEventBody, Unreadable> {
     let start = instant(event.start.as_ref(), "start")?;
     let end = instant(event.end.as_ref(), "end")?;
-    let time_zone =
-        event.original_start_time_zone.clone().or_else(|| event.start.as_ref().map(|s| s.time_zone.clone()));
+    // Only the zone the organizer really used; the zone of `start` is always UTC here and says nothing.
+    let time_zone = event.original_start_time_zone.clone();
     Ok(GraphEventBody {
         change_key: change_key(event),
         ical_uid: event.ical_uid.clone(),
@@ -144,7 +151,7 @@ mod tests {
     #[test]
     fn a_full_graph_event_becomes_a_record_that_fits_the_schema() {
         let event: Event = serde_json::from_value(graph_json()).expect("event");
-        let record = upsert_record("room@example.org", &event, now()).expect("normalised");
+        let record = upsert_record("room@example.org", "AAMk1", &event, now()).expect("normalised");
         let body = record.event.clone().expect("body");
         assert_eq!(body.start, 1_894_006_800_000_000);
         assert_eq!(body.end - body.start, 90 * 60 * 1_000_000);
@@ -166,7 +173,7 @@ mod tests {
             "end": {"dateTime": "2030-01-07T10:00:00.0000000", "timeZone": "UTC"}
         }))
         .expect("stub");
-        let body = upsert_record("r", &event, now()).expect("normalised").event.expect("body");
+        let body = upsert_record("r", "x", &event, now()).expect("normalised").event.expect("body");
         assert_eq!(body.change_key.as_deref(), Some("ck9"));
         assert_eq!(body.series_master_id.as_deref(), Some("master"));
         assert_eq!(body.event_type, "occurrence");
@@ -178,11 +185,12 @@ mod tests {
         let mut json = graph_json();
         json["start"] = serde_json::json!({"dateTime": "garbage", "timeZone": "UTC"});
         let event: Event = serde_json::from_value(json).expect("event");
-        assert!(upsert_record("r", &event, now()).is_err());
+        assert!(upsert_record("r", "x", &event, now()).is_err());
         let mut json = graph_json();
         json["end"] = serde_json::json!({"dateTime": "2030-01-07T10:30:00", "timeZone": "Europe/Oslo"});
-        assert!(upsert_record("r", &serde_json::from_value(json).expect("event"), now()).is_err());
-        assert!(upsert_record("r", &Event::default(), now()).is_err());
+        assert!(upsert_record("r", "x", &serde_json::from_value(json).expect("event"), now()).is_err());
+        assert!(upsert_record("r", "x", &Event::default(), now()).is_err());
+        assert!(upsert_record("r", "", &serde_json::from_value(graph_json()).expect("event"), now()).is_err());
     }
 
     #[test]

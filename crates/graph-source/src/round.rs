@@ -129,7 +129,7 @@ impl RoundContext {
         let mut present: Vec<String> = Vec::new();
         for (id, fetched) in fetch(&self.graph, mailbox, &changed).await? {
             match fetched {
-                Fetched::Found(event) => match upsert_record(mailbox, &event, observed) {
+                Fetched::Found(event) => match upsert_record(mailbox, &id, &event, observed) {
                     Ok(record) => {
                         records.push(record);
                         present.push(id);

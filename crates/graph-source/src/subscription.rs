@@ -84,6 +84,11 @@ fn secret() -> String {
     hex::encode(bytes)
 }
 
+/// The expiry Graph granted (it may shorten what we asked for); what we asked for if the answer has none.
+fn granted(answer: &Subscription, asked: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(&answer.expiration_date_time).map(|t| t.with_timezone(&Utc)).unwrap_or(asked)
+}
+
 fn count(op: &'static str) {
     ::metrics::counter!(metrics::SUBSCRIPTION_OPS, "op" => op).increment(1);
 }
@@ -215,8 +220,9 @@ impl SubscriptionManager {
     }
 
     async fn renew(&self, id: &str) -> Result<(), Error> {
-        let expires = self.expiry();
-        self.graph.renew_subscription(id, expires).await?;
+        let asked = self.expiry();
+        let renewed = self.graph.renew_subscription(id, asked).await?;
+        let expires = granted(&renewed, asked);
         if let Some(mut sub) = self.book.get(id) {
             sub.expires_at = expires;
             self.book.put(sub);
@@ -239,8 +245,10 @@ impl SubscriptionManager {
         let created = self.graph.create_subscription(&request).await?;
         let id = created
             .id
+            .clone()
             .ok_or_else(|| Error::Graph(graph_client::GraphError::Decode("subscription without id".into())))?;
-        let stored = StoredSubscription { id, mailbox: mailbox.to_string(), client_state, expires_at: expires };
+        let expires_at = granted(&created, expires);
+        let stored = StoredSubscription { id, mailbox: mailbox.to_string(), client_state, expires_at };
         self.book.put(stored.clone());
         self.db().insert_subscription(&stored).await?;
         count("created");

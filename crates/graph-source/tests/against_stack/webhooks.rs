@@ -117,7 +117,7 @@ async fn duplicate_and_out_of_order_notifications_produce_no_duplicate_records()
 async fn subscriptions_are_renewed_before_they_expire() -> Result<()> {
     let options = Options {
         subscription_lifetime: Duration::from_secs(600),
-        renew_before: Duration::from_secs(600),
+        renew_before: Duration::from_secs(599),
         ..webhook_options()
     };
     let world = World::start(options).await?;
