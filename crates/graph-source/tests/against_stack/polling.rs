@@ -182,3 +182,52 @@ async fn a_window_that_moved_on_starts_a_full_round_without_spurious_deletes() -
     ensure!(world.records_of(&id).iter().all(|r| r.op == UpsertOrDelete::Upsert));
     Ok(())
 }
+
+#[tokio::test]
+async fn a_room_added_to_the_mapping_while_running_is_picked_up() -> Result<()> {
+    let world = World::start(Options { rooms: vec![ROOM_A], ..Options::default() }).await?;
+    let early = world.create(ROOM_C, "Before the mapping", 9).await?;
+    world
+        .pg
+        .execute(
+            "insert into bb_resource_outlook_item (resource_id, outlook_item_id, active) values (77, $1, 1)",
+            &[&ROOM_C],
+        )
+        .await?;
+    world.wait_for_upsert(&early, "Before the mapping").await?;
+    let late = world.create(ROOM_C, "After the mapping", 11).await?;
+    world.wait_for_upsert(&late, "After the mapping").await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_failure_after_kafka_acked_but_before_progress_was_stored_replays_without_gaps() -> Result<()> {
+    let world = World::start(Options::default()).await?;
+    let first = world.create(ROOM_A, "First", 8).await?;
+    world.wait_for_upsert(&first, "First").await?;
+    // Progress can no longer be stored: every round now fails after its records were acknowledged.
+    world.pg.batch_execute("alter table roomsync_graph_known_events rename to known_events_away").await?;
+    let id = world.create(ROOM_A, "Replayed", 10).await?;
+    wait_until("the same change published by two failed rounds", PATIENCE, || async {
+        Ok((world.records_of(&id).len() >= 2).then_some(()))
+    })
+    .await?;
+    world.pg.batch_execute("alter table known_events_away rename to roomsync_graph_known_events").await?;
+    wait_until("progress stored once the database works again", PATIENCE, || async {
+        let row = world
+            .pg
+            .query_opt(
+                "select 1 from roomsync_graph_known_events where mailbox = $1 and event_id = $2",
+                &[&ROOM_A, &id],
+            )
+            .await?;
+        Ok(row.map(|_| ()))
+    })
+    .await?;
+    let records = world.records_of(&id);
+    let change_keys: std::collections::HashSet<Option<String>> =
+        records.iter().map(|r| r.event.as_ref().and_then(|e| e.change_key.clone())).collect();
+    ensure!(change_keys.len() == 1, "replays repeat one state: {change_keys:?}");
+    ensure!(records.iter().all(|r| r.op == UpsertOrDelete::Upsert));
+    Ok(())
+}
