@@ -117,6 +117,11 @@ impl SubscriptionManager {
                 () = tokio::time::sleep(self.config.check_interval) => {}
             }
         }
+        // Wait for the supervisor's first read of the rooms, else every stored subscription looks unwatched.
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = self.rooms_changed.notified() => {}
+        }
         loop {
             self.check().await;
             tokio::select! {

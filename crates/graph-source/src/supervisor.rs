@@ -41,6 +41,7 @@ impl Supervisor {
     /// Runs until `cancel` fires, then stops every room task and waits for them.
     pub async fn run(self, cancel: CancellationToken) {
         let mut running: HashMap<String, Running> = HashMap::new();
+        let mut first_read = true;
         loop {
             match self.ctx.store.active_rooms().await {
                 Ok(rooms) => {
@@ -71,9 +72,12 @@ impl Supervisor {
                         running.insert(mailbox.clone(), Running { cancel: room_cancel, task });
                         info!(mailbox = %mailbox, resource_id, "watching room");
                     }
-                    if !stopped.is_empty() || running.len() != before {
+                    // The first successful read is always announced: the subscription manager waits for it, so
+                    // it never mistakes "not read yet" for "no rooms" and deletes every subscription on start.
+                    if first_read || !stopped.is_empty() || running.len() != before {
                         self.changed.notify_one();
                     }
+                    first_read = false;
                     ::metrics::gauge!(metrics::ROOMS_WATCHED).set(running.len() as f64);
                 }
                 Err(err) => warn!(error = %err, "cannot read the watched rooms; keeping the current set"),

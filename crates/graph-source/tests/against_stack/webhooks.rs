@@ -184,3 +184,30 @@ async fn a_deactivated_room_loses_its_subscription_and_produces_nothing_more() -
     ensure!(world.requests("DELETE").iter().any(|p| p.contains("/subscriptions/")));
     Ok(())
 }
+
+#[tokio::test]
+async fn a_restart_keeps_the_stored_subscriptions_instead_of_recreating_them() -> Result<()> {
+    let options = Options {
+        subscription_lifetime: Duration::from_secs(600),
+        renew_before: Duration::from_secs(599),
+        ..webhook_options()
+    };
+    let mut world = World::start(options).await?;
+    let a = world.wait_for_subscription(ROOM_A, None).await?;
+    let b = world.wait_for_subscription(ROOM_B, None).await?;
+    world.stop_source().await?;
+    world.emu.reset_requests();
+    world.run_source().await?;
+    // A renewal of the old subscription shows the restarted manager has checked it.
+    wait_until("a renewal after the restart", PATIENCE, || async {
+        Ok(world.requests("PATCH").iter().any(|p| p.contains(&a)).then_some(()))
+    })
+    .await?;
+    ensure!(world.requests("DELETE").is_empty(), "{:?}", world.requests("DELETE"));
+    let stored = world.subscriptions().await?;
+    ensure!(stored.get(ROOM_A).map(|s| &s.0) == Some(&a) && stored.get(ROOM_B).map(|s| &s.0) == Some(&b));
+    let id = world.create(ROOM_A, "After restart", 9).await?;
+    world.wait_for_upsert(&id, "After restart").await?;
+    world.stop_source().await?;
+    Ok(())
+}
