@@ -8,3 +8,4 @@ pub mod commands;
 pub mod config;
 pub mod ops;
 pub mod secret;
+pub mod stages;

@@ -40,15 +40,5 @@ fn redact_url(url: &str) -> String {
 
 /// The Graph client for the configured tenant (the client secret comes from the environment or a file).
 pub fn graph_client(config: &Config) -> anyhow::Result<graph_client::GraphClient> {
-    let secret = config.graph.client_secret.as_ref().context(
-        "the Graph client secret is missing: set ROOMSYNC__GRAPH__CLIENT_SECRET or [graph] client_secret_file",
-    )?;
-    let mut client_config = graph_client::ClientConfig::new(
-        config.graph.tenant_id.clone(),
-        config.graph.client_id.clone(),
-        graph_client::Secret::new(secret.expose()),
-    )
-    .with_base_urls(config.graph.authority_url.clone(), config.graph.base_url.clone());
-    client_config.mailbox_concurrency = config.graph.max_concurrent_per_mailbox;
-    graph_client::GraphClient::new(client_config).context("creating the Graph client")
+    graph_client::GraphClient::new(crate::stages::graph_client_config(config)?).context("creating the Graph client")
 }

@@ -46,8 +46,15 @@ pub async fn run(config: &Config, stages: &[Stage]) -> anyhow::Result<()> {
     });
 
     for stage in &stages {
+        let stop = shutdown();
         match stage {
-            Stage::Cdc | Stage::GraphSource | Stage::Resolver | Stage::GraphSink => {
+            Stage::GraphSource => {
+                let settings = crate::stages::graph_source(config)?;
+                tasks.spawn(async move {
+                    ("graph-source".to_owned(), graph_source::run(settings, stop).await.map_err(Into::into))
+                });
+            }
+            Stage::Cdc | Stage::Resolver | Stage::GraphSink => {
                 warn!(stage = ?stage, "stage is not built yet in this version; skipping it");
             }
         }
