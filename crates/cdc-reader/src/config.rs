@@ -82,6 +82,9 @@ pub struct KafkaConfig {
     /// Partitions of topics the reader creates.
     #[serde(default = "default_partitions")]
     pub partitions: i32,
+    /// Replication factor of topics the reader creates.
+    #[serde(default = "default_replication_factor")]
+    pub replication_factor: i32,
     /// Extra librdkafka settings (e.g. security). Idempotence and acks=all are always on.
     #[serde(default)]
     pub client: BTreeMap<String, String>,
@@ -126,6 +129,9 @@ fn default_prefix() -> String {
 fn default_partitions() -> i32 {
     1
 }
+fn default_replication_factor() -> i32 {
+    1
+}
 
 impl Config {
     /// A configuration with every default, for `database_url` and Kafka at `bootstrap`.
@@ -141,6 +147,7 @@ impl Config {
                 bootstrap: bootstrap.into(),
                 topic_prefix: default_prefix(),
                 partitions: default_partitions(),
+                replication_factor: default_replication_factor(),
                 client: BTreeMap::new(),
             },
             status_interval: default_status_interval(),

@@ -383,6 +383,7 @@ mod tests {
                 col("description", 25, false),
                 col("cost", oid::NUMERIC, false),
             ],
+            full_identity: false,
         }
     }
 

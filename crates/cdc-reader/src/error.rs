@@ -33,8 +33,10 @@ pub enum CdcError {
     /// The slot is gone or was invalidated (WAL removed): changes were lost, a new snapshot is needed.
     #[error(
         "replication slot {slot} is unusable ({reason}); changes since its last confirmed position may be lost. \
-         Recovery: drop the slot if it still exists (select pg_drop_replication_slot('{slot}')) and restart \
-         roomsync: it creates a new slot and takes a fresh consistent snapshot of every published table"
+         Recovery: drop the slot if it still exists (select pg_drop_replication_slot('{slot}')), clear the \
+         snapshot marker (comment on publication <publication> is null) and restart roomsync: it creates a new \
+         slot and takes a fresh consistent snapshot of every published table (consumers receive every row again \
+         as op r)"
     )]
     SlotLost {
         /// The slot's name.
@@ -57,6 +59,9 @@ pub enum CdcError {
         #[source]
         source: rdkafka::error::KafkaError,
     },
+    /// Kafka reported a record as undeliverable (after librdkafka's own retries).
+    #[error("kafka delivery failed: {0}")]
+    Delivery(String),
     /// The record encoder (schema registry) is unreachable or refused a schema.
     #[error("encoder: {0}")]
     Encoder(String),
@@ -118,7 +123,9 @@ impl CdcError {
                     Disposition::Retry
                 }
             }
-            CdcError::Kafka { .. } | CdcError::Encoder(_) => Disposition::Retry,
+            CdcError::Kafka { .. } | CdcError::Delivery(_) | CdcError::Encoder(_) => {
+                Disposition::Retry
+            }
         }
     }
 }

@@ -15,7 +15,7 @@ use std::collections::VecDeque;
 
 /// Handle of one tracked transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct TxHandle(u64);
+pub struct TxHandle(pub u64);
 
 #[derive(Debug)]
 struct Entry {
@@ -66,10 +66,12 @@ impl Progress {
         }
     }
 
-    /// No more records will be added to `tx` (its Commit was seen).
-    pub fn seal(&mut self, tx: TxHandle) {
+    /// No more records will be added to `tx`: its Commit was seen, and `lsn` (the commit's end LSN) is the
+    /// position to confirm once its records are acknowledged.
+    pub fn seal(&mut self, tx: TxHandle, lsn: u64) {
         if let Some(entry) = self.entry(tx) {
             entry.sealed = true;
+            entry.lsn = lsn;
         }
         self.release();
     }
@@ -89,7 +91,7 @@ impl Progress {
     /// everything before it is acknowledged.
     pub fn idle(&mut self, lsn: u64) {
         let tx = self.open(lsn);
-        self.seal(tx);
+        self.seal(tx, lsn);
     }
 
     fn release(&mut self) {
@@ -124,7 +126,7 @@ mod tests {
         let tx = p.open(10);
         p.add(tx);
         p.add(tx);
-        p.seal(tx);
+        p.seal(tx, 10);
         assert_eq!(p.released(), 5);
         p.ack(tx);
         assert_eq!(p.released(), 5);
@@ -137,10 +139,10 @@ mod tests {
         let mut p = Progress::new(0);
         let first = p.open(10);
         p.add(first);
-        p.seal(first);
+        p.seal(first, 10);
         let second = p.open(20);
         p.add(second);
-        p.seal(second);
+        p.seal(second, 20);
         p.ack(second);
         assert_eq!(p.released(), 0);
         p.ack(first);
@@ -155,7 +157,7 @@ mod tests {
         p.add(tx);
         p.ack(tx);
         assert_eq!(p.released(), 0);
-        p.seal(tx);
+        p.seal(tx, 10);
         assert_eq!(p.released(), 10);
     }
 
@@ -166,7 +168,7 @@ mod tests {
         assert_eq!(p.released(), 30);
         let tx = p.open(40);
         p.add(tx);
-        p.seal(tx);
+        p.seal(tx, 40);
         p.idle(50);
         assert_eq!(p.released(), 30);
         p.ack(tx);
@@ -179,7 +181,7 @@ mod tests {
         p.idle(50);
         assert_eq!(p.released(), 100);
         let tx = p.open(80);
-        p.seal(tx);
+        p.seal(tx, 80);
         assert_eq!(p.released(), 100);
     }
 
@@ -197,7 +199,7 @@ mod tests {
                     p.add(tx);
                     records.push((n, tx));
                 }
-                p.seal(tx);
+                p.seal(tx, n * 10);
             }
             records.shuffle(&mut rng);
             let mut acked: Vec<u64> = Vec::new();

@@ -61,6 +61,8 @@ pub struct TableShape {
     pub table: String,
     /// Published columns in the order tuples carry them.
     pub columns: Vec<Column>,
+    /// REPLICA IDENTITY FULL: old rows of UPDATE and DELETE carry every column.
+    pub full_identity: bool,
 }
 
 impl TableShape {
@@ -78,6 +80,7 @@ impl TableShape {
                     key: c.key,
                 })
                 .collect(),
+            full_identity: relation.replica_identity == b'f',
         }
     }
 
@@ -107,17 +110,21 @@ pub struct RelationCache {
 impl RelationCache {
     /// Records a Relation message. Returns `true` when the shape differs from the one known before (a new table
     /// or a schema change), in which case the schemas were regenerated.
-    pub fn update(&mut self, relation: &Relation, build: impl FnOnce(TableShape) -> Table) -> bool {
+    pub fn update<E>(
+        &mut self,
+        relation: &Relation,
+        build: impl FnOnce(TableShape) -> Result<Table, E>,
+    ) -> Result<bool, E> {
         let shape = TableShape::from_relation(relation);
         if self
             .tables
             .get(&relation.oid)
             .is_some_and(|known| known.shape == shape)
         {
-            return false;
+            return Ok(false);
         }
-        self.tables.insert(relation.oid, Arc::new(build(shape)));
-        true
+        self.tables.insert(relation.oid, Arc::new(build(shape)?));
+        Ok(true)
     }
 
     /// The table a change refers to.
@@ -151,21 +158,24 @@ mod tests {
         }
     }
 
-    fn build(shape: TableShape) -> Table {
-        let schemas = TableSchemas::generate(&shape).expect("schemas");
-        Table {
+    fn build(shape: TableShape) -> Result<Table, crate::envelope::RowError> {
+        let schemas = TableSchemas::generate(&shape)?;
+        Ok(Table {
             shape,
             schemas,
             topic: "t".into(),
-        }
+        })
     }
 
     #[test]
     fn an_added_column_replaces_the_cached_shape() {
         let mut cache = RelationCache::default();
-        assert!(cache.update(&relation(&["id", "active"]), build));
-        assert!(!cache.update(&relation(&["id", "active"]), build));
-        assert!(cache.update(&relation(&["id", "active", "note"]), build));
+        assert_eq!(cache.update(&relation(&["id", "active"]), build), Ok(true));
+        assert_eq!(cache.update(&relation(&["id", "active"]), build), Ok(false));
+        assert_eq!(
+            cache.update(&relation(&["id", "active", "note"]), build),
+            Ok(true)
+        );
         let table = cache.get(7).expect("cached");
         assert_eq!(table.shape.columns.len(), 3);
     }

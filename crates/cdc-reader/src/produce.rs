@@ -1,0 +1,190 @@
+//! The Kafka side: an idempotent producer whose delivery reports flow back as acknowledgements, the creation
+//! of the reader's topics, and the dead-letter record format.
+//!
+//! Invariant: every record handed to [`Producer::send`] comes back exactly once as an [`Ack`] (success or
+//! failure) on the acknowledgement channel; only those acks move the flush LSN. Idempotence is always on
+//! (acks=all, ordered retries), Kafka transactions are never used.
+
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{
+    BaseRecord, DeliveryResult, Producer as _, ProducerContext, ThreadedProducer,
+};
+use rdkafka::{ClientConfig, ClientContext};
+use tokio::sync::mpsc;
+use tracing::warn;
+
+use crate::config::KafkaConfig;
+use crate::error::CdcError;
+
+/// A delivery report: which tracked transaction the record belonged to, and whether Kafka stored it.
+#[derive(Debug)]
+pub struct Ack {
+    /// Sequence number of the transaction in the progress tracker.
+    pub tx: u64,
+    /// `Err` with librdkafka's reason when the record could not be delivered.
+    pub result: Result<(), String>,
+}
+
+/// Forwards delivery reports from librdkafka's thread to the reader.
+pub struct AckContext {
+    acks: mpsc::UnboundedSender<Ack>,
+}
+
+impl ClientContext for AckContext {}
+
+impl ProducerContext for AckContext {
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, tx: usize) {
+        let result = match result {
+            Ok(_) => Ok(()),
+            Err((error, _)) => Err(error.to_string()),
+        };
+        // The receiver is gone only when the reader is stopping; the record will be replayed from the slot.
+        let _ = self.acks.send(Ack {
+            tx: tx as u64,
+            result,
+        });
+    }
+}
+
+/// The reader's producer.
+pub struct Producer {
+    inner: ThreadedProducer<AckContext>,
+    admin: AdminClient<DefaultClientContext>,
+    partitions: i32,
+    replication_factor: i32,
+}
+
+fn client_config(config: &KafkaConfig) -> ClientConfig {
+    let mut client = ClientConfig::new();
+    for (key, value) in &config.client {
+        client.set(key, value);
+    }
+    client.set("bootstrap.servers", &config.bootstrap);
+    client
+}
+
+impl Producer {
+    /// Creates the producer; acknowledgements go to `acks`.
+    pub fn new(config: &KafkaConfig, acks: mpsc::UnboundedSender<Ack>) -> Result<Self, CdcError> {
+        let inner = client_config(config)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            // Java-compatible key hashing, so other clients find a key's partition.
+            .set("partitioner", "murmur2_random")
+            .set("linger.ms", "5")
+            .set("queue.buffering.max.messages", "1000000")
+            .create_with_context(AckContext { acks })
+            .map_err(|e| CdcError::kafka("creating the producer", e))?;
+        let admin = client_config(config)
+            .create()
+            .map_err(|e| CdcError::kafka("creating the admin client", e))?;
+        Ok(Producer {
+            inner,
+            admin,
+            partitions: config.partitions,
+            replication_factor: config.replication_factor,
+        })
+    }
+
+    /// Creates the topics that do not exist yet.
+    pub async fn ensure_topics(&self, topics: &[String]) -> Result<(), CdcError> {
+        let new: Vec<NewTopic<'_>> = topics
+            .iter()
+            .map(|t| {
+                NewTopic::new(
+                    t,
+                    self.partitions,
+                    TopicReplication::Fixed(self.replication_factor),
+                )
+            })
+            .collect();
+        let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+        let results = self
+            .admin
+            .create_topics(&new, &options)
+            .await
+            .map_err(|e| CdcError::kafka("creating topics", e))?;
+        for result in results {
+            match result {
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((topic, code)) => {
+                    return Err(CdcError::kafka(
+                        format!("creating topic {topic}"),
+                        KafkaError::AdminOp(code),
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands one record to librdkafka, waiting while its queue is full (backpressure from the broker).
+    pub async fn send(
+        &self,
+        topic: &str,
+        key: Option<&[u8]>,
+        payload: Option<&[u8]>,
+        tx: u64,
+    ) -> Result<(), CdcError> {
+        let opaque = usize::try_from(tx)
+            .map_err(|_| CdcError::Config("transaction sequence overflow".into()))?;
+        let mut record: BaseRecord<'_, [u8], [u8], usize> =
+            BaseRecord::with_opaque_to(topic, opaque);
+        if let Some(key) = key {
+            record = record.key(key);
+        }
+        if let Some(payload) = payload {
+            record = record.payload(payload);
+        }
+        loop {
+            match self.inner.send(record) {
+                Ok(()) => return Ok(()),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Err((error, _)) => {
+                    return Err(CdcError::kafka(format!("producing to {topic}"), error))
+                }
+            }
+        }
+    }
+
+    /// Waits up to `timeout` for queued records to be delivered (on a blocking thread: flush blocks).
+    pub async fn flush(self: std::sync::Arc<Self>, timeout: Duration) {
+        let result = tokio::task::spawn_blocking(move || self.inner.flush(timeout)).await;
+        if !matches!(result, Ok(Ok(()))) {
+            warn!(
+                "kafka flush at shutdown did not complete; unacknowledged records will be replayed"
+            );
+        }
+    }
+}
+
+/// The value of a dead-letter record: JSON, so it can be read whatever went wrong with Avro.
+pub fn dead_letter(
+    topic: &str,
+    table: &str,
+    op: &str,
+    commit_lsn: u64,
+    tx_position: i64,
+    reason: &str,
+) -> Vec<u8> {
+    serde_json::json!({
+        "source": "cdc-reader",
+        "topic": topic,
+        "table": table,
+        "op": op,
+        "commit_lsn": commit_lsn,
+        "tx_position": tx_position,
+        "reason": reason,
+    })
+    .to_string()
+    .into_bytes()
+}
