@@ -55,9 +55,14 @@ pub async fn run(
     tokio::pin!(shutdown);
     let mut backoff = config.retry_min;
     loop {
+        let attempt = tokio::time::Instant::now();
         match run_once(&config, Arc::clone(&encoder), &mut shutdown).await {
             Ok(()) => return Ok(()),
             Err(err) if err.disposition() == Disposition::Retry => {
+                // A connection that worked for a while starts the backoff over.
+                if attempt.elapsed() > config.retry_max {
+                    backoff = config.retry_min;
+                }
                 let cause = match &err {
                     CdcError::Kafka { .. } | CdcError::Delivery(_) => "kafka",
                     CdcError::Encoder(_) => "encoder",
@@ -96,6 +101,7 @@ async fn run_once(
         slot: config.slot.clone(),
         db,
         name: config.kafka.topic_prefix.clone(),
+        status_interval: config.status_interval,
     };
     let repl_config = setup::replication_config(config)?;
     let mut state = setup::slot_state(&sql, config).await?;

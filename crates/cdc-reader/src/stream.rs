@@ -62,6 +62,8 @@ pub struct StreamContext {
     pub db: String,
     /// Topic prefix.
     pub name: String,
+    /// How often the position is reported (bounds the wait for the last report at shutdown).
+    pub status_interval: Duration,
 }
 
 /// Streams until `shutdown` completes (returns `Ok`) or an error ends the connection.
@@ -86,7 +88,7 @@ pub async fn run(
                 }
                 let released = pipeline.progress.released();
                 client.update_applied_lsn(Lsn(released));
-                report_before_stop(client, released).await;
+                report_before_stop(client, released, context.status_interval).await;
                 return Ok(());
             }
             ack = pipeline.recv_ack() => {
@@ -113,9 +115,9 @@ pub async fn run(
 
 /// Gives the worker up to one status interval to report the final position before the session closes (it
 /// sends CopyDone without a last status update); a position not reported is simply replayed next time.
-async fn report_before_stop(client: &ReplicationClient, released: u64) {
+async fn report_before_stop(client: &ReplicationClient, released: u64, status_interval: Duration) {
     let replication_metrics = client.metrics();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(11);
+    let deadline = tokio::time::Instant::now() + status_interval * 2 + Duration::from_millis(500);
     while replication_metrics.last_applied_lsn() < Lsn(released)
         && tokio::time::Instant::now() < deadline
     {
