@@ -55,10 +55,9 @@ pub async fn consume_all(topic: &str, expected: usize, timeout: Duration) -> Res
         match tokio::time::timeout(left, consumer.recv()).await {
             Ok(Ok(message)) => records.push(Record::from_message(&message)),
             Ok(Err(err)) => return Err(err).context(format!("reading {topic}")),
-            Err(_) => anyhow::bail!(
-                "timed out after {timeout:?} reading {topic}: {} of {expected} records",
-                records.len()
-            ),
+            Err(_) => {
+                anyhow::bail!("timed out after {timeout:?} reading {topic}: {} of {expected} records", records.len())
+            }
         }
     }
     Ok(records)

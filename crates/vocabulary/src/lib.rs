@@ -3,4 +3,10 @@
 //!
 //! Only what several stages really use lives here; a stage's own logic stays in its crate.
 
+pub mod keys;
+pub mod oslo;
+pub mod priority;
+pub mod records;
 pub mod topics;
+
+pub use priority::ReservationKind;
