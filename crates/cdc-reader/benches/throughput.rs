@@ -29,12 +29,7 @@ async fn confirmed(client: &tokio_postgres::Client, slot: &str) -> Result<u64> {
     Ok(row.get::<_, String>(0).parse()?)
 }
 
-fn spawn(
-    config: Config,
-) -> (
-    oneshot::Sender<()>,
-    tokio::task::JoinHandle<Result<(), cdc_reader::CdcError>>,
-) {
+fn spawn(config: Config) -> (oneshot::Sender<()>, tokio::task::JoinHandle<Result<(), cdc_reader::CdcError>>) {
     let (stop, stopped) = oneshot::channel::<()>();
     let registry = Arc::new(InProcessRegistry::default());
     let task = tokio::spawn(cdc_reader::run(config, registry, async move {
@@ -54,10 +49,7 @@ async fn wait_confirmed(client: &tokio_postgres::Client, slot: &str, target: u64
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let changes: usize = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(200_000);
+    let changes: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(200_000);
     let db = TestDatabase::create().await?;
     let client = db.connect().await?;
     let mut config = Config::new(db.url(), testkit::kafka_bootstrap());
@@ -84,12 +76,7 @@ async fn main() -> Result<()> {
     let _ = stop.send(());
     task.await??;
     let baseline_slot = unique_name("baseline");
-    client
-        .execute(
-            "select pg_create_logical_replication_slot($1, 'pgoutput')",
-            &[&baseline_slot],
-        )
-        .await?;
+    client.execute("select pg_create_logical_replication_slot($1, 'pgoutput')", &[&baseline_slot]).await?;
 
     // N row changes: inserts of allocations in transactions of 10,000 (a season generation), then one
     // full-table UPDATE (the id_string pattern) for the rest.
@@ -108,45 +95,25 @@ async fn main() -> Result<()> {
             .await?;
         done += batch as usize;
     }
-    let rows: i64 = client
-        .query_one("select count(*) from bb_allocation", &[])
-        .await?
-        .get(0);
-    client
-        .batch_execute("update bb_allocation set id_string = cast(id as varchar)")
-        .await?;
+    let rows: i64 = client.query_one("select count(*) from bb_allocation", &[]).await?.get(0);
+    client.batch_execute("update bb_allocation set id_string = cast(id as varchar)").await?;
     let total_changes = inserts as i64 + rows;
     let write_seconds = write_started.elapsed().as_secs_f64();
     let end = lsn_of(&client, "select (pg_current_wal_lsn() - '0/0')::text").await?;
-    let end_text: String = client
-        .query_one("select pg_current_wal_lsn()::text", &[])
-        .await?
-        .get(0);
+    let end_text: String = client.query_one("select pg_current_wal_lsn()::text", &[]).await?.get(0);
 
     // Baseline: pg_recvlogical decoding the same WAL with the same publication.
     let url = db.url().to_owned();
     let baseline_started = Instant::now();
     let status = tokio::process::Command::new("pg_recvlogical")
-        .args([
-            "-d",
-            &url,
-            "--slot",
-            &baseline_slot,
-            "--start",
-            "--endpos",
-            &end_text,
-            "-f",
-            "/dev/null",
-        ])
+        .args(["-d", &url, "--slot", &baseline_slot, "--start", "--endpos", &end_text, "-f", "/dev/null"])
         .args(["-o", "proto_version=1", "-o"])
         .arg(format!("publication_names={}", config.publication))
         .status()
         .await
         .context("running pg_recvlogical")?;
     let baseline_seconds = baseline_started.elapsed().as_secs_f64();
-    client
-        .execute("select pg_drop_replication_slot($1)", &[&baseline_slot])
-        .await?;
+    client.execute("select pg_drop_replication_slot($1)", &[&baseline_slot]).await?;
 
     // The reader: from start until the slot confirms the end position (every record acknowledged by Kafka).
     let reader_started = Instant::now();

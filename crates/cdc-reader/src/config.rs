@@ -103,10 +103,7 @@ fn default_tables() -> Vec<String> {
     DEFAULT_TABLES.iter().map(|t| (*t).to_owned()).collect()
 }
 fn default_excluded() -> Vec<String> {
-    DEFAULT_EXCLUDED_COLUMNS
-        .iter()
-        .map(|t| (*t).to_owned())
-        .collect()
+    DEFAULT_EXCLUDED_COLUMNS.iter().map(|t| (*t).to_owned()).collect()
 }
 fn default_status_interval() -> Duration {
     Duration::from_secs(1)
@@ -166,21 +163,17 @@ impl Config {
             return Err(CdcError::Config("no tables to capture".into()));
         }
         if self.snapshot_batch_rows <= 0 || self.max_in_flight == 0 {
-            return Err(CdcError::Config(
-                "snapshot_batch_rows and max_in_flight must be positive".into(),
-            ));
+            return Err(CdcError::Config("snapshot_batch_rows and max_in_flight must be positive".into()));
         }
         Ok(())
     }
 
     /// Whether `column` of `table` is kept out of the publication.
     pub fn is_excluded(&self, table: &str, column: &str) -> bool {
-        self.excluded_columns
-            .iter()
-            .any(|rule| match rule.split_once('.') {
-                Some((t, c)) => t == table && c == column,
-                None => rule == column,
-            })
+        self.excluded_columns.iter().any(|rule| match rule.split_once('.') {
+            Some((t, c)) => t == table && c == column,
+            None => rule == column,
+        })
     }
 }
 
@@ -189,15 +182,11 @@ impl Config {
 pub fn validate_name(what: &str, name: &str) -> Result<(), CdcError> {
     let ok = !name.is_empty()
         && name.len() <= 63
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
     if ok {
         Ok(())
     } else {
-        Err(CdcError::Config(format!(
-            "{what} name {name:?} must be 1 to 63 characters of a-z, 0-9 and _"
-        )))
+        Err(CdcError::Config(format!("{what} name {name:?} must be 1 to 63 characters of a-z, 0-9 and _")))
     }
 }
 
@@ -216,9 +205,7 @@ mod tests {
     #[test]
     fn sensitive_columns_are_excluded_everywhere_or_per_table() {
         let mut config = Config::new("postgres://x@y/z", "k:1");
-        config
-            .excluded_columns
-            .push("bb_group.contact_primary".into());
+        config.excluded_columns.push("bb_group.contact_primary".into());
         assert!(config.is_excluded("bb_event", "secret"));
         assert!(config.is_excluded("bb_organization", "customer_ssn"));
         assert!(config.is_excluded("bb_group", "contact_primary"));

@@ -32,8 +32,7 @@ pub type EncodeFuture<'a> = Pin<Box<dyn Future<Output = Result<Vec<u8>, EncodeEr
 /// Encodes Avro values for a subject into Confluent wire format.
 pub trait Encoder: Send + Sync {
     /// Registers (or finds) `schema` under `subject` and encodes `value` with it.
-    fn encode<'a>(&'a self, subject: &'a str, schema: &'a Schema, value: Value)
-        -> EncodeFuture<'a>;
+    fn encode<'a>(&'a self, subject: &'a str, schema: &'a Schema, value: Value) -> EncodeFuture<'a>;
 }
 
 /// Schema ids assigned in memory: the wire format is exact, the ids are only meaningful to this instance.
@@ -51,10 +50,7 @@ struct Ids {
 impl InProcessRegistry {
     fn id_of(&self, schema: &Schema) -> u32 {
         let canonical = schema.canonical_form();
-        let mut ids = self
-            .state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut ids = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(id) = ids.by_schema.get(&canonical) {
             return *id;
         }
@@ -74,36 +70,23 @@ impl InProcessRegistry {
         let (id_bytes, mut body) = rest.split_at(4);
         let id = u32::from_be_bytes(id_bytes.try_into().map_err(|_| bad("short id"))?);
         let schema = {
-            let ids = self
-                .state
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            ids.schemas
-                .get(&id)
-                .cloned()
-                .ok_or_else(|| bad("unknown schema id"))?
+            let ids = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            ids.schemas.get(&id).cloned().ok_or_else(|| bad("unknown schema id"))?
         };
-        let value = apache_avro::from_avro_datum(&schema, &mut body, None)
-            .map_err(|e| bad(&e.to_string()))?;
+        let value = apache_avro::from_avro_datum(&schema, &mut body, None).map_err(|e| bad(&e.to_string()))?;
         Ok((id, value))
     }
 }
 
 impl Encoder for InProcessRegistry {
-    fn encode<'a>(
-        &'a self,
-        _subject: &'a str,
-        schema: &'a Schema,
-        value: Value,
-    ) -> EncodeFuture<'a> {
+    fn encode<'a>(&'a self, _subject: &'a str, schema: &'a Schema, value: Value) -> EncodeFuture<'a> {
         Box::pin(async move { wire_format(self.id_of(schema), schema, value) })
     }
 }
 
 /// Frames an Avro value in Confluent wire format with schema id `id`.
 pub fn wire_format(id: u32, schema: &Schema, value: Value) -> Result<Vec<u8>, EncodeError> {
-    let body = apache_avro::to_avro_datum(schema, value)
-        .map_err(|e| EncodeError::Definite(e.to_string()))?;
+    let body = apache_avro::to_avro_datum(schema, value).map_err(|e| EncodeError::Definite(e.to_string()))?;
     let mut out = Vec::with_capacity(body.len() + 5);
     out.push(0);
     out.extend_from_slice(&id.to_be_bytes());
@@ -118,15 +101,10 @@ mod tests {
     #[tokio::test]
     async fn values_round_trip_through_the_wire_format() {
         let registry = InProcessRegistry::default();
-        let schema = Schema::parse_str(
-            r#"{"type":"record","name":"K","fields":[{"name":"id","type":"int"}]}"#,
-        )
-        .expect("schema");
+        let schema =
+            Schema::parse_str(r#"{"type":"record","name":"K","fields":[{"name":"id","type":"int"}]}"#).expect("schema");
         let value = Value::Record(vec![("id".into(), Value::Int(42))]);
-        let bytes = registry
-            .encode("t-key", &schema, value.clone())
-            .await
-            .expect("encodes");
+        let bytes = registry.encode("t-key", &schema, value.clone()).await.expect("encodes");
         assert_eq!(bytes[0], 0);
         assert_eq!(registry.decode(&bytes), Ok((1, value)));
     }
@@ -135,9 +113,7 @@ mod tests {
     async fn a_value_that_does_not_match_its_schema_is_a_definite_error() {
         let registry = InProcessRegistry::default();
         let schema = Schema::parse_str(r#""int""#).expect("schema");
-        let result = registry
-            .encode("s", &schema, Value::String("x".into()))
-            .await;
+        let result = registry.encode("s", &schema, Value::String("x".into())).await;
         assert!(matches!(result, Err(EncodeError::Definite(_))));
     }
 }

@@ -83,16 +83,7 @@ fn avro_type(type_oid: u32) -> Json {
 
 /// A valid Avro name for a PostgreSQL identifier: invalid characters become `_`.
 pub fn avro_name(name: &str) -> String {
-    let mut out: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let mut out: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
     if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
         out.insert(0, '_');
     }
@@ -102,19 +93,14 @@ pub fn avro_name(name: &str) -> String {
 impl TableSchemas {
     /// Generates the Key and Envelope schemas of a table shape.
     pub fn generate(shape: &TableShape) -> Result<Self, RowError> {
-        let namespace = format!(
-            "roomsync.cdc.{}.{}",
-            avro_name(&shape.schema),
-            avro_name(&shape.table)
-        );
+        let namespace = format!("roomsync.cdc.{}.{}", avro_name(&shape.schema), avro_name(&shape.table));
         let key_fields: Vec<Json> = shape
             .columns
             .iter()
             .filter(|c| c.key)
             .map(|c| json!({"name": avro_name(&c.name), "type": avro_type(c.type_oid)}))
             .collect();
-        let key =
-            json!({"type": "record", "name": "Key", "namespace": namespace, "fields": key_fields});
+        let key = json!({"type": "record", "name": "Key", "namespace": namespace, "fields": key_fields});
         let value_fields: Vec<Json> = shape
             .columns
             .iter()
@@ -150,11 +136,7 @@ impl TableSchemas {
             ]
         });
         let parse = |json: &Json| Schema::parse(json).map_err(|e| RowError::Schema(e.to_string()));
-        Ok(TableSchemas {
-            key: parse(&key)?,
-            envelope: parse(&envelope)?,
-            envelope_json: envelope,
-        })
+        Ok(TableSchemas { key: parse(&key)?, envelope: parse(&envelope)?, envelope_json: envelope })
     }
 }
 
@@ -176,13 +158,11 @@ pub fn convert(column: &Column, text: &str) -> Result<Value, RowError> {
         oid::FLOAT4 => Value::Float(text.parse().map_err(|_| bad("real"))?),
         oid::FLOAT8 => Value::Double(text.parse().map_err(|_| bad("double precision"))?),
         oid::TIMESTAMP => {
-            let local = NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f")
-                .map_err(|_| bad("timestamp"))?;
+            let local = NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f").map_err(|_| bad("timestamp"))?;
             Value::LocalTimestampMicros(local.and_utc().timestamp_micros())
         }
         oid::TIMESTAMPTZ => {
-            let instant = DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%#z")
-                .map_err(|_| bad("timestamptz"))?;
+            let instant = DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%#z").map_err(|_| bad("timestamptz"))?;
             Value::TimestampMicros(instant.timestamp_micros())
         }
         oid::DATE => {
@@ -192,8 +172,7 @@ pub fn convert(column: &Column, text: &str) -> Result<Value, RowError> {
         }
         oid::TIME => {
             let time = NaiveTime::parse_from_str(text, "%H:%M:%S%.f").map_err(|_| bad("time"))?;
-            let micros = i64::from(time.num_seconds_from_midnight()) * 1_000_000
-                + i64::from(time.nanosecond() / 1000);
+            let micros = i64::from(time.num_seconds_from_midnight()) * 1_000_000 + i64::from(time.nanosecond() / 1000);
             Value::TimeMicros(micros)
         }
         _ => Value::String(text.to_owned()),
@@ -202,15 +181,9 @@ pub fn convert(column: &Column, text: &str) -> Result<Value, RowError> {
 
 fn datum_text<'a>(column: &Column, datum: &'a Datum) -> Result<Option<&'a str>, RowError> {
     match datum {
-        Datum::Text(bytes) | Datum::Binary(bytes) => {
-            std::str::from_utf8(bytes)
-                .map(Some)
-                .map_err(|_| RowError::BadValue {
-                    column: column.name.clone(),
-                    value: "<not UTF-8>".into(),
-                    kind: "text",
-                })
-        }
+        Datum::Text(bytes) | Datum::Binary(bytes) => std::str::from_utf8(bytes)
+            .map(Some)
+            .map_err(|_| RowError::BadValue { column: column.name.clone(), value: "<not UTF-8>".into(), kind: "text" }),
         Datum::Null | Datum::UnchangedToast => Ok(None),
     }
 }
@@ -226,26 +199,15 @@ pub struct Row {
 /// Builds the value record of a tuple. `fill` is an older image of the same row (REPLICA IDENTITY FULL old
 /// tuple) used for unchanged TOAST values; `key_only` marks a DELETE/old-key tuple whose non-key columns are
 /// unknown rather than NULL.
-pub fn row(
-    shape: &TableShape,
-    tuple: &[Datum],
-    fill: Option<&[Datum]>,
-    key_only: bool,
-) -> Result<Row, RowError> {
+pub fn row(shape: &TableShape, tuple: &[Datum], fill: Option<&[Datum]>, key_only: bool) -> Result<Row, RowError> {
     if tuple.len() != shape.columns.len() {
-        return Err(RowError::Arity {
-            got: tuple.len(),
-            expected: shape.columns.len(),
-        });
+        return Err(RowError::Arity { got: tuple.len(), expected: shape.columns.len() });
     }
     let mut fields = Vec::with_capacity(tuple.len());
     let mut missing = Vec::new();
     for (i, (column, datum)) in shape.columns.iter().zip(tuple).enumerate() {
         let datum = match (datum, fill.and_then(|old| old.get(i))) {
-            (
-                Datum::UnchangedToast,
-                Some(known @ (Datum::Text(_) | Datum::Binary(_) | Datum::Null)),
-            ) => known,
+            (Datum::UnchangedToast, Some(known @ (Datum::Text(_) | Datum::Binary(_) | Datum::Null))) => known,
             _ => datum,
         };
         if matches!(datum, Datum::UnchangedToast) || (key_only && !column.key) {
@@ -257,21 +219,15 @@ pub fn row(
         };
         fields.push((avro_name(&column.name), value));
     }
-    Ok(Row {
-        value: Value::Record(fields),
-        missing,
-    })
+    Ok(Row { value: Value::Record(fields), missing })
 }
 
 /// The key record of a tuple.
 pub fn key(shape: &TableShape, tuple: &[Datum]) -> Result<Value, RowError> {
     let mut fields = Vec::new();
     for (i, column) in shape.key_columns() {
-        let datum = tuple
-            .get(i)
-            .ok_or_else(|| RowError::MissingKey(column.name.clone()))?;
-        let text =
-            datum_text(column, datum)?.ok_or_else(|| RowError::MissingKey(column.name.clone()))?;
+        let datum = tuple.get(i).ok_or_else(|| RowError::MissingKey(column.name.clone()))?;
+        let text = datum_text(column, datum)?.ok_or_else(|| RowError::MissingKey(column.name.clone()))?;
         fields.push((avro_name(&column.name), convert(column, text)?));
     }
     Ok(Value::Record(fields))
@@ -326,10 +282,7 @@ pub fn envelope(
         None => Value::Union(0, Box::new(Value::Null)),
     };
     let source = Value::Record(vec![
-        (
-            "version".into(),
-            Value::String(env!("CARGO_PKG_VERSION").into()),
-        ),
+        ("version".into(), Value::String(env!("CARGO_PKG_VERSION").into())),
         ("connector".into(), Value::String(CONNECTOR.into())),
         ("name".into(), Value::String(source.name.clone())),
         ("ts_ms".into(), Value::Long(source.ts_ms)),
@@ -339,10 +292,7 @@ pub fn envelope(
         ("table".into(), Value::String(shape.table.clone())),
         ("txId".into(), optional_long(source.tx_id)),
         ("lsn".into(), optional_long(source.lsn.map(lsn_long))),
-        (
-            "commit_lsn".into(),
-            Value::Long(lsn_long(source.commit_lsn)),
-        ),
+        ("commit_lsn".into(), Value::Long(lsn_long(source.commit_lsn))),
         ("tx_position".into(), Value::Long(source.tx_position)),
     ]);
     Value::Record(vec![
@@ -351,10 +301,7 @@ pub fn envelope(
         ("source".into(), source),
         ("op".into(), Value::String(op.into())),
         ("ts_ms".into(), optional_long(Some(now_ms))),
-        (
-            "missing_columns".into(),
-            Value::Array(missing.into_iter().map(Value::String).collect()),
-        ),
+        ("missing_columns".into(), Value::Array(missing.into_iter().map(Value::String).collect())),
     ])
 }
 
@@ -369,11 +316,7 @@ mod tests {
     use bytes::Bytes;
 
     fn shape() -> TableShape {
-        let col = |name: &str, type_oid, key| Column {
-            name: name.into(),
-            type_oid,
-            key,
-        };
+        let col = |name: &str, type_oid, key| Column { name: name.into(), type_oid, key };
         TableShape {
             schema: "public".into(),
             table: "bb_event".into(),
@@ -406,97 +349,49 @@ mod tests {
 
     #[test]
     fn oslo_wall_clock_timestamps_keep_their_wall_clock_value() {
-        let column = Column {
-            name: "from_".into(),
-            type_oid: oid::TIMESTAMP,
-            key: false,
-        };
+        let column = Column { name: "from_".into(), type_oid: oid::TIMESTAMP, key: false };
         // 2026-03-29 02:30 does not exist in Oslo; as a local timestamp it is still exactly that wall clock.
         let value = convert(&column, "2026-03-29 02:30:00").expect("parses");
-        let expected = NaiveDateTime::parse_from_str("2026-03-29 02:30:00", "%Y-%m-%d %H:%M:%S")
-            .expect("valid");
-        assert_eq!(
-            value,
-            Value::LocalTimestampMicros(expected.and_utc().timestamp_micros())
-        );
+        let expected = NaiveDateTime::parse_from_str("2026-03-29 02:30:00", "%Y-%m-%d %H:%M:%S").expect("valid");
+        assert_eq!(value, Value::LocalTimestampMicros(expected.and_utc().timestamp_micros()));
     }
 
     #[test]
     fn timestamptz_dates_and_times_convert_to_their_logical_types() {
-        let col = |t| Column {
-            name: "c".into(),
-            type_oid: t,
-            key: false,
-        };
-        assert_eq!(
-            convert(&col(oid::TIMESTAMPTZ), "1970-01-01 01:00:01+01"),
-            Ok(Value::TimestampMicros(1_000_000))
-        );
+        let col = |t| Column { name: "c".into(), type_oid: t, key: false };
+        assert_eq!(convert(&col(oid::TIMESTAMPTZ), "1970-01-01 01:00:01+01"), Ok(Value::TimestampMicros(1_000_000)));
         assert_eq!(convert(&col(oid::DATE), "1970-01-03"), Ok(Value::Date(2)));
-        assert_eq!(
-            convert(&col(oid::TIME), "00:00:01.5"),
-            Ok(Value::TimeMicros(1_500_000))
-        );
+        assert_eq!(convert(&col(oid::TIME), "00:00:01.5"), Ok(Value::TimeMicros(1_500_000)));
         assert_eq!(convert(&col(oid::BOOL), "t"), Ok(Value::Boolean(true)));
     }
 
     #[test]
     fn an_infinite_timestamp_is_a_row_error_not_a_panic() {
-        let column = Column {
-            name: "from_".into(),
-            type_oid: oid::TIMESTAMP,
-            key: false,
-        };
-        assert!(matches!(
-            convert(&column, "infinity"),
-            Err(RowError::BadValue { .. })
-        ));
+        let column = Column { name: "from_".into(), type_oid: oid::TIMESTAMP, key: false };
+        assert!(matches!(convert(&column, "infinity"), Err(RowError::BadValue { .. })));
     }
 
     #[test]
     fn unchanged_toast_is_listed_as_missing_never_null_and_filled_when_known() {
         let shape = shape();
-        let new = vec![
-            text("1"),
-            text("2026-01-01 10:00:00"),
-            Datum::UnchangedToast,
-            text("1.50"),
-        ];
+        let new = vec![text("1"), text("2026-01-01 10:00:00"), Datum::UnchangedToast, text("1.50")];
         let row_unfilled = row(&shape, &new, None, false).expect("row");
         assert_eq!(row_unfilled.missing, vec!["description".to_owned()]);
-        let old = vec![
-            text("1"),
-            text("2026-01-01 09:00:00"),
-            text("long text"),
-            text("1.50"),
-        ];
+        let old = vec![text("1"), text("2026-01-01 09:00:00"), text("long text"), text("1.50")];
         let filled = row(&shape, &new, Some(&old), false).expect("row");
         assert!(filled.missing.is_empty());
-        let Value::Record(fields) = filled.value else {
-            panic!("record")
-        };
-        assert_eq!(
-            fields[2].1,
-            Value::Union(1, Box::new(Value::String("long text".into())))
-        );
+        let Value::Record(fields) = filled.value else { panic!("record") };
+        assert_eq!(fields[2].1, Value::Union(1, Box::new(Value::String("long text".into()))));
     }
 
     #[test]
     fn envelopes_validate_against_the_generated_schema() {
         let shape = shape();
         let schemas = TableSchemas::generate(&shape).expect("schemas");
-        let new = vec![
-            text("1"),
-            text("2026-01-01 10:00:00"),
-            Datum::UnchangedToast,
-            Datum::Null,
-        ];
+        let new = vec![text("1"), text("2026-01-01 10:00:00"), Datum::UnchangedToast, Datum::Null];
         let after = row(&shape, &new, None, false).expect("row");
         let value = envelope(&shape, "u", None, Some(after), &source(), 5);
-        assert!(
-            value.validate(&schemas.envelope),
-            "envelope does not match its schema"
-        );
+        assert!(value.validate(&schemas.envelope), "envelope does not match its schema");
         let key_value = key(&shape, &new).expect("key");
         assert!(key_value.validate(&schemas.key));
         apache_avro::to_avro_datum(&schemas.envelope, value).expect("encodes");
@@ -512,9 +407,6 @@ mod tests {
 
     #[test]
     fn a_null_key_is_refused() {
-        assert_eq!(
-            key(&shape(), &[Datum::Null]),
-            Err(RowError::MissingKey("id".into()))
-        );
+        assert_eq!(key(&shape(), &[Datum::Null]), Err(RowError::MissingKey("id".into())));
     }
 }

@@ -79,41 +79,28 @@ pub enum Disposition {
 impl CdcError {
     /// Wraps a tokio-postgres error with context.
     pub fn pg(context: impl Into<String>, source: tokio_postgres::Error) -> Self {
-        CdcError::Postgres {
-            context: context.into(),
-            source,
-        }
+        CdcError::Postgres { context: context.into(), source }
     }
 
     /// Wraps a replication-client error with context.
     pub fn repl(context: impl Into<String>, source: pgwire_replication::PgWireError) -> Self {
-        CdcError::Replication {
-            context: context.into(),
-            source,
-        }
+        CdcError::Replication { context: context.into(), source }
     }
 
     /// Wraps a Kafka error with context.
     pub fn kafka(context: impl Into<String>, source: rdkafka::error::KafkaError) -> Self {
-        CdcError::Kafka {
-            context: context.into(),
-            source,
-        }
+        CdcError::Kafka { context: context.into(), source }
     }
 
     /// The one classifier: transient failures (network, server restarts, broker down) are retried; lost slots,
     /// bad configuration and undecodable streams stop the reader loudly.
     pub fn disposition(&self) -> Disposition {
         match self {
-            CdcError::Config(_) | CdcError::SlotLost { .. } | CdcError::Decode(_) => {
-                Disposition::Stop
-            }
+            CdcError::Config(_) | CdcError::SlotLost { .. } | CdcError::Decode(_) => Disposition::Stop,
             CdcError::UnknownRelation(_) => Disposition::Retry,
             CdcError::Postgres { source, .. } => match source.code() {
                 // Authentication and permission problems do not heal by retrying.
-                Some(code) if code.code().starts_with("28") || code.code() == "42501" => {
-                    Disposition::Stop
-                }
+                Some(code) if code.code().starts_with("28") || code.code() == "42501" => Disposition::Stop,
                 _ => Disposition::Retry,
             },
             CdcError::Replication { source, .. } => {
@@ -123,9 +110,7 @@ impl CdcError {
                     Disposition::Retry
                 }
             }
-            CdcError::Kafka { .. } | CdcError::Delivery(_) | CdcError::Encoder(_) => {
-                Disposition::Retry
-            }
+            CdcError::Kafka { .. } | CdcError::Delivery(_) | CdcError::Encoder(_) => Disposition::Retry,
         }
     }
 }
@@ -151,18 +136,13 @@ mod tests {
     #[test]
     fn lost_slot_messages_are_recognised() {
         assert!(slot_lost_reason("ERROR: replication slot \"x\" does not exist").is_some());
-        assert!(
-            slot_lost_reason("can no longer get changes from replication slot \"x\"").is_some()
-        );
+        assert!(slot_lost_reason("can no longer get changes from replication slot \"x\"").is_some());
         assert!(slot_lost_reason("connection reset").is_none());
     }
 
     #[test]
     fn a_lost_slot_stops_the_reader() {
-        let err = CdcError::SlotLost {
-            slot: "s".into(),
-            reason: "gone".into(),
-        };
+        let err = CdcError::SlotLost { slot: "s".into(), reason: "gone".into() };
         assert_eq!(err.disposition(), Disposition::Stop);
         assert!(err.to_string().contains("pg_drop_replication_slot('s')"));
     }

@@ -117,10 +117,7 @@ async fn run_once(
             let mut client = ReplicationClient::connect(repl_config)
                 .await
                 .map_err(|e| replication_error("connecting for replication", &config.slot, e))?;
-            client
-                .wait_started()
-                .await
-                .map_err(|e| replication_error("starting replication", &config.slot, e))?;
+            client.wait_started().await.map_err(|e| replication_error("starting replication", &config.slot, e))?;
             (client, pipeline)
         }
         SlotState::Missing | SlotState::SnapshotIncomplete => {
@@ -141,25 +138,12 @@ async fn run_once(
                 db: &context.db,
                 name: &context.name,
             };
-            let rows = snapshot::copy(
-                &mut sql,
-                &tables,
-                &mut pipeline,
-                &point,
-                config.snapshot_batch_rows,
-            )
-            .await?;
+            let rows = snapshot::copy(&mut sql, &tables, &mut pipeline, &point, config.snapshot_batch_rows).await?;
             pipeline.settle().await?;
             setup::mark_snapshot_done(&sql, config).await?;
             info!(rows, "initial snapshot acknowledged by Kafka; streaming from the slot's consistent point");
-            client
-                .start()
-                .await
-                .map_err(|e| CdcError::repl("starting replication", e))?;
-            client
-                .wait_started()
-                .await
-                .map_err(|e| replication_error("starting replication", &config.slot, e))?;
+            client.start().await.map_err(|e| CdcError::repl("starting replication", e))?;
+            client.wait_started().await.map_err(|e| replication_error("starting replication", &config.slot, e))?;
             (client, pipeline)
         }
     };
@@ -176,10 +160,7 @@ async fn start_pipeline(
     confirmed: u64,
 ) -> Result<Pipeline, CdcError> {
     let mut pipeline = Pipeline::new(config, encoder, confirmed)?;
-    let mut topics: Vec<String> = shapes
-        .iter()
-        .map(|s| pipeline.topics().cdc(&s.schema, &s.table))
-        .collect();
+    let mut topics: Vec<String> = shapes.iter().map(|s| pipeline.topics().cdc(&s.schema, &s.table)).collect();
     topics.push(pipeline.topics().dead_letter());
     pipeline.ensure_topics(topics).await?;
     Ok(pipeline)
@@ -187,22 +168,14 @@ async fn start_pipeline(
 
 /// Creates the slot on the (not yet started) replication session; returns its consistent point and the name of
 /// the exported snapshot, valid while the session stays idle.
-async fn create_slot(
-    client: &mut ReplicationClient,
-    slot: &str,
-) -> Result<(u64, String), CdcError> {
+async fn create_slot(client: &mut ReplicationClient, slot: &str) -> Result<(u64, String), CdcError> {
     config::validate_name("slot", slot)?;
     let rows = client
-        .simple_query(&format!(
-            "CREATE_REPLICATION_SLOT {slot} LOGICAL pgoutput EXPORT_SNAPSHOT"
-        ))
+        .simple_query(&format!("CREATE_REPLICATION_SLOT {slot} LOGICAL pgoutput EXPORT_SNAPSHOT"))
         .await
         .map_err(|e| CdcError::repl("creating the replication slot", e))?;
     let text = |i: usize| -> Option<String> {
-        rows.first()?
-            .get(i)?
-            .as_ref()
-            .map(|b| String::from_utf8_lossy(b).into_owned())
+        rows.first()?.get(i)?.as_ref().map(|b| String::from_utf8_lossy(b).into_owned())
     };
     let bad = || CdcError::Config("CREATE_REPLICATION_SLOT returned an unexpected answer".into());
     let consistent = Lsn::parse(&text(1).ok_or_else(bad)?).map_err(|_| bad())?;

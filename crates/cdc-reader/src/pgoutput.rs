@@ -129,28 +129,14 @@ pub fn decode(data: &Bytes) -> Result<Message, DecodeError> {
                 let name = r.string("column name")?;
                 let type_oid = r.u32("column type")?;
                 let type_modifier = r.i32("column type modifier")?;
-                columns.push(RelationColumn {
-                    key: flags & 1 == 1,
-                    name,
-                    type_oid,
-                    type_modifier,
-                });
+                columns.push(RelationColumn { key: flags & 1 == 1, name, type_oid, type_modifier });
             }
-            Ok(Message::Relation(Relation {
-                oid,
-                schema,
-                table,
-                replica_identity,
-                columns,
-            }))
+            Ok(Message::Relation(Relation { oid, schema, table, replica_identity, columns }))
         }
         b'I' => {
             let relation = r.u32("relation oid")?;
             r.expect(b'N', "insert tuple marker")?;
-            Ok(Message::Insert {
-                relation,
-                new: r.tuple()?,
-            })
+            Ok(Message::Insert { relation, new: r.tuple()? })
         }
         b'U' => {
             let relation = r.u32("relation oid")?;
@@ -161,30 +147,17 @@ pub fn decode(data: &Bytes) -> Result<Message, DecodeError> {
                 marker = r.u8("update new tuple marker")?;
             }
             if marker != b'N' {
-                return Err(DecodeError::Unexpected {
-                    what: "update new tuple marker",
-                    byte: marker,
-                });
+                return Err(DecodeError::Unexpected { what: "update new tuple marker", byte: marker });
             }
-            Ok(Message::Update {
-                relation,
-                old,
-                new: r.tuple()?,
-            })
+            Ok(Message::Update { relation, old, new: r.tuple()? })
         }
         b'D' => {
             let relation = r.u32("relation oid")?;
             let marker = r.u8("delete tuple marker")?;
             if marker != b'K' && marker != b'O' {
-                return Err(DecodeError::Unexpected {
-                    what: "delete tuple marker",
-                    byte: marker,
-                });
+                return Err(DecodeError::Unexpected { what: "delete tuple marker", byte: marker });
             }
-            Ok(Message::Delete {
-                relation,
-                old: r.tuple()?,
-            })
+            Ok(Message::Delete { relation, old: r.tuple()? })
         }
         b'T' => {
             let count = r.u32("truncated relation count")? as usize;
@@ -210,14 +183,8 @@ impl Reader<'_> {
     }
 
     fn take(&mut self, n: usize, what: &'static str) -> Result<&[u8], DecodeError> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .ok_or(DecodeError::Truncated(what))?;
-        let slice = self
-            .data
-            .get(self.pos..end)
-            .ok_or(DecodeError::Truncated(what))?;
+        let end = self.pos.checked_add(n).ok_or(DecodeError::Truncated(what))?;
+        let slice = self.data.get(self.pos..end).ok_or(DecodeError::Truncated(what))?;
         self.pos = end;
         Ok(slice)
     }
@@ -251,17 +218,9 @@ impl Reader<'_> {
     }
 
     fn string(&mut self, what: &'static str) -> Result<String, DecodeError> {
-        let rest = self
-            .data
-            .get(self.pos..)
-            .ok_or(DecodeError::Truncated(what))?;
-        let len = rest
-            .iter()
-            .position(|b| *b == 0)
-            .ok_or(DecodeError::Truncated(what))?;
-        let text = std::str::from_utf8(&rest[..len])
-            .map_err(|_| DecodeError::Utf8(what))?
-            .to_owned();
+        let rest = self.data.get(self.pos..).ok_or(DecodeError::Truncated(what))?;
+        let len = rest.iter().position(|b| *b == 0).ok_or(DecodeError::Truncated(what))?;
+        let text = std::str::from_utf8(&rest[..len]).map_err(|_| DecodeError::Utf8(what))?.to_owned();
         self.pos += len + 1;
         Ok(text)
     }
@@ -285,12 +244,7 @@ impl Reader<'_> {
                         Datum::Binary(value)
                     }
                 }
-                byte => {
-                    return Err(DecodeError::Unexpected {
-                        what: "column kind",
-                        byte,
-                    })
-                }
+                byte => return Err(DecodeError::Unexpected { what: "column kind", byte }),
             };
             tuple.push(datum);
         }
@@ -325,10 +279,7 @@ mod tests {
         let Ok(Message::Relation(rel)) = decode(&Bytes::from(relation_bytes())) else {
             panic!("not a relation");
         };
-        assert_eq!(
-            (rel.schema.as_str(), rel.table.as_str()),
-            ("public", "bb_event")
-        );
+        assert_eq!((rel.schema.as_str(), rel.table.as_str()), ("public", "bb_event"));
         assert!(rel.columns[0].key && !rel.columns[1].key);
         assert_eq!(rel.columns[1].name, "description");
         assert_eq!(rel.columns[1].type_oid, 25);
@@ -362,23 +313,14 @@ mod tests {
         b.push(1);
         b.extend(5u32.to_be_bytes());
         b.extend(6u32.to_be_bytes());
-        assert_eq!(
-            decode(&Bytes::from(b)),
-            Ok(Message::Truncate {
-                relations: vec![5, 6],
-                options: 1
-            })
-        );
+        assert_eq!(decode(&Bytes::from(b)), Ok(Message::Truncate { relations: vec![5, 6], options: 1 }));
     }
 
     #[test]
     fn every_prefix_of_a_valid_message_is_an_error_not_a_panic() {
         let full = relation_bytes();
         for len in 0..full.len() {
-            assert!(
-                decode(&Bytes::copy_from_slice(&full[..len])).is_err(),
-                "prefix {len} accepted"
-            );
+            assert!(decode(&Bytes::copy_from_slice(&full[..len])).is_err(), "prefix {len} accepted");
         }
     }
 

@@ -53,11 +53,7 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// A pipeline over a new producer; `confirmed` is the slot's position.
-    pub fn new(
-        config: &crate::config::Config,
-        encoder: Arc<dyn Encoder>,
-        confirmed: u64,
-    ) -> Result<Self, CdcError> {
+    pub fn new(config: &crate::config::Config, encoder: Arc<dyn Encoder>, confirmed: u64) -> Result<Self, CdcError> {
         let (ack_tx, acks) = mpsc::unbounded_channel();
         let producer = Arc::new(Producer::new(&config.kafka, ack_tx)?);
         Ok(Pipeline {
@@ -78,10 +74,7 @@ impl Pipeline {
 
     /// Makes sure `topics` exist (once per topic per connection).
     pub async fn ensure_topics(&mut self, topics: Vec<String>) -> Result<(), CdcError> {
-        let missing: Vec<String> = topics
-            .into_iter()
-            .filter(|t| !self.created.contains(t))
-            .collect();
+        let missing: Vec<String> = topics.into_iter().filter(|t| !self.created.contains(t)).collect();
         if missing.is_empty() {
             return Ok(());
         }
@@ -99,48 +92,29 @@ impl Pipeline {
             Err(error) => return self.dead_letter(tx, &change, &error.to_string()).await,
         };
         let key_bytes = match key {
-            Some(key) => match self
-                .encoder
-                .encode(&key_subject(&table.topic), &table.schemas.key, key)
-                .await
-            {
+            Some(key) => match self.encoder.encode(&key_subject(&table.topic), &table.schemas.key, key).await {
                 Ok(bytes) => Some(bytes),
-                Err(EncodeError::Definite(reason)) => {
-                    return self.dead_letter(tx, &change, &reason).await
-                }
+                Err(EncodeError::Definite(reason)) => return self.dead_letter(tx, &change, &reason).await,
                 Err(EncodeError::Transient(reason)) => return Err(CdcError::Encoder(reason)),
             },
             None => None,
         };
         let subject = value_subject(&table.topic);
-        let value_bytes = match self
-            .encoder
-            .encode(&subject, &table.schemas.envelope, value)
-            .await
-        {
+        let value_bytes = match self.encoder.encode(&subject, &table.schemas.envelope, value).await {
             Ok(bytes) => bytes,
-            Err(EncodeError::Definite(reason)) => {
-                return self.dead_letter(tx, &change, &reason).await
-            }
+            Err(EncodeError::Definite(reason)) => return self.dead_letter(tx, &change, &reason).await,
             Err(EncodeError::Transient(reason)) => return Err(CdcError::Encoder(reason)),
         };
-        self.send(&table.topic, key_bytes.as_deref(), Some(&value_bytes), tx)
-            .await?;
+        self.send(&table.topic, key_bytes.as_deref(), Some(&value_bytes), tx).await?;
         if change.tombstone && key_bytes.is_some() {
-            self.send(&table.topic, key_bytes.as_deref(), None, tx)
-                .await?;
+            self.send(&table.topic, key_bytes.as_deref(), None, tx).await?;
         }
         ::metrics::counter!(metrics::RECORDS_PRODUCED, "table" => table.shape.table.clone(), "op" => change.op)
             .increment(1);
         Ok(())
     }
 
-    async fn dead_letter(
-        &mut self,
-        tx: TxHandle,
-        change: &Change<'_>,
-        reason: &str,
-    ) -> Result<(), CdcError> {
+    async fn dead_letter(&mut self, tx: TxHandle, change: &Change<'_>, reason: &str) -> Result<(), CdcError> {
         let table = &change.table.shape.table;
         warn!(table = %table, op = change.op, reason, "row cannot be encoded: sent to the dead-letter topic");
         let topic = self.topics.dead_letter();
@@ -153,8 +127,7 @@ impl Pipeline {
             change.source.tx_position,
             reason,
         );
-        self.send(&topic, Some(change.table.topic.as_bytes()), Some(&body), tx)
-            .await?;
+        self.send(&topic, Some(change.table.topic.as_bytes()), Some(&body), tx).await?;
         ::metrics::counter!(metrics::DEAD_LETTERS, "table" => table.clone()).increment(1);
         Ok(())
     }
@@ -178,9 +151,7 @@ impl Pipeline {
     pub async fn next_ack(&mut self) -> Result<(), CdcError> {
         match self.acks.recv().await {
             Some(ack) => self.apply(ack),
-            None => Err(CdcError::Delivery(
-                "the producer's acknowledgement channel closed".into(),
-            )),
+            None => Err(CdcError::Delivery("the producer's acknowledgement channel closed".into())),
         }
     }
 
@@ -233,13 +204,8 @@ pub fn build(
     source: &Source,
     now_ms: i64,
 ) -> Result<(Option<Value>, Value), RowError> {
-    let key = key_tuple
-        .map(|tuple| envelope::key(&table.shape, tuple))
-        .transpose()?;
+    let key = key_tuple.map(|tuple| envelope::key(&table.shape, tuple)).transpose()?;
     let before = before.transpose()?;
     let after = after.transpose()?;
-    Ok((
-        key,
-        envelope::envelope(&table.shape, op, before, after, source, now_ms),
-    ))
+    Ok((key, envelope::envelope(&table.shape, op, before, after, source, now_ms)))
 }

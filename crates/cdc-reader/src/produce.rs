@@ -10,9 +10,7 @@ use std::time::Duration;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{
-    BaseRecord, DeliveryResult, Producer as _, ProducerContext, ThreadedProducer,
-};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer as _, ProducerContext, ThreadedProducer};
 use rdkafka::{ClientConfig, ClientContext};
 use tokio::sync::mpsc;
 use tracing::warn;
@@ -45,10 +43,7 @@ impl ProducerContext for AckContext {
             Err((error, _)) => Err(error.to_string()),
         };
         // The receiver is gone only when the reader is stopping; the record will be replayed from the slot.
-        let _ = self.acks.send(Ack {
-            tx: tx as u64,
-            result,
-        });
+        let _ = self.acks.send(Ack { tx: tx as u64, result });
     }
 }
 
@@ -81,43 +76,24 @@ impl Producer {
             .set("queue.buffering.max.messages", "1000000")
             .create_with_context(AckContext { acks })
             .map_err(|e| CdcError::kafka("creating the producer", e))?;
-        let admin = client_config(config)
-            .create()
-            .map_err(|e| CdcError::kafka("creating the admin client", e))?;
-        Ok(Producer {
-            inner,
-            admin,
-            partitions: config.partitions,
-            replication_factor: config.replication_factor,
-        })
+        let admin = client_config(config).create().map_err(|e| CdcError::kafka("creating the admin client", e))?;
+        Ok(Producer { inner, admin, partitions: config.partitions, replication_factor: config.replication_factor })
     }
 
     /// Creates the topics that do not exist yet.
     pub async fn ensure_topics(&self, topics: &[String]) -> Result<(), CdcError> {
         let new: Vec<NewTopic<'_>> = topics
             .iter()
-            .map(|t| {
-                NewTopic::new(
-                    t,
-                    self.partitions,
-                    TopicReplication::Fixed(self.replication_factor),
-                )
-            })
+            .map(|t| NewTopic::new(t, self.partitions, TopicReplication::Fixed(self.replication_factor)))
             .collect();
         let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-        let results = self
-            .admin
-            .create_topics(&new, &options)
-            .await
-            .map_err(|e| CdcError::kafka("creating topics", e))?;
+        let results =
+            self.admin.create_topics(&new, &options).await.map_err(|e| CdcError::kafka("creating topics", e))?;
         for result in results {
             match result {
                 Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
                 Err((topic, code)) => {
-                    return Err(CdcError::kafka(
-                        format!("creating topic {topic}"),
-                        KafkaError::AdminOp(code),
-                    ))
+                    return Err(CdcError::kafka(format!("creating topic {topic}"), KafkaError::AdminOp(code)))
                 }
             }
         }
@@ -125,17 +101,9 @@ impl Producer {
     }
 
     /// Hands one record to librdkafka, waiting while its queue is full (backpressure from the broker).
-    pub async fn send(
-        &self,
-        topic: &str,
-        key: Option<&[u8]>,
-        payload: Option<&[u8]>,
-        tx: u64,
-    ) -> Result<(), CdcError> {
-        let opaque = usize::try_from(tx)
-            .map_err(|_| CdcError::Config("transaction sequence overflow".into()))?;
-        let mut record: BaseRecord<'_, [u8], [u8], usize> =
-            BaseRecord::with_opaque_to(topic, opaque);
+    pub async fn send(&self, topic: &str, key: Option<&[u8]>, payload: Option<&[u8]>, tx: u64) -> Result<(), CdcError> {
+        let opaque = usize::try_from(tx).map_err(|_| CdcError::Config("transaction sequence overflow".into()))?;
+        let mut record: BaseRecord<'_, [u8], [u8], usize> = BaseRecord::with_opaque_to(topic, opaque);
         if let Some(key) = key {
             record = record.key(key);
         }
@@ -149,9 +117,7 @@ impl Producer {
                     record = back;
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
-                Err((error, _)) => {
-                    return Err(CdcError::kafka(format!("producing to {topic}"), error))
-                }
+                Err((error, _)) => return Err(CdcError::kafka(format!("producing to {topic}"), error)),
             }
         }
     }
@@ -160,22 +126,13 @@ impl Producer {
     pub async fn flush(self: std::sync::Arc<Self>, timeout: Duration) {
         let result = tokio::task::spawn_blocking(move || self.inner.flush(timeout)).await;
         if !matches!(result, Ok(Ok(()))) {
-            warn!(
-                "kafka flush at shutdown did not complete; unacknowledged records will be replayed"
-            );
+            warn!("kafka flush at shutdown did not complete; unacknowledged records will be replayed");
         }
     }
 }
 
 /// The value of a dead-letter record: JSON, so it can be read whatever went wrong with Avro.
-pub fn dead_letter(
-    topic: &str,
-    table: &str,
-    op: &str,
-    commit_lsn: u64,
-    tx_position: i64,
-    reason: &str,
-) -> Vec<u8> {
+pub fn dead_letter(topic: &str, table: &str, op: &str, commit_lsn: u64, tx_position: i64, reason: &str) -> Vec<u8> {
     serde_json::json!({
         "source": "cdc-reader",
         "topic": topic,

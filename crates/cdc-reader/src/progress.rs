@@ -37,19 +37,12 @@ pub struct Progress {
 impl Progress {
     /// A tracker that has already released `confirmed` (the slot's position at start).
     pub fn new(confirmed: u64) -> Self {
-        Progress {
-            released: confirmed,
-            ..Progress::default()
-        }
+        Progress { released: confirmed, ..Progress::default() }
     }
 
     /// Opens a transaction that will commit at `lsn`; records are added before it is sealed.
     pub fn open(&mut self, lsn: u64) -> TxHandle {
-        self.entries.push_back(Entry {
-            lsn,
-            outstanding: 0,
-            sealed: false,
-        });
+        self.entries.push_back(Entry { lsn, outstanding: 0, sealed: false });
         TxHandle(self.base + self.entries.len() as u64 - 1)
     }
 

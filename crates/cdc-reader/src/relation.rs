@@ -74,11 +74,7 @@ impl TableShape {
             columns: relation
                 .columns
                 .iter()
-                .map(|c| Column {
-                    name: c.name.clone(),
-                    type_oid: c.type_oid,
-                    key: c.key,
-                })
+                .map(|c| Column { name: c.name.clone(), type_oid: c.type_oid, key: c.key })
                 .collect(),
             full_identity: relation.replica_identity == b'f',
         }
@@ -116,11 +112,7 @@ impl RelationCache {
         build: impl FnOnce(TableShape) -> Result<Table, E>,
     ) -> Result<bool, E> {
         let shape = TableShape::from_relation(relation);
-        if self
-            .tables
-            .get(&relation.oid)
-            .is_some_and(|known| known.shape == shape)
-        {
+        if self.tables.get(&relation.oid).is_some_and(|known| known.shape == shape) {
             return Ok(false);
         }
         self.tables.insert(relation.oid, Arc::new(build(shape)?));
@@ -160,11 +152,7 @@ mod tests {
 
     fn build(shape: TableShape) -> Result<Table, crate::envelope::RowError> {
         let schemas = TableSchemas::generate(&shape)?;
-        Ok(Table {
-            shape,
-            schemas,
-            topic: "t".into(),
-        })
+        Ok(Table { shape, schemas, topic: "t".into() })
     }
 
     #[test]
@@ -172,10 +160,7 @@ mod tests {
         let mut cache = RelationCache::default();
         assert_eq!(cache.update(&relation(&["id", "active"]), build), Ok(true));
         assert_eq!(cache.update(&relation(&["id", "active"]), build), Ok(false));
-        assert_eq!(
-            cache.update(&relation(&["id", "active", "note"]), build),
-            Ok(true)
-        );
+        assert_eq!(cache.update(&relation(&["id", "active", "note"]), build), Ok(true));
         let table = cache.get(7).expect("cached");
         assert_eq!(table.shape.columns.len(), 3);
     }

@@ -45,11 +45,7 @@ pub fn quote_literal(text: &str) -> String {
 
 /// Reads the shape of `schema.table` from the catalog, with the published columns only. `None` when the table
 /// does not exist.
-pub async fn table_shape(
-    client: &Client,
-    config: &Config,
-    table: &str,
-) -> Result<Option<TableShape>, CdcError> {
+pub async fn table_shape(client: &Client, config: &Config, table: &str) -> Result<Option<TableShape>, CdcError> {
     let rows = client
         .query(
             "select a.attname::text, a.atttypid, coalesce(a.attnum = any(i.indkey), false), c.relreplident::text \
@@ -74,15 +70,10 @@ pub async fn table_shape(
             if key && config.is_excluded(table, &name) {
                 warn!(table, column = %name, "an excluded column is part of the primary key and stays published");
             }
-            columns.push(Column {
-                name,
-                type_oid: row.get(1),
-                key,
-            });
+            columns.push(Column { name, type_oid: row.get(1), key });
         }
     }
-    let has_identity =
-        identity == "f" || (identity == "d" && columns.iter().any(|c| c.key)) || identity == "i";
+    let has_identity = identity == "f" || (identity == "d" && columns.iter().any(|c| c.key)) || identity == "i";
     if !has_identity {
         warn!(
             table,
@@ -100,10 +91,7 @@ pub async fn table_shape(
 }
 
 /// The shapes of every configured table that exists and can be published.
-pub async fn captured_tables(
-    client: &Client,
-    config: &Config,
-) -> Result<Vec<TableShape>, CdcError> {
+pub async fn captured_tables(client: &Client, config: &Config) -> Result<Vec<TableShape>, CdcError> {
     let mut shapes = Vec::new();
     for table in &config.tables {
         match table_shape(client, config, table).await? {
@@ -114,19 +102,13 @@ pub async fn captured_tables(
         }
     }
     if shapes.is_empty() {
-        return Err(CdcError::Config(
-            "none of the configured tables exists".into(),
-        ));
+        return Err(CdcError::Config("none of the configured tables exists".into()));
     }
     Ok(shapes)
 }
 
 /// Creates the publication, or corrects its table and column lists.
-pub async fn ensure_publication(
-    client: &Client,
-    config: &Config,
-    shapes: &[TableShape],
-) -> Result<(), CdcError> {
+pub async fn ensure_publication(client: &Client, config: &Config, shapes: &[TableShape]) -> Result<(), CdcError> {
     let wanted: BTreeSet<(String, String, Vec<String>)> = shapes
         .iter()
         .map(|s| {
@@ -139,29 +121,18 @@ pub async fn ensure_publication(
         .iter()
         .map(|s| {
             let cols: Vec<String> = s.columns.iter().map(|c| quote_ident(&c.name)).collect();
-            format!(
-                "{}.{} ({})",
-                quote_ident(&s.schema),
-                quote_ident(&s.table),
-                cols.join(", ")
-            )
+            format!("{}.{} ({})", quote_ident(&s.schema), quote_ident(&s.table), cols.join(", "))
         })
         .collect::<Vec<_>>()
         .join(", ");
     let exists = client
-        .query_opt(
-            "select 1 from pg_publication where pubname = $1",
-            &[&config.publication],
-        )
+        .query_opt("select 1 from pg_publication where pubname = $1", &[&config.publication])
         .await
         .map_err(|e| CdcError::pg("looking up the publication", e))?
         .is_some();
     if !exists {
         client
-            .batch_execute(&format!(
-                "create publication {} for table {table_list}",
-                quote_ident(&config.publication)
-            ))
+            .batch_execute(&format!("create publication {} for table {table_list}", quote_ident(&config.publication)))
             .await
             .map_err(|e| CdcError::pg("creating the publication", e))?;
         info!(publication = %config.publication, tables = shapes.len(), "created publication");
@@ -184,10 +155,7 @@ pub async fn ensure_publication(
         .collect();
     if current != wanted {
         client
-            .batch_execute(&format!(
-                "alter publication {} set table {table_list}",
-                quote_ident(&config.publication)
-            ))
+            .batch_execute(&format!("alter publication {} set table {table_list}", quote_ident(&config.publication)))
             .await
             .map_err(|e| CdcError::pg("correcting the publication's tables and columns", e))?;
         warn!(publication = %config.publication, "publication differed from the configuration and was corrected");
@@ -232,10 +200,7 @@ pub async fn slot_state(client: &Client, config: &Config) -> Result<SlotState, C
     let Some(row) = row else {
         if snapshot_done {
             // The slot streamed before and is gone: changes made since are lost to us.
-            return Err(CdcError::SlotLost {
-                slot: config.slot.clone(),
-                reason: "the slot was dropped".into(),
-            });
+            return Err(CdcError::SlotLost { slot: config.slot.clone(), reason: "the slot was dropped".into() });
         }
         return Ok(SlotState::Missing);
     };
@@ -249,20 +214,15 @@ pub async fn slot_state(client: &Client, config: &Config) -> Result<SlotState, C
         )));
     }
     if wal_status == "lost" {
-        return Err(CdcError::SlotLost {
-            slot: config.slot.clone(),
-            reason: "wal_status is lost".into(),
-        });
+        return Err(CdcError::SlotLost { slot: config.slot.clone(), reason: "wal_status is lost".into() });
     }
     if !snapshot_done {
         return Ok(SlotState::SnapshotIncomplete);
     }
     let confirmed: String = row.get(3);
-    let confirmed = pgwire_replication::Lsn::parse(&confirmed)
-        .map_err(|e| CdcError::Config(format!("slot position: {e}")))?;
-    Ok(SlotState::Ready {
-        confirmed: confirmed.0,
-    })
+    let confirmed =
+        pgwire_replication::Lsn::parse(&confirmed).map_err(|e| CdcError::Config(format!("slot position: {e}")))?;
+    Ok(SlotState::Ready { confirmed: confirmed.0 })
 }
 
 /// Records that the slot's snapshot is complete (all its rows acknowledged by Kafka).
@@ -281,10 +241,7 @@ pub async fn mark_snapshot_done(client: &Client, config: &Config) -> Result<(), 
 /// completed one).
 pub async fn clear_snapshot_mark(client: &Client, config: &Config) -> Result<(), CdcError> {
     client
-        .batch_execute(&format!(
-            "comment on publication {} is null",
-            quote_ident(&config.publication)
-        ))
+        .batch_execute(&format!("comment on publication {} is null", quote_ident(&config.publication)))
         .await
         .map_err(|e| CdcError::pg("clearing the snapshot marker", e))
 }
@@ -300,15 +257,11 @@ pub async fn drop_slot(client: &Client, config: &Config) -> Result<(), CdcError>
 
 /// Connects a normal (SQL) session with the settings the reader relies on (UTC, ISO dates, exact floats).
 pub async fn connect(config: &Config) -> Result<Client, CdcError> {
-    let mut pg: tokio_postgres::Config = config
-        .database_url
-        .parse()
-        .map_err(|e| CdcError::pg("parsing database_url", e))?;
+    let mut pg: tokio_postgres::Config =
+        config.database_url.parse().map_err(|e| CdcError::pg("parsing database_url", e))?;
     pg.options(SESSION_OPTIONS).application_name("roomsync-cdc");
-    let (client, connection) = pg
-        .connect(tokio_postgres::NoTls)
-        .await
-        .map_err(|e| CdcError::pg("connecting to PostgreSQL", e))?;
+    let (client, connection) =
+        pg.connect(tokio_postgres::NoTls).await.map_err(|e| CdcError::pg("connecting to PostgreSQL", e))?;
     tokio::spawn(async move {
         if let Err(error) = connection.await {
             warn!(error = %error, "postgres connection ended");
@@ -321,13 +274,9 @@ pub async fn connect(config: &Config) -> Result<Client, CdcError> {
 const SESSION_OPTIONS: &str = "-c TimeZone=UTC -c DateStyle=ISO -c extra_float_digits=3";
 
 /// Settings of the replication session.
-pub fn replication_config(
-    config: &Config,
-) -> Result<pgwire_replication::ReplicationConfig, CdcError> {
-    let pg: tokio_postgres::Config = config
-        .database_url
-        .parse()
-        .map_err(|e| CdcError::pg("parsing database_url", e))?;
+pub fn replication_config(config: &Config) -> Result<pgwire_replication::ReplicationConfig, CdcError> {
+    let pg: tokio_postgres::Config =
+        config.database_url.parse().map_err(|e| CdcError::pg("parsing database_url", e))?;
     let host = match pg.get_hosts().first() {
         Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
         #[cfg(unix)]
@@ -336,10 +285,7 @@ pub fn replication_config(
     };
     let port = pg.get_ports().first().copied().unwrap_or(5432);
     let user = pg.get_user().unwrap_or("postgres").to_owned();
-    let password = pg
-        .get_password()
-        .map(|p| String::from_utf8_lossy(p).into_owned())
-        .unwrap_or_default();
+    let password = pg.get_password().map(|p| String::from_utf8_lossy(p).into_owned()).unwrap_or_default();
     let database = pg.get_dbname().unwrap_or(&user).to_owned();
     Ok(pgwire_replication::ReplicationConfig::new(
         host,
@@ -371,14 +317,7 @@ mod tests {
         let config = Config::new("postgres://cdc:pw@db.example:6543/booking", "k:1");
         let repl = replication_config(&config).expect("valid");
         assert_eq!((repl.host.as_str(), repl.port), ("db.example", 6543));
-        assert_eq!(
-            (
-                repl.user.as_str(),
-                repl.password.as_str(),
-                repl.database.as_str()
-            ),
-            ("cdc", "pw", "booking")
-        );
+        assert_eq!((repl.user.as_str(), repl.password.as_str(), repl.database.as_str()), ("cdc", "pw", "booking"));
         assert_eq!(repl.slot, "roomsync_cdc");
     }
 }

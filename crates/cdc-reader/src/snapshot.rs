@@ -25,14 +25,10 @@ use crate::setup::quote_ident;
 
 /// Builds the [`Table`] of a shape (schemas and topic).
 pub fn table_for(shape: TableShape, pipeline: &Pipeline) -> Result<Table, CdcError> {
-    let schemas = TableSchemas::generate(&shape)
-        .map_err(|e| CdcError::Config(format!("table {}: {e}", shape.table)))?;
+    let schemas =
+        TableSchemas::generate(&shape).map_err(|e| CdcError::Config(format!("table {}: {e}", shape.table)))?;
     let topic = pipeline.topics().cdc(&shape.schema, &shape.table);
-    Ok(Table {
-        shape,
-        schemas,
-        topic,
-    })
+    Ok(Table { shape, schemas, topic })
 }
 
 /// What the snapshot needs to know about its origin.
@@ -63,22 +59,15 @@ pub async fn copy(
         .await
         .map_err(|e| CdcError::pg("starting the snapshot transaction", e))?;
     transaction
-        .batch_execute(&format!(
-            "set transaction snapshot {}",
-            crate::setup::quote_literal(point.snapshot_name)
-        ))
+        .batch_execute(&format!("set transaction snapshot {}", crate::setup::quote_literal(point.snapshot_name)))
         .await
         .map_err(|e| CdcError::pg("importing the exported snapshot", e))?;
     let handle = pipeline.progress.open(point.lsn);
     let started_ms = chrono::Utc::now().timestamp_millis();
     let mut position: i64 = 0;
     for table in tables {
-        let columns: Vec<String> = table
-            .shape
-            .columns
-            .iter()
-            .map(|c| format!("{}::text", quote_ident(&c.name)))
-            .collect();
+        let columns: Vec<String> =
+            table.shape.columns.iter().map(|c| format!("{}::text", quote_ident(&c.name))).collect();
         let sql = format!(
             "select {} from {}.{}",
             columns.join(", "),
@@ -122,31 +111,16 @@ pub async fn copy(
                 let after = envelope::row(&table.shape, &tuple, None, false);
                 let now = chrono::Utc::now().timestamp_millis();
                 let built = build(table, "r", Some(&tuple), None, Some(after), &source, now);
-                pipeline
-                    .emit(
-                        handle,
-                        Change {
-                            table,
-                            op: "r",
-                            built,
-                            source: &source,
-                            tombstone: false,
-                        },
-                    )
-                    .await?;
+                pipeline.emit(handle, Change { table, op: "r", built, source: &source, tombstone: false }).await?;
                 position += 1;
                 rows_of_table += 1;
             }
             pipeline.drain_acks()?;
         }
-        ::metrics::counter!(metrics::SNAPSHOT_ROWS, "table" => table.shape.table.clone())
-            .increment(rows_of_table);
+        ::metrics::counter!(metrics::SNAPSHOT_ROWS, "table" => table.shape.table.clone()).increment(rows_of_table);
         info!(table = %table.shape.table, rows = rows_of_table, "snapshot of table copied");
     }
-    transaction
-        .commit()
-        .await
-        .map_err(|e| CdcError::pg("ending the snapshot transaction", e))?;
+    transaction.commit().await.map_err(|e| CdcError::pg("ending the snapshot transaction", e))?;
     pipeline.progress.seal(handle, point.lsn);
     Ok(u64::try_from(position).unwrap_or(0))
 }

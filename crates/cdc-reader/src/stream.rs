@@ -40,16 +40,9 @@ struct OpenTx {
 }
 
 /// Maps a replication-client error, recognising a lost slot.
-pub fn replication_error(
-    context: &str,
-    slot: &str,
-    error: pgwire_replication::PgWireError,
-) -> CdcError {
+pub fn replication_error(context: &str, slot: &str, error: pgwire_replication::PgWireError) -> CdcError {
     match slot_lost_reason(&error.to_string()) {
-        Some(reason) => CdcError::SlotLost {
-            slot: slot.to_owned(),
-            reason: reason.to_owned(),
-        },
+        Some(reason) => CdcError::SlotLost { slot: slot.to_owned(), reason: reason.to_owned() },
         None => CdcError::repl(context, error),
     }
 }
@@ -118,9 +111,7 @@ pub async fn run(
 async fn report_before_stop(client: &ReplicationClient, released: u64, status_interval: Duration) {
     let replication_metrics = client.metrics();
     let deadline = tokio::time::Instant::now() + status_interval * 2 + Duration::from_millis(500);
-    while replication_metrics.last_applied_lsn() < Lsn(released)
-        && tokio::time::Instant::now() < deadline
-    {
+    while replication_metrics.last_applied_lsn() < Lsn(released) && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -133,26 +124,12 @@ async fn handle_event(
     context: &StreamContext,
 ) -> Result<(), CdcError> {
     match event {
-        ReplicationEvent::Begin {
-            final_lsn,
-            xid,
-            commit_time_micros,
-        } => {
+        ReplicationEvent::Begin { final_lsn, xid, commit_time_micros } => {
             let handle = pipeline.progress.open(final_lsn.0);
             let commit_ms = (commit_time_micros + PG_EPOCH_OFFSET_MICROS) / 1000;
-            *open = Some(OpenTx {
-                handle,
-                xid,
-                final_lsn: final_lsn.0,
-                commit_ms,
-                position: 0,
-            });
+            *open = Some(OpenTx { handle, xid, final_lsn: final_lsn.0, commit_ms, position: 0 });
         }
-        ReplicationEvent::Commit {
-            end_lsn,
-            commit_time_micros,
-            ..
-        } => {
+        ReplicationEvent::Commit { end_lsn, commit_time_micros, .. } => {
             if let Some(tx) = open.take() {
                 pipeline.progress.seal(tx.handle, end_lsn.0);
             }
@@ -167,9 +144,7 @@ async fn handle_event(
             let lag_bytes = wal_end.0.saturating_sub(pipeline.progress.released());
             ::metrics::gauge!(metrics::LAG_BYTES).set(lag_bytes as f64);
         }
-        ReplicationEvent::XLogData {
-            wal_start, data, ..
-        } => {
+        ReplicationEvent::XLogData { wal_start, data, .. } => {
             let message = pgoutput::decode(&data)?;
             handle_change(message, wal_start.0, open, relations, pipeline, context).await?;
         }
@@ -189,18 +164,13 @@ async fn handle_change(
     if let Message::Relation(relation) = &message {
         let topic = pipeline.topics().cdc(&relation.schema, &relation.table);
         let changed = relations.update(relation, |shape: TableShape| {
-            let schemas = TableSchemas::generate(&shape)
-                .map_err(|e| CdcError::Config(format!("table {}: {e}", shape.table)))?;
-            Ok::<_, CdcError>(Table {
-                shape,
-                schemas,
-                topic: topic.clone(),
-            })
+            let schemas =
+                TableSchemas::generate(&shape).map_err(|e| CdcError::Config(format!("table {}: {e}", shape.table)))?;
+            Ok::<_, CdcError>(Table { shape, schemas, topic: topic.clone() })
         })?;
         if changed {
             info!(table = %relation.table, columns = relation.columns.len(), "relation described (new or changed)");
-            ::metrics::counter!(metrics::RELATION_CHANGES, "table" => relation.table.clone())
-                .increment(1);
+            ::metrics::counter!(metrics::RELATION_CHANGES, "table" => relation.table.clone()).increment(1);
             pipeline.ensure_topics(vec![topic]).await?;
         }
         return Ok(());
@@ -216,11 +186,7 @@ async fn handle_change(
         snapshot: "false",
         ts_ms: tx.commit_ms,
         tx_id: Some(i64::from(tx.xid)),
-        lsn: Some(if change_lsn == 0 {
-            tx.final_lsn
-        } else {
-            change_lsn
-        }),
+        lsn: Some(if change_lsn == 0 { tx.final_lsn } else { change_lsn }),
         commit_lsn: tx.final_lsn,
         tx_position: tx.position,
     };
@@ -244,9 +210,7 @@ async fn handle_change(
                 let built = build(&table, "c", Some(&new), None, Some(after), &source, now);
                 emit(pipeline, tx, &table, "c", built, &mut source, false).await?;
             } else {
-                let before = old
-                    .as_deref()
-                    .map(|old| envelope::row(&table.shape, old, None, key_only));
+                let before = old.as_deref().map(|old| envelope::row(&table.shape, old, None, key_only));
                 let after = envelope::row(&table.shape, &new, old.as_deref(), false);
                 let built = build(&table, "u", Some(&new), before, Some(after), &source, now);
                 emit(pipeline, tx, &table, "u", built, &mut source, false).await?;
@@ -258,9 +222,7 @@ async fn handle_change(
             let built = build(&table, "d", Some(&old), Some(before), None, &source, now);
             emit(pipeline, tx, &table, "d", built, &mut source, true).await?;
         }
-        Message::Truncate {
-            relations: oids, ..
-        } => {
+        Message::Truncate { relations: oids, .. } => {
             for oid in oids {
                 let table = table_of(oid)?;
                 let built = build(&table, "t", None, None, None, &source, now);
@@ -277,36 +239,19 @@ async fn emit(
     tx: &mut OpenTx,
     table: &Arc<Table>,
     op: &'static str,
-    built: Result<
-        (Option<apache_avro::types::Value>, apache_avro::types::Value),
-        envelope::RowError,
-    >,
+    built: Result<(Option<apache_avro::types::Value>, apache_avro::types::Value), envelope::RowError>,
     source: &mut Source,
     tombstone: bool,
 ) -> Result<(), CdcError> {
     source.tx_position = tx.position;
-    pipeline
-        .emit(
-            tx.handle,
-            Change {
-                table,
-                op,
-                built,
-                source,
-                tombstone,
-            },
-        )
-        .await?;
+    pipeline.emit(tx.handle, Change { table, op, built, source, tombstone }).await?;
     tx.position += 1;
     Ok(())
 }
 
 fn key_changed(table: &Table, old: &[Datum], new: &[Datum]) -> bool {
-    table
-        .shape
-        .key_columns()
-        .any(|(i, _)| match (old.get(i), new.get(i)) {
-            (Some(Datum::Text(a)), Some(Datum::Text(b))) => a != b,
-            _ => false,
-        })
+    table.shape.key_columns().any(|(i, _)| match (old.get(i), new.get(i)) {
+        (Some(Datum::Text(a)), Some(Datum::Text(b))) => a != b,
+        _ => false,
+    })
 }

@@ -21,14 +21,11 @@ async fn confirmed_flush(client: &tokio_postgres::Client, slot: &str) -> Result<
             &[&slot],
         )
         .await?;
-    Ok(row
-        .and_then(|r| r.get::<_, Option<String>>(0))
-        .and_then(|t| t.parse().ok()))
+    Ok(row.and_then(|r| r.get::<_, Option<String>>(0)).and_then(|t| t.parse().ok()))
 }
 
 #[tokio::test]
-async fn a_crash_in_the_middle_of_a_stream_loses_nothing_and_keeps_commit_order_per_key(
-) -> Result<()> {
+async fn a_crash_in_the_middle_of_a_stream_loses_nothing_and_keeps_commit_order_per_key() -> Result<()> {
     let db = TestDatabase::create().await?;
     let config = config(&db);
     let topic = Topics::new(config.kafka.topic_prefix.clone()).cdc("public", "bb_event");
@@ -41,12 +38,7 @@ async fn a_crash_in_the_middle_of_a_stream_loses_nothing_and_keeps_commit_order_
     let mut reader = Some(reader);
     for n in 0..writes {
         let id = insert_event(&client, &format!("event {n}")).await?;
-        client
-            .execute(
-                "update bb_event set id_string = cast(id as varchar) where id = $1",
-                &[&id],
-            )
-            .await?;
+        client.execute("update bb_event set id_string = cast(id as varchar) where id = $1", &[&id]).await?;
         ids.push(id);
         if n == writes / 3 {
             // Crash while changes keep coming, then start again with the same slot.
@@ -71,10 +63,7 @@ async fn a_crash_in_the_middle_of_a_stream_loses_nothing_and_keeps_commit_order_
             // Consumers drop what they already applied: a replayed record has a position not above the last.
             let last = per_key.entry(key).or_default();
             if last.last().is_some_and(|p| *p >= position) {
-                assert!(
-                    last.contains(&position),
-                    "key {key}: {position:?} arrived out of commit order"
-                );
+                assert!(last.contains(&position), "key {key}: {position:?} arrived out of commit order");
                 continue;
             }
             last.push(position);
@@ -82,11 +71,7 @@ async fn a_crash_in_the_middle_of_a_stream_loses_nothing_and_keeps_commit_order_
         }
         if seen.len() >= expected {
             for id in &ids {
-                let ops: Vec<String> = seen
-                    .values()
-                    .filter(|r| r.key_int("id") == Some(*id))
-                    .map(|r| r.op())
-                    .collect();
+                let ops: Vec<String> = seen.values().filter(|r| r.key_int("id") == Some(*id)).map(|r| r.op()).collect();
                 assert_eq!(ops, ["c", "u"], "event {id}");
             }
             if let Some(running) = reader.take() {
@@ -96,10 +81,7 @@ async fn a_crash_in_the_middle_of_a_stream_loses_nothing_and_keeps_commit_order_
         }
         wanted += expected - seen.len();
     }
-    anyhow::bail!(
-        "only {} of {expected} committed changes arrived",
-        seen.len()
-    )
+    anyhow::bail!("only {} of {expected} committed changes arrived", seen.len())
 }
 
 #[tokio::test]
@@ -112,28 +94,16 @@ async fn the_slot_advances_while_the_captured_tables_are_idle() -> Result<()> {
     let client = db.connect().await?;
     // WAL from a table that is not captured.
     for n in 0..20 {
-        client
-            .execute(
-                "update bb_activity set name = name where id = (select min(id) from bb_activity)",
-                &[],
-            )
-            .await?;
+        client.execute("update bb_activity set name = name where id = (select min(id) from bb_activity)", &[]).await?;
         let _ = n;
     }
-    let target: u64 = client
-        .query_one("select (pg_current_wal_lsn() - '0/0')::text", &[])
-        .await?
-        .get::<_, String>(0)
-        .parse()?;
+    let target: u64 =
+        client.query_one("select (pg_current_wal_lsn() - '0/0')::text", &[]).await?.get::<_, String>(0).parse()?;
     let slot = config.slot.clone();
     testkit::wait_until("the idle slot to advance", Duration::from_secs(30), || {
         let client = &client;
         let slot = slot.clone();
-        async move {
-            Ok(confirmed_flush(client, &slot)
-                .await?
-                .filter(|lsn| *lsn >= target))
-        }
+        async move { Ok(confirmed_flush(client, &slot).await?.filter(|lsn| *lsn >= target)) }
     })
     .await?;
     reader.stop().await
@@ -160,23 +130,15 @@ async fn a_dropped_slot_stops_the_reader_with_the_recovery_steps() -> Result<()>
         }
     })
     .await?;
-    let result = spawn(config.clone(), registry)
-        .ended(Duration::from_secs(60))
-        .await?;
-    let Err(error @ CdcError::SlotLost { .. }) = result else {
-        panic!("expected SlotLost, got {result:?}")
-    };
+    let result = spawn(config.clone(), registry).ended(Duration::from_secs(60)).await?;
+    let Err(error @ CdcError::SlotLost { .. }) = result else { panic!("expected SlotLost, got {result:?}") };
     let message = error.to_string();
-    assert!(
-        message.contains("pg_drop_replication_slot") && message.contains("comment on publication"),
-        "{message}"
-    );
+    assert!(message.contains("pg_drop_replication_slot") && message.contains("comment on publication"), "{message}");
     Ok(())
 }
 
 #[tokio::test]
-async fn a_row_that_cannot_be_encoded_goes_to_the_dead_letter_topic_and_the_stream_goes_on(
-) -> Result<()> {
+async fn a_row_that_cannot_be_encoded_goes_to_the_dead_letter_topic_and_the_stream_goes_on() -> Result<()> {
     let db = TestDatabase::create().await?;
     let config = config(&db);
     let topics = Topics::new(config.kafka.topic_prefix.clone());
@@ -185,32 +147,16 @@ async fn a_row_that_cannot_be_encoded_goes_to_the_dead_letter_topic_and_the_stre
     wait_for_snapshot(&db, &config).await?;
     let client = db.connect().await?;
     let bad = insert_event(&client, "bad").await?;
-    client
-        .execute(
-            "update bb_event set from_ = 'infinity' where id = $1",
-            &[&bad],
-        )
-        .await?;
+    client.execute("update bb_event set from_ = 'infinity' where id = $1", &[&bad]).await?;
     let good = insert_event(&client, "good").await?;
     let events = read(&registry, &topics.cdc("public", "bb_event"), 7).await?;
     assert_eq!(events[5].key_int("id"), Some(bad));
-    assert_eq!(
-        events[6].key_int("id"),
-        Some(good),
-        "the stream went on after the bad row"
-    );
+    assert_eq!(events[6].key_int("id"), Some(good), "the stream went on after the bad row");
     let dead = testkit::consume_all(&topics.dead_letter(), 1, Duration::from_secs(30)).await?;
-    let body: serde_json::Value =
-        serde_json::from_slice(dead[0].value.as_deref().unwrap_or_default())?;
+    let body: serde_json::Value = serde_json::from_slice(dead[0].value.as_deref().unwrap_or_default())?;
     assert_eq!(body["table"], "bb_event");
     assert_eq!(body["op"], "u");
-    assert!(
-        body["reason"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("infinity"),
-        "{body}"
-    );
+    assert!(body["reason"].as_str().unwrap_or_default().contains("infinity"), "{body}");
     reader.stop().await
 }
 
@@ -226,30 +172,16 @@ async fn a_lost_replication_connection_is_retried_and_the_stream_continues() -> 
     let before = insert_event(&client, "before").await?;
     read(&registry, &topic, 6).await?;
     let slot = config.slot.clone();
-    let target: u64 = client
-        .query_one("select (pg_current_wal_lsn() - '0/0')::text", &[])
-        .await?
-        .get::<_, String>(0)
-        .parse()?;
-    testkit::wait_until(
-        "the first change to be confirmed",
-        Duration::from_secs(30),
-        || {
-            let client = &client;
-            let slot = slot.clone();
-            async move {
-                Ok(confirmed_flush(client, &slot)
-                    .await?
-                    .filter(|lsn| *lsn >= target))
-            }
-        },
-    )
+    let target: u64 =
+        client.query_one("select (pg_current_wal_lsn() - '0/0')::text", &[]).await?.get::<_, String>(0).parse()?;
+    testkit::wait_until("the first change to be confirmed", Duration::from_secs(30), || {
+        let client = &client;
+        let slot = slot.clone();
+        async move { Ok(confirmed_flush(client, &slot).await?.filter(|lsn| *lsn >= target)) }
+    })
     .await?;
     client
-        .execute(
-            "select pg_terminate_backend(active_pid) from pg_replication_slots where slot_name = $1",
-            &[&slot],
-        )
+        .execute("select pg_terminate_backend(active_pid) from pg_replication_slots where slot_name = $1", &[&slot])
         .await?;
     let after = insert_event(&client, "after").await?;
     let records = read(&registry, &topic, 7).await?;

@@ -15,11 +15,7 @@ fn config(db: &TestDatabase) -> Config {
     config
 }
 
-async fn published_columns(
-    db: &TestDatabase,
-    publication: &str,
-    table: &str,
-) -> Result<Vec<String>> {
+async fn published_columns(db: &TestDatabase, publication: &str, table: &str) -> Result<Vec<String>> {
     let client = db.connect().await?;
     let row = client
         .query_one(
@@ -40,14 +36,8 @@ async fn publication_leaves_out_sensitive_columns() -> Result<()> {
     setup::ensure_publication(&client, &config, &shapes).await?;
     let event = published_columns(&db, &config.publication, "bb_event").await?;
     assert!(event.contains(&"name".to_owned()) && event.contains(&"id".to_owned()));
-    assert!(
-        !event.contains(&"secret".to_owned()),
-        "bb_event.secret is published"
-    );
-    assert!(
-        !event.contains(&"customer_ssn".to_owned()),
-        "bb_event.customer_ssn is published"
-    );
+    assert!(!event.contains(&"secret".to_owned()), "bb_event.secret is published");
+    assert!(!event.contains(&"customer_ssn".to_owned()), "bb_event.customer_ssn is published");
     let organization = published_columns(&db, &config.publication, "bb_organization").await?;
     assert!(!organization.contains(&"customer_ssn".to_owned()));
     let booking = published_columns(&db, &config.publication, "bb_booking").await?;
@@ -60,20 +50,11 @@ async fn a_publication_that_publishes_a_secret_is_corrected_at_start() -> Result
     let db = TestDatabase::create().await?;
     let config = config(&db);
     let client = setup::connect(&config).await?;
-    client
-        .batch_execute(&format!(
-            "create publication {} for table bb_event",
-            config.publication
-        ))
-        .await?;
-    assert!(published_columns(&db, &config.publication, "bb_event")
-        .await?
-        .contains(&"secret".to_owned()));
+    client.batch_execute(&format!("create publication {} for table bb_event", config.publication)).await?;
+    assert!(published_columns(&db, &config.publication, "bb_event").await?.contains(&"secret".to_owned()));
     let shapes = setup::captured_tables(&client, &config).await?;
     setup::ensure_publication(&client, &config, &shapes).await?;
-    assert!(!published_columns(&db, &config.publication, "bb_event")
-        .await?
-        .contains(&"secret".to_owned()));
+    assert!(!published_columns(&db, &config.publication, "bb_event").await?.contains(&"secret".to_owned()));
     Ok(())
 }
 
@@ -82,11 +63,7 @@ async fn a_table_without_primary_key_is_not_published() -> Result<()> {
     let db = TestDatabase::create().await?;
     let config = config(&db);
     let client = setup::connect(&config).await?;
-    client
-        .batch_execute(
-            "create table bb_resource_outlook_item (resource_id int, outlook_item_id text)",
-        )
-        .await?;
+    client.batch_execute("create table bb_resource_outlook_item (resource_id int, outlook_item_id text)").await?;
     let shapes = setup::captured_tables(&client, &config).await?;
     assert!(shapes.iter().all(|s| s.table != "bb_resource_outlook_item"));
     assert!(shapes.iter().any(|s| s.table == "bb_event"));
@@ -110,11 +87,7 @@ async fn envelope_schemas_match_the_golden_files() -> Result<()> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../schemas/cdc");
     let bless = std::env::var_os("ROOMSYNC_BLESS").is_some();
     let shapes = setup::captured_tables(&client, &config).await?;
-    assert!(
-        shapes.len() >= 11,
-        "fixture tables missing: {}",
-        shapes.len()
-    );
+    assert!(shapes.len() >= 11, "fixture tables missing: {}", shapes.len());
     for shape in shapes {
         let schemas = TableSchemas::generate(&shape)?;
         let generated = serde_json::to_string_pretty(&schemas.envelope_json)? + "\n";
@@ -125,12 +98,7 @@ async fn envelope_schemas_match_the_golden_files() -> Result<()> {
         }
         let golden = std::fs::read_to_string(&path)
             .with_context(|| format!("{} missing: run with ROOMSYNC_BLESS=1", path.display()))?;
-        assert_eq!(
-            golden,
-            generated,
-            "{} differs from the generator",
-            path.display()
-        );
+        assert_eq!(golden, generated, "{} differs from the generator", path.display());
     }
     Ok(())
 }

@@ -23,15 +23,8 @@ async fn snapshot_then_every_operation_type_reaches_the_table_topics() -> Result
     wait_for_snapshot(&db, &config).await?;
     let client = db.connect().await?;
     let id = insert_event(&client, "Konsert").await?;
-    client
-        .execute(
-            "update bb_event set name = 'Konsert 2' where id = $1",
-            &[&id],
-        )
-        .await?;
-    client
-        .execute("delete from bb_event where id = $1", &[&id])
-        .await?;
+    client.execute("update bb_event set name = 'Konsert 2' where id = $1", &[&id]).await?;
+    client.execute("delete from bb_event where id = $1", &[&id]).await?;
     client.batch_execute("truncate bb_event_resource").await?;
 
     let events = read(&registry, &topics.cdc("public", "bb_event"), 9).await?;
@@ -40,41 +33,23 @@ async fn snapshot_then_every_operation_type_reaches_the_table_topics() -> Result
     let created = &events[5];
     assert_eq!(created.key_int("id"), Some(id));
     assert_eq!(created.after("name"), Some(Value::String("Konsert".into())));
-    assert_eq!(
-        created.source("snapshot"),
-        Some(Value::String("false".into()))
-    );
+    assert_eq!(created.source("snapshot"), Some(Value::String("false".into())));
     assert!(created.source("txId").is_some());
     // Sensitive columns are not in the record at all.
-    let Some(Value::Union(_, after)) = created.envelope.as_ref().and_then(|e| {
-        common::field(e, "after")
-            .cloned()
-            .map(|v| Value::Union(1, Box::new(v)))
-    }) else {
+    let Some(Value::Union(_, after)) = created
+        .envelope
+        .as_ref()
+        .and_then(|e| common::field(e, "after").cloned().map(|v| Value::Union(1, Box::new(v))))
+    else {
         panic!("no after image");
     };
-    let Value::Record(fields) = *after else {
-        panic!("after is not a record")
-    };
-    assert!(fields
-        .iter()
-        .all(|(name, _)| name != "secret" && name != "customer_ssn"));
+    let Value::Record(fields) = *after else { panic!("after is not a record") };
+    assert!(fields.iter().all(|(name, _)| name != "secret" && name != "customer_ssn"));
     // Commit order: each later record has a higher commit LSN.
     let positions: Vec<(i64, i64)> = events[5..8].iter().filter_map(|r| r.position()).collect();
-    assert!(
-        positions.windows(2).all(|w| w[0].0 < w[1].0),
-        "{positions:?}"
-    );
-    assert_eq!(
-        events[8].key_int("id"),
-        Some(id),
-        "tombstone keyed by the deleted row"
-    );
-    assert_eq!(
-        events[7].missing().len(),
-        fields.len() - 1,
-        "a delete only knows the key"
-    );
+    assert!(positions.windows(2).all(|w| w[0].0 < w[1].0), "{positions:?}");
+    assert_eq!(events[8].key_int("id"), Some(id), "tombstone keyed by the deleted row");
+    assert_eq!(events[7].missing().len(), fields.len() - 1, "a delete only knows the key");
 
     let links = read(&registry, &topics.cdc("public", "bb_event_resource"), 8).await?;
     assert_eq!(links.iter().filter(|r| r.op() == "r").count(), 7);
@@ -101,40 +76,19 @@ async fn a_resource_link_rewrite_arrives_as_one_transaction_in_order() -> Result
              commit;",
         )
         .await?;
-    let inserted: i64 = client
-        .query_one(
-            "select count(*) from bb_event_resource where event_id = 302",
-            &[],
-        )
-        .await?
-        .get(0);
+    let inserted: i64 =
+        client.query_one("select count(*) from bb_event_resource where event_id = 302", &[]).await?.get(0);
     let events = read(&registry, &topics.cdc("public", "bb_event"), 6).await?;
-    let links = read(
-        &registry,
-        &topics.cdc("public", "bb_event_resource"),
-        7 + 2 * 2 + inserted as usize,
-    )
-    .await?;
+    let links = read(&registry, &topics.cdc("public", "bb_event_resource"), 7 + 2 * 2 + inserted as usize).await?;
     let update = &events[5];
     assert_eq!(update.op(), "u");
     let mut positions = vec![update.position().expect("position")];
-    positions.extend(
-        links[7..]
-            .iter()
-            .filter(|r| r.op() != "tombstone")
-            .filter_map(|r| r.position()),
-    );
+    positions.extend(links[7..].iter().filter(|r| r.op() != "tombstone").filter_map(|r| r.position()));
     let commit = positions[0].0;
-    assert!(
-        positions.iter().all(|p| p.0 == commit),
-        "one commit LSN for the whole save: {positions:?}"
-    );
+    assert!(positions.iter().all(|p| p.0 == commit), "one commit LSN for the whole save: {positions:?}");
     let mut tx_positions: Vec<i64> = positions.iter().map(|p| p.1).collect();
     tx_positions.sort_unstable();
-    assert_eq!(
-        tx_positions,
-        (0..positions.len() as i64).collect::<Vec<_>>()
-    );
+    assert_eq!(tx_positions, (0..positions.len() as i64).collect::<Vec<_>>());
     let link_ops: Vec<String> = links[7..].iter().map(|r| r.op()).collect();
     assert_eq!(&link_ops[..4], ["d", "tombstone", "d", "tombstone"]);
     assert!(link_ops[4..].iter().all(|op| op == "c"));
@@ -159,45 +113,20 @@ async fn insert_then_id_string_update_and_a_full_table_update_are_all_delivered(
         )
         .await?
         .get(0);
-    client
-        .execute(
-            "update bb_allocation set id_string = cast(id as varchar) where id = $1",
-            &[&id],
-        )
-        .await?;
+    client.execute("update bb_allocation set id_string = cast(id as varchar) where id = $1", &[&id]).await?;
     // season "generate allocations": UPDATE with no WHERE.
-    client
-        .batch_execute("update bb_allocation set id_string = cast(id as varchar)")
-        .await?;
-    let rows: i64 = client
-        .query_one("select count(*) from bb_allocation", &[])
-        .await?
-        .get(0);
-    let records = read(
-        &registry,
-        &topics.cdc("public", "bb_allocation"),
-        5 + 2 + rows as usize,
-    )
-    .await?;
+    client.batch_execute("update bb_allocation set id_string = cast(id as varchar)").await?;
+    let rows: i64 = client.query_one("select count(*) from bb_allocation", &[]).await?.get(0);
+    let records = read(&registry, &topics.cdc("public", "bb_allocation"), 5 + 2 + rows as usize).await?;
     assert_eq!(records[5].op(), "c");
-    assert_eq!(
-        records[5].after("id_string"),
-        Some(Value::String("0".into()))
-    );
+    assert_eq!(records[5].after("id_string"), Some(Value::String("0".into())));
     assert_eq!(records[6].op(), "u");
-    assert_eq!(
-        records[6].after("id_string"),
-        Some(Value::String(id.to_string()))
-    );
+    assert_eq!(records[6].after("id_string"), Some(Value::String(id.to_string())));
     let full: Vec<_> = records[7..].iter().collect();
     assert!(full.iter().all(|r| r.op() == "u"));
     let keys: HashSet<i32> = full.iter().filter_map(|r| r.key_int("id")).collect();
     assert_eq!(keys.len() as i64, rows, "one update per allocation row");
-    let commits: HashSet<i64> = full
-        .iter()
-        .filter_map(|r| r.position())
-        .map(|p| p.0)
-        .collect();
+    let commits: HashSet<i64> = full.iter().filter_map(|r| r.position()).map(|p| p.0).collect();
     assert_eq!(commits.len(), 1, "the full-table update is one transaction");
     reader.stop().await
 }
@@ -225,10 +154,7 @@ async fn a_hard_delete_removes_links_first_then_the_event_with_tombstones() -> R
     let link_commit = links[7].position().expect("position");
     let event_commit = events[5].position().expect("position");
     assert_eq!(link_commit.0, event_commit.0);
-    assert!(
-        link_commit.1 < event_commit.1,
-        "links are deleted before the event"
-    );
+    assert!(link_commit.1 < event_commit.1, "links are deleted before the event");
     reader.stop().await
 }
 
@@ -248,23 +174,15 @@ async fn unchanged_toast_values_are_marked_missing_never_null() -> Result<()> {
              from generate_series(1, 1250)) where id = 303",
         )
         .await?;
-    client
-        .batch_execute("update bb_event set active = 0 where id = 303")
-        .await?;
+    client.batch_execute("update bb_event set active = 0 where id = 303").await?;
     let events = read(&registry, &topics.cdc("public", "bb_event"), 7).await?;
-    let Some(Value::String(description)) = events[5].after("description") else {
-        panic!("no description")
-    };
+    let Some(Value::String(description)) = events[5].after("description") else { panic!("no description") };
     assert_eq!(description.len(), 40_000);
     assert!(events[5].missing().is_empty());
     let deactivated = &events[6];
     assert_eq!(deactivated.after("active"), Some(Value::Int(0)));
     assert_eq!(deactivated.after("description"), None);
-    assert_eq!(
-        deactivated.missing(),
-        ["description"],
-        "unchanged TOAST is listed as missing, not NULL"
-    );
+    assert_eq!(deactivated.missing(), ["description"], "unchanged TOAST is listed as missing, not NULL");
     reader.stop().await
 }
 
@@ -277,30 +195,13 @@ async fn a_column_type_change_is_picked_up_without_a_restart() -> Result<()> {
     let reader = spawn(config.clone(), registry.clone());
     wait_for_snapshot(&db, &config).await?;
     let client = db.connect().await?;
-    client
-        .batch_execute("update bb_resource set sort = 1 where id = 1")
-        .await?;
+    client.batch_execute("update bb_resource set sort = 1 where id = 1").await?;
     // A schema change while streaming: pgoutput sends a new Relation message before the next change.
-    client
-        .batch_execute("alter table bb_resource alter column sort type bigint")
-        .await?;
-    client
-        .batch_execute("update bb_resource set sort = 5000000000 where id = 1")
-        .await?;
-    let rows: i64 = client
-        .query_one("select count(*) from bb_resource", &[])
-        .await?
-        .get(0);
-    let records = read(
-        &registry,
-        &topics.cdc("public", "bb_resource"),
-        rows as usize + 2,
-    )
-    .await?;
+    client.batch_execute("alter table bb_resource alter column sort type bigint").await?;
+    client.batch_execute("update bb_resource set sort = 5000000000 where id = 1").await?;
+    let rows: i64 = client.query_one("select count(*) from bb_resource", &[]).await?.get(0);
+    let records = read(&registry, &topics.cdc("public", "bb_resource"), rows as usize + 2).await?;
     assert_eq!(records[rows as usize].after("sort"), Some(Value::Int(1)));
-    assert_eq!(
-        records[rows as usize + 1].after("sort"),
-        Some(Value::Long(5_000_000_000))
-    );
+    assert_eq!(records[rows as usize + 1].after("sort"), Some(Value::Long(5_000_000_000)));
     reader.stop().await
 }

@@ -36,10 +36,7 @@ pub fn spawn(config: Config, registry: Arc<InProcessRegistry>) -> Running {
     let task = tokio::spawn(cdc_reader::run(config, registry, async move {
         let _ = stopped.await;
     }));
-    Running {
-        stop: Some(stop),
-        task,
-    }
+    Running { stop: Some(stop), task }
 }
 
 impl Running {
@@ -48,9 +45,7 @@ impl Running {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        tokio::time::timeout(Duration::from_secs(30), self.task)
-            .await??
-            .map_err(Into::into)
+        tokio::time::timeout(Duration::from_secs(30), self.task).await??.map_err(Into::into)
     }
 
     /// Kills the reader without a graceful stop (a crash).
@@ -124,11 +119,7 @@ impl Decoded {
 
     /// The `missing_columns` list.
     pub fn missing(&self) -> Vec<String> {
-        match self
-            .envelope
-            .as_ref()
-            .and_then(|e| field(e, "missing_columns"))
-        {
+        match self.envelope.as_ref().and_then(|e| field(e, "missing_columns")) {
             Some(Value::Array(items)) => items
                 .iter()
                 .filter_map(|v| match v {
@@ -168,20 +159,13 @@ pub fn field<'a>(value: &'a Value, name: &str) -> Option<&'a Value> {
 }
 
 /// Reads `expected` records of `topic` and decodes them.
-pub async fn read(
-    registry: &InProcessRegistry,
-    topic: &str,
-    expected: usize,
-) -> Result<Vec<Decoded>> {
+pub async fn read(registry: &InProcessRegistry, topic: &str, expected: usize) -> Result<Vec<Decoded>> {
     let records = testkit::consume_all(topic, expected, Duration::from_secs(60)).await?;
     records
         .into_iter()
         .map(|record| {
-            let key = record
-                .key
-                .map(|k| registry.decode(&k).map(|(_, v)| v))
-                .transpose()
-                .map_err(|e| anyhow!("key: {e}"))?;
+            let key =
+                record.key.map(|k| registry.decode(&k).map(|(_, v)| v)).transpose().map_err(|e| anyhow!("key: {e}"))?;
             let envelope = record
                 .value
                 .map(|v| registry.decode(&v).map(|(_, v)| v))
