@@ -32,7 +32,7 @@ async fn confirmed(client: &tokio_postgres::Client, slot: &str) -> Result<u64> {
 fn spawn(config: Config) -> (oneshot::Sender<()>, tokio::task::JoinHandle<Result<(), cdc_reader::CdcError>>) {
     let (stop, stopped) = oneshot::channel::<()>();
     let registry = Arc::new(InProcessRegistry::default());
-    let task = tokio::spawn(cdc_reader::run(config, registry, async move {
+    let task = tokio::spawn(cdc_reader::run_with_encoder(config, registry, async move {
         let _ = stopped.await;
     }));
     (stop, task)

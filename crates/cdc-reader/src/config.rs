@@ -53,6 +53,9 @@ pub struct Config {
     pub excluded_columns: Vec<String>,
     /// Kafka settings.
     pub kafka: KafkaConfig,
+    /// Base URL of the Confluent-compatible schema registry.
+    #[serde(default = "default_registry")]
+    pub schema_registry_url: String,
     /// How often the confirmed position is reported to PostgreSQL.
     #[serde(default = "default_status_interval", with = "humantime_serde")]
     pub status_interval: Duration,
@@ -105,6 +108,9 @@ fn default_tables() -> Vec<String> {
 fn default_excluded() -> Vec<String> {
     DEFAULT_EXCLUDED_COLUMNS.iter().map(|t| (*t).to_owned()).collect()
 }
+fn default_registry() -> String {
+    "http://127.0.0.1:8081".to_owned()
+}
 fn default_status_interval() -> Duration {
     Duration::from_secs(1)
 }
@@ -147,6 +153,7 @@ impl Config {
                 replication_factor: default_replication_factor(),
                 client: BTreeMap::new(),
             },
+            schema_registry_url: default_registry(),
             status_interval: default_status_interval(),
             snapshot_batch_rows: default_snapshot_batch(),
             max_in_flight: default_max_in_flight(),

@@ -35,6 +35,21 @@ pub trait Encoder: Send + Sync {
     fn encode<'a>(&'a self, subject: &'a str, schema: &'a Schema, value: Value) -> EncodeFuture<'a>;
 }
 
+/// The production encoder: the schema-registry crate's codec (ids registered and cached per subject).
+impl Encoder for schema_registry::AvroCodec {
+    fn encode<'a>(&'a self, subject: &'a str, schema: &'a Schema, value: Value) -> EncodeFuture<'a> {
+        Box::pin(async move {
+            schema_registry::AvroCodec::encode(self, subject, schema, value).await.map_err(|error| {
+                if error.is_transient() {
+                    EncodeError::Transient(error.to_string())
+                } else {
+                    EncodeError::Definite(error.to_string())
+                }
+            })
+        })
+    }
+}
+
 /// Schema ids assigned in memory: the wire format is exact, the ids are only meaningful to this instance.
 #[derive(Debug, Default)]
 pub struct InProcessRegistry {

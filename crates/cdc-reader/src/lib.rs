@@ -44,9 +44,15 @@ use pipeline::Pipeline;
 use setup::SlotState;
 use stream::{replication_error, StreamContext};
 
-/// Runs the reader until `shutdown` completes (`Ok`) or a definite error stops it. Records are encoded with
-/// `encoder` (the schema-registry codec in production).
-pub async fn run(
+/// Runs the reader until `shutdown` completes (`Ok`) or a definite error stops it, encoding records with the
+/// schema registry at `config.schema_registry_url`.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), CdcError> {
+    let codec = schema_registry::AvroCodec::new(schema_registry::RegistryClient::new(&config.schema_registry_url));
+    run_with_encoder(config, Arc::new(codec), shutdown).await
+}
+
+/// [`run`] with another record encoder (tests, benchmarks).
+pub async fn run_with_encoder(
     config: Config,
     encoder: Arc<dyn Encoder>,
     shutdown: impl Future<Output = ()>,

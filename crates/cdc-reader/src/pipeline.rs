@@ -13,15 +13,17 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use apache_avro::types::Value;
+use pgwire_replication::Lsn;
 use tokio::sync::mpsc;
 use tracing::warn;
+use vocabulary::records::{AvroRecord, DeadLetter};
 use vocabulary::topics::{key_subject, value_subject, Topics};
 
 use crate::encoder::{EncodeError, Encoder};
 use crate::envelope::{self, RowError, Source};
 use crate::error::CdcError;
 use crate::metrics;
-use crate::produce::{dead_letter, Ack, Producer};
+use crate::produce::{Ack, Producer};
 use crate::progress::{Progress, TxHandle};
 use crate::relation::Table;
 
@@ -119,15 +121,34 @@ impl Pipeline {
         warn!(table = %table, op = change.op, reason, "row cannot be encoded: sent to the dead-letter topic");
         let topic = self.topics.dead_letter();
         self.ensure_topics(vec![topic.clone()]).await?;
-        let body = dead_letter(
-            &change.table.topic,
-            table,
-            change.op,
-            change.source.commit_lsn,
-            change.source.tx_position,
-            reason,
-        );
-        self.send(&topic, Some(change.table.topic.as_bytes()), Some(&body), tx).await?;
+        let source = change.source;
+        let context = [
+            ("schema", change.table.shape.schema.clone()),
+            ("table", table.clone()),
+            ("op", change.op.to_owned()),
+            ("commit_lsn", Lsn(source.commit_lsn).to_string()),
+            ("tx_position", source.tx_position.to_string()),
+            ("lsn", source.lsn.map(|l| Lsn(l).to_string()).unwrap_or_default()),
+        ];
+        let letter = DeadLetter {
+            stage: "cdc-reader".into(),
+            error_kind: "encode".into(),
+            reason: reason.to_owned(),
+            source_topic: Some(change.table.topic.clone()),
+            source_partition: None,
+            source_offset: None,
+            source_key: None,
+            source_value: None,
+            context: context.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+            occurred_at: chrono::Utc::now().timestamp_millis(),
+        };
+        let value = letter.to_avro().map_err(|e| CdcError::Encoder(e.to_string()))?;
+        let body = self
+            .encoder
+            .encode(&value_subject(&topic), DeadLetter::schema(), value)
+            .await
+            .map_err(|e| CdcError::Encoder(format!("dead letter: {e}")))?;
+        self.send(&topic, None, Some(&body), tx).await?;
         ::metrics::counter!(metrics::DEAD_LETTERS, "table" => table.clone()).increment(1);
         Ok(())
     }

@@ -130,18 +130,3 @@ impl Producer {
         }
     }
 }
-
-/// The value of a dead-letter record: JSON, so it can be read whatever went wrong with Avro.
-pub fn dead_letter(topic: &str, table: &str, op: &str, commit_lsn: u64, tx_position: i64, reason: &str) -> Vec<u8> {
-    serde_json::json!({
-        "source": "cdc-reader",
-        "topic": topic,
-        "table": table,
-        "op": op,
-        "commit_lsn": commit_lsn,
-        "tx_position": tx_position,
-        "reason": reason,
-    })
-    .to_string()
-    .into_bytes()
-}

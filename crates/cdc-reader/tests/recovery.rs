@@ -12,6 +12,7 @@ use cdc_reader::encoder::InProcessRegistry;
 use cdc_reader::CdcError;
 use common::{config, insert_event, read, spawn, wait_for_snapshot, Decoded};
 use testkit::TestDatabase;
+use vocabulary::records::{AvroRecord, DeadLetter};
 use vocabulary::topics::Topics;
 
 async fn confirmed_flush(client: &tokio_postgres::Client, slot: &str) -> Result<Option<u64>> {
@@ -153,10 +154,13 @@ async fn a_row_that_cannot_be_encoded_goes_to_the_dead_letter_topic_and_the_stre
     assert_eq!(events[5].key_int("id"), Some(bad));
     assert_eq!(events[6].key_int("id"), Some(good), "the stream went on after the bad row");
     let dead = testkit::consume_all(&topics.dead_letter(), 1, Duration::from_secs(30)).await?;
-    let body: serde_json::Value = serde_json::from_slice(dead[0].value.as_deref().unwrap_or_default())?;
-    assert_eq!(body["table"], "bb_event");
-    assert_eq!(body["op"], "u");
-    assert!(body["reason"].as_str().unwrap_or_default().contains("infinity"), "{body}");
+    let (_, value) = registry.decode(dead[0].value.as_deref().unwrap_or_default())?;
+    let letter = DeadLetter::from_avro(value)?;
+    assert_eq!(letter.stage, "cdc-reader");
+    assert_eq!(letter.context.get("table").map(String::as_str), Some("bb_event"));
+    assert_eq!(letter.context.get("op").map(String::as_str), Some("u"));
+    assert_eq!(letter.source_topic, Some(topics.cdc("public", "bb_event")));
+    assert!(letter.reason.contains("infinity"), "{}", letter.reason);
     reader.stop().await
 }
 

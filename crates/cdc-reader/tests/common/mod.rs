@@ -33,7 +33,7 @@ pub struct Running {
 /// Starts the reader.
 pub fn spawn(config: Config, registry: Arc<InProcessRegistry>) -> Running {
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(cdc_reader::run(config, registry, async move {
+    let task = tokio::spawn(cdc_reader::run_with_encoder(config, registry, async move {
         let _ = stopped.await;
     }));
     Running { stop: Some(stop), task }
