@@ -53,7 +53,7 @@ async fn a_crash_in_the_middle_of_a_stream_loses_nothing_and_keeps_commit_order_
     }
     let expected = 2 * writes;
     let mut seen: BTreeMap<(i64, i64), Decoded> = BTreeMap::new();
-    let mut wanted = 5 + 2 * expected;
+    let mut wanted = 5 + expected;
     for _ in 0..5 {
         let records = read(&registry, &topic, wanted).await?;
         seen.clear();

@@ -187,7 +187,7 @@ async fn unchanged_toast_values_are_marked_missing_never_null() -> Result<()> {
 }
 
 #[tokio::test]
-async fn a_column_type_change_is_picked_up_without_a_restart() -> Result<()> {
+async fn a_relation_change_is_picked_up_without_a_restart() -> Result<()> {
     let db = TestDatabase::create().await?;
     let config = config(&db);
     let topics = Topics::new(config.kafka.topic_prefix.clone());
@@ -196,12 +196,24 @@ async fn a_column_type_change_is_picked_up_without_a_restart() -> Result<()> {
     wait_for_snapshot(&db, &config).await?;
     let client = db.connect().await?;
     client.batch_execute("update bb_resource set sort = 1 where id = 1").await?;
-    // A schema change while streaming: pgoutput sends a new Relation message before the next change.
-    client.batch_execute("alter table bb_resource alter column sort type bigint").await?;
-    client.batch_execute("update bb_resource set sort = 5000000000 where id = 1").await?;
+    // A column is added to the table and to the publication's column list while the reader streams: pgoutput
+    // sends a new Relation message before the next change of the table.
+    client.batch_execute("alter table bb_resource add column roomsync_note text").await?;
+    client
+        .batch_execute(&format!(
+            "alter publication {p} drop table bb_resource; \
+             alter publication {p} add table bb_resource (id, name, active, sort, roomsync_note)",
+            p = config.publication
+        ))
+        .await?;
+    client.batch_execute("update bb_resource set roomsync_note = 'hello' where id = 1").await?;
     let rows: i64 = client.query_one("select count(*) from bb_resource", &[]).await?.get(0);
     let records = read(&registry, &topics.cdc("public", "bb_resource"), rows as usize + 2).await?;
-    assert_eq!(records[rows as usize].after("sort"), Some(Value::Int(1)));
-    assert_eq!(records[rows as usize + 1].after("sort"), Some(Value::Long(5_000_000_000)));
+    let before = &records[rows as usize];
+    assert_eq!(before.after("sort"), Some(Value::Int(1)));
+    assert_eq!(before.after("roomsync_note"), None);
+    let after = &records[rows as usize + 1];
+    assert_eq!(after.after("roomsync_note"), Some(Value::String("hello".into())));
+    assert_eq!(after.after("description_json"), None, "the narrowed column list applies at once");
     reader.stop().await
 }
