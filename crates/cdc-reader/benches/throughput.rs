@@ -88,7 +88,7 @@ async fn main() -> Result<()> {
         client
             .execute(
                 "insert into bb_allocation (organization_id, from_, to_, season_id, building_name) \
-                 select a.organization_id, a.from_ + make_interval(days => g), a.to_ + make_interval(days => g), \
+                 select a.organization_id, a.from_ + make_interval(days => g::int), a.to_ + make_interval(days => g::int), \
                  a.season_id, 'Bench hall' from bb_allocation a, generate_series(1, $1::int8) g where a.id = 101",
                 &[&batch],
             )
