@@ -130,3 +130,38 @@ impl Producer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdkafka::mocking::MockCluster;
+
+    fn config(bootstrap: String) -> KafkaConfig {
+        KafkaConfig {
+            bootstrap,
+            topic_prefix: "t".into(),
+            partitions: 1,
+            replication_factor: 1,
+            client: Default::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn records_sent_while_the_broker_is_down_are_acknowledged_once_it_is_back() {
+        let cluster = MockCluster::new(1).expect("mock cluster");
+        cluster.create_topic("cdc", 1, 1).expect("topic");
+        let (acks_tx, mut acks) = mpsc::unbounded_channel();
+        let producer = Producer::new(&config(cluster.bootstrap_servers()), acks_tx).expect("producer");
+        producer.send("cdc", Some(b"k"), Some(b"v1"), 1).await.expect("queued");
+        let first = acks.recv().await.expect("ack");
+        assert_eq!((first.tx, first.result), (1, Ok(())));
+
+        cluster.broker_down(1).expect("down");
+        producer.send("cdc", Some(b"k"), Some(b"v2"), 2).await.expect("queued while down");
+        // Not acknowledged while the broker is away (so the flush LSN cannot move past it).
+        assert!(tokio::time::timeout(Duration::from_millis(500), acks.recv()).await.is_err());
+        cluster.broker_up(1).expect("up");
+        let second = tokio::time::timeout(Duration::from_secs(30), acks.recv()).await.expect("acked").expect("ack");
+        assert_eq!((second.tx, second.result), (2, Ok(())));
+    }
+}
