@@ -25,6 +25,11 @@ async fn confirmed_flush(client: &tokio_postgres::Client, slot: &str) -> Result<
     Ok(row.and_then(|r| r.get::<_, Option<String>>(0)).and_then(|t| t.parse().ok()))
 }
 
+async fn active_pid(client: &tokio_postgres::Client, slot: &str) -> Result<Option<i32>> {
+    let row = client.query_one("select active_pid from pg_replication_slots where slot_name = $1", &[&slot]).await?;
+    Ok(row.get(0))
+}
+
 #[tokio::test]
 async fn a_crash_in_the_middle_of_a_stream_loses_nothing_and_keeps_commit_order_per_key() -> Result<()> {
     let db = TestDatabase::create().await?;
@@ -191,5 +196,32 @@ async fn a_lost_replication_connection_is_retried_and_the_stream_continues() -> 
     let records = read(&registry, &topic, 7).await?;
     let ids: Vec<Option<i32>> = records[5..].iter().map(|r| r.key_int("id")).collect();
     assert_eq!(ids, [Some(before), Some(after)]);
+    reader.stop().await
+}
+
+#[tokio::test]
+async fn an_idle_stream_outlives_the_wal_sender_timeout_on_one_connection() -> Result<()> {
+    let db = TestDatabase::create().await?;
+    let config = config(&db);
+    let topic = Topics::new(config.kafka.topic_prefix.clone()).cdc("public", "bb_event");
+    let registry = Arc::new(InProcessRegistry::default());
+    let reader = spawn(config.clone(), registry.clone());
+    wait_for_snapshot(&db, &config).await?;
+    let client = db.connect().await?;
+    let timeout_ms: i32 =
+        client.query_one("select setting::int from pg_settings where name = 'wal_sender_timeout'", &[]).await?.get(0);
+    let slot = config.slot.clone();
+    let pid = testkit::wait_until("the stream to start", Duration::from_secs(30), || {
+        let client = &client;
+        let slot = slot.clone();
+        async move { active_pid(client, &slot).await }
+    })
+    .await?;
+    // The scenario itself is time passing with nothing to replicate: longer than the server waits for a reply.
+    tokio::time::sleep(Duration::from_millis(u64::try_from(timeout_ms)?.min(30_000) + 2_000)).await;
+    assert_eq!(active_pid(&client, &slot).await?, Some(pid), "the server never dropped the connection");
+    let id = insert_event(&client, "after a quiet while").await?;
+    let records = read(&registry, &topic, 6).await?;
+    assert_eq!(records[5].key_int("id"), Some(id));
     reader.stop().await
 }
