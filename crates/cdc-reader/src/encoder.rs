@@ -26,27 +26,38 @@ pub enum EncodeError {
     Transient(String),
 }
 
-/// A boxed encoding future.
-pub type EncodeFuture<'a> = Pin<Box<dyn Future<Output = Result<Vec<u8>, EncodeError>> + Send + 'a>>;
+/// A boxed future of a schema id.
+pub type IdFuture<'a> = Pin<Box<dyn Future<Output = Result<u32, EncodeError>> + Send + 'a>>;
 
-/// Encodes Avro values for a subject into Confluent wire format.
+/// Encodes Avro values into Confluent wire format with ids from a registry.
+///
+/// Split in two so the reader asks for a table's ids once (per schema version) and the per-record path is pure
+/// encoding: computing a schema's canonical form for every record would cost more than encoding it.
 pub trait Encoder: Send + Sync {
-    /// Registers (or finds) `schema` under `subject` and encodes `value` with it.
-    fn encode<'a>(&'a self, subject: &'a str, schema: &'a Schema, value: Value) -> EncodeFuture<'a>;
+    /// The id of `schema` under `subject`, registering it on first use.
+    fn schema_id<'a>(&'a self, subject: &'a str, schema: &'a Schema) -> IdFuture<'a>;
+    /// Encodes `value` with `schema`, registered as `id`.
+    fn encode_with_id(&self, id: u32, schema: &Schema, value: Value) -> Result<Vec<u8>, EncodeError> {
+        wire_format(id, schema, value)
+    }
+}
+
+fn classify(error: schema_registry::CodecError) -> EncodeError {
+    if error.is_transient() {
+        EncodeError::Transient(error.to_string())
+    } else {
+        EncodeError::Definite(error.to_string())
+    }
 }
 
 /// The production encoder: the schema-registry crate's codec (ids registered and cached per subject).
 impl Encoder for schema_registry::AvroCodec {
-    fn encode<'a>(&'a self, subject: &'a str, schema: &'a Schema, value: Value) -> EncodeFuture<'a> {
-        Box::pin(async move {
-            schema_registry::AvroCodec::encode(self, subject, schema, value).await.map_err(|error| {
-                if error.is_transient() {
-                    EncodeError::Transient(error.to_string())
-                } else {
-                    EncodeError::Definite(error.to_string())
-                }
-            })
-        })
+    fn schema_id<'a>(&'a self, subject: &'a str, schema: &'a Schema) -> IdFuture<'a> {
+        Box::pin(async move { schema_registry::AvroCodec::schema_id(self, subject, schema).await.map_err(classify) })
+    }
+
+    fn encode_with_id(&self, id: u32, schema: &Schema, value: Value) -> Result<Vec<u8>, EncodeError> {
+        schema_registry::AvroCodec::encode_with_id(self, id, schema, value).map_err(classify)
     }
 }
 
@@ -94,8 +105,8 @@ impl InProcessRegistry {
 }
 
 impl Encoder for InProcessRegistry {
-    fn encode<'a>(&'a self, _subject: &'a str, schema: &'a Schema, value: Value) -> EncodeFuture<'a> {
-        Box::pin(async move { wire_format(self.id_of(schema), schema, value) })
+    fn schema_id<'a>(&'a self, _subject: &'a str, schema: &'a Schema) -> IdFuture<'a> {
+        Box::pin(async move { Ok(self.id_of(schema)) })
     }
 }
 
@@ -119,7 +130,8 @@ mod tests {
         let schema =
             Schema::parse_str(r#"{"type":"record","name":"K","fields":[{"name":"id","type":"int"}]}"#).expect("schema");
         let value = Value::Record(vec![("id".into(), Value::Int(42))]);
-        let bytes = registry.encode("t-key", &schema, value.clone()).await.expect("encodes");
+        let id = registry.schema_id("t-key", &schema).await.expect("id");
+        let bytes = registry.encode_with_id(id, &schema, value.clone()).expect("encodes");
         assert_eq!(bytes[0], 0);
         assert_eq!(registry.decode(&bytes), Ok((1, value)));
     }
@@ -128,7 +140,8 @@ mod tests {
     async fn a_value_that_does_not_match_its_schema_is_a_definite_error() {
         let registry = InProcessRegistry::default();
         let schema = Schema::parse_str(r#""int""#).expect("schema");
-        let result = registry.encode("s", &schema, Value::String("x".into())).await;
+        let id = registry.schema_id("s", &schema).await.expect("id");
+        let result = registry.encode_with_id(id, &schema, Value::String("x".into()));
         assert!(matches!(result, Err(EncodeError::Definite(_))));
     }
 }

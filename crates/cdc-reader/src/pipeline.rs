@@ -93,16 +93,16 @@ impl Pipeline {
             Ok(built) => built,
             Err(error) => return self.dead_letter(tx, &change, &error.to_string()).await,
         };
-        let key_bytes = match key {
-            Some(key) => match self.encoder.encode(&key_subject(&table.topic), &table.schemas.key, key).await {
-                Ok(bytes) => Some(bytes),
-                Err(EncodeError::Definite(reason)) => return self.dead_letter(tx, &change, &reason).await,
-                Err(EncodeError::Transient(reason)) => return Err(CdcError::Encoder(reason)),
-            },
-            None => None,
+        let (key_id, value_id) = match self.schema_ids(table).await {
+            Ok(ids) => ids,
+            Err(EncodeError::Definite(reason)) => return self.dead_letter(tx, &change, &reason).await,
+            Err(EncodeError::Transient(reason)) => return Err(CdcError::Encoder(reason)),
         };
-        let subject = value_subject(&table.topic);
-        let value_bytes = match self.encoder.encode(&subject, &table.schemas.envelope, value).await {
+        let encoded = key
+            .map(|key| self.encoder.encode_with_id(key_id, &table.schemas.key, key))
+            .transpose()
+            .and_then(|key| Ok((key, self.encoder.encode_with_id(value_id, &table.schemas.envelope, value)?)));
+        let (key_bytes, value_bytes) = match encoded {
             Ok(bytes) => bytes,
             Err(EncodeError::Definite(reason)) => return self.dead_letter(tx, &change, &reason).await,
             Err(EncodeError::Transient(reason)) => return Err(CdcError::Encoder(reason)),
@@ -114,6 +114,16 @@ impl Pipeline {
         ::metrics::counter!(metrics::RECORDS_PRODUCED, "table" => table.shape.table.clone(), "op" => change.op)
             .increment(1);
         Ok(())
+    }
+
+    /// The table's key and envelope schema ids, registered once per table shape.
+    async fn schema_ids(&self, table: &Table) -> Result<(u32, u32), EncodeError> {
+        if let Some(ids) = table.ids.get() {
+            return Ok(*ids);
+        }
+        let key = self.encoder.schema_id(&key_subject(&table.topic), &table.schemas.key).await?;
+        let value = self.encoder.schema_id(&value_subject(&table.topic), &table.schemas.envelope).await?;
+        Ok(*table.ids.get_or_init(|| (key, value)))
     }
 
     async fn dead_letter(&mut self, tx: TxHandle, change: &Change<'_>, reason: &str) -> Result<(), CdcError> {
@@ -143,10 +153,11 @@ impl Pipeline {
             occurred_at: chrono::Utc::now().timestamp_millis(),
         };
         let value = letter.to_avro().map_err(|e| CdcError::Encoder(e.to_string()))?;
-        let body = self
-            .encoder
-            .encode(&value_subject(&topic), DeadLetter::schema(), value)
-            .await
+        let schema = DeadLetter::schema();
+        let subject = value_subject(&topic);
+        let id = self.encoder.schema_id(&subject, schema).await;
+        let body = id
+            .and_then(|id| self.encoder.encode_with_id(id, schema, value))
             .map_err(|e| CdcError::Encoder(format!("dead letter: {e}")))?;
         self.send(&topic, None, Some(&body), tx).await?;
         ::metrics::counter!(metrics::DEAD_LETTERS, "table" => table.clone()).increment(1);

@@ -95,6 +95,15 @@ pub struct Table {
     pub schemas: TableSchemas,
     /// Kafka topic of its changes.
     pub topic: String,
+    /// Registered ids of its key and envelope schemas, once asked for.
+    pub ids: std::sync::OnceLock<(u32, u32)>,
+}
+
+impl Table {
+    /// A table with its schemas, ids not yet registered.
+    pub fn new(shape: TableShape, schemas: TableSchemas, topic: String) -> Self {
+        Table { shape, schemas, topic, ids: std::sync::OnceLock::new() }
+    }
 }
 
 /// Shapes by relation OID, as the stream last described them.
@@ -152,7 +161,7 @@ mod tests {
 
     fn build(shape: TableShape) -> Result<Table, crate::envelope::RowError> {
         let schemas = TableSchemas::generate(&shape)?;
-        Ok(Table { shape, schemas, topic: "t".into() })
+        Ok(Table::new(shape, schemas, "t".into()))
     }
 
     #[test]

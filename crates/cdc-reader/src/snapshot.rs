@@ -28,7 +28,7 @@ pub fn table_for(shape: TableShape, pipeline: &Pipeline) -> Result<Table, CdcErr
     let schemas =
         TableSchemas::generate(&shape).map_err(|e| CdcError::Config(format!("table {}: {e}", shape.table)))?;
     let topic = pipeline.topics().cdc(&shape.schema, &shape.table);
-    Ok(Table { shape, schemas, topic })
+    Ok(Table::new(shape, schemas, topic))
 }
 
 /// What the snapshot needs to know about its origin.

@@ -166,7 +166,7 @@ async fn handle_change(
         let changed = relations.update(relation, |shape: TableShape| {
             let schemas =
                 TableSchemas::generate(&shape).map_err(|e| CdcError::Config(format!("table {}: {e}", shape.table)))?;
-            Ok::<_, CdcError>(Table { shape, schemas, topic: topic.clone() })
+            Ok::<_, CdcError>(Table::new(shape, schemas, topic.clone()))
         })?;
         if changed {
             info!(table = %relation.table, columns = relation.columns.len(), "relation described (new or changed)");
