@@ -57,6 +57,9 @@ async fn main() -> Result<()> {
     config.publication = unique_name("bench");
     config.kafka.topic_prefix = unique_name("bench");
     config.status_interval = Duration::from_millis(100);
+    if let Ok(linger) = std::env::var("BENCH_LINGER_MS") {
+        config.kafka.client.insert("linger.ms".into(), linger);
+    }
 
     // First start: publication, slot and snapshot; then stop so the changes pile up in the slot.
     let (stop, task) = spawn(config.clone());
