@@ -12,6 +12,7 @@
 //!   open and nothing pending before it (so an idle slot advances);
 //! - every record carries its commit LSN and its position in the transaction.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,6 +56,8 @@ pub struct StreamContext {
     pub db: String,
     /// Topic prefix.
     pub name: String,
+    /// Primary-key columns of the captured tables by (schema, table), from the catalog.
+    pub primary_keys: HashMap<(String, String), Vec<String>>,
     /// How often the position is reported (bounds the wait for the last report at shutdown).
     pub status_interval: Duration,
 }
@@ -163,7 +166,7 @@ async fn handle_change(
 ) -> Result<(), CdcError> {
     if let Message::Relation(relation) = &message {
         let topic = pipeline.topics().cdc(&relation.schema, &relation.table);
-        let changed = relations.update(relation, |shape: TableShape| {
+        let changed = relations.update(relation, &context.primary_keys, |shape: TableShape| {
             let schemas =
                 TableSchemas::generate(&shape).map_err(|e| CdcError::Config(format!("table {}: {e}", shape.table)))?;
             Ok::<_, CdcError>(Table::new(shape, schemas, topic.clone()))

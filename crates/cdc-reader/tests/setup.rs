@@ -71,6 +71,19 @@ async fn a_table_without_primary_key_is_not_published() -> Result<()> {
 }
 
 #[tokio::test]
+async fn a_full_identity_table_with_sensitive_columns_is_not_published_so_its_updates_keep_working() -> Result<()> {
+    let db = TestDatabase::create().await?;
+    let config = config(&db);
+    let client = setup::connect(&config).await?;
+    client.batch_execute("alter table bb_event replica identity full").await?;
+    let shapes = setup::captured_tables(&client, &config).await?;
+    assert!(shapes.iter().all(|s| s.table != "bb_event"));
+    setup::ensure_publication(&client, &config, &shapes).await?;
+    client.batch_execute("update bb_event set active = 0 where id = 301").await?;
+    Ok(())
+}
+
+#[tokio::test]
 async fn the_slot_name_is_validated_before_it_reaches_a_replication_command() {
     let mut config = Config::new("postgres://x@127.0.0.1/db", "k:1");
     config.slot = "x LOGICAL 0/0; DROP".into();
