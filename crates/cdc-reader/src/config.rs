@@ -30,8 +30,8 @@ pub const DEFAULT_TABLES: &[&str] = &[
 /// Columns that never leave the database, in any captured table (`name`) or one table (`table.name`).
 pub const DEFAULT_EXCLUDED_COLUMNS: &[&str] = &["secret", "customer_ssn"];
 
-/// Settings of the CDC reader.
-#[derive(Debug, Clone, Deserialize)]
+/// Settings of the CDC reader. Its `Debug` output hides the password in `database_url`.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// PostgreSQL connection URL (`postgres://user:password@host:port/database`) of a role with REPLICATION.
@@ -136,6 +136,42 @@ fn default_replication_factor() -> i32 {
     1
 }
 
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("database_url", &redact_url(&self.database_url))
+            .field("slot", &self.slot)
+            .field("publication", &self.publication)
+            .field("schema", &self.schema)
+            .field("tables", &self.tables)
+            .field("excluded_columns", &self.excluded_columns)
+            .field("kafka", &self.kafka)
+            .field("schema_registry_url", &self.schema_registry_url)
+            .field("status_interval", &self.status_interval)
+            .field("snapshot_batch_rows", &self.snapshot_batch_rows)
+            .field("max_in_flight", &self.max_in_flight)
+            .field("retry_min", &self.retry_min)
+            .field("retry_max", &self.retry_max)
+            .finish()
+    }
+}
+
+/// `postgres://user:secret@host/db` -> `postgres://user:***@host/db` (and `password=` in key-value form).
+pub fn redact_url(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        if let Some((credentials, host)) = rest.rsplit_once('@') {
+            if let Some((user, _password)) = credentials.split_once(':') {
+                return format!("{scheme}://{user}:***@{host}");
+            }
+        }
+        return url.to_owned();
+    }
+    url.split_whitespace()
+        .map(|part| if part.starts_with("password=") { "password=***" } else { part })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 impl Config {
     /// A configuration with every default, for `database_url` and Kafka at `bootstrap`.
     pub fn new(database_url: impl Into<String>, bootstrap: impl Into<String>) -> Self {
@@ -218,6 +254,14 @@ mod tests {
         assert!(config.is_excluded("bb_group", "contact_primary"));
         assert!(!config.is_excluded("bb_event", "contact_primary"));
         assert!(!config.is_excluded("bb_event", "name"));
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_database_password() {
+        let config = Config::new("postgres://cdc:s3cret@db:5432/booking", "k:1");
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("s3cret") && shown.contains("cdc:***@db:5432/booking"), "{shown}");
+        assert_eq!(redact_url("host=db password=s3cret user=x"), "host=db password=*** user=x");
     }
 
     #[test]
