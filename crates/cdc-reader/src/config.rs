@@ -88,6 +88,10 @@ pub struct KafkaConfig {
     /// Replication factor of topics the reader creates.
     #[serde(default = "default_replication_factor")]
     pub replication_factor: i32,
+    /// Largest record (key + value) the reader produces; larger rows go to the dead-letter topic. Keep it at or
+    /// below the broker's and topic's `max.message.bytes` (the producer's `message.max.bytes` is set from it).
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: usize,
     /// Extra librdkafka settings (e.g. security). Idempotence and acks=all are always on.
     #[serde(default)]
     pub client: BTreeMap<String, String>,
@@ -134,6 +138,9 @@ fn default_partitions() -> i32 {
 }
 fn default_replication_factor() -> i32 {
     1
+}
+fn default_max_message_bytes() -> usize {
+    1_000_000
 }
 
 impl std::fmt::Debug for Config {
@@ -187,6 +194,7 @@ impl Config {
                 topic_prefix: default_prefix(),
                 partitions: default_partitions(),
                 replication_factor: default_replication_factor(),
+                max_message_bytes: default_max_message_bytes(),
                 client: BTreeMap::new(),
             },
             schema_registry_url: default_registry(),

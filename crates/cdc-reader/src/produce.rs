@@ -72,6 +72,8 @@ fn client_config(config: &KafkaConfig) -> ClientConfig {
         client.set(key, value);
     }
     client.set("bootstrap.servers", &config.bootstrap);
+    // Room for the record framing on top of the largest record the pipeline lets through.
+    client.set("message.max.bytes", (config.max_message_bytes + 64 * 1024).to_string());
     client
 }
 
@@ -150,6 +152,7 @@ mod tests {
             topic_prefix: "t".into(),
             partitions: 1,
             replication_factor: 1,
+            max_message_bytes: 1_000_000,
             client: Default::default(),
         }
     }
