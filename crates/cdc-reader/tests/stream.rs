@@ -54,6 +54,12 @@ async fn snapshot_then_every_operation_type_reaches_the_table_topics() -> Result
     let links = read(&registry, &topics.cdc("public", "bb_event_resource"), 8).await?;
     assert_eq!(links.iter().filter(|r| r.op() == "r").count(), 7);
     assert_eq!(links[7].op(), "t");
+    // The last row of the whole snapshot (last captured table: bb_season) says so.
+    let seasons: i64 = client.query_one("select count(*) from bb_season", &[]).await?.get(0);
+    let seasons = read(&registry, &topics.cdc("public", "bb_season"), seasons as usize).await?;
+    let marks: Vec<Option<Value>> = seasons.iter().map(|r| r.source("snapshot")).collect();
+    assert_eq!(marks.last(), Some(&Some(Value::String("last".into()))));
+    assert!(events[..5].iter().all(|r| r.source("snapshot") == Some(Value::String("true".into()))));
     reader.stop().await
 }
 
