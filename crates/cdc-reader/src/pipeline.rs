@@ -242,8 +242,8 @@ pub fn build(
     before: Option<Result<envelope::Row, RowError>>,
     after: Option<Result<envelope::Row, RowError>>,
     source: &Source,
-    now_ms: i64,
 ) -> Result<(Option<Value>, Value), RowError> {
+    let now_ms = chrono::Utc::now().timestamp_millis();
     let key = key_tuple.map(|tuple| envelope::key(&table.shape, tuple)).transpose()?;
     let before = before.transpose()?;
     let after = after.transpose()?;

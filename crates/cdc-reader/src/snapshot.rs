@@ -63,7 +63,7 @@ pub async fn copy(
         .await
         .map_err(|e| CdcError::pg("importing the exported snapshot", e))?;
     let handle = pipeline.progress.open(point.lsn);
-    let context = RowContext { point, started_ms: chrono::Utc::now().timestamp_millis() };
+    let context = RowContext { point, started_ms: chrono::Utc::now().timestamp_millis(), handle };
     let mut position: i64 = 0;
     let mut pending: Option<(Arc<Table>, Vec<Datum>)> = None;
     for table in tables {
@@ -101,7 +101,7 @@ pub async fn copy(
                     .collect();
                 // One row is held back so the very last row of the snapshot can say so (`snapshot: last`).
                 if let Some((held_table, held_tuple)) = pending.replace((table.clone(), tuple)) {
-                    emit_row(pipeline, handle, &held_table, &held_tuple, "true", &context, position).await?;
+                    emit_row(pipeline, &held_table, &held_tuple, "true", &context, position).await?;
                     position += 1;
                 }
                 rows_of_table += 1;
@@ -112,7 +112,7 @@ pub async fn copy(
         info!(table = %table.shape.table, rows = rows_of_table, "snapshot of table copied");
     }
     if let Some((held_table, held_tuple)) = pending.take() {
-        emit_row(pipeline, handle, &held_table, &held_tuple, "last", &context, position).await?;
+        emit_row(pipeline, &held_table, &held_tuple, "last", &context, position).await?;
         position += 1;
     }
     transaction.commit().await.map_err(|e| CdcError::pg("ending the snapshot transaction", e))?;
@@ -120,15 +120,16 @@ pub async fn copy(
     Ok(u64::try_from(position).unwrap_or(0))
 }
 
+/// What every row of one snapshot shares.
 struct RowContext<'a> {
     point: &'a SnapshotPoint<'a>,
     started_ms: i64,
+    handle: crate::progress::TxHandle,
 }
 
 /// Produces one snapshot row as op `r`.
 async fn emit_row(
     pipeline: &mut Pipeline,
-    handle: crate::progress::TxHandle,
     table: &Table,
     tuple: &[Datum],
     snapshot: &'static str,
@@ -147,7 +148,6 @@ async fn emit_row(
         tx_position: position,
     };
     let after = envelope::row(&table.shape, tuple, None, false);
-    let now = chrono::Utc::now().timestamp_millis();
-    let built = build(table, "r", Some(tuple), None, Some(after), &source, now);
-    pipeline.emit(handle, Change { table, op: "r", built, source: &source, tombstone: false }).await
+    let built = build(table, "r", Some(tuple), None, Some(after), &source);
+    pipeline.emit(context.handle, Change { table, op: "r", built, source: &source, tombstone: false }).await
 }

@@ -182,7 +182,6 @@ async fn handle_change(
         debug!("change outside a transaction ignored");
         return Ok(());
     };
-    let now = chrono::Utc::now().timestamp_millis();
     let mut source = Source {
         name: context.name.clone(),
         db: context.db.clone(),
@@ -198,7 +197,7 @@ async fn handle_change(
         Message::Insert { relation, new } => {
             let table = table_of(relation)?;
             let after = envelope::row(&table.shape, &new, None, false);
-            let built = build(&table, "c", Some(&new), None, Some(after), &source, now);
+            let built = build(&table, "c", Some(&new), None, Some(after), &source);
             emit(pipeline, tx, &table, "c", built, &mut source, false).await?;
         }
         Message::Update { relation, old, new } => {
@@ -207,28 +206,28 @@ async fn handle_change(
             if let Some(old) = old.as_deref().filter(|old| key_changed(&table, old, &new)) {
                 // The key changed: the old key is deleted (and tombstoned), the new key created.
                 let before = envelope::row(&table.shape, old, None, key_only);
-                let built = build(&table, "d", Some(old), Some(before), None, &source, now);
+                let built = build(&table, "d", Some(old), Some(before), None, &source);
                 emit(pipeline, tx, &table, "d", built, &mut source, true).await?;
                 let after = envelope::row(&table.shape, &new, None, false);
-                let built = build(&table, "c", Some(&new), None, Some(after), &source, now);
+                let built = build(&table, "c", Some(&new), None, Some(after), &source);
                 emit(pipeline, tx, &table, "c", built, &mut source, false).await?;
             } else {
                 let before = old.as_deref().map(|old| envelope::row(&table.shape, old, None, key_only));
                 let after = envelope::row(&table.shape, &new, old.as_deref(), false);
-                let built = build(&table, "u", Some(&new), before, Some(after), &source, now);
+                let built = build(&table, "u", Some(&new), before, Some(after), &source);
                 emit(pipeline, tx, &table, "u", built, &mut source, false).await?;
             }
         }
         Message::Delete { relation, old } => {
             let table = table_of(relation)?;
             let before = envelope::row(&table.shape, &old, None, !table.shape.full_identity);
-            let built = build(&table, "d", Some(&old), Some(before), None, &source, now);
+            let built = build(&table, "d", Some(&old), Some(before), None, &source);
             emit(pipeline, tx, &table, "d", built, &mut source, true).await?;
         }
         Message::Truncate { relations: oids, .. } => {
             for oid in oids {
                 let table = table_of(oid)?;
-                let built = build(&table, "t", None, None, None, &source, now);
+                let built = build(&table, "t", None, None, None, &source);
                 emit(pipeline, tx, &table, "t", built, &mut source, false).await?;
             }
         }
