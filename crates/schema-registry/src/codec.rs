@@ -3,6 +3,7 @@
 //! the hot path is pure encoding.
 
 use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use apache_avro::types::Value;
@@ -54,13 +55,15 @@ impl AvroCodec {
 
     /// The id of `schema` under `subject`, registering it on first use.
     pub async fn schema_id(&self, subject: &str, schema: &Schema) -> Result<u32, CodecError> {
-        let canonical = schema.canonical_form();
-        let key = (subject.to_owned(), canonical);
+        // Keyed on the full schema JSON, not the Parsing Canonical Form: that form drops defaults and logical
+        // types, so two versions differing only there would share a cached id and records written with the second
+        // would carry the first one's id (a `timestamp-millis` read back as a plain `long`).
+        let text = serde_json::to_string(schema).map_err(|err| CodecError::Avro(err.to_string()))?;
+        let key = (subject.to_owned(), text);
         if let Some(id) = self.ids.lock().unwrap_or_else(PoisonError::into_inner).get(&key) {
             return Ok(*id);
         }
-        let text = serde_json::to_string(schema).map_err(|err| CodecError::Avro(err.to_string()))?;
-        let id = self.registry.register(subject, &text).await?;
+        let id = self.registry.register(subject, &key.1).await?;
         self.ids.lock().unwrap_or_else(PoisonError::into_inner).insert(key, id);
         self.schemas.lock().unwrap_or_else(PoisonError::into_inner).insert(id, Arc::new(schema.clone()));
         Ok(id)
@@ -85,7 +88,11 @@ impl AvroCodec {
             return Ok(schema.clone());
         }
         let text = self.registry.schema_by_id(id).await?;
-        let schema = Arc::new(Schema::parse_str(&text).map_err(|err| CodecError::Avro(err.to_string()))?);
+        // apache-avro 0.20 panics on some invalid schemas (e.g. a record name that is not an Avro name); what a
+        // registry sends must not be able to take a consumer down.
+        let parsed = catch_unwind(AssertUnwindSafe(|| Schema::parse_str(&text)))
+            .map_err(|_| CodecError::Avro(format!("the Avro parser panicked on the schema with id {id}")))?;
+        let schema = Arc::new(parsed.map_err(|err| CodecError::Avro(err.to_string()))?);
         self.schemas.lock().unwrap_or_else(PoisonError::into_inner).insert(id, schema.clone());
         Ok(schema)
     }

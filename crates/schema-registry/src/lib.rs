@@ -12,6 +12,7 @@
 
 pub mod client;
 pub mod codec;
+pub mod server;
 pub mod wire;
 
 pub use client::{RegistryClient, RegistryError};

@@ -1,0 +1,256 @@
+//! JSON `$batch`: many requests in few round trips, chunked by 20, answers mapped back by id.
+//!
+//! Invariants: answers come back in request order whatever order Graph used; every request gets exactly one
+//! answer or the whole call fails; inner failures (429, 404, 424, ...) are surfaced per item, never hidden; a
+//! `dependsOn` must stay inside its chunk (Graph cannot express cross-batch dependencies), else we refuse up front;
+//! retryable inner failures are resent (with what they depend on) until they succeed or attempts run out.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::error::{ErrorClass, GraphError};
+use crate::retry::{parse_retry_after, wait_before_retry};
+use crate::transport::Call;
+use crate::GraphClient;
+
+/// Graph's limit per batch.
+pub const MAX_BATCH: usize = 20;
+
+/// One inner request.
+#[derive(Debug, Clone)]
+pub struct BatchRequest {
+    /// Unique id within the call.
+    pub id: String,
+    /// Method.
+    pub method: Method,
+    /// URL relative to the version root, e.g. `/users/{id}/events`.
+    pub url: String,
+    /// JSON body.
+    pub body: Option<Value>,
+    /// Ids that must succeed first (same chunk).
+    pub depends_on: Vec<String>,
+}
+
+impl BatchRequest {
+    /// A request without body or dependencies.
+    pub fn new(id: impl Into<String>, method: Method, url: impl Into<String>) -> Self {
+        Self { id: id.into(), method, url: url.into(), body: None, depends_on: Vec::new() }
+    }
+}
+
+/// One inner answer.
+#[derive(Debug, Clone, Deserialize)]
+pub struct BatchResponse {
+    /// Request id.
+    pub id: String,
+    /// HTTP status.
+    pub status: u16,
+    /// Headers (`Retry-After`, ...).
+    #[serde(default)]
+    pub headers: HashMap<String, String>,
+    /// Body (Null when empty).
+    #[serde(default)]
+    pub body: Value,
+}
+
+impl BatchResponse {
+    /// The inner error, if the inner request failed; classify it like any other error.
+    pub fn error(&self) -> Option<GraphError> {
+        if (200..300).contains(&self.status) {
+            return None;
+        }
+        let retry_after: Option<Duration> = self
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))
+            .and_then(|(_, v)| parse_retry_after(v, chrono::Utc::now()));
+        let body = serde_json::to_vec(&self.body).unwrap_or_default();
+        Some(GraphError::from_response(self.status, retry_after, &body))
+    }
+
+    /// Decodes a successful body.
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, GraphError> {
+        if let Some(e) = self.error() {
+            return Err(e);
+        }
+        serde_json::from_value(self.body.clone()).map_err(|e| GraphError::Decode(e.to_string()))
+    }
+}
+
+#[derive(Deserialize)]
+struct BatchReply {
+    responses: Vec<BatchResponse>,
+}
+
+fn chunk(requests: Vec<BatchRequest>) -> Result<Vec<Vec<BatchRequest>>, GraphError> {
+    let mut seen = HashSet::new();
+    if let Some(dup) = requests.iter().find(|r| !seen.insert(r.id.clone())) {
+        return Err(GraphError::InvalidRequest(format!("duplicate batch id {}", dup.id)));
+    }
+    let chunks: Vec<Vec<BatchRequest>> = requests.chunks(MAX_BATCH).map(<[BatchRequest]>::to_vec).collect();
+    for c in &chunks {
+        let ids: HashSet<&str> = c.iter().map(|r| r.id.as_str()).collect();
+        if let Some(r) = c.iter().find(|r| r.depends_on.iter().any(|d| !ids.contains(d.as_str()))) {
+            return Err(GraphError::InvalidRequest(format!(
+                "batch id {} depends on a request outside its chunk",
+                r.id
+            )));
+        }
+    }
+    Ok(chunks)
+}
+
+/// The requests to send again: retryable failures, plus 424s whose dependencies all either succeeded or are
+/// being sent again (their `dependsOn` then keeps only the latter, since Graph rejects unknown ids).
+fn retry_set(pending: &[BatchRequest], answers: &HashMap<String, BatchResponse>) -> Vec<BatchRequest> {
+    let succeeded = |id: &str| answers.get(id).is_some_and(|a| (200..300).contains(&a.status));
+    let mut again: HashSet<String> = pending
+        .iter()
+        .filter(|r| answers.get(&r.id).and_then(BatchResponse::error).is_some_and(|e| e.classify().is_retryable()))
+        .map(|r| r.id.clone())
+        .collect();
+    loop {
+        let blocked: Vec<String> = pending
+            .iter()
+            .filter(|r| !again.contains(&r.id) && answers.get(&r.id).is_some_and(|a| a.status == 424))
+            .filter(|r| r.depends_on.iter().all(|d| again.contains(d) || succeeded(d)))
+            .map(|r| r.id.clone())
+            .collect();
+        if blocked.is_empty() {
+            break;
+        }
+        again.extend(blocked);
+    }
+    pending
+        .iter()
+        .filter(|r| again.contains(&r.id))
+        .map(|r| {
+            let mut r = r.clone();
+            r.depends_on.retain(|d| again.contains(d));
+            r
+        })
+        .collect()
+}
+
+impl GraphClient {
+    /// Sends `requests` (all for `mailbox`) in `$batch` calls of at most 20; answers in request order.
+    ///
+    /// Inner requests that fail retryably (429, 503, ...) are sent again in a smaller batch after the largest
+    /// `Retry-After` among them, up to `max_attempts`; what still fails is returned as that item's answer.
+    /// Creates should carry a `transactionId` so a resend after a lost answer cannot duplicate them.
+    pub async fn batch(&self, mailbox: &str, requests: Vec<BatchRequest>) -> Result<Vec<BatchResponse>, GraphError> {
+        let config = self.transport.config();
+        let mut ordered = Vec::new();
+        for chunk in chunk(requests)? {
+            let mut answers: HashMap<String, BatchResponse> = HashMap::new();
+            let mut pending = chunk.clone();
+            for attempt in 1..=config.max_attempts.max(1) {
+                let mut reply = self.send_chunk(mailbox, &pending).await?;
+                for r in &pending {
+                    let answer = reply
+                        .remove(&r.id)
+                        .ok_or_else(|| GraphError::Decode(format!("batch answer for id {} missing", r.id)))?;
+                    answers.insert(r.id.clone(), answer);
+                }
+                let again = retry_set(&pending, &answers);
+                if again.is_empty() || attempt == config.max_attempts {
+                    break;
+                }
+                let hint = again
+                    .iter()
+                    .filter_map(|r| answers.get(&r.id)?.error())
+                    .filter_map(|e| match e.classify() {
+                        ErrorClass::Throttled { retry_after } | ErrorClass::Transient { retry_after } => retry_after,
+                        _ => None,
+                    })
+                    .max();
+                let wait = wait_before_retry(attempt, hint, config.base_backoff, config.max_backoff);
+                tracing::debug!(retrying = again.len(), wait_ms = wait.as_millis() as u64, "retrying batch items");
+                tokio::time::sleep(wait).await;
+                pending = again;
+            }
+            for r in &chunk {
+                let answer = answers
+                    .remove(&r.id)
+                    .ok_or_else(|| GraphError::Decode(format!("batch answer for id {} missing", r.id)))?;
+                ordered.push(answer);
+            }
+        }
+        Ok(ordered)
+    }
+
+    async fn send_chunk(
+        &self,
+        mailbox: &str,
+        chunk: &[BatchRequest],
+    ) -> Result<HashMap<String, BatchResponse>, GraphError> {
+        let inner: Vec<Value> = chunk
+            .iter()
+            .map(|r| {
+                let mut headers = json!({"Prefer": "IdType=\"ImmutableId\""});
+                let mut v = json!({"id": r.id, "method": r.method.as_str(), "url": r.url});
+                if let Some(body) = &r.body {
+                    headers["Content-Type"] = json!("application/json");
+                    v["body"] = body.clone();
+                }
+                if !r.depends_on.is_empty() {
+                    v["dependsOn"] = json!(r.depends_on);
+                }
+                v["headers"] = headers;
+                v
+            })
+            .collect();
+        let url = format!("{}/$batch", self.transport.base());
+        let mut call = Call::new(Method::POST, url, Some(mailbox)).json(json!({"requests": inner}));
+        // Outlook runs up to 4 inner requests at once: the batch occupies that many of the mailbox's slots.
+        call.permits = chunk.len();
+        let reply: BatchReply = self.transport.send(&call).await?.json()?;
+        Ok(reply.responses.into_iter().map(|r| (r.id.clone(), r)).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_chunked_by_twenty_and_cross_chunk_dependencies_are_refused() {
+        let reqs: Vec<BatchRequest> = (0..25).map(|i| BatchRequest::new(i.to_string(), Method::GET, "/x")).collect();
+        let chunks = chunk(reqs.clone()).expect("valid");
+        assert_eq!(chunks.iter().map(Vec::len).collect::<Vec<_>>(), vec![20, 5]);
+        let mut bad = reqs;
+        if let Some(last) = bad.last_mut() {
+            last.depends_on = vec!["0".into()];
+        }
+        assert!(chunk(bad).is_err());
+        let dup = vec![BatchRequest::new("a", Method::GET, "/x"), BatchRequest::new("a", Method::GET, "/x")];
+        assert!(chunk(dup).is_err());
+    }
+
+    fn answer(id: &str, status: u16) -> BatchResponse {
+        BatchResponse { id: id.into(), status, headers: HashMap::new(), body: Value::Null }
+    }
+
+    #[test]
+    fn throttled_items_are_resent_with_the_dependents_they_blocked() {
+        let a = BatchRequest::new("a", Method::POST, "/x");
+        let mut b = BatchRequest::new("b", Method::POST, "/x");
+        b.depends_on = vec!["a".into()];
+        let c = BatchRequest::new("c", Method::GET, "/x");
+        let mut d = BatchRequest::new("d", Method::GET, "/x");
+        d.depends_on = vec!["c".into()];
+        let e = BatchRequest::new("e", Method::GET, "/missing");
+        let answers: HashMap<String, BatchResponse> =
+            [answer("a", 429), answer("b", 424), answer("c", 201), answer("d", 503), answer("e", 404)]
+                .into_iter()
+                .map(|r| (r.id.clone(), r))
+                .collect();
+        let again = retry_set(&[a, b, c, d, e], &answers);
+        let ids: Vec<(&str, Vec<String>)> = again.iter().map(|r| (r.id.as_str(), r.depends_on.clone())).collect();
+        assert_eq!(ids, vec![("a", vec![]), ("b", vec!["a".to_string()]), ("d", vec![])]);
+    }
+}

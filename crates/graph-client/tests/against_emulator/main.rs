@@ -1,0 +1,8 @@
+//! The client against the emulator over real HTTP on 127.0.0.1:0: one test binary, one module per area.
+
+mod batching;
+mod delta;
+mod events;
+mod faults;
+mod places_and_subscriptions;
+mod tenant;

@@ -1,0 +1,186 @@
+//! JSON `$batch`: up to 20 inner requests, `dependsOn`, at most 4 running at once.
+//!
+//! ```text
+//! POST /v1.0/$batch -> validate all (400 on any problem) -> waves of ready requests -> router (gate + handler)
+//!                   -> responses in completion order (or shuffled) -> 200 {responses:[...]}
+//! ```
+//! Invariants: inner requests go through the same gate as direct ones, so each is authorised, throttled and
+//! logged on its own; a request whose dependency failed is never executed and answers 424.
+
+use std::collections::{HashMap, HashSet};
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures::StreamExt;
+use rand::seq::SliceRandom;
+use serde_json::{json, Map, Value};
+use tower::ServiceExt;
+
+use crate::error::ApiError;
+use crate::gate::BATCH_MARK;
+use crate::state::{lock, Emulator};
+
+/// Graph's limit on inner requests.
+pub const MAX_REQUESTS: usize = 20;
+/// Inner requests Outlook runs in parallel.
+pub const MAX_PARALLEL: usize = 4;
+
+#[derive(Debug, Clone)]
+struct Inner {
+    id: String,
+    method: String,
+    url: String,
+    headers: Map<String, Value>,
+    body: Option<Value>,
+    depends_on: Vec<String>,
+}
+
+fn parse(body: &Value) -> Result<Vec<Inner>, ApiError> {
+    let bad = |m: &str| ApiError::new(StatusCode::BAD_REQUEST, "BadRequest", m.to_string());
+    let requests =
+        body.get("requests").and_then(Value::as_array).ok_or_else(|| bad("Invalid batch payload format."))?;
+    if requests.is_empty() || requests.len() > MAX_REQUESTS {
+        return Err(bad("Number of batch request steps must be between 1 and 20."));
+    }
+    let mut ids = HashSet::new();
+    let mut out = Vec::new();
+    for r in requests {
+        let text = |k: &str| r.get(k).and_then(Value::as_str).map(str::to_string);
+        let id = text("id").ok_or_else(|| bad("Request id is required."))?;
+        if !ids.insert(id.clone()) {
+            return Err(bad("Batch request contains duplicate ids."));
+        }
+        let method = text("method").ok_or_else(|| bad("Method is required."))?.to_ascii_uppercase();
+        if !["GET", "POST", "PATCH", "PUT", "DELETE"].contains(&method.as_str()) {
+            return Err(bad("Invalid method."));
+        }
+        let url = text("url").filter(|u| !u.contains("://")).ok_or_else(|| bad("A relative url is required."))?;
+        let headers = r.get("headers").and_then(Value::as_object).cloned().unwrap_or_default();
+        let body = r.get("body").filter(|b| !b.is_null()).cloned();
+        let has_content_type = headers.keys().any(|k| k.eq_ignore_ascii_case("content-type"));
+        if body.is_some() && !has_content_type {
+            return Err(bad(&format!("Write request id : {id} does not contain Content-Type header or body.")));
+        }
+        let depends_on = match r.get("dependsOn") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|d| d.as_str().map(str::to_string).ok_or_else(|| bad("dependsOn must hold ids.")))
+                .collect::<Result<_, _>>()?,
+            Some(_) => return Err(bad("dependsOn must be an array.")),
+        };
+        out.push(Inner { id, method, url, headers, body, depends_on });
+    }
+    for r in &out {
+        if r.depends_on.iter().any(|d| !ids.contains(d) || *d == r.id) {
+            return Err(bad("dependsOn refers to an unknown request id."));
+        }
+    }
+    Ok(out)
+}
+
+async fn dispatch(emu: &Emulator, outer: &HeaderMap, inner: &Inner) -> Value {
+    let Some(router) = emu.shared.router.get().cloned() else {
+        return json!({"id": inner.id, "status": 500, "headers": {}, "body": null});
+    };
+    let path = format!("/v1.0/{}", inner.url.trim_start_matches('/'));
+    let mut builder = Request::builder().method(inner.method.as_str()).uri(path).header(BATCH_MARK, "1");
+    for name in ["authorization", "host"] {
+        if let Some(v) = outer.get(name) {
+            builder = builder.header(name, v);
+        }
+    }
+    for (k, v) in &inner.headers {
+        if let Some(v) = v.as_str() {
+            builder = builder.header(k.as_str(), v);
+        }
+    }
+    let body = inner.body.as_ref().map_or_else(Body::empty, |b| Body::from(b.to_string()));
+    let response = match builder.body(body) {
+        Ok(req) => router.oneshot(req).await.unwrap_or_else(|never| match never {}),
+        Err(_) => ApiError::bad_request("Invalid inner request.").into_response(),
+    };
+    let status = response.status().as_u16();
+    let headers: Map<String, Value> = response
+        .headers()
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_string(), json!(v.to_str().ok()?))))
+        .collect();
+    let bytes = axum::body::to_bytes(response.into_body(), 16 * 1024 * 1024).await.unwrap_or_default();
+    let body = serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null);
+    json!({"id": inner.id, "status": status, "headers": headers, "body": body})
+}
+
+fn failed_dependency(id: &str) -> Value {
+    json!({
+        "id": id,
+        "status": 424,
+        "headers": {"Content-Type": "application/json"},
+        "body": ApiError::new(StatusCode::FAILED_DEPENDENCY, "FailedDependency", "A dependent request failed.").body(),
+    })
+}
+
+/// POST /v1.0/$batch
+pub async fn batch(
+    State(emu): State<Emulator>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let body: Value =
+        serde_json::from_slice(&body).map_err(|_| ApiError::bad_request("Invalid batch payload format."))?;
+    let mut pending = parse(&body)?;
+    let mut statuses: HashMap<String, u16> = HashMap::new();
+    let mut responses = Vec::new();
+    while !pending.is_empty() {
+        let (ready, waiting): (Vec<Inner>, Vec<Inner>) =
+            pending.into_iter().partition(|r| r.depends_on.iter().all(|d| statuses.contains_key(d)));
+        if ready.is_empty() {
+            // A dependency cycle: nothing can ever run.
+            return Err(ApiError::bad_request("dependsOn forms a cycle."));
+        }
+        pending = waiting;
+        let (blocked, runnable): (Vec<Inner>, Vec<Inner>) =
+            ready.into_iter().partition(|r| r.depends_on.iter().any(|d| statuses.get(d).is_none_or(|s| *s >= 400)));
+        for r in blocked {
+            statuses.insert(r.id.clone(), 424);
+            responses.push(failed_dependency(&r.id));
+        }
+        let jobs = runnable.into_iter().map(|r| {
+            let (emu, headers) = (emu.clone(), headers.clone());
+            async move { dispatch(&emu, &headers, &r).await }
+        });
+        let done: Vec<Value> = futures::stream::iter(jobs).buffer_unordered(MAX_PARALLEL).collect().await;
+        for r in done {
+            let id = r["id"].as_str().unwrap_or_default().to_string();
+            let status = r["status"].as_u64().and_then(|s| u16::try_from(s).ok()).unwrap_or(500);
+            statuses.insert(id, status);
+            responses.push(r);
+        }
+    }
+    if emu.faults().batch_shuffle {
+        responses.shuffle(&mut *lock(&emu.shared.rng));
+    }
+    Ok(Json(json!({"responses": responses})).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicate_ids_too_many_requests_and_unknown_dependencies_are_rejected() {
+        let dup = json!({"requests":[{"id":"1","method":"GET","url":"/me"},{"id":"1","method":"GET","url":"/me"}]});
+        assert!(parse(&dup).is_err());
+        let many: Vec<Value> = (0..21).map(|i| json!({"id": i.to_string(), "method":"GET","url":"/me"})).collect();
+        assert!(parse(&json!({"requests": many})).is_err());
+        let unknown = json!({"requests":[{"id":"1","method":"GET","url":"/me","dependsOn":["9"]}]});
+        assert!(parse(&unknown).is_err());
+        let no_type = json!({"requests":[{"id":"1","method":"POST","url":"/me","body":{}}]});
+        assert!(parse(&no_type).is_err());
+        assert!(parse(&json!({"requests": "x"})).is_err());
+        assert!(parse(&json!([1, 2])).is_err());
+    }
+}

@@ -1,0 +1,161 @@
+//! The shared state of one emulator instance.
+//!
+//! Invariant: every lock here is a std mutex held only for short, non-async sections (never across `.await`), so
+//! a slow client or injected latency cannot block other mailboxes.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::Instant;
+
+use axum::Router;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use serde::Serialize;
+
+use crate::config::{FaultConfig, TenantConfig};
+use crate::delta::DeltaStore;
+use crate::subscriptions::SubscriptionStore;
+use crate::tenant::Tenant;
+use crate::throttle::{RetryWatch, Throttle};
+
+/// One line of the request log (`GET /_emulator/requests`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogEntry {
+    /// HTTP method.
+    pub method: String,
+    /// Path and query.
+    pub path: String,
+    /// Mailbox id, when the request addressed one.
+    pub mailbox: Option<String>,
+    /// Status answered.
+    pub status: u16,
+    /// When the request arrived (RFC 3339).
+    pub timestamp: String,
+    /// `transactionId` of a POSTed event, if any.
+    pub transaction_id: Option<String>,
+    /// Whether it was an inner request of a `$batch`.
+    pub in_batch: bool,
+    /// Whether the request carried `Prefer: IdType="ImmutableId"` (clients should always send it).
+    pub immutable_id: bool,
+    /// Whether the same request (method, path, transactionId) came back before the Retry-After it was given
+    /// had elapsed: a client that does not honour Retry-After.
+    pub retried_early: bool,
+}
+
+/// State behind an [`Emulator`] handle.
+#[derive(Debug)]
+pub struct Shared {
+    /// Static tenant settings (credentials, token lifetime).
+    pub config: TenantConfig,
+    /// Directory and calendars.
+    pub tenant: Mutex<Tenant>,
+    /// Fault knobs, changeable at run time.
+    pub faults: Mutex<FaultConfig>,
+    /// Seeded RNG for faults and batch shuffling.
+    pub rng: Mutex<StdRng>,
+    /// Throttling counters.
+    pub throttle: Arc<Throttle>,
+    /// Request log.
+    pub log: Mutex<Vec<LogEntry>>,
+    /// Issued tokens and their expiry.
+    pub tokens: Mutex<HashMap<String, Instant>>,
+    /// Retry-After promises per request, to spot clients that retry too early.
+    pub retry_watch: RetryWatch,
+    /// Tokens issued since start (revocation does not reset it).
+    pub tokens_issued: AtomicUsize,
+    /// Delta sync states.
+    pub delta: Mutex<DeltaStore>,
+    /// Subscriptions.
+    pub subscriptions: Mutex<SubscriptionStore>,
+    /// The router, so `$batch` can dispatch inner requests through the same middleware.
+    pub router: OnceLock<Router>,
+}
+
+/// A cheap, cloneable handle to one emulated tenant.
+#[derive(Debug, Clone)]
+pub struct Emulator {
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// Locks a mutex, recovering from poisoning (a panicked handler must not wedge the emulator).
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Emulator {
+    /// A new tenant from config.
+    pub fn new(config: TenantConfig) -> Self {
+        let faults = config.faults.clone();
+        let rng = StdRng::seed_from_u64(faults.seed);
+        Self {
+            shared: Arc::new(Shared {
+                tenant: Mutex::new(Tenant::from_config(&config)),
+                faults: Mutex::new(faults),
+                rng: Mutex::new(rng),
+                throttle: Arc::new(Throttle::default()),
+                log: Mutex::new(Vec::new()),
+                tokens: Mutex::new(HashMap::new()),
+                tokens_issued: AtomicUsize::new(0),
+                retry_watch: RetryWatch::default(),
+                delta: Mutex::new(DeltaStore::default()),
+                subscriptions: Mutex::new(SubscriptionStore::default()),
+                router: OnceLock::new(),
+                config,
+            }),
+        }
+    }
+
+    /// The fault knobs now in force.
+    pub fn faults(&self) -> FaultConfig {
+        lock(&self.shared.faults).clone()
+    }
+
+    /// Replaces the fault knobs (and reseeds the RNG).
+    pub fn set_faults(&self, faults: FaultConfig) {
+        *lock(&self.shared.rng) = StdRng::seed_from_u64(faults.seed);
+        *lock(&self.shared.faults) = faults;
+    }
+
+    /// A copy of the request log.
+    pub fn requests(&self) -> Vec<LogEntry> {
+        lock(&self.shared.log).clone()
+    }
+
+    /// Clears the request log and rate windows.
+    pub fn reset_requests(&self) {
+        lock(&self.shared.log).clear();
+        self.shared.throttle.reset_windows();
+    }
+
+    /// Invalidates every delta and skip token: the next use answers 410 SyncStateNotFound.
+    pub fn expire_delta_tokens(&self) {
+        lock(&self.shared.delta).clear();
+    }
+
+    /// How many tokens the token endpoint has issued.
+    pub fn tokens_issued(&self) -> usize {
+        self.shared.tokens_issued.load(Ordering::SeqCst)
+    }
+
+    /// Invalidates every access token: the next use answers 401.
+    pub fn revoke_tokens(&self) {
+        lock(&self.shared.tokens).clear();
+    }
+
+    /// The JSON of every stored event of a mailbox (by id or email), in UTC with all extended properties.
+    pub fn mailbox_events(&self, mailbox: &str) -> Option<Vec<serde_json::Value>> {
+        let tenant = lock(&self.shared.tenant);
+        let mbx = tenant.find(mailbox)?;
+        Some(
+            mbx.events
+                .iter()
+                .map(|e| {
+                    let ids: Vec<String> = e.extended.iter().map(|(k, _)| k.clone()).collect();
+                    e.render(&crate::time::OutputZone::default(), Some(&ids))
+                })
+                .collect(),
+        )
+    }
+}

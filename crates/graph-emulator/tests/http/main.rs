@@ -1,0 +1,8 @@
+//! The emulator over raw HTTP on 127.0.0.1:0: the graph-facts behaviours, one module per area.
+
+mod auth_and_errors;
+mod calendar;
+mod room_processing;
+mod subscriptions;
+mod tenant;
+mod throttling;

@@ -1,0 +1,58 @@
+//! The Kafka plumbing the stages share, so each stage only says what it reads and writes.
+//!
+//! ```text
+//!  KafkaSettings --> ensure_topics (create if missing; compacted where the topic is a state)
+//!               \--> RecordProducer: AvroRecord --codec--> Confluent bytes --> Kafka, await the ack
+//!               \--> RecordConsumer: Kafka --> Received { topic, partition, offset, key, value } --> decode
+//! ```
+//!
+//! Invariants: producers are idempotent (acks=all, ordered retries) and never use Kafka transactions (the
+//! brokers we test against and many managed ones lack them); `RecordProducer::send` returns only after the
+//! broker acknowledged the record, so a caller may advance durable progress (a delta link, an LSN) after it.
+//! Consumers never auto-commit: a stage commits offsets only for records whose effect is durable.
+
+mod consumer;
+mod producer;
+mod settings;
+mod topics;
+
+pub use consumer::{Received, RecordConsumer};
+pub use producer::RecordProducer;
+pub use settings::KafkaSettings;
+pub use topics::{ensure_topics, TopicSpec};
+
+use thiserror::Error;
+
+/// What went wrong with Kafka or the encoding of a record.
+#[derive(Debug, Error)]
+pub enum StreamError {
+    /// The Kafka client failed.
+    #[error("kafka: {context}: {source}")]
+    Kafka {
+        /// What was being done.
+        context: String,
+        /// librdkafka's error.
+        source: rdkafka::error::KafkaError,
+    },
+    /// The record could not be encoded or decoded.
+    #[error(transparent)]
+    Codec(#[from] schema_registry::CodecError),
+    /// The record does not fit its schema.
+    #[error(transparent)]
+    Record(#[from] vocabulary::records::RecordError),
+}
+
+impl StreamError {
+    pub(crate) fn kafka(context: impl Into<String>, source: rdkafka::error::KafkaError) -> Self {
+        StreamError::Kafka { context: context.into(), source }
+    }
+
+    /// Whether retrying later may succeed: broker and registry outages yes, a record that does not fit no.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StreamError::Kafka { .. } => true,
+            StreamError::Codec(err) => err.is_transient(),
+            StreamError::Record(_) => false,
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! The command line: `roomsync [--config FILE] <command>`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Two-way, near real-time sync between the PorticoEstate booking system and Outlook room calendars.
+#[derive(Debug, Parser)]
+#[command(name = "roomsync", version, about)]
+pub struct Cli {
+    /// Configuration file (TOML); without it, defaults for the local stack plus ROOMSYNC__* overrides.
+    #[arg(long, global = true, env = "ROOMSYNC_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "ROOMSYNC_LOG_FORMAT")]
+    pub log_format: LogFormat,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the pipeline: all stages, or the ones named with --stage.
+    Run {
+        /// Stages to run in this process (repeat the flag or separate with commas); all when omitted.
+        #[arg(long, value_enum, value_delimiter = ',')]
+        stage: Vec<Stage>,
+    },
+    /// Create or update roomsync's own tables in the booking database.
+    Migrate,
+    /// Check the configuration and print it (secrets redacted).
+    CheckConfig,
+    /// Show the pipeline's status: replication slot, items by sync status, rooms, errors, conflicts.
+    Status {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Discover room mailboxes through Graph (/places).
+    Rooms,
+    /// Resource-to-room mappings (bb_resource_outlook_item).
+    Mappings {
+        /// What to do.
+        #[command(subcommand)]
+        action: MappingAction,
+    },
+    /// Outlook-origin bookings that conflict with booking-system reservations.
+    Conflicts {
+        /// What to do.
+        #[command(subcommand)]
+        action: ConflictAction,
+    },
+}
+
+/// `roomsync mappings ...`
+#[derive(Debug, Subcommand)]
+pub enum MappingAction {
+    /// List all mappings.
+    List,
+    /// Map a resource to a room mailbox (or change and reactivate its mapping).
+    Add {
+        /// bb_resource.id
+        #[arg(long)]
+        resource: i32,
+        /// The room mailbox address (or Graph user id).
+        #[arg(long)]
+        mailbox: String,
+        /// Display name of the room.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Stop syncing a resource's room: roomsync removes its events there; Outlook-origin events stay.
+    Disable {
+        /// bb_resource.id
+        #[arg(long)]
+        resource: i32,
+    },
+    /// Resume syncing a resource's room.
+    Enable {
+        /// bb_resource.id
+        #[arg(long)]
+        resource: i32,
+    },
+}
+
+/// `roomsync conflicts ...`
+#[derive(Debug, Subcommand)]
+pub enum ConflictAction {
+    /// List open conflicts (all with --all).
+    List {
+        /// Include resolved and declined ones.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Mark a conflict resolved.
+    Resolve {
+        /// The conflict id.
+        id: i64,
+        /// What was decided.
+        #[arg(long, default_value = "resolved by operator")]
+        note: String,
+    },
+}
+
+/// A pipeline stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum)]
+pub enum Stage {
+    /// PostgreSQL logical replication -> Kafka.
+    Cdc,
+    /// Outlook room calendars -> Kafka.
+    GraphSource,
+    /// Reservations + Outlook events -> desired state.
+    Resolver,
+    /// Desired state -> Microsoft Graph and the mapping tables.
+    GraphSink,
+}
+
+impl Stage {
+    /// Every stage, in pipeline order.
+    pub const ALL: [Stage; 4] = [Stage::Cdc, Stage::GraphSource, Stage::Resolver, Stage::GraphSink];
+}

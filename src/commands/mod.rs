@@ -1,0 +1,54 @@
+//! The commands of the binary, one module each.
+
+pub mod migrate;
+pub mod ops;
+pub mod run;
+
+use anyhow::Context;
+use tokio_postgres::{Client, NoTls};
+
+use crate::config::Config;
+
+/// Connects to the booking database with the configured credentials.
+pub async fn connect_database(config: &Config) -> anyhow::Result<Client> {
+    let mut pg: tokio_postgres::Config = config.database.url.parse().context("[database] url")?;
+    if let Some(password) = &config.database.password {
+        pg.password(password.expose());
+    }
+    let (client, connection) = pg
+        .connect(NoTls)
+        .await
+        .with_context(|| format!("connecting to the booking database {}", redact_url(&config.database.url)))?;
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::warn!(error = %error, "booking database connection closed");
+        }
+    });
+    Ok(client)
+}
+
+/// The URL without anything between `://` and `@` but the user name.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let user = url[scheme + 3..at].split(':').next().unwrap_or_default();
+            format!("{}{user}{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// The Graph client for the configured tenant (the client secret comes from the environment or a file).
+pub fn graph_client(config: &Config) -> anyhow::Result<graph_client::GraphClient> {
+    let secret = config.graph.client_secret.as_ref().context(
+        "the Graph client secret is missing: set ROOMSYNC__GRAPH__CLIENT_SECRET or [graph] client_secret_file",
+    )?;
+    let mut client_config = graph_client::ClientConfig::new(
+        config.graph.tenant_id.clone(),
+        config.graph.client_id.clone(),
+        graph_client::Secret::new(secret.expose()),
+    )
+    .with_base_urls(config.graph.authority_url.clone(), config.graph.base_url.clone());
+    client_config.mailbox_concurrency = config.graph.max_concurrent_per_mailbox;
+    graph_client::GraphClient::new(client_config).context("creating the Graph client")
+}
