@@ -241,8 +241,16 @@ pub struct CdcConfig {
     pub slot: String,
     /// Publication name.
     pub publication: String,
-    /// Published tables (schema-qualified or in `public`).
+    /// Published tables (in `schema`).
     pub tables: Vec<String>,
+    /// The schema of the published tables.
+    pub schema: String,
+    /// Columns never published (sensitive data): a bare name applies to every table, `table.column` to one.
+    pub excluded_columns: Vec<String>,
+    /// Rows per batch of the initial snapshot.
+    pub snapshot_batch_rows: i32,
+    /// Largest record the reader produces; larger rows go to the dead-letter topic.
+    pub max_message_bytes: usize,
 }
 
 impl Default for CdcConfig {
@@ -267,6 +275,10 @@ impl Default for CdcConfig {
             ]
             .map(String::from)
             .to_vec(),
+            schema: "public".into(),
+            excluded_columns: vec!["secret".into(), "customer_ssn".into()],
+            snapshot_batch_rows: 1000,
+            max_message_bytes: 1_000_000,
         }
     }
 }

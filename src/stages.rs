@@ -56,6 +56,25 @@ pub fn graph_client_config(config: &Config) -> anyhow::Result<graph_client::Clie
     Ok(client)
 }
 
+/// The CDC reader's settings.
+pub fn cdc(config: &Config) -> anyhow::Result<cdc_reader::Config> {
+    let mut cdc = cdc_reader::Config::new(database_url(config), config.kafka.bootstrap_servers.clone());
+    cdc.slot = config.cdc.slot.clone();
+    cdc.publication = config.cdc.publication.clone();
+    cdc.schema = config.cdc.schema.clone();
+    cdc.tables = config.cdc.tables.clone();
+    cdc.excluded_columns = config.cdc.excluded_columns.clone();
+    cdc.snapshot_batch_rows = config.cdc.snapshot_batch_rows;
+    cdc.schema_registry_url = config.registry.url.clone();
+    cdc.kafka.topic_prefix = config.kafka.topic_prefix.clone();
+    cdc.kafka.partitions = config.kafka.partitions;
+    cdc.kafka.replication_factor = config.kafka.replication_factor;
+    cdc.kafka.max_message_bytes = config.cdc.max_message_bytes;
+    cdc.kafka.client = config.kafka.properties.clone();
+    cdc.validate().map_err(|err| anyhow::anyhow!("cdc settings: {err}"))?;
+    Ok(cdc)
+}
+
 /// The Graph source's settings.
 pub fn graph_source(config: &Config) -> anyhow::Result<graph_source::Config> {
     let mut source = graph_source::Config::new(
@@ -94,6 +113,20 @@ mod tests {
         assert_eq!(database_url(&config), "postgres://roomsync@db:5432/booking");
         config.database.password = Some(Secret::new("p@ss word"));
         assert_eq!(database_url(&config), "postgres://roomsync:p%40ss%20word@db:5432/booking");
+    }
+
+    #[test]
+    fn the_cdc_reader_gets_the_configured_names_and_exclusions() -> anyhow::Result<()> {
+        let mut config = Config::default();
+        config.kafka.topic_prefix = "kommune".into();
+        config.cdc.excluded_columns.push("bb_event.contact_phone".into());
+        let cdc = cdc(&config)?;
+        assert_eq!(cdc.slot, "roomsync");
+        assert_eq!(cdc.kafka.topic_prefix, "kommune");
+        assert!(cdc.is_excluded("bb_event", "secret"));
+        assert!(cdc.is_excluded("bb_event", "contact_phone"));
+        assert!(!cdc.is_excluded("bb_booking", "contact_phone"));
+        Ok(())
     }
 
     #[test]

@@ -54,7 +54,13 @@ pub async fn run(config: &Config, stages: &[Stage]) -> anyhow::Result<()> {
                     ("graph-source".to_owned(), graph_source::run(settings, stop).await.map_err(Into::into))
                 });
             }
-            Stage::Cdc | Stage::Resolver | Stage::GraphSink => {
+            Stage::Cdc => {
+                let settings = crate::stages::cdc(config)?;
+                tasks.spawn(
+                    async move { ("cdc".to_owned(), cdc_reader::run(settings, stop).await.map_err(Into::into)) },
+                );
+            }
+            Stage::Resolver | Stage::GraphSink => {
                 warn!(stage = ?stage, "stage is not built yet in this version; skipping it");
             }
         }
