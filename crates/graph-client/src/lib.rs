@@ -25,6 +25,7 @@ mod paging;
 mod places;
 mod retry;
 mod subscriptions;
+pub mod tags;
 mod token;
 mod transport;
 
