@@ -83,7 +83,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let mut sink = Sink {
         graph: GraphClient::new(config.graph.clone())?,
         producer: RecordProducer::new(&config.kafka, codec.clone())?,
-        consumer: SinkConsumer::subscribe(&config.kafka, &config.consumer_group, &input_refs)?,
+        consumer: SinkConsumer::subscribe(&config.kafka, &config.consumer_group, &input_refs, &config.database_url)?,
         codec,
         db,
         topics,

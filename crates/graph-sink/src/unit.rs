@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 use rand::Rng;
-use tracing::{debug, info};
+use tracing::debug;
 use vocabulary::keys::split_room_item_key;
 use vocabulary::records::DesiredItem;
 
@@ -127,35 +127,17 @@ impl Sink {
         Ok(Ended::Committed)
     }
 
-    /// Drops records PostgreSQL says were applied, and seeks newly assigned partitions whose Kafka position is
-    /// past PostgreSQL's offset back to it (dropping their records from this unit). `None`: nothing left.
+    /// Drops records PostgreSQL says were applied (another member may have moved a partition on while this one
+    /// was reassigned). `None`: nothing left.
     async fn position(&mut self, records: Vec<Source>) -> Result<Option<Vec<Source>>, SinkError> {
         let mut partitions: Vec<Partition> = records.iter().map(|r| (r.topic.clone(), r.partition)).collect();
         partitions.sort();
         partitions.dedup();
         let stored = offsets::load(&self.db, &self.config.consumer_group, &partitions).await?;
-        let mut reseek = Vec::new();
-        for partition in self.consumer.take_fresh(&partitions) {
-            let first = records
-                .iter()
-                .filter(|r| (r.topic.as_str(), r.partition) == (partition.0.as_str(), partition.1))
-                .map(|r| r.offset)
-                .min();
-            if let (Some(first), Some(&stored)) = (first, stored.get(&partition)) {
-                if first > stored {
-                    info!(topic = %partition.0, partition = partition.1, kafka = first, postgres = stored, "resuming from the offset stored in postgres");
-                    self.consumer.seek(&partition, stored)?;
-                    reseek.push(partition);
-                }
-            }
-        }
         let before = records.len();
         let kept: Vec<Source> = records
             .into_iter()
-            .filter(|r| {
-                let p = (r.topic.clone(), r.partition);
-                !reseek.contains(&p) && stored.get(&p).is_none_or(|s| r.offset >= *s)
-            })
+            .filter(|r| stored.get(&(r.topic.clone(), r.partition)).is_none_or(|s| r.offset >= *s))
             .collect();
         let replayed = before - kept.len();
         if replayed > 0 {

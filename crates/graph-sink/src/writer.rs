@@ -25,11 +25,13 @@ use crate::content::event_for;
 use crate::plan::{create_transaction_id, Step};
 use crate::work::{Op, Work};
 
-/// Percent-encodes a path segment or query value (RFC 3986 unreserved characters stay).
+/// Percent-encodes a path segment or query value. RFC 3986 unreserved characters stay, and so does `@`
+/// (allowed in both), so a mailbox addressed by its SMTP address reads as itself: the emulator's throttling
+/// and request log key on the literal address, and Graph accepts both forms.
 fn encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+        if byte.is_ascii_alphanumeric() || b"-._~@".contains(&byte) {
             out.push(char::from(byte));
         } else {
             out.push_str(&format!("%{byte:02X}"));
@@ -235,5 +237,17 @@ pub async fn write(client: &GraphClient, mailbox: &str, items: &mut [Work]) {
                 (Failure::Park(kind), _) => work.park(kind, err.to_string()),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::encode;
+
+    #[test]
+    fn mailbox_addresses_stay_readable_and_everything_else_is_escaped() {
+        assert_eq!(encode("hall-a@kommune.no"), "hall-a@kommune.no");
+        assert_eq!(encode("AAMk/x+=="), "AAMk%2Fx%2B%3D%3D");
+        assert_eq!(encode("a b'(c)"), "a%20b%27%28c%29");
     }
 }

@@ -1,0 +1,1 @@
+//! Imports of Outlook-origin bookings (filled in below).
