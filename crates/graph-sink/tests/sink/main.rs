@@ -6,4 +6,5 @@ mod crashes;
 mod faults;
 mod harness;
 mod imports;
+mod resume;
 mod writes;
