@@ -68,21 +68,28 @@ fn failure(err: &GraphError) -> Failure {
     }
 }
 
-/// Sends `requests` as `$batch` calls; a failure of the whole call counts as a transient failure of each item.
+/// Sends `requests` as `$batch` calls. When the whole call fails, every item shares that failure: transient
+/// ones are retried with the unit, anything else parks them (a refused mailbox, for example).
 async fn send(
     client: &GraphClient,
     mailbox: &str,
     requests: Vec<BatchRequest>,
-) -> Vec<Result<BatchResponse, GraphError>> {
+    items: &mut [&mut Work],
+) -> Option<Vec<BatchResponse>> {
     let n = requests.len();
-    match client.batch(mailbox, requests).await {
-        Ok(answers) if answers.len() == n => answers.into_iter().map(Ok).collect(),
-        Ok(_) => (0..n).map(|_| Err(GraphError::Decode("batch answer count differs".into()))).collect(),
-        Err(err) => {
-            warn!(error = %err, "graph batch failed");
-            (0..n).map(|_| Err(GraphError::Decode(err.to_string()))).collect()
+    let err = match client.batch(mailbox, requests).await {
+        Ok(answers) if answers.len() == n => return Some(answers),
+        Ok(_) => GraphError::Decode("batch answer count differs from the request count".into()),
+        Err(err) => err,
+    };
+    warn!(error = %err, "graph batch failed");
+    for work in items.iter_mut() {
+        match failure(&err) {
+            Failure::Park(kind) if !matches!(err, GraphError::Decode(_)) => work.park(kind, err.to_string()),
+            _ => retry(work, &err),
         }
     }
+    None
 }
 
 fn retry(work: &mut Work, err: &GraphError) {
@@ -147,9 +154,9 @@ pub async fn find(client: &GraphClient, mailbox: &str, items: &mut [Work]) {
             BatchRequest::new(format!("f{i}"), Method::GET, url)
         })
         .collect();
-    let answers = send(client, mailbox, requests).await;
+    let Some(answers) = send(client, mailbox, requests, &mut asked).await else { return };
     for (work, answer) in asked.iter_mut().zip(answers) {
-        match answer.and_then(|a| a.json::<Page>()) {
+        match answer.json::<Page>() {
             Ok(page) => found(work, &page.value),
             Err(err) => match failure(&err) {
                 Failure::Retry => retry(work, &err),
@@ -207,13 +214,13 @@ pub async fn write(client: &GraphClient, mailbox: &str, items: &mut [Work]) {
     if requests.is_empty() {
         return;
     }
-    let answers = send(client, mailbox, requests).await;
+    let Some(answers) = send(client, mailbox, requests, &mut asked).await else { return };
     for (work, answer) in asked.iter_mut().zip(answers) {
         let step = work.step.clone();
-        let result = answer.and_then(|a| match a.error() {
+        let result = match answer.error() {
             Some(err) => Err(err),
-            None => Ok(a),
-        });
+            None => Ok(answer),
+        };
         match (step, result) {
             (Step::Create(_), Ok(a)) => match a.json::<Event>() {
                 Ok(event) => work.synced(Op::Create, &event),

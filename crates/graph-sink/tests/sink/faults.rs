@@ -108,3 +108,20 @@ async fn a_poison_item_is_parked_with_a_dead_letter_and_the_rest_of_the_room_sti
     sink.stop().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_room_that_refuses_access_parks_its_items_while_other_rooms_sync() -> Result<()> {
+    let denied = FaultConfig { denied_mailboxes: vec![ROOM_B.into()], ..FaultConfig::default() };
+    let mut h = Harness::start_with(denied).await?;
+    h.send(&upsert(ROOM_B, ReservationKind::Event, 1, "refused", 10, 8)).await?;
+    h.send(&upsert(ROOM_A, ReservationKind::Event, 2, "fine", 10, 8)).await?;
+    let sink = h.spawn(h.config());
+    h.wait_applied().await?;
+    sink.stop().await?;
+    assert_one_event_per_item(&h, ROOM_A, 1);
+    let rows = h.rows(ROOM_B).await?;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].status, "parked");
+    assert!(rows[0].error.as_deref().is_some_and(|e| e.contains("ErrorAccessDenied")), "{rows:?}");
+    Ok(())
+}
