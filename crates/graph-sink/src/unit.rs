@@ -17,7 +17,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use futures::future::join_all;
+use futures::future::{join_all, try_join_all};
 use rand::Rng;
 use tracing::debug;
 use vocabulary::keys::split_room_item_key;
@@ -229,11 +229,21 @@ impl Sink {
             return Ok(false);
         }
         let tx = self.db.transaction().await.map_err(SinkError::pg("starting the intent transaction"))?;
+        // Sent together: tokio-postgres pipelines the statements over the one connection, in order.
+        let mut statements = Vec::new();
         for work in pending {
             let (Some(intent), Some(identity)) = (work.intent(), work.identity.as_ref()) else { continue };
-            mapping::record_intent(&tx, &work.mailbox, &work.item_key, identity, intent, work.transaction_id).await?;
+            statements.push(mapping::record_intent(
+                &tx,
+                &work.mailbox,
+                &work.item_key,
+                identity,
+                intent,
+                work.transaction_id,
+            ));
             work.announced = Some(work.step.clone());
         }
+        try_join_all(statements).await?;
         tx.commit().await.map_err(SinkError::pg("committing intents"))?;
         Ok(true)
     }
@@ -248,10 +258,13 @@ impl Sink {
         let group = self.config.consumer_group.clone();
         let import_bb_events = self.config.import_bb_events;
         let tx = self.db.transaction().await.map_err(SinkError::pg("starting the result transaction"))?;
-        for work in works {
-            let (Some((_, Some(settled))), Some(identity)) = (&work.done, &work.identity) else { continue };
-            mapping::settle(&tx, &work.mailbox, &work.item_key, identity, work.transaction_id, settled).await?;
-        }
+        let settled = works.iter().filter_map(|work| match (&work.done, &work.identity) {
+            (Some((_, Some(settled))), Some(identity)) => {
+                Some(mapping::settle(&tx, &work.mailbox, &work.item_key, identity, work.transaction_id, settled))
+            }
+            _ => None,
+        });
+        try_join_all(settled).await?;
         for (import, _) in import_records {
             imports::apply(&tx, import, import_bb_events).await?;
         }

@@ -44,10 +44,15 @@ fn events_path(mailbox: &str) -> String {
     format!("/users/{}/events", encode(mailbox))
 }
 
+/// Events sharing one reservation id in one room, asked for in one page (pieces of a reservation).
+const LOOKUP_PAGE: usize = 100;
+
 #[derive(Deserialize)]
 struct Page {
     #[serde(default)]
     value: Vec<Event>,
+    #[serde(rename = "@odata.nextLink", default)]
+    next_link: Option<String>,
 }
 
 /// What a failed request means for its item.
@@ -146,7 +151,7 @@ pub async fn find(client: &GraphClient, mailbox: &str, items: &mut [Work]) {
         .map(|(i, w)| {
             let id = w.desired.as_ref().map(|d| d.reservation_id).unwrap_or_default().to_string();
             let url = format!(
-                "{}?$filter={}&$expand={}",
+                "{}?$filter={}&$expand={}&$top={LOOKUP_PAGE}",
                 events_path(mailbox),
                 encode(&filter_extended(EXT_BOOKING_SYSTEM_ID, &id)),
                 encode(&expand_extended(&tags::ALL))
@@ -157,7 +162,12 @@ pub async fn find(client: &GraphClient, mailbox: &str, items: &mut [Work]) {
     let Some(answers) = send(client, mailbox, requests, &mut asked).await else { return };
     for (work, answer) in asked.iter_mut().zip(answers) {
         match answer.json::<Page>() {
-            Ok(page) => found(work, &page.value),
+            Ok(page) => {
+                if page.next_link.is_some() {
+                    warn!(item_key = %work.item_key, "more tagged events share this reservation id than one page holds");
+                }
+                found(work, &page.value)
+            }
             Err(err) => match failure(&err) {
                 Failure::Retry => retry(work, &err),
                 Failure::Park(kind) => work.park(kind, err.to_string()),
