@@ -50,6 +50,10 @@ pub struct Config {
     pub imports_enabled: bool,
     /// With imports enabled, also create a `bb_event` (with resource link and date) per import.
     pub import_bb_events: bool,
+    /// With imports enabled, check each import against the booking database in the import's transaction: an
+    /// overlap with an active reservation of the resource is recorded in `roomsync_conflicts` instead of
+    /// imported.
+    pub record_import_conflicts: bool,
     /// Tests only: stop at crash windows. `None` in production.
     pub crash_hook: Option<CrashHook>,
 }
@@ -75,6 +79,7 @@ impl Config {
             max_retry_backoff: Duration::from_secs(30),
             imports_enabled: false,
             import_bb_events: false,
+            record_import_conflicts: true,
             crash_hook: None,
         }
     }
@@ -97,6 +102,7 @@ impl fmt::Debug for Config {
             .field("batch_linger", &self.batch_linger)
             .field("imports_enabled", &self.imports_enabled)
             .field("import_bb_events", &self.import_bb_events)
+            .field("record_import_conflicts", &self.record_import_conflicts)
             .field("crash_hook", &self.crash_hook.is_some())
             .finish_non_exhaustive()
     }

@@ -12,6 +12,7 @@ use schema_registry::AvroCodec;
 use tokio_postgres::GenericClient;
 use vocabulary::records::{ImportOp, ImportRecord};
 
+use crate::conflicts;
 use crate::error::SinkError;
 use crate::identity::first_transaction_id;
 use crate::work::Source;
@@ -34,7 +35,12 @@ fn oslo_wall_clock(micros: i64) -> Option<NaiveDateTime> {
 }
 
 /// Applies one import inside the caller's transaction.
-pub async fn apply(db: &impl GenericClient, import: &Import, bb_events: bool) -> Result<(), SinkError> {
+pub async fn apply(
+    db: &impl GenericClient,
+    import: &Import,
+    bb_events: bool,
+    record_conflicts: bool,
+) -> Result<(), SinkError> {
     let key = item_key(&import.event_id);
     let existing = db
         .query_opt(
@@ -73,6 +79,19 @@ pub async fn apply(db: &impl GenericClient, import: &Import, bb_events: bool) ->
             Ok(())
         }
         ImportOp::Upsert => {
+            if record_conflicts {
+                let overlaps = conflicts::overlapping(db, import.resource_id, from, to).await?;
+                if !overlaps.is_empty() {
+                    conflicts::record(db, import, &overlaps).await?;
+                    // The booking system owns the room: an earlier import of this booking steps aside.
+                    if let (true, Some(event)) = (bb_events, existing.filter(|id| *id > 0)) {
+                        db.execute("update bb_event set active = 0 where id = $1", &[&event])
+                            .await
+                            .map_err(SinkError::pg("deactivating a conflicting import"))?;
+                    }
+                    return upsert_row(db, import, existing.unwrap_or(0), "conflict").await;
+                }
+            }
             let reservation_id = match (bb_events, existing.filter(|id| *id > 0)) {
                 (true, Some(event)) => {
                     update_bb_event(db, event, import, from, to).await?;
@@ -81,36 +100,47 @@ pub async fn apply(db: &impl GenericClient, import: &Import, bb_events: bool) ->
                 (true, None) => insert_bb_event(db, import, from, to).await?,
                 (false, id) => id.unwrap_or(0),
             };
-            db.execute(
-                "insert into outlook_calendar_mapping as m
-                     (reservation_type, reservation_id, resource_id, outlook_item_id, outlook_event_id,
-                      sync_status, last_sync_at, priority_level, sync_direction, item_key, transaction_id,
-                      change_key, ical_uid, intent)
-                 values ('outlook', $1, $2, $3, $4, 'synced', now(), 0, 'from_outlook', $5, $6, $7, $8, 'none')
-                 on conflict (outlook_item_id, item_key) do update set
-                     reservation_id = excluded.reservation_id,
-                     resource_id = excluded.resource_id,
-                     sync_status = 'synced',
-                     change_key = excluded.change_key,
-                     ical_uid = coalesce(excluded.ical_uid, m.ical_uid),
-                     last_sync_at = now(),
-                     updated_at = now()",
-                &[
-                    &reservation_id,
-                    &import.resource_id,
-                    &import.mailbox,
-                    &import.event_id,
-                    &key,
-                    &first_transaction_id(&import.mailbox, &key),
-                    &import.change_key,
-                    &import.ical_uid,
-                ],
-            )
-            .await
-            .map_err(SinkError::pg("writing an import's mapping row"))?;
-            Ok(())
+            upsert_row(db, import, reservation_id, "synced").await
         }
     }
+}
+
+async fn upsert_row(
+    db: &impl GenericClient,
+    import: &Import,
+    reservation_id: i32,
+    status: &str,
+) -> Result<(), SinkError> {
+    let key = item_key(&import.event_id);
+    db.execute(
+        "insert into outlook_calendar_mapping as m
+             (reservation_type, reservation_id, resource_id, outlook_item_id, outlook_event_id,
+              sync_status, last_sync_at, priority_level, sync_direction, item_key, transaction_id,
+              change_key, ical_uid, intent)
+         values ('outlook', $1, $2, $3, $4, $9, now(), 0, 'from_outlook', $5, $6, $7, $8, 'none')
+         on conflict (outlook_item_id, item_key) do update set
+             reservation_id = excluded.reservation_id,
+             resource_id = excluded.resource_id,
+             sync_status = excluded.sync_status,
+             change_key = excluded.change_key,
+             ical_uid = coalesce(excluded.ical_uid, m.ical_uid),
+             last_sync_at = now(),
+             updated_at = now()",
+        &[
+            &reservation_id,
+            &import.resource_id,
+            &import.mailbox,
+            &import.event_id,
+            &key,
+            &first_transaction_id(&import.mailbox, &key),
+            &import.change_key,
+            &import.ical_uid,
+            &status,
+        ],
+    )
+    .await
+    .map_err(SinkError::pg("writing an import's mapping row"))?;
+    Ok(())
 }
 
 fn title(import: &Import) -> String {

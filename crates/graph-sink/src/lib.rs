@@ -18,6 +18,7 @@
 #![warn(missing_docs)]
 
 mod config;
+mod conflicts;
 mod consumer;
 mod content;
 mod deadletter;

@@ -257,6 +257,7 @@ impl Sink {
     ) -> Result<(), SinkError> {
         let group = self.config.consumer_group.clone();
         let import_bb_events = self.config.import_bb_events;
+        let record_conflicts = self.config.record_import_conflicts;
         let tx = self.db.transaction().await.map_err(SinkError::pg("starting the result transaction"))?;
         let settled = works.iter().filter_map(|work| match (&work.done, &work.identity) {
             (Some((_, Some(settled))), Some(identity)) => {
@@ -266,7 +267,7 @@ impl Sink {
         });
         try_join_all(settled).await?;
         for (import, _) in import_records {
-            imports::apply(&tx, import, import_bb_events).await?;
+            imports::apply(&tx, import, import_bb_events, record_conflicts).await?;
         }
         offsets::store(&tx, &group, next).await?;
         tx.commit().await.map_err(SinkError::pg("committing results and offsets"))?;

@@ -123,3 +123,50 @@ async fn an_outlook_booking_is_imported_as_a_mapping_row_and_a_bb_event_and_a_ca
     assert!(h.emu.requests().is_empty(), "imports never write to Graph");
     Ok(())
 }
+
+#[tokio::test]
+async fn an_outlook_booking_over_an_active_reservation_is_recorded_as_a_conflict_not_imported() -> Result<()> {
+    let h = Harness::start().await?;
+    // The booking system holds resource 4 from 11:30 to 12:30 Oslo time that day.
+    let taken: i32 =
+        h.pg.query_one(
+            "insert into bb_event (activity_id, name, from_, to_, building_name, contact_name, contact_email,
+                                   contact_phone, secret)
+             select activity_id, 'Konsert', '2030-06-01 11:30:00', '2030-06-01 12:30:00', 'Kulturhus', '', '', '', 's'
+             from bb_resource where id = 4
+             returning id",
+            &[],
+        )
+        .await?
+        .get(0);
+    h.pg.execute("insert into bb_event_resource (event_id, resource_id) values ($1, 4)", &[&taken]).await?;
+    let before: i64 = h.pg.query_one("select count(*) from bb_event", &[]).await?.get(0);
+
+    let mut config = h.config();
+    config.imports_enabled = true;
+    config.import_bb_events = true;
+    let sink = h.spawn(config);
+    let offset = send(&h, &import(ImportOp::Upsert, "Overlapping")).await?;
+    wait_imported(&h, offset).await?;
+    sink.stop().await?;
+
+    let after: i64 = h.pg.query_one("select count(*) from bb_event", &[]).await?.get(0);
+    assert_eq!(after, before, "nothing was imported into the booking system");
+    let status: String =
+        h.pg.query_one("select sync_status from outlook_calendar_mapping where item_key = 'outlook:AAMkOutlook1'", &[])
+            .await?
+            .get(0);
+    assert_eq!(status, "conflict");
+    let conflict =
+        h.pg.query_one(
+            "select reservation_type, reservation_id, status, outlook_event_id, resource_id from roomsync_conflicts",
+            &[],
+        )
+        .await?;
+    assert_eq!(conflict.get::<_, String>(0), "event");
+    assert_eq!(conflict.get::<_, i32>(1), taken);
+    assert_eq!(conflict.get::<_, String>(2), "open");
+    assert_eq!(conflict.get::<_, String>(3), "AAMkOutlook1");
+    assert_eq!(conflict.get::<_, Option<i32>>(4), Some(4));
+    Ok(())
+}
