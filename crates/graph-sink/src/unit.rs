@@ -43,40 +43,39 @@ pub enum Ended {
     Interrupted,
 }
 
+/// A unit's records, decoded and sorted.
+struct Decoded {
+    /// The latest desired record per (mailbox, item key).
+    latest: HashMap<(String, String), (Option<DesiredItem>, Source)>,
+    /// The items in order of first appearance.
+    order: Vec<(String, String)>,
+    /// Import records, in order (each one applies; none supersedes another).
+    imports: Vec<(Import, Source)>,
+    /// Dead letters for records that cannot be decoded.
+    letters: Vec<(String, vocabulary::records::DeadLetter)>,
+}
+
 impl Sink {
-    /// Applies `records` (in the order Kafka delivered them) and commits.
-    pub(crate) async fn apply_unit(
-        &mut self,
-        records: Vec<Source>,
-        shutdown: &mut (impl std::future::Future<Output = ()> + Unpin),
-    ) -> Result<Ended, SinkError> {
-        let started = Instant::now();
-        let Some(records) = self.position(records).await? else { return Ok(Ended::Committed) };
-        let mut next: BTreeMap<Partition, i64> = BTreeMap::new();
-        for r in &records {
-            let slot = next.entry((r.topic.clone(), r.partition)).or_insert(0);
-            *slot = (*slot).max(r.offset + 1);
-        }
-        let mut letters = Vec::new();
-        let mut latest: HashMap<(String, String), (Option<DesiredItem>, Source)> = HashMap::new();
-        let mut order: Vec<(String, String)> = Vec::new();
-        let mut import_records: Vec<(Import, Source)> = Vec::new();
+    /// Decodes the records; the desired state is full state, so only the latest record of an item matters.
+    /// A registry outage is an error of the unit (it is retried after a restart); an undecodable record is a
+    /// dead letter and counts as applied.
+    async fn decode(&self, records: Vec<Source>) -> Result<Decoded, SinkError> {
+        let mut out = Decoded { latest: HashMap::new(), order: Vec::new(), imports: Vec::new(), letters: Vec::new() };
         for record in records {
             if record.topic == self.topics.imports() {
                 match imports::decode(&self.codec, &record).await {
-                    Ok(Some(import)) => import_records.push((import, record)),
+                    Ok(Some(import)) => out.imports.push((import, record)),
                     Ok(None) => {}
                     Err(err) if err.is_transient() => return Err(err.into()),
-                    Err(err) => letters.push(self.letter(&record, "decode", &err.to_string(), None)),
+                    Err(err) => out.letters.push(self.letter(&record, "decode", &err.to_string(), None)),
                 }
                 continue;
             }
-            let decoded: Result<Option<DesiredItem>, _> = record.decode::<DesiredItem>(&self.codec).await;
-            let desired = match decoded {
-                Ok(d) => d,
+            let desired = match record.decode::<DesiredItem>(&self.codec).await {
+                Ok(desired) => desired,
                 Err(err) if err.is_transient() => return Err(err.into()),
                 Err(err) => {
-                    letters.push(self.letter(&record, "decode", &err.to_string(), None));
+                    out.letters.push(self.letter(&record, "decode", &err.to_string(), None));
                     continue;
                 }
             };
@@ -90,13 +89,30 @@ impl Sink {
                     .map(|(m, i)| (m.to_owned(), i.to_owned())),
             };
             let Some(key) = key else {
-                letters.push(self.letter(&record, "bad_key", "tombstone without a '<mailbox>/<item>' key", None));
+                out.letters.push(self.letter(&record, "bad_key", "tombstone without a '<mailbox>/<item>' key", None));
                 continue;
             };
-            if latest.insert(key.clone(), (desired, record)).is_none() {
-                order.push(key);
+            if out.latest.insert(key.clone(), (desired, record)).is_none() {
+                out.order.push(key);
             }
         }
+        Ok(out)
+    }
+
+    /// Applies `records` (in the order Kafka delivered them) and commits.
+    pub(crate) async fn apply_unit(
+        &mut self,
+        records: Vec<Source>,
+        shutdown: &mut (impl std::future::Future<Output = ()> + Unpin),
+    ) -> Result<Ended, SinkError> {
+        let started = Instant::now();
+        let Some(records) = self.position(records).await? else { return Ok(Ended::Committed) };
+        let mut next: BTreeMap<Partition, i64> = BTreeMap::new();
+        for r in &records {
+            let slot = next.entry((r.topic.clone(), r.partition)).or_insert(0);
+            *slot = (*slot).max(r.offset + 1);
+        }
+        let Decoded { latest, order, imports: import_records, mut letters } = self.decode(records).await?;
         let mut works = self.plan(order, latest).await?;
         if !self.rounds(&mut works, shutdown).await? {
             return Ok(Ended::Interrupted);
@@ -180,9 +196,16 @@ impl Sink {
         shutdown: &mut (impl std::future::Future<Output = ()> + Unpin),
     ) -> Result<bool, SinkError> {
         let mut round = 0u32;
+        let mut failed_rounds = 0u32;
+        let failures = |works: &[Work]| works.iter().map(|w| w.failures).sum::<u32>();
+        let mut failed_before = failures(works);
         while works.iter().any(|w| !w.is_done()) {
-            if round > 0 {
-                let wait = self.backoff(round);
+            // Only a round with transient failures waits; an item that merely moved on (a vanished event
+            // looked up again) goes straight into the next round.
+            if failures(works) > failed_before {
+                failed_before = failures(works);
+                failed_rounds += 1;
+                let wait = self.backoff(failed_rounds);
                 debug!(round, wait_ms = wait.as_millis() as u64, "retrying items that failed transiently");
                 tokio::select! {
                     () = tokio::time::sleep(wait) => {}
@@ -190,6 +213,7 @@ impl Sink {
                 }
             }
             round += 1;
+            debug!(round, "unit round");
             let graph = self.graph.clone();
             join_all(works.chunk_by_mut(|a, b| a.mailbox == b.mailbox).map(|items| {
                 let graph = graph.clone();
