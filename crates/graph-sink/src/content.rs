@@ -30,7 +30,12 @@ pub enum ContentError {
 
 fn wall_clock(micros: i64, zone: Tz, zone_name: &str) -> Result<DateTimeTimeZone, ContentError> {
     let instant = DateTime::<Utc>::from_timestamp_micros(micros).ok_or(ContentError::BadInstant(micros))?;
-    Ok(DateTimeTimeZone::local(instant.with_timezone(&zone).naive_local(), zone_name))
+    let local = instant.with_timezone(&zone).naive_local();
+    // Graph's dateTime has four year digits; chrono would write other years with a sign ("+244399-05-27").
+    if !(1..=9999).contains(&chrono::Datelike::year(&local)) {
+        return Err(ContentError::BadInstant(micros));
+    }
+    Ok(DateTimeTimeZone::local(local, zone_name))
 }
 
 fn show_as(text: &str) -> ShowAs {
@@ -162,5 +167,27 @@ mod tests {
         assert_eq!(e.start.expect("start").time_zone, DEFAULT_ZONE);
         i.content = None;
         assert_eq!(event_for(&i), Err(ContentError::Missing));
+    }
+
+    #[test]
+    fn arbitrary_times_and_zones_never_panic_and_never_put_an_offset_in_date_time() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let zones = ["Europe/Oslo", "UTC", "", "Europe/Osl", "W. Europe Standard Time", "+01:00", "\u{0}"];
+        for _ in 0..5_000 {
+            let mut i = item("2026-01-10T10:00:00Z", "2026-01-10T11:00:00Z", rng.gen_bool(0.5));
+            if let Some(c) = i.content.as_mut() {
+                c.start = if rng.gen_bool(0.5) { rng.gen() } else { rng.gen_range(-10i64.pow(15)..10i64.pow(16)) };
+                c.end = rng.gen();
+                c.time_zone = zones[rng.gen_range(0..zones.len())].to_owned();
+                c.show_as = zones[rng.gen_range(0..zones.len())].to_owned();
+            }
+            if let Ok(e) = event_for(&i) {
+                for t in [e.start, e.end].into_iter().flatten() {
+                    assert!(!t.date_time.contains('+') && !t.date_time.ends_with('Z'), "{}", t.date_time);
+                    assert!(t.time_zone == DEFAULT_ZONE || t.time_zone == "UTC", "{}", t.time_zone);
+                }
+            }
+        }
     }
 }

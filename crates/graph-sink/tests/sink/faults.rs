@@ -125,3 +125,32 @@ async fn a_room_that_refuses_access_parks_its_items_while_other_rooms_sync() -> 
     assert!(rows[0].error.as_deref().is_some_and(|e| e.contains("ErrorAccessDenied")), "{rows:?}");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_graph_outage_longer_than_the_clients_retries_holds_items_until_graph_is_back_without_parking_them(
+) -> Result<()> {
+    let down = FaultConfig {
+        random_error_rate: 1.0,
+        random_error_statuses: vec![503],
+        random_retry_after: "0.01".into(),
+        ..FaultConfig::default()
+    };
+    let mut h = Harness::start_with(down).await?;
+    for i in 0..3 {
+        h.send(&upsert(ROOM_A, ReservationKind::Event, i, &format!("e{i}"), 1 + i as u32, 8)).await?;
+    }
+    let sink = h.spawn(h.config());
+    // Far more failed attempts than one request's max_attempts (8): the unit kept retrying its items.
+    testkit::wait_until("a long outage", Duration::from_secs(60), || async {
+        Ok((h.emu.requests().iter().filter(|r| r.status == 503).count() >= 40).then_some(()))
+    })
+    .await?;
+    assert_eq!(h.stored_offset().await?, None, "nothing was committed while graph was down");
+    h.emu.set_faults(FaultConfig::default());
+    h.wait_applied().await?;
+    sink.stop().await?;
+    assert_one_event_per_item(&h, ROOM_A, 3);
+    let rows = h.rows(ROOM_A).await?;
+    assert!(rows.iter().all(|r| r.status == "synced"), "{rows:?}");
+    Ok(())
+}

@@ -143,6 +143,14 @@ impl Harness {
         Ok(())
     }
 
+    /// Sends a tombstone for an item.
+    pub async fn send_tombstone(&mut self, mailbox: &str, item_key: &str) -> Result<()> {
+        let key = format!("{mailbox}/{item_key}");
+        let (_, offset) = self.producer.send::<DesiredItem>(&self.topics.desired(), &key, Some(0), None).await?;
+        self.last_offset = offset;
+        Ok(())
+    }
+
     /// The next offset PostgreSQL holds for the desired topic.
     pub async fn stored_offset(&self) -> Result<Option<i64>> {
         let row = self

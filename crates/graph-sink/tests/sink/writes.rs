@@ -138,3 +138,20 @@ async fn an_event_deleted_in_outlook_is_recreated_when_its_item_changes() -> Res
     assert_ne!(events[0]["id"].as_str(), Some(id.as_str()));
     Ok(())
 }
+
+#[tokio::test]
+async fn a_tombstone_deletes_the_event_of_a_known_item_and_is_ignored_for_an_unknown_one() -> Result<()> {
+    let mut h = Harness::start().await?;
+    h.send(&upsert(ROOM_A, ReservationKind::Allocation, 5, "Club", 10, 8)).await?;
+    let sink = h.spawn(h.config());
+    h.wait_applied().await?;
+    h.send_tombstone(ROOM_A, "allocation:5").await?;
+    h.send_tombstone(ROOM_A, "allocation:404").await?;
+    h.wait_applied().await?;
+    sink.stop().await?;
+    assert!(h.events(ROOM_A).is_empty());
+    let rows = h.rows(ROOM_A).await?;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].status, "deleted");
+    Ok(())
+}
