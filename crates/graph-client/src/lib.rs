@@ -23,9 +23,9 @@ mod model;
 mod notification;
 mod paging;
 mod places;
+pub mod properties;
 mod retry;
 mod subscriptions;
-pub mod tags;
 mod token;
 mod transport;
 

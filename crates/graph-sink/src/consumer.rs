@@ -64,7 +64,12 @@ impl ConsumerContext for PostgresPositions {
                             if let Err(err) = list.set_partition_offset(&partition.0, partition.1, offset) {
                                 warn!(error = %err, "could not set an assigned partition's offset");
                             }
-                            info!(topic = %partition.0, partition = partition.1, offset = ?offset, "assigned at the postgres offset");
+                            info!(
+                                topic = %partition.0,
+                                partition = partition.1,
+                                offset = ?offset,
+                                "assigned at the postgres offset"
+                            );
                         }
                     }
                     // Kafka's committed offsets are never ahead of PostgreSQL's, so starting there loses

@@ -1,16 +1,14 @@
 //! The Graph event roomsync writes for a desired item.
 //!
 //! Invariants: start and end are written as Europe/Oslo (or the item's zone) wall clock with the zone's name,
-//! never with an offset inside `dateTime`; every written event carries the four tags of `graph_client::tags`,
-//! so the Graph source recognises roomsync's own events and a later run (or the PHP integration's successor)
-//! adopts them instead of creating duplicates. An all-day item is passed through as it is: if its times are not
-//! local midnights Graph refuses it (400) and the item is parked, which is the honest outcome.
+//! never with an offset inside `dateTime`; every written event carries the four extended properties of
+//! `graph_client::properties`, so the Graph source recognises roomsync's own events and a later run (or the PHP
+//! integration's successor) adopts them instead of creating duplicates. An all-day item is passed through as it
+//! is: if its times are not local midnights Graph refuses it (400) and the item is parked, the honest outcome.
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use graph_client::tags::{
-    EXT_BOOKING_SYSTEM_ID, EXT_BOOKING_SYSTEM_TYPE, EXT_ROOMSYNC_CONTENT_HASH, EXT_ROOMSYNC_ITEM_KEY,
-};
+use graph_client::properties::{BOOKING_SYSTEM_ID, BOOKING_SYSTEM_TYPE, ROOMSYNC_CONTENT_HASH, ROOMSYNC_ITEM_KEY};
 use graph_client::{DateTimeTimeZone, Event, ItemBody, Location, Sensitivity, ShowAs};
 use vocabulary::records::{DesiredContent, DesiredItem};
 
@@ -79,10 +77,10 @@ fn fields(mailbox: &str, content: &DesiredContent) -> Result<Event, ContentError
 pub fn event_for(item: &DesiredItem) -> Result<Event, ContentError> {
     let content = item.content.as_ref().ok_or(ContentError::Missing)?;
     let mut event = fields(&item.mailbox, content)?;
-    event.set_extended(EXT_BOOKING_SYSTEM_TYPE, item.kind.as_str());
-    event.set_extended(EXT_BOOKING_SYSTEM_ID, &item.reservation_id.to_string());
-    event.set_extended(EXT_ROOMSYNC_ITEM_KEY, &item.item_key);
-    event.set_extended(EXT_ROOMSYNC_CONTENT_HASH, &item.content_hash);
+    event.set_extended(BOOKING_SYSTEM_TYPE, item.kind.as_str());
+    event.set_extended(BOOKING_SYSTEM_ID, &item.reservation_id.to_string());
+    event.set_extended(ROOMSYNC_ITEM_KEY, &item.item_key);
+    event.set_extended(ROOMSYNC_CONTENT_HASH, &item.content_hash);
     Ok(event)
 }
 
@@ -134,10 +132,10 @@ mod tests {
     #[test]
     fn every_event_carries_the_four_tags_and_the_room_as_location() {
         let e = event_for(&item("2026-01-10T10:00:00Z", "2026-01-10T11:00:00Z", false)).expect("event");
-        assert_eq!(e.extended(EXT_BOOKING_SYSTEM_TYPE), Some("event"));
-        assert_eq!(e.extended(EXT_BOOKING_SYSTEM_ID), Some("7"));
-        assert_eq!(e.extended(EXT_ROOMSYNC_ITEM_KEY), Some("event:7"));
-        assert_eq!(e.extended(EXT_ROOMSYNC_CONTENT_HASH), Some("h1"));
+        assert_eq!(e.extended(BOOKING_SYSTEM_TYPE), Some("event"));
+        assert_eq!(e.extended(BOOKING_SYSTEM_ID), Some("7"));
+        assert_eq!(e.extended(ROOMSYNC_ITEM_KEY), Some("event:7"));
+        assert_eq!(e.extended(ROOMSYNC_CONTENT_HASH), Some("h1"));
         let location = e.location.expect("location");
         assert_eq!(location.display_name, "Hall A");
         assert_eq!(location.location_email_address.as_deref(), Some("hall-a@kommune.no"));

@@ -12,8 +12,8 @@
 //! Invariants: an item whose request failed transiently keeps its step (the unit retries it later); a definite
 //! failure parks only that item, so a poison item never holds up the rest of its room.
 
-use graph_client::tags::{
-    self, EXT_BOOKING_SYSTEM_ID, EXT_BOOKING_SYSTEM_TYPE, EXT_ROOMSYNC_CONTENT_HASH, EXT_ROOMSYNC_ITEM_KEY,
+use graph_client::properties::{
+    self, BOOKING_SYSTEM_ID, BOOKING_SYSTEM_TYPE, ROOMSYNC_CONTENT_HASH, ROOMSYNC_ITEM_KEY,
 };
 use graph_client::{
     expand_extended, filter_extended, BatchRequest, BatchResponse, ErrorClass, Event, GraphClient, GraphError, Method,
@@ -107,13 +107,13 @@ fn retry(work: &mut Work, err: &GraphError) {
 /// for the same reservation (no roomsync key, same type and id) and the item is the reservation unsplit.
 fn is_candidate(work: &Work, event: &Event) -> bool {
     let Some(item) = &work.desired else { return false };
-    match event.extended(EXT_ROOMSYNC_ITEM_KEY) {
+    match event.extended(ROOMSYNC_ITEM_KEY) {
         Some(key) => key == work.item_key,
         None => {
             let unsplit = work.item_key == format!("{}:{}", item.kind.as_str(), item.reservation_id);
             unsplit
-                && event.extended(EXT_BOOKING_SYSTEM_TYPE).is_some_and(|t| t.eq_ignore_ascii_case(item.kind.as_str()))
-                && event.extended(EXT_BOOKING_SYSTEM_ID) == Some(item.reservation_id.to_string().as_str())
+                && event.extended(BOOKING_SYSTEM_TYPE).is_some_and(|t| t.eq_ignore_ascii_case(item.kind.as_str()))
+                && event.extended(BOOKING_SYSTEM_ID) == Some(item.reservation_id.to_string().as_str())
         }
     }
 }
@@ -123,7 +123,7 @@ fn found(work: &mut Work, events: &[Event]) {
     let upsert = work.desired.as_ref().is_some_and(|d| d.op == vocabulary::records::UpsertOrDelete::Upsert);
     match (candidate, upsert) {
         (Some(event), true) => {
-            if event.extended(EXT_ROOMSYNC_CONTENT_HASH) == work.desired_hash().as_deref() {
+            if event.extended(ROOMSYNC_CONTENT_HASH) == work.desired_hash().as_deref() {
                 work.synced(Op::Adopt, event);
             } else {
                 work.step = Step::Update(event.id.clone().unwrap_or_default());
@@ -153,8 +153,8 @@ pub async fn find(client: &GraphClient, mailbox: &str, items: &mut [Work]) {
             let url = format!(
                 "{}?$filter={}&$expand={}&$top={LOOKUP_PAGE}",
                 events_path(mailbox),
-                encode(&filter_extended(EXT_BOOKING_SYSTEM_ID, &id)),
-                encode(&expand_extended(&tags::ALL))
+                encode(&filter_extended(BOOKING_SYSTEM_ID, &id)),
+                encode(&expand_extended(&properties::ROOMSYNC_PROPERTIES))
             );
             BatchRequest::new(format!("f{i}"), Method::GET, url)
         })
@@ -164,7 +164,7 @@ pub async fn find(client: &GraphClient, mailbox: &str, items: &mut [Work]) {
         match answer.json::<Page>() {
             Ok(page) => {
                 if page.next_link.is_some() {
-                    warn!(item_key = %work.item_key, "more tagged events share this reservation id than one page holds");
+                    warn!(item_key = %work.item_key, "more tagged events share this reservation id than a page");
                 }
                 found(work, &page.value)
             }

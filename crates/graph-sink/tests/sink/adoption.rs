@@ -2,9 +2,7 @@
 //! is missing) are adopted, never duplicated.
 
 use anyhow::Result;
-use graph_client::tags::{
-    EXT_BOOKING_SYSTEM_ID, EXT_BOOKING_SYSTEM_TYPE, EXT_ROOMSYNC_CONTENT_HASH, EXT_ROOMSYNC_ITEM_KEY,
-};
+use graph_client::properties::{BOOKING_SYSTEM_ID, BOOKING_SYSTEM_TYPE, ROOMSYNC_CONTENT_HASH, ROOMSYNC_ITEM_KEY};
 use graph_client::{DateTimeTimeZone, Event};
 use vocabulary::ReservationKind;
 
@@ -29,10 +27,7 @@ async fn pre_existing_tagged_events_are_adopted_not_duplicated() -> Result<()> {
     let graph = h.graph();
     // The PHP integration's event for event 42, and roomsync's own event for booking 7 whose row was lost.
     let php = graph
-        .create_event(
-            ROOM_A,
-            &existing("Old title", &[(EXT_BOOKING_SYSTEM_TYPE, "event"), (EXT_BOOKING_SYSTEM_ID, "42")]),
-        )
+        .create_event(ROOM_A, &existing("Old title", &[(BOOKING_SYSTEM_TYPE, "event"), (BOOKING_SYSTEM_ID, "42")]))
         .await?;
     let booking = upsert(ROOM_A, ReservationKind::Booking, 7, "Team", 11, 8);
     let own = graph
@@ -41,10 +36,10 @@ async fn pre_existing_tagged_events_are_adopted_not_duplicated() -> Result<()> {
             &existing(
                 "Team",
                 &[
-                    (EXT_BOOKING_SYSTEM_TYPE, "booking"),
-                    (EXT_BOOKING_SYSTEM_ID, "7"),
-                    (EXT_ROOMSYNC_ITEM_KEY, "booking:7"),
-                    (EXT_ROOMSYNC_CONTENT_HASH, &booking.content_hash),
+                    (BOOKING_SYSTEM_TYPE, "booking"),
+                    (BOOKING_SYSTEM_ID, "7"),
+                    (ROOMSYNC_ITEM_KEY, "booking:7"),
+                    (ROOMSYNC_CONTENT_HASH, &booking.content_hash),
                 ],
             ),
         )
@@ -65,7 +60,7 @@ async fn pre_existing_tagged_events_are_adopted_not_duplicated() -> Result<()> {
     assert_eq!(events.len(), 2);
     let adopted = events.iter().find(|e| e["id"].as_str() == php.id.as_deref()).expect("php event");
     assert_eq!(adopted["subject"], "New title");
-    assert_eq!(tag(adopted, EXT_ROOMSYNC_ITEM_KEY), Some("event:42"));
+    assert_eq!(tag(adopted, ROOMSYNC_ITEM_KEY), Some("event:42"));
     let rows = h.rows(ROOM_A).await?;
     let by_key = |k: &str| rows.iter().find(|r| r.item_key == k).cloned().expect("row");
     assert_eq!(by_key("event:42").event_id, php.id);

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::{bail, Result};
-use graph_client::tags::EXT_ROOMSYNC_ITEM_KEY;
+use graph_client::properties::ROOMSYNC_ITEM_KEY;
 use graph_sink::{CrashPoint, SinkError};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -91,7 +91,7 @@ async fn assert_exactly_the_expected_events(h: &Harness, expected: &Expected) ->
         let events = h.events(mailbox);
         let mut by_key: HashMap<String, Vec<&serde_json::Value>> = HashMap::new();
         for e in &events {
-            by_key.entry(tag(e, EXT_ROOMSYNC_ITEM_KEY).unwrap_or("untagged").to_owned()).or_default().push(e);
+            by_key.entry(tag(e, ROOMSYNC_ITEM_KEY).unwrap_or("untagged").to_owned()).or_default().push(e);
         }
         let rows = h.rows(mailbox).await?;
         for ((m, key), item) in expected.iter().filter(|((m, _), _)| m == mailbox) {

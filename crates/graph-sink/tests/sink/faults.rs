@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::Result;
-use graph_client::tags::EXT_ROOMSYNC_ITEM_KEY;
+use graph_client::properties::ROOMSYNC_ITEM_KEY;
 use graph_emulator::FaultConfig;
 use testkit::consume_all;
 use vocabulary::records::DeadLetter;
@@ -17,7 +17,7 @@ fn assert_one_event_per_item(h: &Harness, mailbox: &str, expected: usize) {
     let events = h.events(mailbox);
     let mut per_key: HashMap<String, usize> = HashMap::new();
     for e in &events {
-        *per_key.entry(tag(e, EXT_ROOMSYNC_ITEM_KEY).unwrap_or("untagged").to_owned()).or_default() += 1;
+        *per_key.entry(tag(e, ROOMSYNC_ITEM_KEY).unwrap_or("untagged").to_owned()).or_default() += 1;
     }
     assert_eq!(per_key.len(), expected, "{per_key:?}");
     assert!(per_key.values().all(|n| *n == 1), "duplicates: {per_key:?}");

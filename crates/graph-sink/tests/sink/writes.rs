@@ -1,9 +1,7 @@
 //! Desired items become room-calendar events; unchanged items cost no Graph write; deletes remove them.
 
 use anyhow::Result;
-use graph_client::tags::{
-    EXT_BOOKING_SYSTEM_ID, EXT_BOOKING_SYSTEM_TYPE, EXT_ROOMSYNC_CONTENT_HASH, EXT_ROOMSYNC_ITEM_KEY,
-};
+use graph_client::properties::{BOOKING_SYSTEM_ID, BOOKING_SYSTEM_TYPE, ROOMSYNC_CONTENT_HASH, ROOMSYNC_ITEM_KEY};
 use vocabulary::ReservationKind;
 
 use crate::harness::{delete, tag, upsert, Harness, ROOM_A, ROOM_B};
@@ -32,10 +30,10 @@ async fn desired_upserts_create_events_with_the_right_fields_and_tags() -> Resul
     assert_eq!(e["location"]["locationEmailAddress"], ROOM_A);
     assert_eq!(e["categories"], serde_json::json!(["Booking"]));
     assert!(e["body"]["content"].as_str().is_some_and(|b| b.contains("about Korps")));
-    assert_eq!(tag(e, EXT_BOOKING_SYSTEM_TYPE), Some("event"));
-    assert_eq!(tag(e, EXT_BOOKING_SYSTEM_ID), Some("7"));
-    assert_eq!(tag(e, EXT_ROOMSYNC_ITEM_KEY), Some("event:7"));
-    assert_eq!(tag(e, EXT_ROOMSYNC_CONTENT_HASH), Some(korps.content_hash.as_str()));
+    assert_eq!(tag(e, BOOKING_SYSTEM_TYPE), Some("event"));
+    assert_eq!(tag(e, BOOKING_SYSTEM_ID), Some("7"));
+    assert_eq!(tag(e, ROOMSYNC_ITEM_KEY), Some("event:7"));
+    assert_eq!(tag(e, ROOMSYNC_CONTENT_HASH), Some(korps.content_hash.as_str()));
     let tx = graph_sink::first_transaction_id(ROOM_A, "event:7").to_string();
     assert_eq!(e["transactionId"].as_str(), Some(tx.as_str()));
 
@@ -76,7 +74,7 @@ async fn an_update_with_the_same_hash_makes_no_graph_write_and_a_new_hash_patche
     let events = h.events(ROOM_A);
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["subject"], "Quiz night");
-    assert_eq!(tag(&events[0], EXT_ROOMSYNC_CONTENT_HASH), Some(renamed.content_hash.as_str()));
+    assert_eq!(tag(&events[0], ROOMSYNC_CONTENT_HASH), Some(renamed.content_hash.as_str()));
     let rows = h.rows(ROOM_A).await?;
     assert_eq!(rows[0].hash.as_deref(), Some(renamed.content_hash.as_str()));
     assert_eq!(rows[0].change_key.as_deref(), events[0]["changeKey"].as_str());
