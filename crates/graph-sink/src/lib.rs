@@ -1,1 +1,122 @@
-//! Writes the desired state to Microsoft Graph and the mapping tables, effectively exactly once.
+//! graph-sink: writes the desired state of the room calendars to Microsoft Graph and the mapping tables,
+//! effectively exactly once.
+//!
+//! ```text
+//! <prefix>.sync.desired --+                                   +--> Graph ($batch, <= 4 per mailbox)
+//! <prefix>.sync.imports --+--> units of work (see `unit`) ----+--> outlook_calendar_mapping, bb_event (imports)
+//!                                                             +--> roomsync_consumer_offsets (same transaction)
+//!                                                             +--> <prefix>.deadletter (parked items)
+//! ```
+//! Invariants (the argument is spelled out in the README):
+//! - PostgreSQL's `outlook_calendar_mapping` is the authority on what exists in Graph, and
+//!   `roomsync_consumer_offsets` on what has been applied; both move in one transaction per unit;
+//! - every create carries a deterministic transactionId recorded (as an intent) before the POST, and is preceded
+//!   by a lookup by tags, so no crash window can produce a second event for an item;
+//! - an item whose content hash is already recorded is not written again; deletes treat 404 as done;
+//! - a definite Graph failure parks only its item (mapping status `parked`, dead letter, metric).
+
+#![warn(missing_docs)]
+
+mod config;
+mod conflicts;
+mod consumer;
+mod content;
+mod deadletter;
+mod error;
+mod identity;
+mod imports;
+mod mapping;
+pub mod metrics;
+mod offsets;
+mod plan;
+mod unit;
+mod work;
+mod writer;
+
+use std::future::Future;
+
+use graph_client::GraphClient;
+use schema_registry::{AvroCodec, RegistryClient};
+use streams::{ensure_topics, RecordProducer, TopicSpec};
+use tokio_postgres::NoTls;
+use tracing::{info, warn};
+use vocabulary::topics::Topics;
+
+pub use config::{Config, CrashHook, CrashPoint};
+pub use content::event_for;
+pub use error::SinkError;
+pub use identity::{first_transaction_id, next_transaction_id};
+
+use crate::consumer::SinkConsumer;
+use crate::unit::Ended;
+
+/// A running sink's connections.
+pub(crate) struct Sink {
+    config: Config,
+    topics: Topics,
+    db: tokio_postgres::Client,
+    graph: GraphClient,
+    codec: AvroCodec,
+    producer: RecordProducer,
+    consumer: SinkConsumer,
+}
+
+/// Runs the sink until `shutdown` completes (a unit in progress is abandoned uncommitted: it is replayed on the
+/// next start, which is safe by construction) or an infrastructure error stops it.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), SinkError> {
+    let topics = Topics::new(config.topic_prefix.clone());
+    let (db, connection) =
+        tokio_postgres::connect(&config.database_url, NoTls).await.map_err(SinkError::pg("connecting"))?;
+    let connection = tokio::spawn(async move {
+        if let Err(err) = connection.await {
+            warn!(error = %err, "postgres connection ended");
+        }
+    });
+    let mut specs = vec![TopicSpec::compacted(topics.desired()), TopicSpec::log(topics.dead_letter())];
+    let mut inputs = vec![topics.desired()];
+    if config.imports_enabled {
+        specs.push(TopicSpec::compacted(topics.imports()));
+        inputs.push(topics.imports());
+    }
+    ensure_topics(&config.kafka, &specs).await?;
+    let codec = AvroCodec::new(RegistryClient::new(&config.registry_url));
+    let input_refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+    let mut sink = Sink {
+        graph: GraphClient::new(config.graph.clone())?,
+        producer: RecordProducer::new(&config.kafka, codec.clone())?,
+        consumer: SinkConsumer::subscribe(&config.kafka, &config.consumer_group, &input_refs, &config.database_url)?,
+        codec,
+        db,
+        topics,
+        config,
+    };
+    info!(group = %sink.config.consumer_group, imports = sink.config.imports_enabled, "graph sink running");
+    let mut shutdown = std::pin::pin!(shutdown);
+    let result = sink.serve(&mut shutdown).await;
+    drop(sink);
+    connection.abort();
+    result
+}
+
+impl Sink {
+    async fn serve(&mut self, shutdown: &mut (impl Future<Output = ()> + Unpin)) -> Result<(), SinkError> {
+        loop {
+            let first = tokio::select! {
+                record = self.consumer.recv() => record?,
+                () = &mut *shutdown => return Ok(()),
+            };
+            let mut records = vec![first];
+            let deadline = tokio::time::Instant::now() + self.config.batch_linger;
+            while records.len() < self.config.max_batch_records.max(1) {
+                match tokio::time::timeout_at(deadline, self.consumer.recv()).await {
+                    Ok(record) => records.push(record?),
+                    Err(_) => break,
+                }
+            }
+            if self.apply_unit(records, shutdown).await? == Ended::Interrupted {
+                info!("graph sink stopped inside a unit; it is replayed on the next start");
+                return Ok(());
+            }
+        }
+    }
+}

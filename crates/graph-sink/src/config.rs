@@ -1,0 +1,109 @@
+//! What the sink needs to run, as a plain struct (the root binary maps its TOML into it), plus the crash hook
+//! tests use to stop the sink at the windows the exactly-once argument is about.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use graph_client::ClientConfig;
+use streams::KafkaSettings;
+
+/// A point between two durable writes where a crash must not break exactly-once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CrashPoint {
+    /// Intents (and transactionIds) are committed in PostgreSQL; no Graph write was sent yet.
+    AfterIntent,
+    /// Graph writes were answered; their results are not yet committed in PostgreSQL.
+    AfterGraph,
+    /// Results and offsets are committed in PostgreSQL; the Kafka offset commit has not been sent.
+    AfterCommit,
+}
+
+/// Asked at every [`CrashPoint`]; answering `true` makes [`run`](crate::run) stop at once with
+/// [`SinkError::Crashed`](crate::SinkError::Crashed), leaving everything after that point undone, as a crash would.
+pub type CrashHook = Arc<dyn Fn(CrashPoint) -> bool + Send + Sync>;
+
+/// Configuration of the graph sink.
+#[derive(Clone)]
+pub struct Config {
+    /// Kafka cluster.
+    pub kafka: KafkaSettings,
+    /// Schema registry base URL (records are Confluent-framed Avro).
+    pub registry_url: String,
+    /// Topic prefix (`roomsync` in production).
+    pub topic_prefix: String,
+    /// Consumer group; also the key of the offsets stored in PostgreSQL.
+    pub consumer_group: String,
+    /// PostgreSQL connection string of the booking database (which holds roomsync's tables).
+    pub database_url: String,
+    /// Microsoft Graph client settings (per-mailbox concurrency, retries).
+    pub graph: ClientConfig,
+    /// Most records handled as one unit (one intent transaction, one result transaction).
+    pub max_batch_records: usize,
+    /// How long to wait for more records once one has arrived, to fill a unit.
+    pub batch_linger: Duration,
+    /// First wait before a unit's transiently failed items are tried again.
+    pub retry_backoff: Duration,
+    /// Longest wait between such retries.
+    pub max_retry_backoff: Duration,
+    /// Import Outlook-origin bookings from `<prefix>.sync.imports` (mapping rows).
+    pub imports_enabled: bool,
+    /// With imports enabled, also create a `bb_event` (with resource link and date) per import.
+    pub import_bb_events: bool,
+    /// With imports enabled, check each import against the booking database in the import's transaction: an
+    /// overlap with an active reservation of the resource is recorded in `roomsync_conflicts` instead of
+    /// imported.
+    pub record_import_conflicts: bool,
+    /// Tests only: stop at crash windows. `None` in production.
+    pub crash_hook: Option<CrashHook>,
+}
+
+impl Config {
+    /// A config with the defaults documented in the README.
+    pub fn new(
+        kafka: KafkaSettings,
+        registry_url: impl Into<String>,
+        database_url: impl Into<String>,
+        graph: ClientConfig,
+    ) -> Self {
+        Config {
+            kafka,
+            registry_url: registry_url.into(),
+            topic_prefix: vocabulary::topics::DEFAULT_PREFIX.to_owned(),
+            consumer_group: "roomsync-graph-sink".to_owned(),
+            database_url: database_url.into(),
+            graph,
+            max_batch_records: 500,
+            batch_linger: Duration::from_millis(50),
+            retry_backoff: Duration::from_millis(200),
+            max_retry_backoff: Duration::from_secs(30),
+            imports_enabled: false,
+            import_bb_events: false,
+            record_import_conflicts: true,
+            crash_hook: None,
+        }
+    }
+
+    pub(crate) fn crash_at(&self, point: CrashPoint) -> bool {
+        self.crash_hook.as_ref().is_some_and(|hook| hook(point))
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The database URL may hold a password: never print it.
+        f.debug_struct("Config")
+            .field("kafka", &self.kafka)
+            .field("registry_url", &self.registry_url)
+            .field("topic_prefix", &self.topic_prefix)
+            .field("consumer_group", &self.consumer_group)
+            .field("graph", &self.graph)
+            .field("max_batch_records", &self.max_batch_records)
+            .field("batch_linger", &self.batch_linger)
+            .field("imports_enabled", &self.imports_enabled)
+            .field("import_bb_events", &self.import_bb_events)
+            .field("record_import_conflicts", &self.record_import_conflicts)
+            .field("crash_hook", &self.crash_hook.is_some())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,148 @@
+//! The Kafka side: a consumer-group member whose positions come from PostgreSQL.
+//!
+//! On every partition assignment (the first one at start included) the rebalance callback reads the offsets
+//! stored in `roomsync_consumer_offsets` and assigns the partitions at exactly those positions (from the
+//! beginning where PostgreSQL has none), so Kafka's own committed offsets never decide where the sink resumes:
+//! they are only a hint for lag monitoring, committed after PostgreSQL's. Records below PostgreSQL's offset that
+//! still arrive (another member moved them meanwhile) are dropped by the unit (see `offsets`).
+
+use std::collections::{BTreeMap, HashMap};
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use streams::KafkaSettings;
+use tokio_postgres::NoTls;
+use tracing::{info, warn};
+
+use crate::error::SinkError;
+use crate::offsets::{self, Partition};
+use crate::work::Source;
+
+/// Assigns partitions at PostgreSQL's offsets.
+pub struct PostgresPositions {
+    database_url: String,
+    group: String,
+}
+
+impl PostgresPositions {
+    /// Reads the stored offsets on a thread of its own: the rebalance callback is synchronous and runs inside
+    /// the consumer's poll, on the async executor, where no runtime may be blocked on.
+    fn stored(&self, partitions: Vec<Partition>) -> Result<HashMap<Partition, i64>, String> {
+        let url = self.database_url.clone();
+        let group = self.group.clone();
+        let reader = std::thread::spawn(move || {
+            let runtime =
+                tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+            runtime.block_on(async move {
+                let (client, connection) = tokio_postgres::connect(&url, NoTls).await.map_err(|e| e.to_string())?;
+                let driver = tokio::spawn(connection);
+                let stored = offsets::load(&client, &group, &partitions).await.map_err(|e| e.to_string());
+                drop(client);
+                let _ = driver.await;
+                stored
+            })
+        });
+        reader.join().map_err(|_| "offset reader panicked".to_owned())?
+    }
+}
+
+impl ClientContext for PostgresPositions {}
+
+impl ConsumerContext for PostgresPositions {
+    fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RDKafkaRespErr, list: &mut TopicPartitionList) {
+        let cooperative = matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
+        let result = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let partitions: Vec<Partition> =
+                    list.elements().iter().map(|e| (e.topic().to_owned(), e.partition())).collect();
+                match self.stored(partitions.clone()) {
+                    Ok(stored) => {
+                        for partition in &partitions {
+                            let offset = stored.get(partition).map_or(Offset::Beginning, |o| Offset::Offset(*o));
+                            if let Err(err) = list.set_partition_offset(&partition.0, partition.1, offset) {
+                                warn!(error = %err, "could not set an assigned partition's offset");
+                            }
+                            info!(
+                                topic = %partition.0,
+                                partition = partition.1,
+                                offset = ?offset,
+                                "assigned at the postgres offset"
+                            );
+                        }
+                    }
+                    // Kafka's committed offsets are never ahead of PostgreSQL's, so starting there loses
+                    // nothing; the unit still drops what PostgreSQL says was applied.
+                    Err(err) => warn!(error = %err, "reading postgres offsets failed; assigning at kafka's offsets"),
+                }
+                if cooperative {
+                    consumer.incremental_assign(list)
+                } else {
+                    consumer.assign(list)
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS if cooperative => consumer.incremental_unassign(list),
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => consumer.unassign(),
+            other => {
+                warn!(error = ?other, "rebalance error");
+                Ok(())
+            }
+        };
+        if let Err(err) = result {
+            warn!(error = %err, "applying a rebalance failed");
+        }
+    }
+}
+
+/// The sink's consumer.
+pub struct SinkConsumer {
+    consumer: StreamConsumer<PostgresPositions>,
+}
+
+impl SinkConsumer {
+    /// Joins `group` on `topics` (manual commits; positions from PostgreSQL, see the module docs).
+    pub fn subscribe(
+        settings: &KafkaSettings,
+        group: &str,
+        topics: &[&str],
+        database_url: &str,
+    ) -> Result<Self, SinkError> {
+        let positions = PostgresPositions { database_url: database_url.to_owned(), group: group.to_owned() };
+        let consumer: StreamConsumer<PostgresPositions> = settings
+            .client_config()
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("enable.partition.eof", "false")
+            .create_with_context(positions)
+            .map_err(|source| SinkError::Kafka { context: "creating the consumer", source })?;
+        consumer.subscribe(topics).map_err(|source| SinkError::Kafka { context: "subscribing", source })?;
+        Ok(SinkConsumer { consumer })
+    }
+
+    /// The next record.
+    pub async fn recv(&self) -> Result<Source, SinkError> {
+        let message = self.consumer.recv().await.map_err(|source| SinkError::Kafka { context: "consuming", source })?;
+        Ok(Source {
+            topic: message.topic().to_owned(),
+            partition: message.partition(),
+            offset: message.offset(),
+            key: message.key().map(<[u8]>::to_vec),
+            value: message.payload().map(<[u8]>::to_vec),
+        })
+    }
+
+    /// Tells Kafka how far the sink got (a hint for lag monitoring; PostgreSQL's offsets are the truth).
+    pub fn commit(&self, next: &BTreeMap<Partition, i64>) {
+        let mut list = TopicPartitionList::new();
+        for ((topic, partition), offset) in next {
+            if list.add_partition_offset(topic, *partition, Offset::Offset(*offset)).is_err() {
+                return;
+            }
+        }
+        if let Err(err) = self.consumer.commit(&list, CommitMode::Async) {
+            warn!(error = %err, "kafka offset commit failed; postgres holds the offsets");
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! The sink's errors and the one place that decides what each means: retry the unit later (transient), or
+//! stop the sink (fatal: the supervisor restarts it, and the restart resumes from PostgreSQL's offsets).
+//!
+//! Per-item Graph failures are not errors of the sink: a definite one parks the item (see `writer`), a transient
+//! one keeps the item pending; only infrastructure failures reach this type.
+
+use thiserror::Error;
+
+use crate::config::CrashPoint;
+
+/// Why the sink stopped.
+#[derive(Debug, Error)]
+pub enum SinkError {
+    /// PostgreSQL refused or lost the connection.
+    #[error("postgres: {context}: {source}")]
+    Postgres {
+        /// What was being done.
+        context: &'static str,
+        /// The driver's error.
+        source: tokio_postgres::Error,
+    },
+    /// Kafka or the registry failed.
+    #[error(transparent)]
+    Stream(#[from] streams::StreamError),
+    /// The Kafka consumer failed.
+    #[error("kafka: {context}: {source}")]
+    Kafka {
+        /// What was being done.
+        context: &'static str,
+        /// librdkafka's error.
+        source: rdkafka::error::KafkaError,
+    },
+    /// The Graph client could not be built.
+    #[error(transparent)]
+    Graph(#[from] graph_client::GraphError),
+    /// The crash hook asked for a crash here (tests).
+    #[error("simulated crash at {0:?}")]
+    Crashed(CrashPoint),
+}
+
+impl SinkError {
+    pub(crate) fn pg(context: &'static str) -> impl Fn(tokio_postgres::Error) -> SinkError {
+        move |source| SinkError::Postgres { context, source }
+    }
+
+    /// Whether trying again later may succeed (a broker, registry or database outage) rather than a bug or a
+    /// configuration to fix.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            SinkError::Postgres { .. } | SinkError::Kafka { .. } => true,
+            SinkError::Stream(err) => err.is_transient(),
+            SinkError::Graph(err) => err.classify().is_retryable(),
+            SinkError::Crashed(_) => false,
+        }
+    }
+}

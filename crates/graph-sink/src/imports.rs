@@ -1,0 +1,209 @@
+//! Outlook-origin bookings from `<prefix>.sync.imports`, written into PostgreSQL in the unit's result
+//! transaction (together with the offsets), so each import is applied exactly once.
+//!
+//! Every import gets a mapping row (`reservation_type 'outlook'`, `sync_direction 'from_outlook'`, item key
+//! `outlook:<event id>`). With `import_bb_events`, it also gets a `bb_event` shaped as the booking system writes
+//! one (INSERT, then `id_string = id`; one `bb_event_resource` link; one `bb_event_date` row mirroring
+//! `from_`/`to_`, in Europe/Oslo wall clock); the row's `reservation_id` is that event's id, which is how the
+//! CDC side recognises the event as roomsync's own. A cancel sets the imported `bb_event` to `active = 0`.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use schema_registry::AvroCodec;
+use tokio_postgres::GenericClient;
+use vocabulary::records::{ImportOp, ImportRecord};
+
+use crate::conflicts;
+use crate::error::SinkError;
+use crate::identity::first_transaction_id;
+use crate::work::Source;
+
+/// An import record.
+pub type Import = ImportRecord;
+
+/// Decodes an import record (`None` for a tombstone).
+pub async fn decode(codec: &AvroCodec, record: &Source) -> Result<Option<Import>, streams::StreamError> {
+    record.decode::<ImportRecord>(codec).await
+}
+
+/// The mapping item key of an Outlook-origin event.
+pub fn item_key(event_id: &str) -> String {
+    format!("outlook:{event_id}")
+}
+
+fn oslo_wall_clock(micros: i64) -> Option<NaiveDateTime> {
+    DateTime::<Utc>::from_timestamp_micros(micros).map(|t| t.with_timezone(&chrono_tz::Europe::Oslo).naive_local())
+}
+
+/// Applies one import inside the caller's transaction.
+pub async fn apply(
+    db: &impl GenericClient,
+    import: &Import,
+    bb_events: bool,
+    record_conflicts: bool,
+) -> Result<(), SinkError> {
+    let key = item_key(&import.event_id);
+    let existing = db
+        .query_opt(
+            "select reservation_id from outlook_calendar_mapping where outlook_item_id = $1 and item_key = $2",
+            &[&import.mailbox, &key],
+        )
+        .await
+        .map_err(SinkError::pg("loading an import's mapping row"))?
+        .map(|row| row.get::<_, i32>(0));
+    let (from, to) = match (oslo_wall_clock(import.start), oslo_wall_clock(import.end)) {
+        (Some(from), Some(to)) => (from, to),
+        _ => return Ok(()),
+    };
+    let op = match import.op {
+        ImportOp::Upsert => "upsert",
+        ImportOp::Cancel => "cancel",
+    };
+    metrics::counter!(crate::metrics::IMPORTS_APPLIED, "op" => op).increment(1);
+    match import.op {
+        ImportOp::Cancel => {
+            if let (true, Some(event)) = (bb_events, existing.filter(|id| *id > 0)) {
+                db.execute("update bb_event set active = 0 where id = $1", &[&event])
+                    .await
+                    .map_err(SinkError::pg("cancelling an imported bb_event"))?;
+            }
+            if existing.is_some() {
+                db.execute(
+                    "update outlook_calendar_mapping set sync_status = 'deleted', change_key = $3,
+                         last_sync_at = now(), updated_at = now()
+                     where outlook_item_id = $1 and item_key = $2",
+                    &[&import.mailbox, &key, &import.change_key],
+                )
+                .await
+                .map_err(SinkError::pg("cancelling an import's mapping row"))?;
+            }
+            Ok(())
+        }
+        ImportOp::Upsert => {
+            if record_conflicts {
+                let overlaps = conflicts::overlapping(db, import.resource_id, from, to).await?;
+                if !overlaps.is_empty() {
+                    conflicts::record(db, import, &overlaps).await?;
+                    // The booking system owns the room: an earlier import of this booking steps aside.
+                    if let (true, Some(event)) = (bb_events, existing.filter(|id| *id > 0)) {
+                        db.execute("update bb_event set active = 0 where id = $1", &[&event])
+                            .await
+                            .map_err(SinkError::pg("deactivating a conflicting import"))?;
+                    }
+                    return upsert_row(db, import, existing.unwrap_or(0), "conflict").await;
+                }
+            }
+            let reservation_id = match (bb_events, existing.filter(|id| *id > 0)) {
+                (true, Some(event)) => {
+                    update_bb_event(db, event, import, from, to).await?;
+                    event
+                }
+                (true, None) => insert_bb_event(db, import, from, to).await?,
+                (false, id) => id.unwrap_or(0),
+            };
+            upsert_row(db, import, reservation_id, "synced").await
+        }
+    }
+}
+
+async fn upsert_row(
+    db: &impl GenericClient,
+    import: &Import,
+    reservation_id: i32,
+    status: &str,
+) -> Result<(), SinkError> {
+    let key = item_key(&import.event_id);
+    db.execute(
+        "insert into outlook_calendar_mapping as m
+             (reservation_type, reservation_id, resource_id, outlook_item_id, outlook_event_id,
+              sync_status, last_sync_at, priority_level, sync_direction, item_key, transaction_id,
+              change_key, ical_uid, intent)
+         values ('outlook', $1, $2, $3, $4, $9, now(), 0, 'from_outlook', $5, $6, $7, $8, 'none')
+         on conflict (outlook_item_id, item_key) do update set
+             reservation_id = excluded.reservation_id,
+             resource_id = excluded.resource_id,
+             sync_status = excluded.sync_status,
+             change_key = excluded.change_key,
+             ical_uid = coalesce(excluded.ical_uid, m.ical_uid),
+             last_sync_at = now(),
+             updated_at = now()",
+        &[
+            &reservation_id,
+            &import.resource_id,
+            &import.mailbox,
+            &import.event_id,
+            &key,
+            &first_transaction_id(&import.mailbox, &key),
+            &import.change_key,
+            &import.ical_uid,
+            &status,
+        ],
+    )
+    .await
+    .map_err(SinkError::pg("writing an import's mapping row"))?;
+    Ok(())
+}
+
+fn title(import: &Import) -> String {
+    import.subject.clone().filter(|s| !s.trim().is_empty()).unwrap_or_else(|| "Outlook".to_owned())
+}
+
+async fn insert_bb_event(
+    db: &impl GenericClient,
+    import: &Import,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> Result<i32, SinkError> {
+    let err = SinkError::pg("inserting an imported bb_event");
+    let contact_name = import.organizer_name.clone().unwrap_or_default();
+    let contact_email = import.organizer_address.clone().unwrap_or_default();
+    // The activity and building come from the resource, as the booking system fills them from the form.
+    let row = db
+        .query_one(
+            "insert into bb_event (active, activity_id, name, organizer, description, from_, to_, building_id,
+                                   building_name, contact_name, contact_email, contact_phone, secret, is_public,
+                                   include_in_list, customer_internal)
+             select 1, r.activity_id, $2, $3, 'Booked in Outlook', $4, $5, b.id, coalesce(b.name, ''), $3, $6, '',
+                    md5(random()::text || clock_timestamp()::text), 0, 0, 1
+             from bb_resource r
+             left join bb_building_resource br on br.resource_id = r.id
+             left join bb_building b on b.id = br.building_id
+             where r.id = $1
+             order by b.id nulls last
+             limit 1
+             returning id",
+            &[&import.resource_id, &title(import), &contact_name, &from, &to, &contact_email],
+        )
+        .await
+        .map_err(&err)?;
+    let id: i32 = row.get(0);
+    db.execute("update bb_event set id_string = id::varchar where id = $1", &[&id]).await.map_err(&err)?;
+    db.execute("insert into bb_event_resource (event_id, resource_id) values ($1, $2)", &[&id, &import.resource_id])
+        .await
+        .map_err(&err)?;
+    db.execute("insert into bb_event_date (event_id, from_, to_) values ($1, $2, $3)", &[&id, &from, &to])
+        .await
+        .map_err(&err)?;
+    Ok(id)
+}
+
+async fn update_bb_event(
+    db: &impl GenericClient,
+    id: i32,
+    import: &Import,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> Result<(), SinkError> {
+    let err = SinkError::pg("updating an imported bb_event");
+    db.execute(
+        "update bb_event set name = $2, from_ = $3, to_ = $4, active = 1 where id = $1",
+        &[&id, &title(import), &from, &to],
+    )
+    .await
+    .map_err(&err)?;
+    // As the booking system saves: the dates are deleted and inserted again.
+    db.execute("delete from bb_event_date where event_id = $1", &[&id]).await.map_err(&err)?;
+    db.execute("insert into bb_event_date (event_id, from_, to_) values ($1, $2, $3)", &[&id, &from, &to])
+        .await
+        .map_err(&err)?;
+    Ok(())
+}

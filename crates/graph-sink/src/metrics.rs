@@ -1,0 +1,17 @@
+//! Metric names of the graph sink (Prometheus style), in one place. Labels are low-cardinality: `op`
+//! (create, update, delete, adopt, skip), `outcome`, `kind` (error class); never ids or mailboxes.
+
+/// Counter: items applied, by `op`.
+pub const ITEMS_APPLIED: &str = "roomsync_graph_sink_items_total";
+/// Counter: items parked after a definite error, by `kind`.
+pub const ITEMS_PARKED: &str = "roomsync_graph_sink_parked_total";
+/// Counter: transient item failures that will be retried.
+pub const ITEMS_RETRIED: &str = "roomsync_graph_sink_retries_total";
+/// Counter: records skipped because PostgreSQL's offsets say they were applied already.
+pub const RECORDS_REPLAYED: &str = "roomsync_graph_sink_replayed_records_total";
+/// Counter: records written to the dead-letter topic.
+pub const DEAD_LETTERS: &str = "roomsync_graph_sink_dead_letters_total";
+/// Counter: import records applied, by `op`.
+pub const IMPORTS_APPLIED: &str = "roomsync_graph_sink_imports_total";
+/// Histogram: seconds to apply one unit (poll batch), from first record to offset commit.
+pub const UNIT_SECONDS: &str = "roomsync_graph_sink_unit_seconds";

@@ -1,0 +1,54 @@
+//! Consumer offsets in PostgreSQL (`roomsync_consumer_offsets`), the only offsets the sink trusts.
+//!
+//! Invariants: the offsets move only in the transaction that commits the effects of the records before them,
+//! and never backwards; a record below the stored offset of its partition was applied already and is dropped
+//! (Kafka's own committed offsets are only a hint, sent after PostgreSQL's commit, so they are never ahead).
+
+use std::collections::{BTreeMap, HashMap};
+
+use tokio_postgres::GenericClient;
+
+use crate::error::SinkError;
+
+/// A topic partition.
+pub type Partition = (String, i32);
+
+/// The stored next offsets of `partitions` (absent: nothing applied yet).
+pub async fn load(
+    db: &impl GenericClient,
+    group: &str,
+    partitions: &[Partition],
+) -> Result<HashMap<Partition, i64>, SinkError> {
+    let mut out = HashMap::new();
+    for (topic, partition) in partitions {
+        let row = db
+            .query_opt(
+                "select next_offset from roomsync_consumer_offsets
+                 where consumer_group = $1 and topic = $2 and partition = $3",
+                &[&group, topic, partition],
+            )
+            .await
+            .map_err(SinkError::pg("loading consumer offsets"))?;
+        if let Some(row) = row {
+            out.insert((topic.clone(), *partition), row.get::<_, i64>(0));
+        }
+    }
+    Ok(out)
+}
+
+/// Moves the stored offsets forward to `next` (per partition, the offset after the last applied record).
+pub async fn store(db: &impl GenericClient, group: &str, next: &BTreeMap<Partition, i64>) -> Result<(), SinkError> {
+    for ((topic, partition), offset) in next {
+        db.execute(
+            "insert into roomsync_consumer_offsets (consumer_group, topic, partition, next_offset, updated_at)
+             values ($1, $2, $3, $4, now())
+             on conflict (consumer_group, topic, partition) do update set
+                 next_offset = greatest(roomsync_consumer_offsets.next_offset, excluded.next_offset),
+                 updated_at = now()",
+            &[&group, topic, partition, offset],
+        )
+        .await
+        .map_err(SinkError::pg("storing consumer offsets"))?;
+    }
+    Ok(())
+}

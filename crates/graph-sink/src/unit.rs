@@ -1,0 +1,324 @@
+//! One unit of work: a batch of records taken from Kafka, applied to Graph and committed to PostgreSQL.
+//!
+//! ```text
+//! records -> drop those below PostgreSQL's offsets -> decode -> latest record per item -> load mapping rows
+//!   -> rounds until every item is settled:
+//!        lookups by tag ($batch per mailbox, mailboxes in parallel)
+//!        txn A: intents + transactionIds                     [crash here: replay repeats the same writes]
+//!        writes ($batch per mailbox, mailboxes in parallel)  [crash here: POST repeats with the same transactionId]
+//!        transient failures wait (jittered backoff) and go again
+//!   -> dead letters for parked items (acknowledged by Kafka)
+//!   -> txn B: results of every item + imports + offsets      [crash after: PostgreSQL already says it is done]
+//!   -> Kafka offset commit (a hint)
+//! ```
+//! Invariant: the offsets in PostgreSQL move only in txn B, together with the results of every record below
+//! them; so a record is either applied and recorded, or will be replayed, and a replay never writes twice.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use futures::future::{join_all, try_join_all};
+use rand::Rng;
+use tracing::debug;
+use vocabulary::keys::split_room_item_key;
+use vocabulary::records::DesiredItem;
+
+use crate::config::CrashPoint;
+use crate::deadletter;
+use crate::error::SinkError;
+use crate::imports::{self, Import};
+use crate::mapping::{self, MappingRow};
+use crate::offsets::{self, Partition};
+use crate::plan::Step;
+use crate::work::{Op, Source, Work};
+use crate::writer;
+use crate::Sink;
+
+/// How a unit ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// Everything applied and committed.
+    Committed,
+    /// Shutdown came first: nothing of this unit was committed (it is replayed after a restart).
+    Interrupted,
+}
+
+/// A unit's records, decoded and sorted.
+struct Decoded {
+    /// The latest desired record per (mailbox, item key).
+    latest: HashMap<(String, String), (Option<DesiredItem>, Source)>,
+    /// The items in order of first appearance.
+    order: Vec<(String, String)>,
+    /// Import records, in order (each one applies; none supersedes another).
+    imports: Vec<(Import, Source)>,
+    /// Dead letters for records that cannot be decoded.
+    letters: Vec<(String, vocabulary::records::DeadLetter)>,
+}
+
+impl Sink {
+    /// Decodes the records; the desired state is full state, so only the latest record of an item matters.
+    /// A registry outage is an error of the unit (it is retried after a restart); an undecodable record is a
+    /// dead letter and counts as applied.
+    async fn decode(&self, records: Vec<Source>) -> Result<Decoded, SinkError> {
+        let mut out = Decoded { latest: HashMap::new(), order: Vec::new(), imports: Vec::new(), letters: Vec::new() };
+        for record in records {
+            if record.topic == self.topics.imports() {
+                match imports::decode(&self.codec, &record).await {
+                    Ok(Some(import)) => out.imports.push((import, record)),
+                    Ok(None) => {}
+                    Err(err) if err.is_transient() => return Err(err.into()),
+                    Err(err) => out.letters.push(self.letter(&record, "decode", &err.to_string(), None)),
+                }
+                continue;
+            }
+            let desired = match record.decode::<DesiredItem>(&self.codec).await {
+                Ok(desired) => desired,
+                Err(err) if err.is_transient() => return Err(err.into()),
+                Err(err) => {
+                    out.letters.push(self.letter(&record, "decode", &err.to_string(), None));
+                    continue;
+                }
+            };
+            let key = match &desired {
+                Some(d) => Some((d.mailbox.clone(), d.item_key.clone())),
+                None => record
+                    .key
+                    .as_deref()
+                    .and_then(|k| std::str::from_utf8(k).ok())
+                    .and_then(split_room_item_key)
+                    .map(|(m, i)| (m.to_owned(), i.to_owned())),
+            };
+            let Some(key) = key else {
+                out.letters.push(self.letter(&record, "bad_key", "tombstone without a '<mailbox>/<item>' key", None));
+                continue;
+            };
+            if out.latest.insert(key.clone(), (desired, record)).is_none() {
+                out.order.push(key);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Applies `records` (in the order Kafka delivered them) and commits.
+    pub(crate) async fn apply_unit(
+        &mut self,
+        records: Vec<Source>,
+        shutdown: &mut (impl std::future::Future<Output = ()> + Unpin),
+    ) -> Result<Ended, SinkError> {
+        let started = Instant::now();
+        let Some(records) = self.position(records).await? else { return Ok(Ended::Committed) };
+        let mut next: BTreeMap<Partition, i64> = BTreeMap::new();
+        for r in &records {
+            let slot = next.entry((r.topic.clone(), r.partition)).or_insert(0);
+            *slot = (*slot).max(r.offset + 1);
+        }
+        let Decoded { latest, order, imports: import_records, mut letters } = self.decode(records).await?;
+        let mut works = self.plan(order, latest).await?;
+        if !self.rounds(&mut works, shutdown).await? {
+            return Ok(Ended::Interrupted);
+        }
+        for work in &works {
+            if let (Some((Op::Park, _)), Some(kind)) = (&work.done, work.park_kind) {
+                let reason = match &work.done {
+                    Some((_, Some(mapping::Settled::Parked { reason, .. }))) => reason.clone(),
+                    _ => String::new(),
+                };
+                letters.push(self.letter(&work.source, kind, &reason, Some(work)));
+                metrics::counter!(crate::metrics::ITEMS_PARKED, "kind" => kind).increment(1);
+            }
+        }
+        deadletter::send(&self.producer, &self.topics.dead_letter(), &letters).await?;
+        self.commit(&works, &import_records, &next).await?;
+        if self.config.crash_at(CrashPoint::AfterCommit) {
+            return Err(SinkError::Crashed(CrashPoint::AfterCommit));
+        }
+        self.consumer.commit(&next);
+        for work in &works {
+            if let Some((op, _)) = &work.done {
+                metrics::counter!(crate::metrics::ITEMS_APPLIED, "op" => op.as_str()).increment(1);
+            }
+        }
+        metrics::histogram!(crate::metrics::UNIT_SECONDS).record(started.elapsed().as_secs_f64());
+        debug!(items = works.len(), imports = import_records.len(), "unit committed");
+        Ok(Ended::Committed)
+    }
+
+    /// Drops records PostgreSQL says were applied (another member may have moved a partition on while this one
+    /// was reassigned). `None`: nothing left.
+    async fn position(&mut self, records: Vec<Source>) -> Result<Option<Vec<Source>>, SinkError> {
+        let mut partitions: Vec<Partition> = records.iter().map(|r| (r.topic.clone(), r.partition)).collect();
+        partitions.sort();
+        partitions.dedup();
+        let stored = offsets::load(&self.db, &self.config.consumer_group, &partitions).await?;
+        let before = records.len();
+        let kept: Vec<Source> = records
+            .into_iter()
+            .filter(|r| stored.get(&(r.topic.clone(), r.partition)).is_none_or(|s| r.offset >= *s))
+            .collect();
+        let replayed = before - kept.len();
+        if replayed > 0 {
+            metrics::counter!(crate::metrics::RECORDS_REPLAYED).increment(replayed as u64);
+        }
+        Ok((!kept.is_empty()).then_some(kept))
+    }
+
+    /// Builds the work items with their mapping rows.
+    async fn plan(
+        &self,
+        order: Vec<(String, String)>,
+        mut latest: HashMap<(String, String), (Option<DesiredItem>, Source)>,
+    ) -> Result<Vec<Work>, SinkError> {
+        let mut by_mailbox: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (mailbox, item) in &order {
+            by_mailbox.entry(mailbox.clone()).or_default().push(item.clone());
+        }
+        let mut rows: HashMap<(String, String), MappingRow> = HashMap::new();
+        for (mailbox, items) in &by_mailbox {
+            for (item, row) in mapping::load(&self.db, mailbox, items).await? {
+                rows.insert((mailbox.clone(), item), row);
+            }
+        }
+        let mut works = Vec::new();
+        for key in order {
+            let Some((desired, source)) = latest.remove(&key) else { continue };
+            let row = rows.remove(&key);
+            works.push(Work::new(key.0, key.1, desired, row, source));
+        }
+        // Grouped by mailbox, so each mailbox's items form one slice for its $batch calls.
+        works.sort_by(|a, b| a.mailbox.cmp(&b.mailbox));
+        Ok(works)
+    }
+
+    /// Rounds of lookups, intents and writes until every item is settled. `false`: shutdown came first.
+    async fn rounds(
+        &mut self,
+        works: &mut [Work],
+        shutdown: &mut (impl std::future::Future<Output = ()> + Unpin),
+    ) -> Result<bool, SinkError> {
+        let mut round = 0u32;
+        let mut failed_rounds = 0u32;
+        let failures = |works: &[Work]| works.iter().map(|w| w.failures).sum::<u32>();
+        let mut failed_before = failures(works);
+        while works.iter().any(|w| !w.is_done()) {
+            // Only a round with transient failures waits; an item that merely moved on (a vanished event
+            // looked up again) goes straight into the next round.
+            if failures(works) > failed_before {
+                failed_before = failures(works);
+                failed_rounds += 1;
+                let wait = self.backoff(failed_rounds);
+                debug!(round, wait_ms = wait.as_millis() as u64, "retrying items that failed transiently");
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = &mut *shutdown => return Ok(false),
+                }
+            }
+            round += 1;
+            debug!(round, "unit round");
+            let graph = self.graph.clone();
+            join_all(works.chunk_by_mut(|a, b| a.mailbox == b.mailbox).map(|items| {
+                let graph = graph.clone();
+                async move {
+                    let mailbox = items.first().map(|w| w.mailbox.clone()).unwrap_or_default();
+                    writer::find(&graph, &mailbox, items).await;
+                }
+            }))
+            .await;
+            if self.announce(works).await? && self.config.crash_at(CrashPoint::AfterIntent) {
+                return Err(SinkError::Crashed(CrashPoint::AfterIntent));
+            }
+            let writing = works.iter().any(|w| !w.is_done() && w.intent().is_some());
+            join_all(works.chunk_by_mut(|a, b| a.mailbox == b.mailbox).map(|items| {
+                let graph = graph.clone();
+                async move {
+                    let mailbox = items.first().map(|w| w.mailbox.clone()).unwrap_or_default();
+                    writer::write(&graph, &mailbox, items).await;
+                }
+            }))
+            .await;
+            if writing && self.config.crash_at(CrashPoint::AfterGraph) {
+                return Err(SinkError::Crashed(CrashPoint::AfterGraph));
+            }
+        }
+        Ok(true)
+    }
+
+    /// Txn A: commits the intent (and transactionId) of every item about to be written whose intent is not yet
+    /// recorded. Returns whether anything was recorded.
+    async fn announce(&mut self, works: &mut [Work]) -> Result<bool, SinkError> {
+        let pending: Vec<&mut Work> = works
+            .iter_mut()
+            .filter(|w| !w.is_done() && w.intent().is_some() && w.announced.as_ref() != Some(&w.step))
+            .collect();
+        if pending.is_empty() {
+            return Ok(false);
+        }
+        let tx = self.db.transaction().await.map_err(SinkError::pg("starting the intent transaction"))?;
+        // Sent together: tokio-postgres pipelines the statements over the one connection, in order.
+        let mut statements = Vec::new();
+        for work in pending {
+            let (Some(intent), Some(identity)) = (work.intent(), work.identity.as_ref()) else { continue };
+            statements.push(mapping::record_intent(
+                &tx,
+                &work.mailbox,
+                &work.item_key,
+                identity,
+                intent,
+                work.transaction_id,
+            ));
+            work.announced = Some(work.step.clone());
+        }
+        try_join_all(statements).await?;
+        tx.commit().await.map_err(SinkError::pg("committing intents"))?;
+        Ok(true)
+    }
+
+    /// Txn B: every item's result, the imports and the offsets, atomically.
+    async fn commit(
+        &mut self,
+        works: &[Work],
+        import_records: &[(Import, Source)],
+        next: &BTreeMap<Partition, i64>,
+    ) -> Result<(), SinkError> {
+        let group = self.config.consumer_group.clone();
+        let import_bb_events = self.config.import_bb_events;
+        let record_conflicts = self.config.record_import_conflicts;
+        let tx = self.db.transaction().await.map_err(SinkError::pg("starting the result transaction"))?;
+        let settled = works.iter().filter_map(|work| match (&work.done, &work.identity) {
+            (Some((_, Some(settled))), Some(identity)) => {
+                Some(mapping::settle(&tx, &work.mailbox, &work.item_key, identity, work.transaction_id, settled))
+            }
+            _ => None,
+        });
+        try_join_all(settled).await?;
+        for (import, _) in import_records {
+            imports::apply(&tx, import, import_bb_events, record_conflicts).await?;
+        }
+        offsets::store(&tx, &group, next).await?;
+        tx.commit().await.map_err(SinkError::pg("committing results and offsets"))?;
+        Ok(())
+    }
+
+    fn backoff(&self, round: u32) -> Duration {
+        let exp = self.config.retry_backoff.saturating_mul(2u32.saturating_pow(round.saturating_sub(1).min(16)));
+        exp.min(self.config.max_retry_backoff).mul_f64(rand::thread_rng().gen_range(0.5..=1.0))
+    }
+
+    fn letter(
+        &self,
+        source: &Source,
+        kind: &str,
+        reason: &str,
+        work: Option<&Work>,
+    ) -> (String, vocabulary::records::DeadLetter) {
+        let mut context = BTreeMap::new();
+        if let Some(work) = work {
+            context.insert("mailbox".to_owned(), work.mailbox.clone());
+            context.insert("item_key".to_owned(), work.item_key.clone());
+            if let Step::Update(id) | Step::Delete(id) = &work.step {
+                context.insert("event_id".to_owned(), id.clone());
+            }
+        }
+        let key = source.key.as_deref().and_then(|k| std::str::from_utf8(k).ok()).unwrap_or_default().to_owned();
+        (key, deadletter::letter(source, kind, reason, context))
+    }
+}

@@ -1,0 +1,270 @@
+//! Graph calls for the items of one mailbox: lookups by tag, then creates, updates and deletes, each phase as
+//! `$batch` requests of up to 20 (the client chunks, honours Retry-After, resends throttled inner requests, and
+//! never has more than 4 requests in flight per mailbox).
+//!
+//! ```text
+//! Find   -> GET events?$filter=Any(BookingSystemId eq id)&$expand=tags -> adopt (same hash: no write;
+//!           else Update) | Create(transactionId) | Delete(found) | gone
+//! Create -> POST (transactionId)  201: synced               definite: parked
+//! Update -> PATCH (full content)  200: synced  404: Find again, next generation   definite: parked
+//! Delete -> DELETE                204 or 404: deleted        definite: parked
+//! ```
+//! Invariants: an item whose request failed transiently keeps its step (the unit retries it later); a definite
+//! failure parks only that item, so a poison item never holds up the rest of its room.
+
+use graph_client::properties::{
+    self, BOOKING_SYSTEM_ID, BOOKING_SYSTEM_TYPE, ROOMSYNC_CONTENT_HASH, ROOMSYNC_ITEM_KEY,
+};
+use graph_client::{
+    expand_extended, filter_extended, BatchRequest, BatchResponse, ErrorClass, Event, GraphClient, GraphError, Method,
+};
+use serde::Deserialize;
+use tracing::{debug, warn};
+
+use crate::content::event_for;
+use crate::plan::{create_transaction_id, Step};
+use crate::work::{Op, Work};
+
+/// Percent-encodes a path segment or query value. RFC 3986 unreserved characters stay, and so does `@`
+/// (allowed in both), so a mailbox addressed by its SMTP address reads as itself: the emulator's throttling
+/// and request log key on the literal address, and Graph accepts both forms.
+fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~@".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+fn events_path(mailbox: &str) -> String {
+    format!("/users/{}/events", encode(mailbox))
+}
+
+/// Events sharing one reservation id in one room, asked for in one page (pieces of a reservation).
+const LOOKUP_PAGE: usize = 100;
+
+#[derive(Deserialize)]
+struct Page {
+    #[serde(default)]
+    value: Vec<Event>,
+    #[serde(rename = "@odata.nextLink", default)]
+    next_link: Option<String>,
+}
+
+/// What a failed request means for its item.
+enum Failure {
+    /// Try again later.
+    Retry,
+    /// Park with this class.
+    Park(&'static str),
+    /// The event is not there.
+    NotFound,
+}
+
+fn failure(err: &GraphError) -> Failure {
+    match err.classify() {
+        ErrorClass::Transient { .. } | ErrorClass::Throttled { .. } | ErrorClass::Conflict => Failure::Retry,
+        ErrorClass::NotFound => Failure::NotFound,
+        ErrorClass::Definite | ErrorClass::SyncStateGone => Failure::Park("graph_definite"),
+    }
+}
+
+/// Sends `requests` as `$batch` calls. When the whole call fails, every item shares that failure: transient
+/// ones are retried with the unit, anything else parks them (a refused mailbox, for example).
+async fn send(
+    client: &GraphClient,
+    mailbox: &str,
+    requests: Vec<BatchRequest>,
+    items: &mut [&mut Work],
+) -> Option<Vec<BatchResponse>> {
+    let n = requests.len();
+    let err = match client.batch(mailbox, requests).await {
+        Ok(answers) if answers.len() == n => return Some(answers),
+        Ok(_) => GraphError::Decode("batch answer count differs from the request count".into()),
+        Err(err) => err,
+    };
+    warn!(error = %err, "graph batch failed");
+    for work in items.iter_mut() {
+        match failure(&err) {
+            Failure::Park(kind) if !matches!(err, GraphError::Decode(_)) => work.park(kind, err.to_string()),
+            _ => retry(work, &err),
+        }
+    }
+    None
+}
+
+fn retry(work: &mut Work, err: &GraphError) {
+    work.failures += 1;
+    metrics::counter!(crate::metrics::ITEMS_RETRIED).increment(1);
+    debug!(item_key = %work.item_key, error = %err, "graph write will be retried");
+}
+
+/// Whether `event` is the one `work` is about: roomsync's key matches, or it is the PHP integration's event
+/// for the same reservation (no roomsync key, same type and id) and the item is the reservation unsplit.
+fn is_candidate(work: &Work, event: &Event) -> bool {
+    let Some(item) = &work.desired else { return false };
+    match event.extended(ROOMSYNC_ITEM_KEY) {
+        Some(key) => key == work.item_key,
+        None => {
+            let unsplit = work.item_key == format!("{}:{}", item.kind.as_str(), item.reservation_id);
+            unsplit
+                && event.extended(BOOKING_SYSTEM_TYPE).is_some_and(|t| t.eq_ignore_ascii_case(item.kind.as_str()))
+                && event.extended(BOOKING_SYSTEM_ID) == Some(item.reservation_id.to_string().as_str())
+        }
+    }
+}
+
+fn found(work: &mut Work, events: &[Event]) {
+    let candidate = events.iter().find(|e| is_candidate(work, e) && e.id.is_some());
+    let upsert = work.desired.as_ref().is_some_and(|d| d.op == vocabulary::records::UpsertOrDelete::Upsert);
+    match (candidate, upsert) {
+        (Some(event), true) => {
+            if event.extended(ROOMSYNC_CONTENT_HASH) == work.desired_hash().as_deref() {
+                work.synced(Op::Adopt, event);
+            } else {
+                work.step = Step::Update(event.id.clone().unwrap_or_default());
+            }
+        }
+        (Some(event), false) => work.step = Step::Delete(event.id.clone().unwrap_or_default()),
+        (None, true) => {
+            let tx = create_transaction_id(&work.mailbox, &work.item_key, work.row.as_ref(), work.vanished);
+            work.transaction_id = tx;
+            work.step = Step::Create(tx);
+        }
+        (None, false) => work.deleted(),
+    }
+}
+
+/// Looks up, by their tags, the events of the items of one mailbox whose step is `Find`.
+pub async fn find(client: &GraphClient, mailbox: &str, items: &mut [Work]) {
+    let mut asked: Vec<&mut Work> = items.iter_mut().filter(|w| !w.is_done() && w.step == Step::Find).collect();
+    if asked.is_empty() {
+        return;
+    }
+    let requests: Vec<BatchRequest> = asked
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let id = w.desired.as_ref().map(|d| d.reservation_id).unwrap_or_default().to_string();
+            let url = format!(
+                "{}?$filter={}&$expand={}&$top={LOOKUP_PAGE}",
+                events_path(mailbox),
+                encode(&filter_extended(BOOKING_SYSTEM_ID, &id)),
+                encode(&expand_extended(&properties::ROOMSYNC_PROPERTIES))
+            );
+            BatchRequest::new(format!("f{i}"), Method::GET, url)
+        })
+        .collect();
+    let Some(answers) = send(client, mailbox, requests, &mut asked).await else { return };
+    for (work, answer) in asked.iter_mut().zip(answers) {
+        match answer.json::<Page>() {
+            Ok(page) => {
+                if page.next_link.is_some() {
+                    warn!(item_key = %work.item_key, "more tagged events share this reservation id than a page");
+                }
+                found(work, &page.value)
+            }
+            Err(err) => match failure(&err) {
+                Failure::Retry => retry(work, &err),
+                Failure::Park(kind) => work.park(kind, err.to_string()),
+                Failure::NotFound => work.park("unknown_mailbox", err.to_string()),
+            },
+        }
+    }
+}
+
+fn request(i: usize, mailbox: &str, work: &Work) -> Result<BatchRequest, String> {
+    let body = |event: &Event| serde_json::to_value(event).map_err(|e| e.to_string());
+    let event = || {
+        work.desired
+            .as_ref()
+            .ok_or_else(|| "no content".to_owned())
+            .and_then(|d| event_for(d).map_err(|e| e.to_string()))
+    };
+    let mut r = match &work.step {
+        Step::Create(tx) => {
+            let mut e = event()?;
+            e.transaction_id = Some(tx.to_string());
+            let mut r = BatchRequest::new(format!("w{i}"), Method::POST, events_path(mailbox));
+            r.body = Some(body(&e)?);
+            r
+        }
+        Step::Update(id) => {
+            let mut r =
+                BatchRequest::new(format!("w{i}"), Method::PATCH, format!("{}/{}", events_path(mailbox), encode(id)));
+            r.body = Some(body(&event()?)?);
+            r
+        }
+        Step::Delete(id) => {
+            BatchRequest::new(format!("w{i}"), Method::DELETE, format!("{}/{}", events_path(mailbox), encode(id)))
+        }
+        Step::Skip | Step::Find => return Err("nothing to write".into()),
+    };
+    r.depends_on.clear();
+    Ok(r)
+}
+
+/// Sends the creates, updates and deletes of one mailbox's items.
+pub async fn write(client: &GraphClient, mailbox: &str, items: &mut [Work]) {
+    let mut asked: Vec<&mut Work> = Vec::new();
+    let mut requests = Vec::new();
+    for work in items.iter_mut().filter(|w| !w.is_done() && w.intent().is_some()) {
+        match request(requests.len(), mailbox, work) {
+            Ok(r) => {
+                requests.push(r);
+                asked.push(work);
+            }
+            Err(reason) => work.park("bad_content", reason),
+        }
+    }
+    if requests.is_empty() {
+        return;
+    }
+    let Some(answers) = send(client, mailbox, requests, &mut asked).await else { return };
+    for (work, answer) in asked.iter_mut().zip(answers) {
+        let step = work.step.clone();
+        let result = match answer.error() {
+            Some(err) => Err(err),
+            None => Ok(answer),
+        };
+        match (step, result) {
+            (Step::Create(_), Ok(a)) => match a.json::<Event>() {
+                Ok(event) => work.synced(Op::Create, &event),
+                Err(err) => retry(work, &err),
+            },
+            (Step::Update(_), Ok(a)) => match a.json::<Event>() {
+                Ok(event) => work.synced(Op::Update, &event),
+                Err(err) => retry(work, &err),
+            },
+            (Step::Delete(_), Ok(_)) => work.deleted(),
+            (Step::Skip | Step::Find, Ok(_)) => {}
+            (step, Err(err)) => match (failure(&err), step) {
+                (Failure::Retry, _) => retry(work, &err),
+                (Failure::NotFound, Step::Delete(_)) => work.deleted(),
+                (Failure::NotFound, Step::Update(_)) => {
+                    // Someone deleted the event in Outlook: look again, then create a new generation.
+                    work.vanished = true;
+                    work.step = Step::Find;
+                }
+                (Failure::NotFound, _) => work.park("unknown_mailbox", err.to_string()),
+                (Failure::Park(kind), _) => work.park(kind, err.to_string()),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::encode;
+
+    #[test]
+    fn mailbox_addresses_stay_readable_and_everything_else_is_escaped() {
+        assert_eq!(encode("hall-a@kommune.no"), "hall-a@kommune.no");
+        assert_eq!(encode("AAMk/x+=="), "AAMk%2Fx%2B%3D%3D");
+        assert_eq!(encode("a b'(c)"), "a%20b%27%28c%29");
+    }
+}

@@ -1,0 +1,10 @@
+//! The sink against the real things: the Graph emulator in-process on 127.0.0.1:0, a PostgreSQL database of its
+//! own (booking schema + roomsync's migrations), and the real broker and registry with a unique topic prefix.
+
+mod adoption;
+mod crashes;
+mod faults;
+mod harness;
+mod imports;
+mod resume;
+mod writes;
