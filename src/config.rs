@@ -75,6 +75,38 @@ pub struct Config {
     pub graph_source: GraphSourceConfig,
     /// Graph change notifications (webhooks).
     pub webhooks: WebhooksConfig,
+    /// The Graph sink and the import of Outlook-origin bookings.
+    pub graph_sink: GraphSinkConfig,
+}
+
+/// `[graph_sink]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GraphSinkConfig {
+    /// Record Outlook-origin bookings that conflict with nothing in outlook_calendar_mapping.
+    pub imports_enabled: bool,
+    /// Also write them into the booking system as bb_event rows (with bb_event_resource and bb_event_date),
+    /// so it shows the room busy. Off by default: it writes into the booking system's tables.
+    pub import_bb_events: bool,
+    /// Record an import that overlaps a booking-system reservation as a conflict instead of importing it.
+    pub record_import_conflicts: bool,
+    /// Most records handled in one unit of work (one PostgreSQL transaction with its offsets).
+    pub max_batch_records: usize,
+    /// How long a unit waits for more records before it is written.
+    #[serde(with = "humantime_serde")]
+    pub batch_linger: Duration,
+}
+
+impl Default for GraphSinkConfig {
+    fn default() -> Self {
+        GraphSinkConfig {
+            imports_enabled: true,
+            import_bb_events: false,
+            record_import_conflicts: true,
+            max_batch_records: 500,
+            batch_linger: Duration::from_millis(50),
+        }
+    }
 }
 
 /// `[graph_source]`

@@ -75,6 +75,23 @@ pub fn cdc(config: &Config) -> anyhow::Result<cdc_reader::Config> {
     Ok(cdc)
 }
 
+/// The Graph sink's settings.
+pub fn graph_sink(config: &Config) -> anyhow::Result<graph_sink::Config> {
+    let mut sink = graph_sink::Config::new(
+        kafka_settings(config),
+        config.registry.url.clone(),
+        database_url(config),
+        graph_client_config(config)?,
+    );
+    sink.topic_prefix = config.kafka.topic_prefix.clone();
+    sink.imports_enabled = config.graph_sink.imports_enabled;
+    sink.import_bb_events = config.graph_sink.import_bb_events;
+    sink.record_import_conflicts = config.graph_sink.record_import_conflicts;
+    sink.max_batch_records = config.graph_sink.max_batch_records;
+    sink.batch_linger = config.graph_sink.batch_linger;
+    Ok(sink)
+}
+
 /// The Graph source's settings.
 pub fn graph_source(config: &Config) -> anyhow::Result<graph_source::Config> {
     let mut source = graph_source::Config::new(

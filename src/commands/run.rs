@@ -60,7 +60,13 @@ pub async fn run(config: &Config, stages: &[Stage]) -> anyhow::Result<()> {
                     async move { ("cdc".to_owned(), cdc_reader::run(settings, stop).await.map_err(Into::into)) },
                 );
             }
-            Stage::Resolver | Stage::GraphSink => {
+            Stage::GraphSink => {
+                let settings = crate::stages::graph_sink(config)?;
+                tasks.spawn(async move {
+                    ("graph-sink".to_owned(), graph_sink::run(settings, stop).await.map_err(Into::into))
+                });
+            }
+            Stage::Resolver => {
                 warn!(stage = ?stage, "stage is not built yet in this version; skipping it");
             }
         }
