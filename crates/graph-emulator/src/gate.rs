@@ -57,7 +57,28 @@ fn mailbox_of(emu: &Emulator, path: &str) -> Option<String> {
     let (Some("v1.0"), Some("users"), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
         return None;
     };
-    lock(&emu.shared.tenant).find(key).map(|m| m.id.clone())
+    // Clients may percent-encode the UPN (`room%40example.org`); axum decodes it for the handlers, so the gate
+    // must too, or such requests would escape throttling and fault injection and be logged without a mailbox.
+    let key = percent_decode(key)?;
+    lock(&emu.shared.tenant).find(&key).map(|m| m.id.clone())
+}
+
+/// Decodes `%XX` escapes of a path segment; `None` for malformed escapes or non-UTF-8 results.
+fn percent_decode(segment: &str) -> Option<String> {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = segment.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// The middleware.
@@ -217,4 +238,18 @@ fn finish(emu: &Emulator, (mut entry, key): (LogEntry, String), response: Respon
     tracing::debug!(method = %entry.method, status = entry.status, "graph request");
     lock(&emu.shared.log).push(entry);
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_decode;
+
+    #[test]
+    fn encoded_mailbox_segments_are_decoded() {
+        assert_eq!(percent_decode("room-a%40example.org").as_deref(), Some("room-a@example.org"));
+        assert_eq!(percent_decode("room-a@example.org").as_deref(), Some("room-a@example.org"));
+        assert_eq!(percent_decode("%4"), None);
+        assert_eq!(percent_decode("%zz"), None);
+        assert_eq!(percent_decode("%ff"), None, "not UTF-8");
+    }
 }

@@ -134,3 +134,13 @@ async fn rate_limit_headers_count_down_while_the_window_is_on() {
     }
     assert_eq!(remaining, vec![Some("1".to_string()), Some("0".to_string()), Some("0".to_string())]);
 }
+
+#[tokio::test]
+async fn a_percent_encoded_upn_is_throttled_and_logged_as_its_mailbox() {
+    let faults = FaultConfig { rate_limit_requests: 1, rate_limit_window_ms: 10_000, ..FaultConfig::default() };
+    let g = start_with(|c| c.faults = faults).await;
+    assert_eq!(g.get("/users/room%40example.org/events").await.status, 200);
+    assert_eq!(g.get(&format!("/users/{ROOM}/events")).await.status, 429, "the encoded UPN used the room's window");
+    let log = g.emu.requests();
+    assert_eq!(log.first().and_then(|entry| entry.mailbox.as_deref()), Some(ROOM));
+}
