@@ -27,7 +27,15 @@ async fn start(graph: Option<graph_client::GraphClient>) -> anyhow::Result<Api> 
     let db = TestDatabase::create().await?;
     let mut client = db.connect().await?;
     migrations::apply(&mut client).await?;
-    let state = AdminState { database: client, slot: "roomsync".into(), metrics: None, graph };
+    let stack = testkit::Stack::from_env();
+    let state = AdminState {
+        database: client,
+        slot: "roomsync".into(),
+        metrics: None,
+        graph,
+        kafka: Some(streams::KafkaSettings::new(stack.kafka)),
+        registry_url: Some(stack.registry_url),
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -63,6 +71,8 @@ async fn probes_and_the_openapi_document_need_no_token() -> anyhow::Result<()> {
         let response = api.http.get(format!("{}{path}", api.base)).send().await?;
         assert_eq!(response.status(), StatusCode::OK, "{path}");
     }
+    let ready: Value = api.http.get(format!("{}/health/ready", api.base)).send().await?.json().await?;
+    assert_eq!(ready["checks"], json!({"database": "ok", "schema_registry": "ok", "kafka": "ok"}));
     let doc: Value = api.http.get(format!("{}/openapi.json", api.base)).send().await?.json().await?;
     assert_eq!(doc["openapi"], "3.0.3");
     for path in ["/api/status", "/api/mappings", "/api/resource-mappings/{resource_id}", "/api/conflicts/{id}/resolve"]
@@ -151,5 +161,31 @@ async fn rooms_are_discovered_through_graph_places() -> anyhow::Result<()> {
     let emails: Vec<&str> = rooms.as_array().into_iter().flatten().filter_map(|r| r["emailAddress"].as_str()).collect();
     assert_eq!(emails.len(), 6, "{rooms}");
     assert!(emails.contains(&"hall-a@fjordvik.kommune.no"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn readiness_names_the_dependency_that_is_down() -> anyhow::Result<()> {
+    let db = TestDatabase::create_empty().await?;
+    let state = AdminState {
+        database: db.connect().await?,
+        slot: "roomsync".into(),
+        metrics: None,
+        graph: None,
+        kafka: None,
+        // Port 9 (discard) on loopback: nothing listens there.
+        registry_url: Some("http://127.0.0.1:9".into()),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(admin::serve(listener, state, None, async move {
+        let _ = stopped.await;
+    }));
+    let response = reqwest::get(format!("{base}/health/ready")).await?;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = response.json().await?;
+    assert_eq!(body["checks"]["database"], "ok");
+    assert!(body["checks"]["schema_registry"].as_str().unwrap_or_default().starts_with("error"), "{body}");
     Ok(())
 }

@@ -10,6 +10,7 @@
 //! receiver of the Graph source is a separate listener and needs no admin token.
 
 mod auth;
+mod probe;
 mod routes;
 
 use std::future::Future;
@@ -32,6 +33,10 @@ pub struct AdminState {
     pub metrics: Option<PrometheusHandle>,
     /// The Graph client, for room discovery.
     pub graph: Option<graph_client::GraphClient>,
+    /// Kafka, for the readiness probe (not probed when `None`).
+    pub kafka: Option<streams::KafkaSettings>,
+    /// The schema registry's base URL, for the readiness probe (not probed when `None`).
+    pub registry_url: Option<String>,
 }
 
 /// The API's router; `token` `None` means auth is disabled.

@@ -68,13 +68,21 @@ impl From<MappingError> for ApiError {
 }
 
 async fn ready(State(state): State<Shared>) -> Response {
+    let mut checks = serde_json::Map::new();
     let database = match state.database.query_one("select 1", &[]).await {
         Ok(_) => "ok".to_owned(),
         Err(err) => format!("error: {err}"),
     };
-    let ready = database == "ok";
+    checks.insert("database".into(), database.into());
+    if let Some(url) = &state.registry_url {
+        checks.insert("schema_registry".into(), super::probe::registry(url).await.into());
+    }
+    if let Some(kafka) = &state.kafka {
+        checks.insert("kafka".into(), super::probe::kafka(kafka).await.into());
+    }
+    let ready = checks.values().all(|v| v == "ok");
     let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    let body = json!({ "status": if ready { "ready" } else { "not_ready" }, "checks": { "database": database } });
+    let body = json!({ "status": if ready { "ready" } else { "not_ready" }, "checks": checks });
     (code, Json(body)).into_response()
 }
 

@@ -38,6 +38,8 @@ pub async fn run(config: &Config, stages: &[Stage]) -> anyhow::Result<()> {
         slot: config.cdc.slot.clone(),
         metrics: Some(metrics),
         graph: super::graph_client(config).ok(),
+        kafka: Some(crate::stages::kafka_settings(config)),
+        registry_url: Some(config.registry.url.clone()),
     };
     info!(listen = %config.admin.listen, auth = token.is_some(), "admin api listening");
     let admin_shutdown = shutdown();
