@@ -115,3 +115,11 @@ fn the_example_config_is_valid() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/roomsync.example.toml");
     Config::load_with_env(Some(Path::new(path)), env(&[])).expect("example config is valid");
 }
+
+#[test]
+fn the_local_stack_config_is_valid_and_needs_no_token() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/local.toml");
+    let config = Config::load_with_env(Some(Path::new(path)), env(&[])).expect("local config is valid");
+    assert!(matches!(config.admin_token(), Ok(None)));
+    assert!(config.sync.window_past >= Duration::from_secs(300 * 24 * 3600));
+}
