@@ -197,6 +197,30 @@ pub fn decode(key: Option<&Value>, value: &Value) -> Result<CdcRecord, ResolverE
     Ok(CdcRecord { table, op, key, after, commit_lsn, tx_position, commit_ts_ms, snapshot })
 }
 
+/// Decodes an END record of `<prefix>.cdc.transactions` (Debezium-style transaction metadata:
+/// `{status, id, commit_lsn, commit_ts_ms, event_count, data_collections: [{data_collection, event_count}]}`,
+/// where `data_collection` is the topic name). A BEGIN record (`status` = BEGIN) yields `None`.
+pub fn decode_tx_end(value: &Value) -> Result<Option<crate::transaction::TxEnd>, ResolverError> {
+    let bad = |what: &str| ResolverError::BadRecord(format!("transaction record: {what}"));
+    let Value::Record(fields) = unwrap_union(value) else { return Err(bad("not a record")) };
+    if string(fields, "status").is_some_and(|s| s != "END") {
+        return Ok(None);
+    }
+    let commit_lsn = long(fields, "commit_lsn").ok_or_else(|| bad("no commit_lsn"))?;
+    let event_count = long(fields, "event_count").unwrap_or(0);
+    let mut counts = BTreeMap::new();
+    if let Some(Value::Array(items)) = field(fields, "data_collections").map(unwrap_union) {
+        for item in items {
+            if let Value::Record(entry) = unwrap_union(item) {
+                if let (Some(topic), Some(count)) = (string(entry, "data_collection"), long(entry, "event_count")) {
+                    counts.insert(topic.to_owned(), count);
+                }
+            }
+        }
+    }
+    Ok(Some(crate::transaction::TxEnd { commit_lsn, event_count, counts }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,6 +281,29 @@ mod tests {
         );
         let record = decode(None, &value).expect("decodes");
         assert!(!record.after.expect("after").contains_key("description"));
+    }
+
+    #[test]
+    fn transaction_end_records_carry_the_count_per_topic() {
+        let entry = |topic: &str, n: i64| {
+            Value::Record(vec![
+                ("data_collection".into(), Value::String(topic.into())),
+                ("event_count".into(), Value::Long(n)),
+            ])
+        };
+        let value = Value::Record(vec![
+            ("status".into(), Value::String("END".into())),
+            ("commit_lsn".into(), Value::Long(77)),
+            ("event_count".into(), Value::Long(3)),
+            (
+                "data_collections".into(),
+                Value::Array(vec![entry("p.cdc.public.bb_event", 1), entry("p.cdc.public.bb_event_resource", 2)]),
+            ),
+        ]);
+        let end = decode_tx_end(&value).expect("decodes").expect("an END");
+        assert_eq!((end.commit_lsn, end.event_count), (77, 3));
+        assert_eq!(end.counts.get("p.cdc.public.bb_event_resource"), Some(&2));
+        assert!(decode_tx_end(&Value::Null).is_err());
     }
 
     #[test]
