@@ -236,9 +236,10 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
     let mut membership = Membership::new(vec![topics.desired(), topics.reservations()]);
     let mut tick = tokio::time::interval(config.window.tick);
     let mut poll = tokio::time::interval(Duration::from_millis(250));
-    let quiet = match config.transactions {
-        TransactionMode::QuietPeriod(quiet) => Some(quiet),
-        TransactionMode::EndMarkers => None,
+    let (quiet, release_everything) = match config.transactions {
+        TransactionMode::QuietPeriod(quiet) => (quiet, true),
+        // Only the snapshot (which has no END marker) is released by a quiet period.
+        TransactionMode::EndMarkers => (Duration::from_secs(1), false),
     };
     let mut last_input = Instant::now();
     info!(partitions, inputs = inputs.len(), "resolver reading its inputs");
@@ -281,11 +282,13 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
             }
             _ = poll.tick() => {
                 membership.refresh(&group_consumer).await?;
-                if let Some(quiet) = quiet {
-                    if driver.assembler.buffered() > 0 && last_input.elapsed() >= quiet {
-                        let ready = driver.assembler.release_all();
-                        driver.apply_ready(ready).await?;
-                    }
+                if driver.assembler.buffered() > 0 && last_input.elapsed() >= quiet {
+                    let ready = if release_everything {
+                        driver.assembler.release_all()
+                    } else {
+                        driver.assembler.release_snapshot()
+                    };
+                    driver.apply_ready(ready).await?;
                 }
             }
         }

@@ -12,8 +12,10 @@
 //! ```
 //!
 //! Invariants: transactions are released in commit-LSN order and never before every earlier one (a later
-//! transaction may touch the same key); snapshot records (one consistent state, no transaction boundary that
-//! matters) pass straight through; the number of buffered records is bounded by the caller's limit.
+//! transaction may touch the same key); the initial snapshot (all its records carry the slot's consistent
+//! point as commit LSN) is one transaction, complete when anything after it arrives or the input goes quiet;
+//! the number of buffered records is bounded by the caller's limit (beyond it the oldest transactions are
+//! applied as they are).
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -38,6 +40,10 @@ struct Pending {
 }
 
 impl Pending {
+    fn is_snapshot(&self) -> bool {
+        self.end.is_none() && self.records.first().is_some_and(|r| r.snapshot)
+    }
+
     fn complete(&self, consumed: &HashSet<String>) -> bool {
         let Some(end) = &self.end else { return false };
         end.counts
@@ -68,9 +74,6 @@ impl TransactionAssembler {
 
     /// Adds a data record read from `topic`; returns the transactions that are now complete.
     pub fn push(&mut self, topic: &str, record: CdcRecord) -> Vec<Vec<CdcRecord>> {
-        if record.snapshot {
-            return vec![vec![record]];
-        }
         let pending = self.pending.entry(record.commit_lsn).or_default();
         *pending.per_topic.entry(topic.to_owned()).or_insert(0) += 1;
         pending.records.push(record);
@@ -92,6 +95,15 @@ impl TransactionAssembler {
         pending.into_values().map(|p| sorted(p.records)).filter(|r| !r.is_empty()).collect()
     }
 
+    /// Releases the initial snapshot when it is all that is buffered (an idle database after the snapshot sends
+    /// nothing that would mark its end).
+    pub fn release_snapshot(&mut self) -> Vec<Vec<CdcRecord>> {
+        if self.pending.len() == 1 && self.pending.first_key_value().is_some_and(|(_, p)| p.is_snapshot()) {
+            return self.release_all();
+        }
+        Vec::new()
+    }
+
     /// Releases the oldest transactions until at most `limit` records stay buffered (bounded memory).
     pub fn release_overflow(&mut self, limit: usize) -> Vec<Vec<CdcRecord>> {
         let mut out = Vec::new();
@@ -105,7 +117,15 @@ impl TransactionAssembler {
 
     fn release_complete(&mut self) -> Vec<Vec<CdcRecord>> {
         let mut out = Vec::new();
-        while self.pending.first_key_value().is_some_and(|(_, p)| p.complete(&self.consumed)) {
+        loop {
+            let mut entries = self.pending.iter();
+            let Some((_, first)) = entries.next() else { break };
+            // The snapshot has no END marker; it is complete once anything after it has arrived (the
+            // cdc-reader streams only after every snapshot record was acknowledged).
+            let snapshot_done = first.is_snapshot() && entries.next().is_some();
+            if !(snapshot_done || first.complete(&self.consumed)) {
+                break;
+            }
             let Some((_, pending)) = self.pending.pop_first() else { break };
             self.buffered = self.buffered.saturating_sub(pending.records.len());
             if !pending.records.is_empty() {
@@ -184,11 +204,17 @@ mod tests {
     }
 
     #[test]
-    fn snapshot_records_pass_straight_through() {
+    fn the_snapshot_is_one_transaction_complete_when_streaming_begins() {
         let mut tx = assembler();
-        let mut snap = record("event", 5, 0);
-        snap.snapshot = true;
-        assert_eq!(tx.push("t.event", snap).len(), 1);
+        for position in 0..3 {
+            let mut snap = record("event", 5, position);
+            snap.snapshot = true;
+            assert!(tx.push("t.event", snap).is_empty());
+        }
+        let ready = tx.push("t.event", record("event", 9, 0));
+        assert_eq!(ready.len(), 1, "the snapshot, released whole");
+        assert_eq!(ready[0].len(), 3);
+        assert_eq!(tx.end(end(9, &[("t.event", 1)])).len(), 1);
     }
 
     #[test]

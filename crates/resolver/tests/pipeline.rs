@@ -23,7 +23,11 @@ fn utc(s: &str) -> i64 {
 }
 
 async fn desired(topic: &str, n: usize, codec: &AvroCodec) -> Result<Vec<DesiredItem>> {
-    let records = testkit::consume_all(topic, n, Duration::from_secs(120)).await?;
+    // The resolver creates the topic; until it exists, reading it fails: wait for it.
+    let records = testkit::wait_until("the desired topic", Duration::from_secs(120), || async {
+        Ok(testkit::consume_all(topic, n, Duration::from_secs(60)).await.ok())
+    })
+    .await?;
     let mut out = Vec::new();
     for record in records {
         let bytes = record.value.context("desired records are never tombstones")?;
@@ -52,10 +56,25 @@ async fn the_sample_data_becomes_the_desired_state_of_the_mapped_rooms() -> Resu
     cdc.kafka.topic_prefix = prefix.clone();
     cdc.schema_registry_url = stack.registry_url.clone();
     cdc.status_interval = Duration::from_millis(100);
+    let publication = cdc.publication.clone();
     let (stop_cdc, cdc_stopped) = oneshot::channel::<()>();
     let cdc_task = tokio::spawn(cdc_reader::run(cdc, async move {
         let _ = cdc_stopped.await;
     }));
+    // Start the resolver on a complete snapshot, as in production after the first install.
+    testkit::wait_until("the initial snapshot", Duration::from_secs(60), || {
+        let (client, publication) = (&client, publication.clone());
+        async move {
+            let row = client
+                .query_opt(
+                    "select obj_description(oid, 'pg_publication') from pg_publication where pubname = $1",
+                    &[&publication],
+                )
+                .await?;
+            Ok(row.and_then(|r| r.get::<_, Option<String>>(0)).map(|_| ()))
+        }
+    })
+    .await?;
 
     let mut config = Config::new(testkit::kafka_bootstrap(), stack.registry_url.clone());
     config.topic_prefix = prefix.clone();
