@@ -170,11 +170,10 @@ impl Core {
     /// Applies one whole source transaction; returns what to emit.
     pub fn apply_transaction(&mut self, records: &[CdcRecord], now: i64) -> Output {
         let applied = self.assembler.apply_transaction(records);
-        let mut output = Output::default();
-        let any = !applied.reservations.is_empty() || applied.rooms || applied.calendar_mapping;
-        output.reservations = self.reservation_changes(applied.reservations);
-        if any {
-            self.evaluate_rooms(now, &mut output);
+        let affected = self.affected(&applied);
+        let mut output = Output { reservations: self.reservation_changes(applied.reservations), ..Output::default() };
+        if affected.as_ref().is_none_or(|a| !a.is_empty()) {
+            self.evaluate_rooms(now, &mut output, affected.as_ref());
         }
         output
     }
@@ -235,7 +234,7 @@ impl Core {
         self.graph.retain(|_, body| !window.is_past(body.end));
         self.ledger.forget_past(window);
         let mut output = Output::default();
-        self.evaluate_rooms(now, &mut output);
+        self.evaluate_rooms(now, &mut output, None);
         output
     }
 
@@ -256,7 +255,7 @@ impl Core {
             changes.push(crate::assemble::deleted(kind, id, resource, 0));
         }
         let mut output = Output { reservations: self.reservation_changes(changes), ..Output::default() };
-        self.evaluate_rooms(now, &mut output);
+        self.evaluate_rooms(now, &mut output, None);
         output
     }
 
@@ -268,18 +267,21 @@ impl Core {
             .saturating_sub(86_400_000_000)
     }
 
-    fn evaluate_rooms(&mut self, now: i64, output: &mut Output) {
+    /// Re-evaluates the rooms in `only` (every room when `None`) that this instance owns.
+    fn evaluate_rooms(&mut self, now: i64, output: &mut Output, only: Option<&BTreeSet<String>>) {
         let window = self.window_at(now);
         let rooms = self.rooms();
         let mut mailboxes: BTreeSet<String> = rooms.keys().cloned().collect();
         mailboxes.extend(self.ledger.mailboxes());
-        mailboxes.retain(|m| self.ownership.owns(m));
-        for mailbox in mailboxes {
-            let resources = rooms.get(&mailbox).cloned().unwrap_or_default();
-            let imported = self.imported_events(&mailbox);
-            let desired =
-                desired_for_room(&mailbox, &self.reservations_of(&resources), &imported, &self.policies, window);
-            let changes = self.ledger.diff(&mailbox, &desired, window);
+        mailboxes.retain(|m| self.ownership.owns(m) && only.is_none_or(|only| only.contains(m)));
+        let index = self.assembler.by_resource();
+        for mailbox in &mailboxes {
+            let resources = rooms.get(mailbox).map(Vec::as_slice).unwrap_or_default();
+            let reservations: Vec<&Reservation> =
+                resources.iter().filter_map(|r| index.get(r)).flatten().copied().collect();
+            let imported = self.imported_events(mailbox);
+            let desired = desired_for_room(mailbox, &reservations, &imported, &self.policies, window);
+            let changes = self.ledger.diff(mailbox, &desired, window);
             for item in &changes {
                 self.ledger.record(item);
             }
@@ -287,12 +289,41 @@ impl Core {
                 debug!(changes = changes.len(), "room re-evaluated");
             }
             output.desired.extend(changes);
-            self.classify_room(&mailbox, &resources, window, output);
+        }
+        let mapping = self.mapping_rows();
+        for mailbox in &mailboxes {
+            let resources = rooms.get(mailbox).cloned().unwrap_or_default();
+            self.classify_room(mailbox, &resources, window, output, &mapping);
         }
     }
 
+    /// The mailboxes a transaction's changes concern.
+    fn affected(&self, applied: &crate::reservations::Applied) -> Option<BTreeSet<String>> {
+        if applied.rooms {
+            return None;
+        }
+        let rooms = self.rooms();
+        let mut out: BTreeSet<String> = applied.calendar_mapping.iter().cloned().collect();
+        for reservation in &applied.reservations {
+            out.extend(
+                rooms
+                    .iter()
+                    .filter(|(_, resources)| resources.contains(&reservation.resource_id))
+                    .map(|(m, _)| m.clone()),
+            );
+        }
+        Some(out)
+    }
+
     /// Re-classifies the Outlook events of a room (a reservation change can make a booking conflict).
-    fn classify_room(&mut self, mailbox: &str, resources: &[i32], window: Window, output: &mut Output) {
+    fn classify_room(
+        &mut self,
+        mailbox: &str,
+        resources: &[i32],
+        window: Window,
+        output: &mut Output,
+        mapping: &HashMap<(String, String), MappingRow>,
+    ) {
         let events: Vec<GraphEvent> = self
             .graph
             .iter()
@@ -306,8 +337,8 @@ impl Core {
             })
             .collect();
         for event in events {
-            if let Verdict::Import(_) | Verdict::Conflict(_) = self.verdict(&event, None, resources, window) {
-                self.act(&event, resources, window, output, false);
+            if let Verdict::Import(_) | Verdict::Conflict(_) = self.verdict(&event, None, resources, window, mapping) {
+                self.act(&event, resources, window, output, false, mapping);
             }
         }
     }
@@ -318,6 +349,7 @@ impl Core {
         previous: Option<&GraphEventBody>,
         resources: &[i32],
         window: Window,
+        mapping: &HashMap<(String, String), MappingRow>,
     ) -> Verdict {
         let imported = self.imported_events(&event.mailbox);
         let items = items_of(
@@ -328,7 +360,6 @@ impl Core {
                 .collect::<Vec<_>>(),
             &self.policies,
         );
-        let mapping = self.mapping_rows();
         let row = mapping.get(&(event.mailbox.clone(), event.event_id.clone()));
         let room = RoomView { resource_id: resources.first().copied(), reservations: &items, window };
         let ledger = &self.ledger;
@@ -336,9 +367,17 @@ impl Core {
         classify(event, previous, row, |key| ledger.get(&mailbox, key).and_then(|d| d.content.clone()), room)
     }
 
-    fn act(&mut self, event: &GraphEvent, resources: &[i32], window: Window, output: &mut Output, arrived: bool) {
+    fn act(
+        &mut self,
+        event: &GraphEvent,
+        resources: &[i32],
+        window: Window,
+        output: &mut Output,
+        arrived: bool,
+        mapping: &HashMap<(String, String), MappingRow>,
+    ) {
         let previous = self.graph.get(&(event.mailbox.clone(), event.event_id.clone())).cloned();
-        let verdict = self.verdict(event, previous.as_ref(), resources, window);
+        let verdict = self.verdict(event, previous.as_ref(), resources, window, mapping);
         let class = match &verdict {
             Verdict::Ignore(_) => "ignored",
             Verdict::Echo => "echo",
@@ -406,7 +445,8 @@ impl Core {
         }
         let window = self.window_at(now);
         let resources = self.rooms().get(&event.mailbox).cloned().unwrap_or_default();
-        self.act(event, &resources, window, &mut output, true);
+        let mapping = self.mapping_rows();
+        self.act(event, &resources, window, &mut output, true, &mapping);
         self.remember(event);
         output
     }

@@ -27,8 +27,8 @@ pub struct Applied {
     pub reservations: Vec<Reservation>,
     /// The resource-to-room mapping changed.
     pub rooms: bool,
-    /// roomsync's calendar mapping changed.
-    pub calendar_mapping: bool,
+    /// Mailboxes whose rows in roomsync's calendar mapping changed.
+    pub calendar_mapping: Vec<String>,
 }
 
 /// Stage 1: booking state plus the last emitted record per (reservation, resource).
@@ -64,7 +64,7 @@ impl Assembler {
                 }
                 Touched::Dimension => all = true,
                 Touched::Rooms => applied.rooms = true,
-                Touched::CalendarMapping => applied.calendar_mapping = true,
+                Touched::CalendarMapping(mailbox) => applied.calendar_mapping.extend(mailbox),
             }
         }
         if !first.snapshot {

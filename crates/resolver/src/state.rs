@@ -58,8 +58,8 @@ pub enum Touched {
     Dimension,
     /// The resource-to-room mapping.
     Rooms,
-    /// roomsync's own calendar mapping.
-    CalendarMapping,
+    /// roomsync's own calendar mapping, in the mailbox given (when known).
+    CalendarMapping(Option<String>),
 }
 
 /// Rows of one table by integer id.
@@ -144,13 +144,22 @@ impl BookingState {
         if let Some((kind, column)) = kind_of_link(table) {
             return self.apply_link(kind, column, record);
         }
+        if table == "outlook_calendar_mapping" {
+            let id = record.key.get("id").and_then(Cell::int);
+            let mailbox = |row: Option<&Stored>| row.and_then(|r| r.text("outlook_item_id")).map(str::to_owned);
+            let before = mailbox(id.and_then(|id| self.calendar_mapping.get(&id)));
+            if !apply_by_id(&mut self.calendar_mapping, record) {
+                return Touched::Nothing;
+            }
+            let after = mailbox(id.and_then(|id| self.calendar_mapping.get(&id)));
+            return Touched::CalendarMapping(after.or(before));
+        }
         let (rows, touched) = match table {
             "bb_season" => (&mut self.seasons, Touched::Dimension),
             "bb_organization" => (&mut self.organizations, Touched::Dimension),
             "bb_group" => (&mut self.groups, Touched::Dimension),
             "bb_resource" => (&mut self.resources, Touched::Dimension),
             "bb_resource_outlook_item" => (&mut self.rooms, Touched::Rooms),
-            "outlook_calendar_mapping" => (&mut self.calendar_mapping, Touched::CalendarMapping),
             _ => return Touched::Nothing,
         };
         if apply_by_id(rows, record) {
