@@ -9,9 +9,12 @@ use anyhow::{Context, Result};
 use chrono::NaiveDateTime;
 use resolver::{Config, TransactionMode, WindowConfig};
 use schema_registry::{AvroCodec, RegistryClient};
+use streams::{KafkaSettings, RecordProducer};
 use testkit::{unique_name, Stack, TestDatabase};
 use tokio::sync::oneshot;
-use vocabulary::records::{AvroRecord, DesiredItem, UpsertOrDelete};
+use vocabulary::records::{
+    AvroRecord, DesiredItem, GraphEvent, GraphEventBody, ImportOp, ImportRecord, RoomsyncTags, UpsertOrDelete,
+};
 use vocabulary::topics::Topics;
 
 const HALL_A: &str = "hall-a@fjordvik.kommune.no";
@@ -36,64 +39,107 @@ async fn desired(topic: &str, n: usize, codec: &AvroCodec) -> Result<Vec<Desired
     Ok(out)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_sample_data_becomes_the_desired_state_of_the_mapped_rooms() -> Result<()> {
-    let stack = Stack::from_env();
-    let db = TestDatabase::create().await?;
-    let mut client = db.connect().await?;
-    migrations::apply(&mut client).await?;
-    client
-        .batch_execute(&format!(
-            "insert into bb_resource_outlook_item (resource_id, outlook_item_id, outlook_item_name, active) values \
-             (1, '{HALL_A}', 'Hall A', 1), (2, '{HALL_B}', 'Hall B', 1), (4, '{STORSALEN}', 'Storsalen', 1)"
-        ))
+/// The cdc-reader and the resolver running against a fresh copy of the sample database.
+struct Running {
+    db: TestDatabase,
+    client: tokio_postgres::Client,
+    topics: Topics,
+    codec: AvroCodec,
+    stop: Vec<oneshot::Sender<()>>,
+    tasks: Vec<tokio::task::JoinHandle<Result<()>>>,
+}
+
+impl Running {
+    async fn start() -> Result<Self> {
+        let stack = Stack::from_env();
+        let db = TestDatabase::create().await?;
+        let mut client = db.connect().await?;
+        migrations::apply(&mut client).await?;
+        client
+            .batch_execute(&format!(
+                "insert into bb_resource_outlook_item (resource_id, outlook_item_id, outlook_item_name, active) values \
+                 (1, '{HALL_A}', 'Hall A', 1), (2, '{HALL_B}', 'Hall B', 1), (4, '{STORSALEN}', 'Storsalen', 1)"
+            ))
+            .await?;
+
+        let prefix = unique_name("rs");
+        let mut cdc = cdc_reader::Config::new(db.url(), testkit::kafka_bootstrap());
+        cdc.slot = unique_name("slot");
+        cdc.publication = unique_name("pub");
+        cdc.kafka.topic_prefix = prefix.clone();
+        cdc.schema_registry_url = stack.registry_url.clone();
+        cdc.status_interval = Duration::from_millis(100);
+        let publication = cdc.publication.clone();
+        let (stop_cdc, cdc_stopped) = oneshot::channel::<()>();
+        let cdc_task = tokio::spawn(async move {
+            cdc_reader::run(cdc, async move {
+                let _ = cdc_stopped.await;
+            })
+            .await
+            .map_err(anyhow::Error::from)
+        });
+        // Start the resolver on a complete snapshot, as in production after the first install.
+        testkit::wait_until("the initial snapshot", Duration::from_secs(60), || {
+            let (client, publication) = (&client, publication.clone());
+            async move {
+                let row = client
+                    .query_opt(
+                        "select obj_description(oid, 'pg_publication') from pg_publication where pubname = $1",
+                        &[&publication],
+                    )
+                    .await?;
+                Ok(row.and_then(|r| r.get::<_, Option<String>>(0)).map(|_| ()))
+            }
+        })
         .await?;
 
-    let prefix = unique_name("rs");
-    let mut cdc = cdc_reader::Config::new(db.url(), testkit::kafka_bootstrap());
-    cdc.slot = unique_name("slot");
-    cdc.publication = unique_name("pub");
-    cdc.kafka.topic_prefix = prefix.clone();
-    cdc.schema_registry_url = stack.registry_url.clone();
-    cdc.status_interval = Duration::from_millis(100);
-    let publication = cdc.publication.clone();
-    let (stop_cdc, cdc_stopped) = oneshot::channel::<()>();
-    let cdc_task = tokio::spawn(cdc_reader::run(cdc, async move {
-        let _ = cdc_stopped.await;
-    }));
-    // Start the resolver on a complete snapshot, as in production after the first install.
-    testkit::wait_until("the initial snapshot", Duration::from_secs(60), || {
-        let (client, publication) = (&client, publication.clone());
-        async move {
-            let row = client
-                .query_opt(
-                    "select obj_description(oid, 'pg_publication') from pg_publication where pubname = $1",
-                    &[&publication],
-                )
-                .await?;
-            Ok(row.and_then(|r| r.get::<_, Option<String>>(0)).map(|_| ()))
+        let mut config = Config::new(testkit::kafka_bootstrap(), stack.registry_url.clone());
+        config.topic_prefix = prefix.clone();
+        config.group = unique_name("resolver");
+        config.database_url = Some(db.url().to_owned());
+        // The sample data lies in spring 2026: a wide past margin keeps it inside the window.
+        config.window = WindowConfig {
+            past: Duration::from_secs(3 * 365 * 86_400),
+            horizon: Duration::from_secs(3 * 365 * 86_400),
+            tick: Duration::from_secs(5),
+        };
+        config.transactions = TransactionMode::QuietPeriod(Duration::from_millis(300));
+        let (stop_resolver, resolver_stopped) = oneshot::channel::<()>();
+        let resolver_task = tokio::spawn(async move {
+            resolver::run(config, async move {
+                let _ = resolver_stopped.await;
+            })
+            .await
+            .map_err(anyhow::Error::from)
+        });
+        Ok(Running {
+            db,
+            client,
+            topics: Topics::new(prefix),
+            codec: AvroCodec::new(RegistryClient::new(&stack.registry_url)),
+            stop: vec![stop_resolver, stop_cdc],
+            tasks: vec![resolver_task, cdc_task],
+        })
+    }
+
+    async fn stop(self) -> Result<()> {
+        for stop in self.stop {
+            let _ = stop.send(());
         }
-    })
-    .await?;
+        for task in self.tasks {
+            tokio::time::timeout(Duration::from_secs(30), task).await???;
+        }
+        drop(self.db);
+        Ok(())
+    }
+}
 
-    let mut config = Config::new(testkit::kafka_bootstrap(), stack.registry_url.clone());
-    config.topic_prefix = prefix.clone();
-    config.group = unique_name("resolver");
-    // The sample data lies in spring 2026: a wide past margin keeps it inside the window.
-    config.window = WindowConfig {
-        past: Duration::from_secs(3 * 365 * 86_400),
-        horizon: Duration::from_secs(3 * 365 * 86_400),
-        tick: Duration::from_secs(5),
-    };
-    config.transactions = TransactionMode::QuietPeriod(Duration::from_millis(300));
-    let (stop_resolver, resolver_stopped) = oneshot::channel::<()>();
-    let resolver_task = tokio::spawn(resolver::run(config, async move {
-        let _ = resolver_stopped.await;
-    }));
-
-    let topic = Topics::new(prefix).desired();
-    let codec = AvroCodec::new(RegistryClient::new(&stack.registry_url));
-    let initial = desired(&topic, 10, &codec).await?;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sample_data_becomes_the_desired_state_of_the_mapped_rooms() -> Result<()> {
+    let running = Running::start().await?;
+    let (client, codec) = (&running.client, &running.codec);
+    let topic = running.topics.desired();
+    let initial = desired(&topic, 10, codec).await?;
     let by_key: BTreeMap<(String, String), &DesiredItem> =
         initial.iter().map(|d| ((d.mailbox.clone(), d.item_key.clone()), d)).collect();
     let keys: Vec<(&str, &str)> = by_key.keys().map(|(m, k)| (m.as_str(), k.as_str())).collect();
@@ -135,13 +181,108 @@ async fn the_sample_data_becomes_the_desired_state_of_the_mapped_rooms() -> Resu
         .await?;
     client.batch_execute("update bb_allocation set id_string = cast(id as varchar)").await?;
     client.batch_execute("update bb_allocation set active = 0 where id = 102").await?;
-    let all = desired(&topic, 11, &codec).await?;
+    let all = desired(&topic, 11, codec).await?;
     let last = all.last().context("a record")?;
     assert_eq!((last.item_key.as_str(), last.op), ("allocation:102", UpsertOrDelete::Delete));
 
-    let _ = stop_resolver.send(());
-    let _ = stop_cdc.send(());
-    tokio::time::timeout(Duration::from_secs(30), resolver_task).await???;
-    tokio::time::timeout(Duration::from_secs(30), cdc_task).await???;
-    Ok(())
+    running.stop().await
+}
+
+fn outlook_event(mailbox: &str, id: &str, subject: &str, start: i64, end: i64, tags: RoomsyncTags) -> GraphEvent {
+    GraphEvent {
+        op: UpsertOrDelete::Upsert,
+        mailbox: mailbox.into(),
+        event_id: id.into(),
+        observed_at: 0,
+        event: Some(GraphEventBody {
+            change_key: Some(format!("ck-{id}")),
+            ical_uid: None,
+            subject: Some(subject.into()),
+            start,
+            end,
+            time_zone: Some("Europe/Oslo".into()),
+            is_all_day: false,
+            is_cancelled: false,
+            show_as: "busy".into(),
+            sensitivity: "normal".into(),
+            event_type: "singleInstance".into(),
+            series_master_id: None,
+            organizer: None,
+            attendees: vec![],
+            categories: vec![],
+            created: None,
+            last_modified: None,
+            transaction_id: None,
+            tags,
+        }),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outlook_bookings_are_imported_or_recorded_as_conflicts_and_echoes_are_ignored() -> Result<()> {
+    let running = Running::start().await?;
+    let initial = desired(&running.topics.desired(), 10, &running.codec).await?;
+    let booking = initial.iter().find(|d| d.item_key == "booking:201").context("booking 201")?;
+    let content = booking.content.clone().context("content")?;
+
+    let producer = RecordProducer::new(&KafkaSettings::new(testkit::kafka_bootstrap()), running.codec.clone())?;
+    let topic = running.topics.graph_events();
+    let echo = RoomsyncTags { item_key: Some("booking:201".into()), ..RoomsyncTags::default() };
+    let events = [
+        outlook_event(HALL_B, "echo", &content.subject, content.start, content.end, echo),
+        // 18:30-19:30 Oslo on 24 March: over allocation 101 and bookings 201 and 202.
+        outlook_event(
+            HALL_B,
+            "clash",
+            "Kurs",
+            utc("2026-03-24 17:30"),
+            utc("2026-03-24 18:30"),
+            RoomsyncTags::default(),
+        ),
+        outlook_event(
+            HALL_B,
+            "free",
+            "Styremøte",
+            utc("2026-04-01 10:00"),
+            utc("2026-04-01 11:00"),
+            RoomsyncTags::default(),
+        ),
+    ];
+    for event in &events {
+        producer.send(&topic, &format!("{}/{}", event.mailbox, event.event_id), None, Some(event)).await?;
+    }
+
+    let imports = testkit::wait_until("the import", Duration::from_secs(60), || async {
+        Ok(testkit::consume_all(&running.topics.imports(), 1, Duration::from_secs(30)).await.ok())
+    })
+    .await?;
+    let import =
+        ImportRecord::from_avro(running.codec.decode(imports[0].value.as_deref().unwrap_or_default()).await?.1)?;
+    assert_eq!((import.event_id.as_str(), import.resource_id, import.op), ("free", 2, ImportOp::Upsert));
+
+    let client = &running.client;
+    let conflicts = testkit::wait_until("three conflict rows", Duration::from_secs(60), || async move {
+        let rows = client
+            .query(
+                "select reservation_type::text, reservation_id, status::text from roomsync_conflicts \
+                 where outlook_event_id = 'clash' order by reservation_type, reservation_id",
+                &[],
+            )
+            .await?;
+        let found: Vec<(String, i32, String)> = rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect();
+        Ok((found.len() == 3).then_some(found))
+    })
+    .await?;
+    assert_eq!(
+        conflicts,
+        vec![
+            ("allocation".to_owned(), 101, "open".to_owned()),
+            ("booking".to_owned(), 201, "open".to_owned()),
+            ("booking".to_owned(), 202, "open".to_owned())
+        ]
+    );
+    // The echo re-emitted nothing: the desired topic still holds the initial ten records only.
+    let again = testkit::consume_all(&running.topics.desired(), 11, Duration::from_secs(3)).await;
+    assert!(again.is_err(), "no desired record beyond the initial ten");
+    running.stop().await
 }
