@@ -264,8 +264,11 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
             }
             message = group_consumer.recv() => {
                 let message = message.map_err(|e| ResolverError::Stream(streams::StreamError::Kafka { context: "reading own partitions".into(), source: e }))?;
+                // Once a partition is loaded, what arrives there is this instance's own output read back,
+                // possibly older than what the ledger already holds: only loading records count.
+                let loading = membership.loading(message.topic(), message.partition());
                 membership.read(message.topic(), message.partition(), message.offset());
-                if let Some(bytes) = message.payload() {
+                if let Some(bytes) = message.payload().filter(|_| loading) {
                     let value = driver.decode_value(bytes).await?;
                     if message.topic() == topics.desired() {
                         driver.core.ledger.record(&DesiredItem::from_avro(value)?);

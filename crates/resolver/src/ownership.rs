@@ -55,6 +55,12 @@ impl Membership {
         Ok(true)
     }
 
+    /// Whether a record of `partition` is part of loading what is already there (to be recorded in the
+    /// ledger) rather than the instance's own output read back (to be ignored: the ledger is ahead of it).
+    pub fn loading(&self, topic: &str, partition: i32) -> bool {
+        !self.assigned.contains(&partition) || !self.loading.done(topic, partition)
+    }
+
     /// Notes a record read from an owned topic.
     pub fn read(&mut self, topic: &str, partition: i32, offset: i64) {
         self.loading.read(topic, partition, offset);
