@@ -41,6 +41,76 @@ pub enum Command {
     Migrate,
     /// Check the configuration and print it (secrets redacted).
     CheckConfig,
+    /// Show the pipeline's status: replication slot, items by sync status, rooms, errors, conflicts.
+    Status {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Discover room mailboxes through Graph (/places).
+    Rooms,
+    /// Resource-to-room mappings (bb_resource_outlook_item).
+    Mappings {
+        /// What to do.
+        #[command(subcommand)]
+        action: MappingAction,
+    },
+    /// Outlook-origin bookings that conflict with booking-system reservations.
+    Conflicts {
+        /// What to do.
+        #[command(subcommand)]
+        action: ConflictAction,
+    },
+}
+
+/// `roomsync mappings ...`
+#[derive(Debug, Subcommand)]
+pub enum MappingAction {
+    /// List all mappings.
+    List,
+    /// Map a resource to a room mailbox (or change and reactivate its mapping).
+    Add {
+        /// bb_resource.id
+        #[arg(long)]
+        resource: i32,
+        /// The room mailbox address (or Graph user id).
+        #[arg(long)]
+        mailbox: String,
+        /// Display name of the room.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Stop syncing a resource's room: roomsync removes its events there; Outlook-origin events stay.
+    Disable {
+        /// bb_resource.id
+        #[arg(long)]
+        resource: i32,
+    },
+    /// Resume syncing a resource's room.
+    Enable {
+        /// bb_resource.id
+        #[arg(long)]
+        resource: i32,
+    },
+}
+
+/// `roomsync conflicts ...`
+#[derive(Debug, Subcommand)]
+pub enum ConflictAction {
+    /// List open conflicts (all with --all).
+    List {
+        /// Include resolved and declined ones.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Mark a conflict resolved.
+    Resolve {
+        /// The conflict id.
+        id: i64,
+        /// What was decided.
+        #[arg(long, default_value = "resolved by operator")]
+        note: String,
+    },
 }
 
 /// A pipeline stage.

@@ -71,6 +71,66 @@ pub struct Config {
     pub sync: SyncConfig,
     /// Admin HTTP API.
     pub admin: AdminConfig,
+    /// The Graph source's rhythm.
+    pub graph_source: GraphSourceConfig,
+    /// Graph change notifications (webhooks).
+    pub webhooks: WebhooksConfig,
+}
+
+/// `[graph_source]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GraphSourceConfig {
+    /// Fallback polling of every room even when webhooks work: a lost notification costs at most this long.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// How often bb_resource_outlook_item is re-read for added, changed or deactivated rooms.
+    #[serde(with = "humantime_serde")]
+    pub rooms_refresh: Duration,
+    /// A full delta round when the sync window has moved on by this much.
+    #[serde(with = "humantime_serde")]
+    pub window_refresh: Duration,
+    /// Delta page size (`Prefer: odata.maxpagesize`); Graph's default when absent.
+    pub page_size: Option<usize>,
+}
+
+impl Default for GraphSourceConfig {
+    fn default() -> Self {
+        GraphSourceConfig {
+            poll_interval: Duration::from_secs(300),
+            rooms_refresh: Duration::from_secs(30),
+            window_refresh: Duration::from_secs(24 * 3600),
+            page_size: None,
+        }
+    }
+}
+
+/// `[webhooks]`: off unless `public_url` is set (polling alone works then).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhooksConfig {
+    /// The public HTTPS URL (behind a TLS proxy) that reaches `listen`; Graph POSTs to `<public_url>/notifications`
+    /// and `<public_url>/lifecycle`.
+    pub public_url: Option<String>,
+    /// Listen address of the webhook receiver (separate from the admin API; needs no admin token).
+    pub listen: String,
+    /// Subscription lifetime (at most 10,080 minutes for Outlook events).
+    #[serde(with = "humantime_serde")]
+    pub subscription_lifetime: Duration,
+    /// Renew a subscription this long before it expires.
+    #[serde(with = "humantime_serde")]
+    pub renew_before: Duration,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        WebhooksConfig {
+            public_url: None,
+            listen: "127.0.0.1:18089".into(),
+            subscription_lifetime: Duration::from_secs(3 * 24 * 3600),
+            renew_before: Duration::from_secs(24 * 3600),
+        }
+    }
 }
 
 /// `[database]`
@@ -89,7 +149,7 @@ pub struct DatabaseConfig {
 impl Default for DatabaseConfig {
     fn default() -> Self {
         DatabaseConfig {
-            url: "postgres://postgres@127.0.0.1:55432/booking".into(),
+            url: "postgres://postgres@127.0.0.1:15432/booking".into(),
             password: None,
             password_file: None,
         }
@@ -115,7 +175,7 @@ pub struct KafkaConfig {
 impl Default for KafkaConfig {
     fn default() -> Self {
         KafkaConfig {
-            bootstrap_servers: "127.0.0.1:59092".into(),
+            bootstrap_servers: "127.0.0.1:19092".into(),
             topic_prefix: vocabulary::topics::DEFAULT_PREFIX.into(),
             partitions: 1,
             replication_factor: 1,
@@ -134,7 +194,7 @@ pub struct RegistryConfig {
 
 impl Default for RegistryConfig {
     fn default() -> Self {
-        RegistryConfig { url: "http://127.0.0.1:58081".into() }
+        RegistryConfig { url: "http://127.0.0.1:18081".into() }
     }
 }
 
@@ -162,9 +222,9 @@ pub struct GraphConfig {
 impl Default for GraphConfig {
     fn default() -> Self {
         GraphConfig {
-            base_url: "http://127.0.0.1:58080/v1.0".into(),
-            authority_url: "http://127.0.0.1:58080".into(),
-            tenant_id: "roomsync-local".into(),
+            base_url: "http://127.0.0.1:18080/v1.0".into(),
+            authority_url: "http://127.0.0.1:18080".into(),
+            tenant_id: "00000000-0000-0000-0000-00000000f00d".into(),
             client_id: "roomsync-local".into(),
             client_secret: None,
             client_secret_file: None,
@@ -268,7 +328,7 @@ pub struct AdminConfig {
 
 impl Default for AdminConfig {
     fn default() -> Self {
-        AdminConfig { listen: "127.0.0.1:58088".into(), token: None, token_file: None, auth_disabled: false }
+        AdminConfig { listen: "127.0.0.1:18088".into(), token: None, token_file: None, auth_disabled: false }
     }
 }
 
@@ -379,6 +439,14 @@ impl Config {
         }
         if self.graph.max_concurrent_per_mailbox == 0 || self.graph.max_concurrent_per_mailbox > 4 {
             return invalid("[graph] max_concurrent_per_mailbox must be 1..=4 (Outlook's limit is 4)".into());
+        }
+        if let Some(url) = &self.webhooks.public_url {
+            if !url.starts_with("https://") && !url.starts_with("http://") {
+                return invalid(format!("[webhooks] public_url {url:?} must be an https:// URL Graph can reach"));
+            }
+            if self.webhooks.listen.parse::<std::net::SocketAddr>().is_err() {
+                return invalid(format!("[webhooks] listen {:?} must be host:port", self.webhooks.listen));
+            }
         }
         if self.sync.horizon.is_zero() {
             return invalid("[sync] horizon must be longer than zero, e.g. \"180d\"".into());

@@ -27,6 +27,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{config:#?}");
             Ok(())
         }
+        Command::Status { json } => roomsync::commands::ops::status(&config, json).await,
+        Command::Rooms => roomsync::commands::ops::rooms(&config).await,
+        Command::Mappings { action } => roomsync::commands::ops::mappings(&config, action).await,
+        Command::Conflicts { action } => roomsync::commands::ops::conflicts(&config, action).await,
     }
 }
 

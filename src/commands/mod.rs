@@ -1,6 +1,7 @@
 //! The commands of the binary, one module each.
 
 pub mod migrate;
+pub mod ops;
 pub mod run;
 
 use anyhow::Context;
@@ -35,4 +36,9 @@ fn redact_url(url: &str) -> String {
         }
         _ => url.to_owned(),
     }
+}
+
+/// The Graph client for the configured tenant (the client secret comes from the environment or a file).
+pub fn graph_client(config: &Config) -> anyhow::Result<graph_client::GraphClient> {
+    graph_client::GraphClient::new(crate::stages::graph_client_config(config)?).context("creating the Graph client")
 }

@@ -1,33 +1,84 @@
-//! `roomsync run`: the pipeline stages in one process until Ctrl-C or SIGTERM.
+//! `roomsync run`: the pipeline stages and the admin API in one process until Ctrl-C or SIGTERM.
 //!
-//! Migrations run first, so a fresh database is usable at once. Each stage is a task that stops when the
-//! shutdown signal fires; a stage that fails stops the process with its error, so a supervisor restarts it
-//! (every stage resumes from durable progress: slot LSN, stored delta links, committed offsets).
+//! Migrations run first, so a fresh database is usable at once. Each stage is a named task that stops when
+//! the shutdown signal fires; a stage that fails stops the process with its error, so a supervisor restarts
+//! it (every stage resumes from durable progress: slot LSN, stored delta links, offsets in PostgreSQL).
 
+use anyhow::Context;
+use metrics_exporter_prometheus::PrometheusBuilder;
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 use tracing::{info, warn};
 
+use crate::admin::{self, AdminState};
 use crate::cli::Stage;
 use crate::config::Config;
 
-/// Runs `stages` (all when empty) until shutdown.
+/// Runs `stages` (all when empty) and the admin API until shutdown or until a stage fails.
 pub async fn run(config: &Config, stages: &[Stage]) -> anyhow::Result<()> {
     let stages: Vec<Stage> = if stages.is_empty() { Stage::ALL.to_vec() } else { stages.to_vec() };
+    let token = config.admin_token()?.cloned();
     super::migrate::run(config).await?;
+    let metrics = PrometheusBuilder::new().install_recorder().context("installing the metrics recorder")?;
+
     let (stop, stopped) = watch::channel(false);
+    let shutdown = move || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        }
+    };
+    let mut tasks: JoinSet<(String, anyhow::Result<()>)> = JoinSet::new();
+
+    let listener = tokio::net::TcpListener::bind(&config.admin.listen)
+        .await
+        .with_context(|| format!("binding the admin API to {} ([admin] listen)", config.admin.listen))?;
+    let state = AdminState {
+        database: super::connect_database(config).await?,
+        slot: config.cdc.slot.clone(),
+        metrics: Some(metrics),
+        graph: super::graph_client(config).ok(),
+    };
+    info!(listen = %config.admin.listen, auth = token.is_some(), "admin api listening");
+    let admin_shutdown = shutdown();
+    tasks.spawn(async move {
+        ("admin-api".to_owned(), admin::serve(listener, state, token, admin_shutdown).await.map_err(Into::into))
+    });
+
     for stage in &stages {
+        let stop = shutdown();
         match stage {
-            Stage::Cdc | Stage::GraphSource | Stage::Resolver | Stage::GraphSink => {
+            Stage::GraphSource => {
+                let settings = crate::stages::graph_source(config)?;
+                tasks.spawn(async move {
+                    ("graph-source".to_owned(), graph_source::run(settings, stop).await.map_err(Into::into))
+                });
+            }
+            Stage::Cdc | Stage::Resolver | Stage::GraphSink => {
                 warn!(stage = ?stage, "stage is not built yet in this version; skipping it");
             }
         }
     }
     info!(stages = ?stages, "roomsync running; Ctrl-C stops it");
-    shutdown_signal().await;
-    info!("shutting down");
+
+    let outcome = tokio::select! {
+        () = shutdown_signal() => {
+            info!("shutting down");
+            Ok(())
+        }
+        Some(joined) = tasks.join_next() => match joined {
+            Ok((name, Ok(()))) => Err(anyhow::anyhow!("{name} stopped unexpectedly")),
+            Ok((name, Err(error))) => Err(error.context(format!("{name} failed"))),
+            Err(join) => Err(anyhow::anyhow!("a task panicked: {join}")),
+        },
+    };
     let _ = stop.send(true);
-    drop(stopped);
-    Ok(())
+    while let Some(joined) = tasks.join_next().await {
+        if let Ok((name, Err(error))) = joined {
+            warn!(task = %name, error = format!("{error:#}"), "task ended with an error while stopping");
+        }
+    }
+    outcome
 }
 
 async fn shutdown_signal() {

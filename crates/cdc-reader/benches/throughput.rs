@@ -57,6 +57,9 @@ async fn main() -> Result<()> {
     config.publication = unique_name("bench");
     config.kafka.topic_prefix = unique_name("bench");
     config.status_interval = Duration::from_millis(100);
+    if let Ok(linger) = std::env::var("BENCH_LINGER_MS") {
+        config.kafka.client.insert("linger.ms".into(), linger);
+    }
 
     // First start: publication, slot and snapshot; then stop so the changes pile up in the slot.
     let (stop, task) = spawn(config.clone());
@@ -123,6 +126,39 @@ async fn main() -> Result<()> {
     let _ = stop.send(());
     task.await??;
 
+    // The initial snapshot of the same (now large) tables: fresh slot, every row copied and acknowledged.
+    client.execute("select pg_drop_replication_slot($1)", &[&config.slot]).await?;
+    client.batch_execute(&format!("comment on publication {} is null", config.publication)).await?;
+    let snapshot_rows: i64 = client
+        .query_one(
+            "select (select count(*) from bb_allocation) + (select count(*) from bb_event) + \
+             (select count(*) from bb_resource) + (select count(*) from bb_organization)",
+            &[],
+        )
+        .await?
+        .get(0);
+    let snapshot_started = Instant::now();
+    let (stop, task) = spawn(config.clone());
+    loop {
+        let row = client
+            .query_opt(
+                "select obj_description(oid, 'pg_publication') from pg_publication where pubname = $1",
+                &[&config.publication],
+            )
+            .await?;
+        if row.and_then(|r| r.get::<_, Option<String>>(0)).as_deref() == Some(marker.as_str()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let snapshot_seconds = snapshot_started.elapsed().as_secs_f64();
+    let _ = stop.send(());
+    task.await??;
+    let peak_rss_kb = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_owned))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()));
+
     let report = serde_json::json!({
         "changes": total_changes,
         "transactions": inserts.div_ceil(10_000) + 1,
@@ -139,6 +175,13 @@ async fn main() -> Result<()> {
             "measures": "pg_recvlogical pgoutput proto 1 on the same WAL to /dev/null",
         },
         "reader_vs_baseline": baseline_seconds / reader_seconds,
+        "snapshot": {
+            "rows": snapshot_rows,
+            "seconds": snapshot_seconds,
+            "rows_per_second": snapshot_rows as f64 / snapshot_seconds,
+            "measures": "fresh slot: rows copied under the exported snapshot until all acknowledged (op r)",
+        },
+        "peak_rss_kb_whole_bench_process": peak_rss_kb,
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())

@@ -30,8 +30,8 @@ pub const DEFAULT_TABLES: &[&str] = &[
 /// Columns that never leave the database, in any captured table (`name`) or one table (`table.name`).
 pub const DEFAULT_EXCLUDED_COLUMNS: &[&str] = &["secret", "customer_ssn"];
 
-/// Settings of the CDC reader.
-#[derive(Debug, Clone, Deserialize)]
+/// Settings of the CDC reader. Its `Debug` output hides the password in `database_url`.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// PostgreSQL connection URL (`postgres://user:password@host:port/database`) of a role with REPLICATION.
@@ -88,6 +88,10 @@ pub struct KafkaConfig {
     /// Replication factor of topics the reader creates.
     #[serde(default = "default_replication_factor")]
     pub replication_factor: i32,
+    /// Largest record (key + value) the reader produces; larger rows go to the dead-letter topic. Keep it at or
+    /// below the broker's and topic's `max.message.bytes` (the producer's `message.max.bytes` is set from it).
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: usize,
     /// Extra librdkafka settings (e.g. security). Idempotence and acks=all are always on.
     #[serde(default)]
     pub client: BTreeMap<String, String>,
@@ -135,6 +139,45 @@ fn default_partitions() -> i32 {
 fn default_replication_factor() -> i32 {
     1
 }
+fn default_max_message_bytes() -> usize {
+    1_000_000
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("database_url", &redact_url(&self.database_url))
+            .field("slot", &self.slot)
+            .field("publication", &self.publication)
+            .field("schema", &self.schema)
+            .field("tables", &self.tables)
+            .field("excluded_columns", &self.excluded_columns)
+            .field("kafka", &self.kafka)
+            .field("schema_registry_url", &self.schema_registry_url)
+            .field("status_interval", &self.status_interval)
+            .field("snapshot_batch_rows", &self.snapshot_batch_rows)
+            .field("max_in_flight", &self.max_in_flight)
+            .field("retry_min", &self.retry_min)
+            .field("retry_max", &self.retry_max)
+            .finish()
+    }
+}
+
+/// `postgres://user:secret@host/db` -> `postgres://user:***@host/db` (and `password=` in key-value form).
+pub fn redact_url(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        if let Some((credentials, host)) = rest.rsplit_once('@') {
+            if let Some((user, _password)) = credentials.split_once(':') {
+                return format!("{scheme}://{user}:***@{host}");
+            }
+        }
+        return url.to_owned();
+    }
+    url.split_whitespace()
+        .map(|part| if part.starts_with("password=") { "password=***" } else { part })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
 
 impl Config {
     /// A configuration with every default, for `database_url` and Kafka at `bootstrap`.
@@ -151,6 +194,7 @@ impl Config {
                 topic_prefix: default_prefix(),
                 partitions: default_partitions(),
                 replication_factor: default_replication_factor(),
+                max_message_bytes: default_max_message_bytes(),
                 client: BTreeMap::new(),
             },
             schema_registry_url: default_registry(),
@@ -218,6 +262,14 @@ mod tests {
         assert!(config.is_excluded("bb_group", "contact_primary"));
         assert!(!config.is_excluded("bb_event", "contact_primary"));
         assert!(!config.is_excluded("bb_event", "name"));
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_database_password() {
+        let config = Config::new("postgres://cdc:s3cret@db:5432/booking", "k:1");
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("s3cret") && shown.contains("cdc:***@db:5432/booking"), "{shown}");
+        assert_eq!(redact_url("host=db password=s3cret user=x"), "host=db password=*** user=x");
     }
 
     #[test]

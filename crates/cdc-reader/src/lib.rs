@@ -108,6 +108,13 @@ async fn run_once(
         db,
         name: config.kafka.topic_prefix.clone(),
         status_interval: config.status_interval,
+        primary_keys: shapes
+            .iter()
+            .map(|s| {
+                let keys = s.key_columns().map(|(_, c)| c.name.clone()).collect();
+                ((s.schema.clone(), s.table.clone()), keys)
+            })
+            .collect(),
     };
     let repl_config = setup::replication_config(config)?;
     let mut state = setup::slot_state(&sql, config).await?;

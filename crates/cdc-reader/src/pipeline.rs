@@ -50,6 +50,7 @@ pub struct Pipeline {
     pub progress: Progress,
     topics: Topics,
     max_in_flight: usize,
+    max_message_bytes: usize,
     created: HashSet<String>,
 }
 
@@ -65,6 +66,7 @@ impl Pipeline {
             progress: Progress::new(confirmed),
             topics: Topics::new(config.kafka.topic_prefix.clone()),
             max_in_flight: config.max_in_flight,
+            max_message_bytes: config.kafka.max_message_bytes,
             created: HashSet::new(),
         })
     }
@@ -107,6 +109,12 @@ impl Pipeline {
             Err(EncodeError::Definite(reason)) => return self.dead_letter(tx, &change, &reason).await,
             Err(EncodeError::Transient(reason)) => return Err(CdcError::Encoder(reason)),
         };
+        let size = value_bytes.len() + key_bytes.as_ref().map_or(0, Vec::len);
+        if size > self.max_message_bytes {
+            // librdkafka would refuse it on every attempt: retrying would stall the stream for ever.
+            let reason = format!("record of {size} bytes exceeds kafka.max_message_bytes ({})", self.max_message_bytes);
+            return self.dead_letter(tx, &change, &reason).await;
+        }
         self.send(&table.topic, key_bytes.as_deref(), Some(&value_bytes), tx).await?;
         if change.tombstone && key_bytes.is_some() {
             self.send(&table.topic, key_bytes.as_deref(), None, tx).await?;
@@ -234,8 +242,8 @@ pub fn build(
     before: Option<Result<envelope::Row, RowError>>,
     after: Option<Result<envelope::Row, RowError>>,
     source: &Source,
-    now_ms: i64,
 ) -> Result<(Option<Value>, Value), RowError> {
+    let now_ms = chrono::Utc::now().timestamp_millis();
     let key = key_tuple.map(|tuple| envelope::key(&table.shape, tuple)).transpose()?;
     let before = before.transpose()?;
     let after = after.transpose()?;

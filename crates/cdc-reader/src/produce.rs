@@ -55,12 +55,25 @@ pub struct Producer {
     replication_factor: i32,
 }
 
+/// Defaults the operator may override through `kafka.client`.
+const TUNABLE_DEFAULTS: &[(&str, &str)] = &[
+    ("linger.ms", "5"),
+    ("queue.buffering.max.messages", "1000000"),
+    // Java-compatible key hashing, so other clients find a key's partition.
+    ("partitioner", "murmur2_random"),
+];
+
 fn client_config(config: &KafkaConfig) -> ClientConfig {
     let mut client = ClientConfig::new();
+    for (key, value) in TUNABLE_DEFAULTS {
+        client.set(*key, *value);
+    }
     for (key, value) in &config.client {
         client.set(key, value);
     }
     client.set("bootstrap.servers", &config.bootstrap);
+    // Room for the record framing on top of the largest record the pipeline lets through.
+    client.set("message.max.bytes", (config.max_message_bytes + 64 * 1024).to_string());
     client
 }
 
@@ -68,12 +81,9 @@ impl Producer {
     /// Creates the producer; acknowledgements go to `acks`.
     pub fn new(config: &KafkaConfig, acks: mpsc::UnboundedSender<Ack>) -> Result<Self, CdcError> {
         let inner = client_config(config)
+            // Not overridable: ordered, non-duplicating retries and durable acks are what the flush LSN relies on.
             .set("enable.idempotence", "true")
             .set("acks", "all")
-            // Java-compatible key hashing, so other clients find a key's partition.
-            .set("partitioner", "murmur2_random")
-            .set("linger.ms", "5")
-            .set("queue.buffering.max.messages", "1000000")
             .create_with_context(AckContext { acks })
             .map_err(|e| CdcError::kafka("creating the producer", e))?;
         let admin = client_config(config).create().map_err(|e| CdcError::kafka("creating the admin client", e))?;
@@ -142,6 +152,7 @@ mod tests {
             topic_prefix: "t".into(),
             partitions: 1,
             replication_factor: 1,
+            max_message_bytes: 1_000_000,
             client: Default::default(),
         }
     }

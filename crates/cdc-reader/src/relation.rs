@@ -118,9 +118,19 @@ impl RelationCache {
     pub fn update<E>(
         &mut self,
         relation: &Relation,
+        primary_keys: &HashMap<(String, String), Vec<String>>,
         build: impl FnOnce(TableShape) -> Result<Table, E>,
     ) -> Result<bool, E> {
-        let shape = TableShape::from_relation(relation);
+        let mut shape = TableShape::from_relation(relation);
+        // Under REPLICA IDENTITY FULL pgoutput flags every column as identity; the Kafka key stays the primary
+        // key, as the catalog (and the snapshot) has it.
+        if shape.full_identity {
+            if let Some(keys) = primary_keys.get(&(shape.schema.clone(), shape.table.clone())) {
+                for column in &mut shape.columns {
+                    column.key = keys.contains(&column.name);
+                }
+            }
+        }
         if self.tables.get(&relation.oid).is_some_and(|known| known.shape == shape) {
             return Ok(false);
         }
@@ -165,11 +175,27 @@ mod tests {
     }
 
     #[test]
+    fn a_full_identity_relation_keeps_the_primary_key_as_key() {
+        let mut cache = RelationCache::default();
+        let mut full = relation(&["id", "active"]);
+        full.replica_identity = b'f';
+        for column in &mut full.columns {
+            column.key = true;
+        }
+        let keys = HashMap::from([(("public".to_owned(), "bb_event".to_owned()), vec!["id".to_owned()])]);
+        assert_eq!(cache.update(&full, &keys, build), Ok(true));
+        let table = cache.get(7).expect("cached");
+        let key_names: Vec<&str> = table.shape.key_columns().map(|(_, c)| c.name.as_str()).collect();
+        assert_eq!(key_names, ["id"]);
+    }
+
+    #[test]
     fn an_added_column_replaces_the_cached_shape() {
         let mut cache = RelationCache::default();
-        assert_eq!(cache.update(&relation(&["id", "active"]), build), Ok(true));
-        assert_eq!(cache.update(&relation(&["id", "active"]), build), Ok(false));
-        assert_eq!(cache.update(&relation(&["id", "active", "note"]), build), Ok(true));
+        let keys = HashMap::new();
+        assert_eq!(cache.update(&relation(&["id", "active"]), &keys, build), Ok(true));
+        assert_eq!(cache.update(&relation(&["id", "active"]), &keys, build), Ok(false));
+        assert_eq!(cache.update(&relation(&["id", "active", "note"]), &keys, build), Ok(true));
         let table = cache.get(7).expect("cached");
         assert_eq!(table.shape.columns.len(), 3);
     }

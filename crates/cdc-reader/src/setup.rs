@@ -5,8 +5,8 @@
 //! Invariants:
 //! - a sensitive column is never published: the publication's column lists are (re)written from the
 //!   configuration at every start, so a publication that drifted is corrected before streaming;
-//! - a table without a replica identity is never added to the publication (PostgreSQL would then refuse the
-//!   booking system's own UPDATEs and DELETEs on it);
+//! - a table without a replica identity, or with REPLICA IDENTITY FULL and columns to leave out, is never
+//!   added to the publication (PostgreSQL would then refuse the booking system's own UPDATEs and DELETEs on it);
 //! - a slot is only resumed when its initial snapshot was completed (marked on the publication), otherwise it is
 //!   dropped and the snapshot is taken again, so a crash mid-snapshot cannot lose rows.
 //!
@@ -51,7 +51,8 @@ pub async fn table_shape(client: &Client, config: &Config, table: &str) -> Resul
             "select a.attname::text, a.atttypid, coalesce(a.attnum = any(i.indkey), false), c.relreplident::text \
              from pg_attribute a join pg_class c on c.oid = a.attrelid \
              join pg_namespace n on n.oid = c.relnamespace \
-             left join pg_index i on i.indrelid = c.oid and i.indisprimary \
+             left join pg_index i on i.indrelid = c.oid \
+               and case when c.relreplident = 'i' then i.indisreplident else i.indisprimary end \
              where n.nspname = $1 and c.relname = $2 and a.attnum > 0 and not a.attisdropped \
              order by a.attnum",
             &[&config.schema, &table],
@@ -73,7 +74,18 @@ pub async fn table_shape(client: &Client, config: &Config, table: &str) -> Resul
             columns.push(Column { name, type_oid: row.get(1), key });
         }
     }
-    let has_identity = identity == "f" || (identity == "d" && columns.iter().any(|c| c.key)) || identity == "i";
+    let excluded_any = rows.len() != columns.len();
+    if identity == "f" && excluded_any {
+        // Under REPLICA IDENTITY FULL a column list must cover every column: publishing the table without its
+        // sensitive columns would make PostgreSQL reject the booking system's UPDATEs and DELETEs on it.
+        warn!(
+            table,
+            "table has REPLICA IDENTITY FULL and sensitive columns: it is NOT captured (a column list would break \
+             its UPDATEs, publishing all columns would leak them). Fix: ALTER TABLE .. REPLICA IDENTITY DEFAULT"
+        );
+        return Ok(None);
+    }
+    let has_identity = identity == "f" || (matches!(identity.as_str(), "d" | "i") && columns.iter().any(|c| c.key));
     if !has_identity {
         warn!(
             table,
@@ -120,8 +132,14 @@ pub async fn ensure_publication(client: &Client, config: &Config, shapes: &[Tabl
     let table_list = shapes
         .iter()
         .map(|s| {
+            let table = format!("{}.{}", quote_ident(&s.schema), quote_ident(&s.table));
+            if s.full_identity {
+                // PostgreSQL 15 rejects UPDATE on a REPLICA IDENTITY FULL table published with any column
+                // list, even one naming every column; such a table only gets here without excluded columns.
+                return table;
+            }
             let cols: Vec<String> = s.columns.iter().map(|c| quote_ident(&c.name)).collect();
-            format!("{}.{} ({})", quote_ident(&s.schema), quote_ident(&s.table), cols.join(", "))
+            format!("{table} ({})", cols.join(", "))
         })
         .collect::<Vec<_>>()
         .join(", ");

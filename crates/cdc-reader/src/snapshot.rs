@@ -63,8 +63,9 @@ pub async fn copy(
         .await
         .map_err(|e| CdcError::pg("importing the exported snapshot", e))?;
     let handle = pipeline.progress.open(point.lsn);
-    let started_ms = chrono::Utc::now().timestamp_millis();
+    let context = RowContext { point, started_ms: chrono::Utc::now().timestamp_millis(), handle };
     let mut position: i64 = 0;
+    let mut pending: Option<(Arc<Table>, Vec<Datum>)> = None;
     for table in tables {
         let columns: Vec<String> =
             table.shape.columns.iter().map(|c| format!("{}::text", quote_ident(&c.name))).collect();
@@ -98,21 +99,11 @@ pub async fn copy(
                         None => Datum::Null,
                     })
                     .collect();
-                let source = Source {
-                    name: point.name.to_owned(),
-                    db: point.db.to_owned(),
-                    snapshot: "true",
-                    ts_ms: started_ms,
-                    tx_id: None,
-                    lsn: Some(point.lsn),
-                    commit_lsn: point.lsn,
-                    tx_position: position,
-                };
-                let after = envelope::row(&table.shape, &tuple, None, false);
-                let now = chrono::Utc::now().timestamp_millis();
-                let built = build(table, "r", Some(&tuple), None, Some(after), &source, now);
-                pipeline.emit(handle, Change { table, op: "r", built, source: &source, tombstone: false }).await?;
-                position += 1;
+                // One row is held back so the very last row of the snapshot can say so (`snapshot: last`).
+                if let Some((held_table, held_tuple)) = pending.replace((table.clone(), tuple)) {
+                    emit_row(pipeline, &held_table, &held_tuple, "true", &context, position).await?;
+                    position += 1;
+                }
                 rows_of_table += 1;
             }
             pipeline.drain_acks()?;
@@ -120,7 +111,43 @@ pub async fn copy(
         ::metrics::counter!(metrics::SNAPSHOT_ROWS, "table" => table.shape.table.clone()).increment(rows_of_table);
         info!(table = %table.shape.table, rows = rows_of_table, "snapshot of table copied");
     }
+    if let Some((held_table, held_tuple)) = pending.take() {
+        emit_row(pipeline, &held_table, &held_tuple, "last", &context, position).await?;
+        position += 1;
+    }
     transaction.commit().await.map_err(|e| CdcError::pg("ending the snapshot transaction", e))?;
     pipeline.progress.seal(handle, point.lsn);
     Ok(u64::try_from(position).unwrap_or(0))
+}
+
+/// What every row of one snapshot shares.
+struct RowContext<'a> {
+    point: &'a SnapshotPoint<'a>,
+    started_ms: i64,
+    handle: crate::progress::TxHandle,
+}
+
+/// Produces one snapshot row as op `r`.
+async fn emit_row(
+    pipeline: &mut Pipeline,
+    table: &Table,
+    tuple: &[Datum],
+    snapshot: &'static str,
+    context: &RowContext<'_>,
+    position: i64,
+) -> Result<(), CdcError> {
+    let point = context.point;
+    let source = Source {
+        name: point.name.to_owned(),
+        db: point.db.to_owned(),
+        snapshot,
+        ts_ms: context.started_ms,
+        tx_id: None,
+        lsn: Some(point.lsn),
+        commit_lsn: point.lsn,
+        tx_position: position,
+    };
+    let after = envelope::row(&table.shape, tuple, None, false);
+    let built = build(table, "r", Some(tuple), None, Some(after), &source);
+    pipeline.emit(context.handle, Change { table, op: "r", built, source: &source, tombstone: false }).await
 }

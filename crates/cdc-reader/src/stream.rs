@@ -12,6 +12,7 @@
 //!   open and nothing pending before it (so an idle slot advances);
 //! - every record carries its commit LSN and its position in the transaction.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,6 +56,8 @@ pub struct StreamContext {
     pub db: String,
     /// Topic prefix.
     pub name: String,
+    /// Primary-key columns of the captured tables by (schema, table), from the catalog.
+    pub primary_keys: HashMap<(String, String), Vec<String>>,
     /// How often the position is reported (bounds the wait for the last report at shutdown).
     pub status_interval: Duration,
 }
@@ -163,7 +166,7 @@ async fn handle_change(
 ) -> Result<(), CdcError> {
     if let Message::Relation(relation) = &message {
         let topic = pipeline.topics().cdc(&relation.schema, &relation.table);
-        let changed = relations.update(relation, |shape: TableShape| {
+        let changed = relations.update(relation, &context.primary_keys, |shape: TableShape| {
             let schemas =
                 TableSchemas::generate(&shape).map_err(|e| CdcError::Config(format!("table {}: {e}", shape.table)))?;
             Ok::<_, CdcError>(Table::new(shape, schemas, topic.clone()))
@@ -179,7 +182,6 @@ async fn handle_change(
         debug!("change outside a transaction ignored");
         return Ok(());
     };
-    let now = chrono::Utc::now().timestamp_millis();
     let mut source = Source {
         name: context.name.clone(),
         db: context.db.clone(),
@@ -195,7 +197,7 @@ async fn handle_change(
         Message::Insert { relation, new } => {
             let table = table_of(relation)?;
             let after = envelope::row(&table.shape, &new, None, false);
-            let built = build(&table, "c", Some(&new), None, Some(after), &source, now);
+            let built = build(&table, "c", Some(&new), None, Some(after), &source);
             emit(pipeline, tx, &table, "c", built, &mut source, false).await?;
         }
         Message::Update { relation, old, new } => {
@@ -204,28 +206,28 @@ async fn handle_change(
             if let Some(old) = old.as_deref().filter(|old| key_changed(&table, old, &new)) {
                 // The key changed: the old key is deleted (and tombstoned), the new key created.
                 let before = envelope::row(&table.shape, old, None, key_only);
-                let built = build(&table, "d", Some(old), Some(before), None, &source, now);
+                let built = build(&table, "d", Some(old), Some(before), None, &source);
                 emit(pipeline, tx, &table, "d", built, &mut source, true).await?;
                 let after = envelope::row(&table.shape, &new, None, false);
-                let built = build(&table, "c", Some(&new), None, Some(after), &source, now);
+                let built = build(&table, "c", Some(&new), None, Some(after), &source);
                 emit(pipeline, tx, &table, "c", built, &mut source, false).await?;
             } else {
                 let before = old.as_deref().map(|old| envelope::row(&table.shape, old, None, key_only));
                 let after = envelope::row(&table.shape, &new, old.as_deref(), false);
-                let built = build(&table, "u", Some(&new), before, Some(after), &source, now);
+                let built = build(&table, "u", Some(&new), before, Some(after), &source);
                 emit(pipeline, tx, &table, "u", built, &mut source, false).await?;
             }
         }
         Message::Delete { relation, old } => {
             let table = table_of(relation)?;
             let before = envelope::row(&table.shape, &old, None, !table.shape.full_identity);
-            let built = build(&table, "d", Some(&old), Some(before), None, &source, now);
+            let built = build(&table, "d", Some(&old), Some(before), None, &source);
             emit(pipeline, tx, &table, "d", built, &mut source, true).await?;
         }
         Message::Truncate { relations: oids, .. } => {
             for oid in oids {
                 let table = table_of(oid)?;
-                let built = build(&table, "t", None, None, None, &source, now);
+                let built = build(&table, "t", None, None, None, &source);
                 emit(pipeline, tx, &table, "t", built, &mut source, false).await?;
             }
         }

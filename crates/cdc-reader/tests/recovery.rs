@@ -225,3 +225,29 @@ async fn an_idle_stream_outlives_the_wal_sender_timeout_on_one_connection() -> R
     assert_eq!(records[5].key_int("id"), Some(id));
     reader.stop().await
 }
+
+#[tokio::test]
+async fn a_row_too_large_for_kafka_goes_to_the_dead_letter_topic_and_the_stream_goes_on() -> Result<()> {
+    let db = TestDatabase::create().await?;
+    let mut config = config(&db);
+    config.kafka.max_message_bytes = 100_000;
+    let topics = Topics::new(config.kafka.topic_prefix.clone());
+    let registry = Arc::new(InProcessRegistry::default());
+    let reader = spawn(config.clone(), registry.clone());
+    wait_for_snapshot(&db, &config).await?;
+    let client = db.connect().await?;
+    client
+        .batch_execute(
+            "update bb_event set description = (select string_agg(md5(random()::text), '') \
+             from generate_series(1, 6250)) where id = 301",
+        )
+        .await?;
+    let good = insert_event(&client, "small").await?;
+    let events = read(&registry, &topics.cdc("public", "bb_event"), 6).await?;
+    assert_eq!(events[5].key_int("id"), Some(good), "the stream went on after the oversized row");
+    let dead = testkit::consume_all(&topics.dead_letter(), 1, Duration::from_secs(30)).await?;
+    let (_, value) = registry.decode(dead[0].value.as_deref().unwrap_or_default())?;
+    let letter = DeadLetter::from_avro(value)?;
+    assert!(letter.reason.contains("exceeds kafka.max_message_bytes"), "{}", letter.reason);
+    reader.stop().await
+}

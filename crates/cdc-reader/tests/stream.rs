@@ -54,6 +54,12 @@ async fn snapshot_then_every_operation_type_reaches_the_table_topics() -> Result
     let links = read(&registry, &topics.cdc("public", "bb_event_resource"), 8).await?;
     assert_eq!(links.iter().filter(|r| r.op() == "r").count(), 7);
     assert_eq!(links[7].op(), "t");
+    // The last row of the whole snapshot (last captured table: bb_season) says so.
+    let seasons: i64 = client.query_one("select count(*) from bb_season", &[]).await?.get(0);
+    let seasons = read(&registry, &topics.cdc("public", "bb_season"), seasons as usize).await?;
+    let marks: Vec<Option<Value>> = seasons.iter().map(|r| r.source("snapshot")).collect();
+    assert_eq!(marks.last(), Some(&Some(Value::String("last".into()))));
+    assert!(events[..5].iter().all(|r| r.source("snapshot") == Some(Value::String("true".into()))));
     reader.stop().await
 }
 
@@ -215,5 +221,64 @@ async fn a_relation_change_is_picked_up_without_a_restart() -> Result<()> {
     let after = &records[rows as usize + 1];
     assert_eq!(after.after("roomsync_note"), Some(Value::String("hello".into())));
     assert_eq!(after.after("description_json"), None, "the narrowed column list applies at once");
+    reader.stop().await
+}
+
+#[tokio::test]
+async fn a_primary_key_change_deletes_the_old_key_and_creates_the_new_one() -> Result<()> {
+    let db = TestDatabase::create().await?;
+    let config = config(&db);
+    let topics = Topics::new(config.kafka.topic_prefix.clone());
+    let registry = Arc::new(InProcessRegistry::default());
+    let reader = spawn(config.clone(), registry.clone());
+    wait_for_snapshot(&db, &config).await?;
+    let client = db.connect().await?;
+    let old: i32 =
+        client.query_one("select resource_id from bb_event_resource where event_id = 301", &[]).await?.get(0);
+    let new: i32 = client
+        .query_one("select min(id) from bb_resource where id not in (select resource_id from bb_event_resource where event_id = 301)", &[])
+        .await?
+        .get(0);
+    client
+        .execute(
+            "update bb_event_resource set resource_id = $1 where event_id = 301 and resource_id = $2",
+            &[&new, &old],
+        )
+        .await?;
+    let links = read(&registry, &topics.cdc("public", "bb_event_resource"), 10).await?;
+    let ops: Vec<String> = links[7..].iter().map(|r| r.op()).collect();
+    assert_eq!(ops, ["d", "tombstone", "c"]);
+    assert_eq!(links[7].key_int("resource_id"), Some(old));
+    assert_eq!(links[8].key_int("resource_id"), Some(old));
+    assert_eq!(links[9].key_int("resource_id"), Some(new));
+    reader.stop().await
+}
+
+#[tokio::test]
+async fn with_replica_identity_full_unchanged_toast_is_filled_from_the_old_row() -> Result<()> {
+    let db = TestDatabase::create().await?;
+    let config = config(&db);
+    let topics = Topics::new(config.kafka.topic_prefix.clone());
+    let registry = Arc::new(InProcessRegistry::default());
+    let client = db.connect().await?;
+    // A table without sensitive columns may have REPLICA IDENTITY FULL (roomsync's own tables, for instance).
+    client.batch_execute("alter table bb_resource replica identity full").await?;
+    let reader = spawn(config.clone(), registry.clone());
+    wait_for_snapshot(&db, &config).await?;
+    client
+        .batch_execute(
+            "update bb_resource set opening_hours = (select string_agg(md5(random()::text), '') \
+             from generate_series(1, 1250)) where id = 1",
+        )
+        .await?;
+    client.batch_execute("update bb_resource set active = 0 where id = 1").await?;
+    let rows: i64 = client.query_one("select count(*) from bb_resource", &[]).await?.get(0);
+    let events = read(&registry, &topics.cdc("public", "bb_resource"), rows as usize + 2).await?;
+    let (written, deactivated) = (&events[rows as usize], &events[rows as usize + 1]);
+    assert!(deactivated.missing().is_empty(), "{:?}", deactivated.missing());
+    assert!(written.after("opening_hours").is_some());
+    assert_eq!(deactivated.after("opening_hours"), written.after("opening_hours"));
+    let before = deactivated.envelope.as_ref().and_then(|e| common::field(e, "before")).cloned();
+    assert!(before.is_some(), "the old row travels as before");
     reader.stop().await
 }

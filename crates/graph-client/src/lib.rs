@@ -23,6 +23,7 @@ mod model;
 mod notification;
 mod paging;
 mod places;
+pub mod properties;
 mod retry;
 mod subscriptions;
 mod token;

@@ -214,6 +214,9 @@ pub struct Event {
     /// Original start of an occurrence.
     #[serde(default, skip_serializing)]
     pub original_start: Option<String>,
+    /// The time zone the organizer created the start in (read-only), e.g. `W. Europe Standard Time`.
+    #[serde(default, skip_serializing)]
+    pub original_start_time_zone: Option<String>,
     /// Whether the organizer cancelled it (read-only).
     #[serde(default, skip_serializing)]
     pub is_cancelled: Option<bool>,

@@ -1,1 +1,136 @@
-//! Pulls Outlook room-calendar changes (delta, webhooks) into Kafka.
+//! Graph source: every change in every watched Outlook room calendar into `<prefix>.graph.events`, promptly
+//! (webhooks) and without gaps (delta rounds with durable links, fallback polling).
+//!
+//! ```text
+//! bb_resource_outlook_item --(re-read)--> Supervisor --one task per room--> round: delta -> $batch GET -> Kafka
+//!                                                           ^                              |
+//! Graph --POST--> webhook (clientState check) --poke--------+            delta link + known ids -> PostgreSQL
+//!        <------- SubscriptionManager (create / renew / recreate / delete per room)
+//! ```
+//! Invariants: progress (delta link, known ids) is stored only after Kafka acknowledged the round, so a crash
+//! replays and never skips; deletions are inferred only from `@removed`, 404 or a completed full round; one
+//! broken room never stops the others; the webhook answers at once and leaves the work to the room tasks.
+
+#![warn(missing_docs)]
+
+mod config;
+mod enrich;
+mod error;
+pub mod metrics;
+mod normalize;
+mod room;
+mod round;
+mod store;
+mod subscription;
+mod supervisor;
+mod webhook;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use graph_client::GraphClient;
+use schema_registry::{AvroCodec, RegistryClient};
+use streams::{ensure_topics, RecordProducer, TopicSpec};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, Notify};
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+use vocabulary::topics::Topics;
+
+pub use config::{Config, WebhookConfig, MAX_SUBSCRIPTION_LIFETIME};
+pub use error::Error;
+pub use normalize::{delete_record, upsert_record, Unreadable};
+pub use room::Rooms;
+pub use subscription::{LifecycleCommand, SubscriptionBook};
+pub use webhook::{webhook_router, WebhookState};
+
+/// Runs the Graph source until `shutdown` completes; binds the webhook listener when webhooks are configured.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+    config.validate()?;
+    let listener = match &config.webhook {
+        Some(webhook) => Some(
+            TcpListener::bind(webhook.listen).await.map_err(|source| Error::Listen { addr: webhook.listen, source })?,
+        ),
+        None => None,
+    };
+    run_with_listener(config, listener, shutdown).await
+}
+
+/// Like [`run`], with the webhook listener bound by the caller (tests bind 127.0.0.1:0). The listener is used
+/// only when `config.webhook` is set.
+pub async fn run_with_listener(
+    config: Config,
+    listener: Option<TcpListener>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
+    config.validate()?;
+    let store = store::Store::new(&config.database_url);
+    store.check_schema().await?;
+    let topic = Topics::new(&config.topic_prefix).graph_events();
+    ensure_topics(&config.kafka, &[TopicSpec::compacted(&topic)]).await?;
+    let codec = AvroCodec::new(RegistryClient::new(&config.registry_url));
+    let producer = RecordProducer::new(&config.kafka, codec)?;
+    let graph = GraphClient::new(config.graph.clone())?;
+    let ctx = Arc::new(round::RoundContext {
+        graph: graph.clone(),
+        store,
+        producer,
+        topic,
+        partitions: config.kafka.partitions.max(1),
+        window_past: config.window_past,
+        horizon: config.horizon,
+        window_refresh: config.window_refresh,
+        page_size: config.page_size,
+    });
+    let rooms = Arc::new(Rooms::default());
+    let rooms_changed = Arc::new(Notify::new());
+    let cancel = CancellationToken::new();
+    let mut tasks = Vec::new();
+
+    let supervisor = supervisor::Supervisor {
+        ctx: Arc::clone(&ctx),
+        rooms: Arc::clone(&rooms),
+        pace: room::Pace {
+            poll_interval: config.poll_interval,
+            retry_base: config.retry_base,
+            retry_max: config.retry_max,
+        },
+        refresh: config.rooms_refresh,
+        changed: Arc::clone(&rooms_changed),
+    };
+    tasks.push(tokio::spawn(supervisor.run(cancel.child_token())));
+
+    if let (Some(webhook), Some(listener)) = (config.webhook.clone(), listener) {
+        let book = Arc::new(SubscriptionBook::default());
+        let (commands, received) = mpsc::unbounded_channel();
+        let router = webhook_router(WebhookState { book: Arc::clone(&book), rooms: Arc::clone(&rooms), commands });
+        let server_cancel = cancel.child_token();
+        let addr = listener.local_addr().ok();
+        info!(listen = ?addr, public_url = %webhook.public_url, "webhook receiver listening");
+        tasks.push(tokio::spawn(async move {
+            let stop = server_cancel.clone();
+            if let Err(error) =
+                axum::serve(listener, router).with_graceful_shutdown(async move { stop.cancelled().await }).await
+            {
+                tracing::error!(error = %error, "webhook receiver stopped");
+            }
+        }));
+        let manager = subscription::SubscriptionManager {
+            graph,
+            ctx: Arc::clone(&ctx),
+            book,
+            rooms: Arc::clone(&rooms),
+            config: webhook,
+            rooms_changed,
+        };
+        tasks.push(tokio::spawn(manager.run(received, cancel.child_token())));
+    }
+
+    shutdown.await;
+    info!("graph source stopping");
+    cancel.cancel();
+    for task in tasks {
+        let _ = task.await;
+    }
+    Ok(())
+}

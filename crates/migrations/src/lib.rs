@@ -35,6 +35,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(2, "0002_resource_outlook_item"),
     migration!(3, "0003_sync_state"),
     migration!(4, "0004_conflicts"),
+    migration!(5, "0005_graph_known_events"),
 ];
 
 /// Arbitrary constant for `pg_advisory_xact_lock`, so concurrent starts apply migrations one at a time.

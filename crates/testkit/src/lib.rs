@@ -36,10 +36,10 @@ impl Stack {
     pub fn from_env() -> Self {
         let var = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
         Stack {
-            database_url: var("ROOMSYNC_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:55432/postgres"),
-            kafka: var("ROOMSYNC_TEST_KAFKA", "127.0.0.1:59092"),
-            registry_url: var("ROOMSYNC_TEST_REGISTRY_URL", "http://127.0.0.1:58081"),
-            graph_url: var("ROOMSYNC_TEST_GRAPH_URL", "http://127.0.0.1:58080"),
+            database_url: var("ROOMSYNC_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:15432/postgres"),
+            kafka: var("ROOMSYNC_TEST_KAFKA", "127.0.0.1:19092"),
+            registry_url: var("ROOMSYNC_TEST_REGISTRY_URL", "http://127.0.0.1:18081"),
+            graph_url: var("ROOMSYNC_TEST_GRAPH_URL", "http://127.0.0.1:18080"),
         }
     }
 }

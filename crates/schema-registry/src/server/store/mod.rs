@@ -45,7 +45,7 @@ const SUBJECT_LOCK_CLASS: i32 = 0x5352; // "SR"
 /// Where the store lives and how many connections it may hold.
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
-    /// PostgreSQL connection URL, e.g. `postgres://postgres@127.0.0.1:55432/schema_registry`.
+    /// PostgreSQL connection URL, e.g. `postgres://postgres@127.0.0.1:15432/schema_registry`.
     pub database_url: String,
     /// Most connections open at once.
     pub max_connections: usize,

@@ -1,0 +1,199 @@
+//! The admin API's routes. Handlers are thin: the queries live in [`crate::ops`], shared with the CLI.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{middleware, Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{auth, AdminState};
+use crate::ops::room_mappings::MappingError;
+use crate::ops::{conflicts, room_mappings, status};
+use crate::secret::Secret;
+
+type Shared = Arc<AdminState>;
+
+/// The OpenAPI document of this API.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+pub fn router(state: Shared, token: Option<Arc<Secret>>) -> Router {
+    let api = Router::new()
+        .route("/api/status", get(get_status))
+        .route("/api/mappings", get(list_items))
+        .route("/api/resource-mappings", get(list_room_mappings))
+        .route("/api/resource-mappings/{resource_id}", put(put_room_mapping).delete(disable_room_mapping))
+        .route("/api/conflicts", get(list_conflicts))
+        .route("/api/conflicts/{id}/resolve", post(resolve_conflict))
+        .route("/api/rooms", get(discover_rooms))
+        .route_layer(middleware::from_fn_with_state(token, auth::require_token));
+    Router::new()
+        .route("/health/live", get(|| async { Json(json!({ "status": "live" })) }))
+        .route("/health/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }))
+        .merge(api)
+        .with_state(state)
+}
+
+/// An API error as JSON.
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let code = self.0.canonical_reason().unwrap_or("error").to_lowercase().replace(' ', "_");
+        (self.0, Json(json!({ "error": code, "message": self.1 }))).into_response()
+    }
+}
+
+impl From<tokio_postgres::Error> for ApiError {
+    fn from(err: tokio_postgres::Error) -> Self {
+        tracing::warn!(error = %err, "admin api database error");
+        ApiError(StatusCode::SERVICE_UNAVAILABLE, format!("database: {err}"))
+    }
+}
+
+impl From<MappingError> for ApiError {
+    fn from(err: MappingError) -> Self {
+        let status = match err {
+            MappingError::UnknownResource(_) | MappingError::NotMapped(_) => StatusCode::NOT_FOUND,
+            MappingError::BadMailbox(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            MappingError::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        ApiError(status, err.to_string())
+    }
+}
+
+async fn ready(State(state): State<Shared>) -> Response {
+    let database = match state.database.query_one("select 1", &[]).await {
+        Ok(_) => "ok".to_owned(),
+        Err(err) => format!("error: {err}"),
+    };
+    let ready = database == "ok";
+    let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let body = json!({ "status": if ready { "ready" } else { "not_ready" }, "checks": { "database": database } });
+    (code, Json(body)).into_response()
+}
+
+async fn metrics(State(state): State<Shared>) -> Response {
+    let body = state.metrics.as_ref().map(|handle| handle.render()).unwrap_or_default();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
+
+async fn get_status(State(state): State<Shared>) -> Result<Json<status::Status>, ApiError> {
+    Ok(Json(status::read(&state.database, &state.slot).await?))
+}
+
+#[derive(Deserialize)]
+struct ItemFilter {
+    status: Option<String>,
+    limit: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct Item {
+    mailbox: String,
+    item_key: String,
+    reservation_type: String,
+    reservation_id: i32,
+    outlook_event_id: Option<String>,
+    sync_status: String,
+    error_message: Option<String>,
+    last_sync_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+async fn list_items(
+    State(state): State<Shared>,
+    Query(filter): Query<ItemFilter>,
+) -> Result<Json<Vec<Item>>, ApiError> {
+    let limit = filter.limit.unwrap_or(100).clamp(1, 1000);
+    let rows = state
+        .database
+        .query(
+            "select outlook_item_id, item_key, reservation_type, reservation_id, outlook_event_id, sync_status,
+                    error_message, last_sync_at
+             from outlook_calendar_mapping where $1::text is null or sync_status = $1
+             order by updated_at desc limit $2",
+            &[&filter.status, &limit],
+        )
+        .await?;
+    Ok(Json(
+        rows.iter()
+            .map(|row| Item {
+                mailbox: row.get(0),
+                item_key: row.get(1),
+                reservation_type: row.get(2),
+                reservation_id: row.get(3),
+                outlook_event_id: row.get(4),
+                sync_status: row.get(5),
+                error_message: row.get(6),
+                last_sync_at: row.get(7),
+            })
+            .collect(),
+    ))
+}
+
+async fn list_room_mappings(State(state): State<Shared>) -> Result<Json<Vec<room_mappings::RoomMapping>>, ApiError> {
+    Ok(Json(room_mappings::list(&state.database).await?))
+}
+
+#[derive(Deserialize)]
+struct MappingBody {
+    mailbox: String,
+    name: Option<String>,
+}
+
+async fn put_room_mapping(
+    State(state): State<Shared>,
+    Path(resource_id): Path<i32>,
+    Json(body): Json<MappingBody>,
+) -> Result<Json<room_mappings::RoomMapping>, ApiError> {
+    Ok(Json(room_mappings::upsert(&state.database, resource_id, &body.mailbox, body.name.as_deref()).await?))
+}
+
+async fn disable_room_mapping(
+    State(state): State<Shared>,
+    Path(resource_id): Path<i32>,
+) -> Result<Json<room_mappings::RoomMapping>, ApiError> {
+    Ok(Json(room_mappings::set_active(&state.database, resource_id, false).await?))
+}
+
+#[derive(Deserialize)]
+struct ConflictFilter {
+    #[serde(default)]
+    all: bool,
+}
+
+async fn list_conflicts(
+    State(state): State<Shared>,
+    Query(filter): Query<ConflictFilter>,
+) -> Result<Json<Vec<conflicts::Conflict>>, ApiError> {
+    Ok(Json(conflicts::list(&state.database, filter.all).await?))
+}
+
+#[derive(Deserialize)]
+struct ResolveBody {
+    note: String,
+}
+
+async fn resolve_conflict(
+    State(state): State<Shared>,
+    Path(id): Path<i64>,
+    Json(body): Json<ResolveBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if conflicts::resolve(&state.database, id, &body.note).await? {
+        Ok(Json(json!({ "id": id, "status": "resolved" })))
+    } else {
+        Err(ApiError(StatusCode::NOT_FOUND, format!("no unresolved conflict {id}")))
+    }
+}
+
+async fn discover_rooms(State(state): State<Shared>) -> Result<Json<Vec<graph_client::Room>>, ApiError> {
+    let Some(graph) = &state.graph else {
+        return Err(ApiError(StatusCode::SERVICE_UNAVAILABLE, "no Graph client configured".into()));
+    };
+    graph.list_rooms().await.map(Json).map_err(|err| ApiError(StatusCode::BAD_GATEWAY, format!("graph: {err}")))
+}

@@ -1,0 +1,6 @@
+//! What an operator can ask and change, shared by the CLI commands and the admin API so both say the same:
+//! room mappings (bb_resource_outlook_item), conflicts, and the pipeline's status.
+
+pub mod conflicts;
+pub mod room_mappings;
+pub mod status;
