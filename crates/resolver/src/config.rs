@@ -96,10 +96,15 @@ impl Default for WindowConfig {
     }
 }
 
+/// How long buffered records may wait for an END marker while nothing arrives before they are applied anyway.
+pub const STALL_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How the resolver knows that a source transaction is complete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TransactionMode {
-    /// Wait for the END record of `<prefix>.cdc.transactions` and all records it counts (exact).
+    /// Wait for the END record of `<prefix>.cdc.transactions` and all records it counts (exact; default).
+    /// A transaction still incomplete after [`STALL_TIMEOUT`] of quiet input (a record the resolver could not
+    /// decode never counts) is applied as it is, with a warning.
     EndMarkers,
     /// FALLBACK for a cdc-reader without transaction metadata: apply the buffered transactions once no CDC
     /// record arrived for this long (a link rewrite spread over topics is applied as one step if it arrives
@@ -154,7 +159,7 @@ impl Config {
             database_url: None,
             policies: Policies::default(),
             window: WindowConfig::default(),
-            transactions: TransactionMode::QuietPeriod(Duration::from_millis(200)),
+            transactions: TransactionMode::EndMarkers,
             max_buffered_records: 100_000,
         }
     }

@@ -238,7 +238,7 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
     let mut poll = tokio::time::interval(Duration::from_millis(250));
     let (quiet, release_everything) = match config.transactions {
         TransactionMode::QuietPeriod(quiet) => (quiet, true),
-        // Only the snapshot (which has no END marker) is released by a quiet period.
+        // A quiet period releases only a snapshot without END marker (older cdc-reader); a stall releases all.
         TransactionMode::EndMarkers => (Duration::from_secs(1), false),
     };
     let mut last_input = Instant::now();
@@ -286,7 +286,11 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
             _ = poll.tick() => {
                 membership.refresh(&group_consumer).await?;
                 if driver.assembler.buffered() > 0 && last_input.elapsed() >= quiet {
-                    let ready = if release_everything {
+                    let stalled = last_input.elapsed() >= crate::config::STALL_TIMEOUT;
+                    if stalled && !release_everything {
+                        warn!(buffered = driver.assembler.buffered(), "transactions incomplete after the stall timeout: applying them as they are");
+                    }
+                    let ready = if release_everything || stalled {
                         driver.assembler.release_all()
                     } else {
                         driver.assembler.release_snapshot()

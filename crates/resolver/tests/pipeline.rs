@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use chrono::NaiveDateTime;
-use resolver::{Config, TransactionMode, WindowConfig};
+use resolver::{Config, WindowConfig};
 use schema_registry::{AvroCodec, RegistryClient};
 use streams::{KafkaSettings, RecordProducer};
 use testkit::{unique_name, Stack, TestDatabase};
@@ -103,7 +103,6 @@ impl Running {
             horizon: Duration::from_secs(3 * 365 * 86_400),
             tick: Duration::from_secs(5),
         };
-        config.transactions = TransactionMode::QuietPeriod(Duration::from_millis(300));
         let (stop_resolver, resolver_stopped) = oneshot::channel::<()>();
         let resolver_task = tokio::spawn(async move {
             resolver::run(config, async move {
