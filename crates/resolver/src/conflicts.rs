@@ -53,8 +53,8 @@ impl ConflictStore {
                     &conflict.change_key,
                     &conflict.hit.kind.as_str(),
                     &conflict.hit.reservation_id,
-                    &at(conflict.start),
-                    &at(conflict.end),
+                    &at(conflict.hit.start),
+                    &at(conflict.hit.end),
                     &conflict.status,
                 ],
             )

@@ -58,10 +58,6 @@ pub struct Conflict {
     pub change_key: Option<String>,
     /// The reservation it overlaps.
     pub hit: ConflictHit,
-    /// Start instant (µs).
-    pub start: i64,
-    /// End instant (µs).
-    pub end: i64,
     /// `open` (policy record) or `declined` (policy decline).
     pub status: &'static str,
 }
@@ -401,6 +397,9 @@ impl Core {
                 }
                 EditPolicy::Record => info!(item = %item_key, "roomsync event edited in outlook: recorded, left as is"),
             },
+            Verdict::Import(_) if !self.policies.import_outlook_bookings => {
+                debug!("outlook-origin booking not imported (import_outlook_bookings is off)");
+            }
             Verdict::Import(record) => {
                 if self.imports.get(&key) != Some(&record) {
                     self.imports.insert(key.clone(), record.clone());
@@ -421,8 +420,6 @@ impl Core {
                             event_id: key.1.clone(),
                             change_key: body.change_key.clone(),
                             hit,
-                            start: body.start,
-                            end: body.end,
                             status,
                         });
                     }

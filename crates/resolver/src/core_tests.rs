@@ -283,3 +283,55 @@ fn a_restart_rebuilt_from_the_topics_emits_only_what_changed_while_it_was_down()
     );
     assert_eq!(restarted.full(now()), Output::default(), "and nothing the second time");
 }
+
+#[test]
+fn a_midnight_to_midnight_event_is_an_all_day_item() {
+    let (mut core, _) = core();
+    let day = Tx::new(20)
+        .insert(
+            "bb_event",
+            &[
+                ("id", int(306)),
+                ("active", int(1)),
+                ("is_public", int(1)),
+                ("name", text("17. mai")),
+                ("from_", crate::fixtures::local("2026-05-17 00:00")),
+                ("to_", crate::fixtures::local("2026-05-18 00:00")),
+            ],
+        )
+        .insert("bb_event_resource", &[("event_id", int(306)), ("resource_id", int(1))])
+        .done();
+    let output = core.apply_transaction(&day, now());
+    let content = output.desired.first().and_then(|d| d.content.as_ref()).expect("item");
+    assert!(content.is_all_day);
+    assert_eq!((content.start, content.end), (utc("2026-05-16 22:00"), utc("2026-05-17 22:00")));
+}
+
+#[test]
+fn a_conflict_records_the_overlap_and_the_decline_policy_marks_it_declined() {
+    let policies = Policies { conflict: ConflictPolicy::Decline, ..Policies::default() };
+    let mut core = Core::new(policies, WindowConfig::default());
+    core.apply_transaction(&base(), now());
+    let clash = graph(
+        HALL_B,
+        "outlook-2",
+        body("Kurs", utc("2026-03-24 16:00"), utc("2026-03-24 17:30"), RoomsyncTags::default()),
+    );
+    let output = core.apply_graph_event(&clash, now());
+    let booking = output.conflicts.iter().find(|c| c.hit.kind == ReservationKind::Booking).expect("booking hit");
+    assert_eq!((booking.hit.start, booking.hit.end), (utc("2026-03-24 17:00"), utc("2026-03-24 17:30")));
+    assert!(output.conflicts.iter().all(|c| c.status == "declined"));
+}
+
+#[test]
+fn with_imports_off_an_outlook_booking_is_not_imported() {
+    let policies = Policies { import_outlook_bookings: false, ..Policies::default() };
+    let mut core = Core::new(policies, WindowConfig::default());
+    core.apply_transaction(&base(), now());
+    let meeting = graph(
+        HALL_B,
+        "outlook-1",
+        body("Styremøte", utc("2026-03-25 10:00"), utc("2026-03-25 11:00"), RoomsyncTags::default()),
+    );
+    assert_eq!(core.apply_graph_event(&meeting, now()), Output::default());
+}

@@ -37,6 +37,10 @@ pub struct ConflictHit {
     pub kind: ReservationKind,
     /// Its id.
     pub reservation_id: i32,
+    /// Start of the overlap, µs since the epoch.
+    pub start: i64,
+    /// End of the overlap, µs since the epoch.
+    pub end: i64,
 }
 
 /// The decision about one Outlook event.
@@ -153,7 +157,12 @@ pub fn classify(
         .reservations
         .iter()
         .filter(|item| item.end > body.start && item.start < body.end)
-        .map(|item| ConflictHit { kind: item.kind, reservation_id: item.reservation_id })
+        .map(|item| ConflictHit {
+            kind: item.kind,
+            reservation_id: item.reservation_id,
+            start: item.start.max(body.start),
+            end: item.end.min(body.end),
+        })
         .collect();
     if hits.is_empty() {
         Verdict::Import(import_record(ImportOp::Upsert, event, resource_id, body))

@@ -94,7 +94,9 @@ impl Assembler {
                 self.emitted.keys().filter(|(k, i, _)| *k == kind && *i == id).map(|(_, _, r)| *r).collect();
             for resource in before {
                 if !now.contains_key(&resource) && self.emitted.remove(&(kind, id, resource)).is_some() {
-                    out.push(deleted(kind, id, resource, lsn));
+                    let mut record = deleted(kind, id, resource, lsn);
+                    record.commit_ts_ms = ts;
+                    out.push(record);
                 }
             }
             for (resource, mut reservation) in now {
