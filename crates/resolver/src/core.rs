@@ -11,16 +11,16 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use tracing::{debug, info};
+use tracing::debug;
 use vocabulary::keys::room_partition;
-use vocabulary::records::{DesiredItem, GraphEvent, GraphEventBody, ImportRecord, Reservation, UpsertOrDelete};
+use vocabulary::records::{DesiredItem, GraphEventBody, ImportRecord, Reservation, UpsertOrDelete};
 use vocabulary::ReservationKind;
 
 use crate::cdc::CdcRecord;
-use crate::config::{ConflictPolicy, EditPolicy, Policies, WindowConfig};
-use crate::desired::{desired_for_room, items_of};
+use crate::config::{Policies, WindowConfig};
+use crate::desired::desired_for_room;
 use crate::ledger::Ledger;
-use crate::outlook::{classify, ConflictHit, MappingRow, RoomView, Verdict};
+use crate::outlook::ConflictHit;
 use crate::reservations::Assembler;
 use crate::window::Window;
 
@@ -82,15 +82,15 @@ pub struct Core {
     pub assembler: Assembler,
     /// Last emitted desired state.
     pub ledger: Ledger,
-    policies: Policies,
-    window: WindowConfig,
+    pub(crate) policies: Policies,
+    pub(crate) window: WindowConfig,
     /// Which keys this instance emits.
     pub ownership: Ownership,
     /// Last reservation record emitted per (kind, id, resource): hash and wall-clock end.
-    emitted_reservations: HashMap<(ReservationKind, i32, i32), (String, i64)>,
-    graph: HashMap<(String, String), GraphEventBody>,
-    imports: HashMap<(String, String), ImportRecord>,
-    conflicts: HashSet<(String, String, ConflictHit)>,
+    pub(crate) emitted_reservations: HashMap<(ReservationKind, i32, i32), (String, i64)>,
+    pub(crate) graph: HashMap<(String, String), GraphEventBody>,
+    pub(crate) imports: HashMap<(String, String), ImportRecord>,
+    pub(crate) conflicts: HashSet<(String, String, ConflictHit)>,
 }
 
 impl Core {
@@ -109,7 +109,7 @@ impl Core {
         }
     }
 
-    fn window_at(&self, now: i64) -> Window {
+    pub(crate) fn window_at(&self, now: i64) -> Window {
         Window::at(now, &self.window)
     }
 
@@ -127,39 +127,7 @@ impl Core {
         out
     }
 
-    fn mapping_rows(&self) -> HashMap<(String, String), MappingRow> {
-        let mut out = HashMap::new();
-        for row in self.assembler.state.calendar_mapping.values() {
-            let (Some(mailbox), Some(event_id)) = (row.text("outlook_item_id"), row.text("outlook_event_id")) else {
-                continue;
-            };
-            let Some(reservation_id) = row.int("reservation_id").and_then(|v| i32::try_from(v).ok()) else {
-                continue;
-            };
-            out.insert(
-                (mailbox.to_owned(), event_id.to_owned()),
-                MappingRow {
-                    reservation_type: row.text("reservation_type").unwrap_or_default().to_owned(),
-                    reservation_id,
-                    item_key: row.text("item_key").unwrap_or_default().to_owned(),
-                    change_key: row.text("change_key").map(str::to_owned),
-                },
-            );
-        }
-        out
-    }
-
-    fn imported_events(&self, mailbox: &str) -> HashSet<i32> {
-        self.assembler
-            .state
-            .calendar_mapping
-            .values()
-            .filter(|r| r.text("reservation_type") == Some("outlook") && r.text("outlook_item_id") == Some(mailbox))
-            .filter_map(|r| r.int("reservation_id").and_then(|v| i32::try_from(v).ok()))
-            .collect()
-    }
-
-    fn reservations_of(&self, resources: &[i32]) -> Vec<&Reservation> {
+    pub(crate) fn reservations_of(&self, resources: &[i32]) -> Vec<&Reservation> {
         resources.iter().flat_map(|r| self.assembler.of_resource(*r)).collect()
     }
 
@@ -309,156 +277,6 @@ impl Core {
             );
         }
         Some(out)
-    }
-
-    /// Re-classifies the Outlook events of a room (a reservation change can make a booking conflict).
-    fn classify_room(
-        &mut self,
-        mailbox: &str,
-        resources: &[i32],
-        window: Window,
-        output: &mut Output,
-        mapping: &HashMap<(String, String), MappingRow>,
-    ) {
-        let events: Vec<GraphEvent> = self
-            .graph
-            .iter()
-            .filter(|((m, _), _)| m == mailbox)
-            .map(|((m, id), body)| GraphEvent {
-                op: UpsertOrDelete::Upsert,
-                mailbox: m.clone(),
-                event_id: id.clone(),
-                observed_at: 0,
-                event: Some(body.clone()),
-            })
-            .collect();
-        for event in events {
-            if let Verdict::Import(_) | Verdict::Conflict(_) = self.verdict(&event, None, resources, window, mapping) {
-                self.act(&event, resources, window, output, false, mapping);
-            }
-        }
-    }
-
-    fn verdict(
-        &self,
-        event: &GraphEvent,
-        previous: Option<&GraphEventBody>,
-        resources: &[i32],
-        window: Window,
-        mapping: &HashMap<(String, String), MappingRow>,
-    ) -> Verdict {
-        let imported = self.imported_events(&event.mailbox);
-        let items = items_of(
-            &self
-                .reservations_of(resources)
-                .into_iter()
-                .filter(|r| !(r.kind == ReservationKind::Event && imported.contains(&r.reservation_id)))
-                .collect::<Vec<_>>(),
-            &self.policies,
-        );
-        let row = mapping.get(&(event.mailbox.clone(), event.event_id.clone()));
-        let room = RoomView { resource_id: resources.first().copied(), reservations: &items, window };
-        let ledger = &self.ledger;
-        let mailbox = event.mailbox.clone();
-        classify(event, previous, row, |key| ledger.get(&mailbox, key).and_then(|d| d.content.clone()), room)
-    }
-
-    fn act(
-        &mut self,
-        event: &GraphEvent,
-        resources: &[i32],
-        window: Window,
-        output: &mut Output,
-        arrived: bool,
-        mapping: &HashMap<(String, String), MappingRow>,
-    ) {
-        let previous = self.graph.get(&(event.mailbox.clone(), event.event_id.clone())).cloned();
-        let verdict = self.verdict(event, previous.as_ref(), resources, window, mapping);
-        let class = match &verdict {
-            Verdict::Ignore(_) => "ignored",
-            Verdict::Echo => "echo",
-            Verdict::Edited { .. } => "edited",
-            Verdict::Import(_) => "import",
-            Verdict::Conflict(_) => "conflict",
-        };
-        if arrived {
-            ::metrics::counter!(crate::metrics::OUTLOOK_CLASSIFIED, "class" => class).increment(1);
-        }
-        let key = (event.mailbox.clone(), event.event_id.clone());
-        match verdict {
-            Verdict::Ignore(reason) => debug!(reason, "outlook event ignored"),
-            Verdict::Echo => {}
-            Verdict::Edited { item_key } => match self.policies.outlook_edit {
-                EditPolicy::Revert => {
-                    if let Some(last) = self.ledger.get(&event.mailbox, &item_key).cloned() {
-                        info!(item = %item_key, "roomsync event edited in outlook: reverting to the booking system's state");
-                        output.desired.push(last);
-                    }
-                }
-                EditPolicy::Record => info!(item = %item_key, "roomsync event edited in outlook: recorded, left as is"),
-            },
-            Verdict::Import(_) if !self.policies.import_outlook_bookings => {
-                debug!("outlook-origin booking not imported (import_outlook_bookings is off)");
-            }
-            Verdict::Import(record) => {
-                if self.imports.get(&key) != Some(&record) {
-                    self.imports.insert(key.clone(), record.clone());
-                    output.imports.push(record);
-                }
-            }
-            Verdict::Conflict(hits) => {
-                let Some(body) = event.event.as_ref() else { return };
-                let status = match self.policies.conflict {
-                    ConflictPolicy::Record => "open",
-                    ConflictPolicy::Decline => "declined",
-                };
-                for hit in hits {
-                    if self.conflicts.insert((key.0.clone(), key.1.clone(), hit.clone())) {
-                        output.conflicts.push(Conflict {
-                            mailbox: key.0.clone(),
-                            resource_id: resources.first().copied().unwrap_or_default(),
-                            event_id: key.1.clone(),
-                            change_key: body.change_key.clone(),
-                            hit,
-                            status,
-                        });
-                    }
-                }
-            }
-        }
-    }
-
-    /// Remembers an Outlook event while catching up at start (decided by [`Core::full`]).
-    pub fn apply_graph_event_quietly(&mut self, event: &GraphEvent) {
-        self.remember(event);
-    }
-
-    /// Applies one Outlook event as the Graph source saw it; returns what to emit.
-    pub fn apply_graph_event(&mut self, event: &GraphEvent, now: i64) -> Output {
-        let mut output = Output::default();
-        if !self.ownership.owns(&event.mailbox) {
-            self.remember(event);
-            return output;
-        }
-        let window = self.window_at(now);
-        let resources = self.rooms().get(&event.mailbox).cloned().unwrap_or_default();
-        let mapping = self.mapping_rows();
-        self.act(event, &resources, window, &mut output, true, &mapping);
-        self.remember(event);
-        output
-    }
-
-    fn remember(&mut self, event: &GraphEvent) {
-        let key = (event.mailbox.clone(), event.event_id.clone());
-        match (&event.op, &event.event) {
-            (UpsertOrDelete::Upsert, Some(body)) => {
-                self.graph.insert(key, body.clone());
-            }
-            _ => {
-                self.graph.remove(&key);
-                self.imports.remove(&key);
-            }
-        }
     }
 }
 

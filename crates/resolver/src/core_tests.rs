@@ -6,6 +6,7 @@ use vocabulary::records::{GraphEvent, GraphEventBody, ImportOp, RoomsyncTags, Up
 use vocabulary::ReservationKind;
 
 use super::*;
+use crate::config::{ConflictPolicy, EditPolicy};
 use crate::fixtures::{allocation_101, base, event_305, int, text, utc, Tx, HALL_A, HALL_B};
 
 fn now() -> i64 {

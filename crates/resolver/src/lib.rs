@@ -31,6 +31,7 @@ pub mod inputs;
 pub mod ledger;
 pub mod metrics;
 pub mod outlook;
+pub mod outlook_events;
 pub mod overlap;
 pub mod ownership;
 pub mod reservations;
