@@ -51,6 +51,11 @@ struct Running {
 
 impl Running {
     async fn start() -> Result<Self> {
+        Self::start_instances(1, 1).await
+    }
+
+    /// `instances` resolvers in one group, over output topics of `partitions` partitions.
+    async fn start_instances(instances: usize, partitions: i32) -> Result<Self> {
         let stack = Stack::from_env();
         let db = TestDatabase::create().await?;
         let mut client = db.connect().await?;
@@ -96,6 +101,7 @@ impl Running {
         let mut config = Config::new(testkit::kafka_bootstrap(), stack.registry_url.clone());
         config.topic_prefix = prefix.clone();
         config.group = unique_name("resolver");
+        config.partitions = partitions;
         config.database_url = Some(db.url().to_owned());
         // The sample data lies in spring 2026: a wide past margin keeps it inside the window.
         config.window = WindowConfig {
@@ -103,21 +109,28 @@ impl Running {
             horizon: Duration::from_secs(3 * 365 * 86_400),
             tick: Duration::from_secs(5),
         };
-        let (stop_resolver, resolver_stopped) = oneshot::channel::<()>();
-        let resolver_task = tokio::spawn(async move {
-            resolver::run(config, async move {
-                let _ = resolver_stopped.await;
-            })
-            .await
-            .map_err(anyhow::Error::from)
-        });
+        let (mut stop, mut tasks) = (Vec::new(), Vec::new());
+        for _ in 0..instances {
+            let (stop_resolver, resolver_stopped) = oneshot::channel::<()>();
+            let config = config.clone();
+            tasks.push(tokio::spawn(async move {
+                resolver::run(config, async move {
+                    let _ = resolver_stopped.await;
+                })
+                .await
+                .map_err(anyhow::Error::from)
+            }));
+            stop.push(stop_resolver);
+        }
+        stop.push(stop_cdc);
+        tasks.push(cdc_task);
         Ok(Running {
             db,
             client,
             topics: Topics::new(prefix),
             codec: AvroCodec::new(RegistryClient::new(&stack.registry_url)),
-            stop: vec![stop_resolver, stop_cdc],
-            tasks: vec![resolver_task, cdc_task],
+            stop,
+            tasks,
         })
     }
 
@@ -283,5 +296,46 @@ async fn outlook_bookings_are_imported_or_recorded_as_conflicts_and_echoes_are_i
     // The echo re-emitted nothing: the desired topic still holds the initial ten records only.
     let again = testkit::consume_all(&running.topics.desired(), 11, Duration::from_secs(3)).await;
     assert!(again.is_err(), "no desired record beyond the initial ten");
+    running.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_share_the_rooms_and_together_emit_the_same_desired_state() -> Result<()> {
+    let running = Running::start_instances(2, 4).await?;
+    let topic = running.topics.desired();
+    let codec = &running.codec;
+    let expected = [
+        (HALL_A, "booking:204"),
+        (HALL_A, "event:305"),
+        (HALL_B, "allocation:102"),
+        (HALL_B, "booking:201"),
+        (HALL_B, "booking:202"),
+        (HALL_B, "booking:203"),
+        (HALL_B, "event:305"),
+        (STORSALEN, "event:301"),
+        (STORSALEN, "event:302"),
+        (STORSALEN, "event:304"),
+    ];
+    let records = testkit::wait_until("every room's items", Duration::from_secs(120), || async {
+        let Ok(records) = desired(&topic, 10, codec).await else { return Ok(None) };
+        let keys: std::collections::BTreeSet<(String, String)> =
+            records.iter().map(|d| (d.mailbox.clone(), d.item_key.clone())).collect();
+        Ok((keys.len() == expected.len()).then_some(records))
+    })
+    .await?;
+    let mut hashes: BTreeMap<(String, String), String> = BTreeMap::new();
+    for record in &records {
+        let key = (record.mailbox.clone(), record.item_key.clone());
+        let first = hashes.entry(key).or_insert_with(|| record.content_hash.clone());
+        assert_eq!(*first, record.content_hash, "a key emitted twice carries the same state");
+        assert_eq!(record.op, UpsertOrDelete::Upsert, "{} / {}", record.mailbox, record.item_key);
+    }
+    let keys: Vec<(&str, &str)> = hashes.keys().map(|(m, k)| (m.as_str(), k.as_str())).collect();
+    assert_eq!(keys, expected.to_vec());
+    // Every record of a room is in the room's partition.
+    for record in testkit::consume_all(&topic, records.len(), Duration::from_secs(30)).await? {
+        let item = DesiredItem::from_avro(codec.decode(record.value.as_deref().unwrap_or_default()).await?.1)?;
+        assert_eq!(record.partition, vocabulary::keys::room_partition(&item.mailbox, 4), "{}", item.mailbox);
+    }
     running.stop().await
 }
