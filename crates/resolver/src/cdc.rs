@@ -313,3 +313,69 @@ mod tests {
         assert!(decode(None, &envelope("x", None, &[])).is_err());
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+
+    /// A small deterministic generator (no extra dependency): xorshift.
+    struct Gen(u64);
+
+    impl Gen {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn pick<'a>(&mut self, items: &'a [&'a str]) -> &'a str {
+            items[(self.next() % items.len() as u64) as usize]
+        }
+
+        fn value(&mut self, depth: u32) -> Value {
+            let names = [
+                "op",
+                "source",
+                "after",
+                "before",
+                "table",
+                "commit_lsn",
+                "tx_position",
+                "missing_columns",
+                "status",
+                "data_collections",
+                "data_collection",
+                "event_count",
+                "id",
+                "snapshot",
+                "ts_ms",
+            ];
+            match self.next() % if depth > 3 { 6 } else { 9 } {
+                0 => Value::Null,
+                1 => Value::Long(self.next() as i64),
+                2 => Value::Int(self.next() as i32),
+                3 => Value::String(self.pick(&["c", "u", "d", "r", "t", "x", "END", "false", "bb_event"]).to_owned()),
+                4 => Value::Boolean(self.next().is_multiple_of(2)),
+                5 => Value::LocalTimestampMicros(self.next() as i64),
+                6 => Value::Union(1, Box::new(self.value(depth + 1))),
+                7 => Value::Array((0..self.next() % 4).map(|_| self.value(depth + 1)).collect()),
+                _ => Value::Record(
+                    (0..self.next() % 7).map(|_| (self.pick(&names).to_owned(), self.value(depth + 1))).collect(),
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn arbitrary_avro_values_never_make_the_decoders_panic() {
+        let mut gen = Gen(0x5eed_1234_abcd_ef01);
+        for _ in 0..20_000 {
+            let value = gen.value(0);
+            let key = gen.value(2);
+            let _ = decode(Some(&key), &value);
+            let _ = decode(None, &value);
+            let _ = decode_tx_end(&value);
+        }
+    }
+}

@@ -218,6 +218,30 @@ mod tests {
     }
 
     #[test]
+    fn a_snapshot_alone_is_released_by_release_snapshot_and_a_pending_transaction_is_not() {
+        let mut tx = assembler();
+        let mut snap = record("event", 5, 0);
+        snap.snapshot = true;
+        tx.push("t.event", snap);
+        assert_eq!(tx.release_snapshot().len(), 1);
+        tx.push("t.event", record("event", 9, 0));
+        assert!(tx.release_snapshot().is_empty(), "a streamed transaction waits for its END");
+        assert_eq!(tx.buffered(), 1);
+    }
+
+    #[test]
+    fn a_snapshot_with_an_end_marker_waits_for_all_its_counted_records() {
+        let mut tx = assembler();
+        let mut first = record("event", 5, 0);
+        first.snapshot = true;
+        tx.push("t.event", first);
+        assert!(tx.end(end(5, &[("t.event", 1), ("t.link", 1)])).is_empty());
+        let mut link = record("link", 5, 1);
+        link.snapshot = true;
+        assert_eq!(tx.push("t.link", link).len(), 1);
+    }
+
+    #[test]
     fn the_fallback_releases_everything_in_commit_order_and_overflow_bounds_the_buffer() {
         let mut tx = assembler();
         tx.push("t.event", record("event", 30, 0));
