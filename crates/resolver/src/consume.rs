@@ -90,7 +90,11 @@ struct Driver {
     topics: Topics,
     caught_up: bool,
     max_buffered: usize,
+    replayed: usize,
 }
+
+/// While catching up, prune after this many applied records.
+const PRUNE_EVERY: usize = 100_000;
 
 impl Driver {
     async fn decode_value(&self, bytes: &[u8]) -> Result<Value, ResolverError> {
@@ -99,6 +103,14 @@ impl Driver {
 
     async fn apply_ready(&mut self, ready: Vec<Vec<crate::cdc::CdcRecord>>) -> Result<(), ResolverError> {
         for tx in ready {
+            if !self.caught_up {
+                // Replaying years of history: forget what ended before the window as we go.
+                self.replayed += tx.len();
+                if self.replayed >= PRUNE_EVERY {
+                    self.replayed = 0;
+                    self.core.prune(now_micros());
+                }
+            }
             ::metrics::counter!(crate::metrics::TRANSACTIONS_APPLIED).increment(1);
             if self.caught_up {
                 let output = self.core.apply_transaction(&tx, now_micros());
@@ -231,7 +243,9 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
         topics: topics.clone(),
         caught_up: false,
         max_buffered: config.max_buffered_records,
+        replayed: 0,
     };
+    driver.core.prune(now_micros());
     driver.core.ownership = Ownership { partitions, owned: Some(Default::default()) };
     let mut membership = Membership::new(vec![topics.desired(), topics.reservations()]);
     let mut tick = tokio::time::interval(config.window.tick);
@@ -281,6 +295,8 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
                 if driver.caught_up {
                     let output = driver.core.tick(now_micros());
                     driver.emitter.send(&output).await?;
+                } else {
+                    driver.core.prune(now_micros());
                 }
             }
             _ = poll.tick() => {

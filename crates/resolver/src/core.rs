@@ -189,14 +189,21 @@ impl Core {
         out
     }
 
-    /// Moves the window: items enter as time passes, past ones are forgotten. Returns what to emit.
-    pub fn tick(&mut self, now: i64) -> Output {
+    /// Forgets what ended before the window (reservations, Outlook events, ledger entries) and keeps what
+    /// arrives later from being stored: memory stays bounded by the window.
+    pub fn prune(&mut self, now: i64) {
         let window = self.window_at(now);
         let before_local = self.window_start_local(now);
+        self.assembler.state.floor_local = Some(before_local);
         self.assembler.prune(before_local);
         self.emitted_reservations.retain(|_, (_, end)| *end >= before_local);
         self.graph.retain(|_, body| !window.is_past(body.end));
         self.ledger.forget_past(window);
+    }
+
+    /// Moves the window: items enter as time passes, past ones are forgotten. Returns what to emit.
+    pub fn tick(&mut self, now: i64) -> Output {
+        self.prune(now);
         let mut output = Output::default();
         self.evaluate_rooms(now, &mut output, None);
         output

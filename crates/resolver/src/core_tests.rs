@@ -336,3 +336,32 @@ fn with_imports_off_an_outlook_booking_is_not_imported() {
     );
     assert_eq!(core.apply_graph_event(&meeting, now()), Output::default());
 }
+
+#[test]
+fn history_before_the_window_is_not_kept_and_a_reservation_moved_into_the_past_leaves() {
+    let (mut core, _) = core();
+    core.prune(now());
+    let mut old = allocation_101(1);
+    old[0] = ("id", int(90));
+    old[5] = ("from_", crate::fixtures::local("2025-01-07 18:00"));
+    old[6] = ("to_", crate::fixtures::local("2025-01-07 20:00"));
+    let history = Tx::new(20)
+        .insert("bb_allocation", &old)
+        .insert("bb_allocation_resource", &[("allocation_id", int(90)), ("resource_id", int(2))])
+        .done();
+    assert_eq!(core.apply_transaction(&history, now()), Output::default());
+    assert!(core.assembler.state.main_row(ReservationKind::Allocation, 90).is_none(), "not stored");
+
+    let moved = Tx::new(21)
+        .update(
+            "bb_allocation",
+            &[
+                ("id", int(101)),
+                ("from_", crate::fixtures::local("2026-01-06 18:00")),
+                ("to_", crate::fixtures::local("2026-01-06 20:00")),
+            ],
+        )
+        .done();
+    let output = core.apply_transaction(&moved, now());
+    assert_eq!(keys(&output), vec![(HALL_B.into(), "allocation:101".into(), UpsertOrDelete::Delete)]);
+}

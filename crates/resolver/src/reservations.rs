@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use vocabulary::records::Reservation;
 use vocabulary::ReservationKind;
 
-use crate::assemble::{assemble, deleted, reservation_hash, ReservationKey};
+use crate::assemble::{assemble, deleted, reservation_hash};
 use crate::cdc::CdcRecord;
 use crate::state::{BookingState, Touched};
 
@@ -36,7 +36,9 @@ pub struct Applied {
 pub struct Assembler {
     /// The booking-system rows.
     pub state: BookingState,
-    emitted: HashMap<ReservationKey, (String, Reservation)>,
+    /// Current records by reservation, then resource (indexed by reservation: a refresh touches one
+    /// reservation's resources without scanning the others).
+    current: HashMap<(ReservationKind, i32), BTreeMap<i32, (String, Reservation)>>,
     applied_lsn: i64,
 }
 
@@ -79,7 +81,7 @@ impl Assembler {
 
     fn known(&self) -> HashSet<(ReservationKind, i32)> {
         let mut all = self.state.all_reservations();
-        all.extend(self.emitted.keys().map(|(kind, id, _)| (*kind, *id)));
+        all.extend(self.current.keys().copied());
         all
     }
 
@@ -90,10 +92,10 @@ impl Assembler {
         ordered.sort_by_key(|(kind, id)| (kind.priority(), *id));
         for (kind, id) in ordered {
             let now = assemble(&self.state, kind, id);
-            let before: Vec<i32> =
-                self.emitted.keys().filter(|(k, i, _)| *k == kind && *i == id).map(|(_, _, r)| *r).collect();
+            let entry = self.current.entry((kind, id)).or_default();
+            let before: Vec<i32> = entry.keys().copied().collect();
             for resource in before {
-                if !now.contains_key(&resource) && self.emitted.remove(&(kind, id, resource)).is_some() {
+                if !now.contains_key(&resource) && entry.remove(&resource).is_some() {
                     let mut record = deleted(kind, id, resource, lsn);
                     record.commit_ts_ms = ts;
                     out.push(record);
@@ -101,14 +103,16 @@ impl Assembler {
             }
             for (resource, mut reservation) in now {
                 let hash = reservation_hash(&reservation);
-                let key = (kind, id, resource);
-                if self.emitted.get(&key).is_some_and(|(h, _)| *h == hash) {
+                if entry.get(&resource).is_some_and(|(h, _)| *h == hash) {
                     continue;
                 }
                 reservation.commit_lsn = reservation.commit_lsn.max(lsn);
                 reservation.commit_ts_ms = ts;
-                self.emitted.insert(key, (hash, reservation.clone()));
+                entry.insert(resource, (hash, reservation.clone()));
                 out.push(reservation);
+            }
+            if entry.is_empty() {
+                self.current.remove(&(kind, id));
             }
         }
         out
@@ -123,7 +127,7 @@ impl Assembler {
     /// The reservations that currently apply, by resource.
     pub fn by_resource(&self) -> BTreeMap<i32, Vec<&Reservation>> {
         let mut out: BTreeMap<i32, Vec<&Reservation>> = BTreeMap::new();
-        for ((_, _, resource), (_, reservation)) in &self.emitted {
+        for (resource, (_, reservation)) in self.current.values().flatten() {
             out.entry(*resource).or_default().push(reservation);
         }
         out
@@ -131,18 +135,21 @@ impl Assembler {
 
     /// Every reservation that currently applies.
     pub fn current(&self) -> impl Iterator<Item = &Reservation> {
-        self.emitted.values().map(|(_, r)| r)
+        self.current.values().flat_map(|m| m.values()).map(|(_, r)| r)
     }
 
     /// The reservations of one resource that currently apply.
     pub fn of_resource(&self, resource: i32) -> Vec<&Reservation> {
-        self.emitted.iter().filter(|((_, _, r), _)| *r == resource).map(|(_, (_, res))| res).collect()
+        self.current.values().filter_map(|m| m.get(&resource)).map(|(_, r)| r).collect()
     }
 
     /// Forgets reservations that ended before `before_local` without emitting deletes (they left the window
     /// at its past end: Outlook keeps them, roomsync stops managing them).
     pub fn prune(&mut self, before_local: i64) {
         self.state.prune(before_local);
-        self.emitted.retain(|_, (_, r)| r.end_local >= before_local);
+        for records in self.current.values_mut() {
+            records.retain(|_, (_, r)| r.end_local >= before_local);
+        }
+        self.current.retain(|_, records| !records.is_empty());
     }
 }

@@ -85,6 +85,9 @@ pub struct BookingState {
     pub rooms: ById,
     /// outlook_calendar_mapping.
     pub calendar_mapping: ById,
+    /// Wall-clock µs before which a reservation that ended is not kept (the window's past end, with slack):
+    /// memory stays bounded by the window even while years of history are replayed.
+    pub floor_local: Option<i64>,
 }
 
 fn kind_of_main(table: &str) -> Option<ReservationKind> {
@@ -134,8 +137,19 @@ impl BookingState {
                 self.main.entry(kind).or_default().clear();
                 return Touched::Dimension;
             }
-            let id = record.key.get("id").and_then(Cell::int).and_then(|id| i32::try_from(id).ok());
-            let changed = apply_by_id(self.main.entry(kind).or_default(), record);
+            let key = record.key.get("id").and_then(Cell::int);
+            let id = key.and_then(|id| i32::try_from(id).ok());
+            let rows = self.main.entry(kind).or_default();
+            let existed = key.is_some_and(|k| rows.contains_key(&k));
+            let mut changed = apply_by_id(rows, record);
+            if let (Some(floor), Some(k)) = (self.floor_local, key) {
+                if rows.get(&k).and_then(|r| r.local("to_")).is_some_and(|end| end < floor) {
+                    rows.remove(&k);
+                    // A reservation moved into the past must leave the calendar; one that was always past
+                    // is simply not kept.
+                    changed = existed;
+                }
+            }
             return match (changed, id) {
                 (true, Some(id)) => Touched::Reservation(kind, id),
                 _ => Touched::Nothing,
