@@ -202,7 +202,11 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
     if config.transactions == TransactionMode::EndMarkers {
         inputs.push(transactions_topic(&topics));
     }
-    let mut specs: Vec<TopicSpec> = inputs.iter().map(TopicSpec::log).collect();
+    // Created here only when missing (the producers create them too): the same settings as theirs.
+    let mut specs: Vec<TopicSpec> = inputs
+        .iter()
+        .map(|t| if *t == topics.graph_events() { TopicSpec::compacted(t) } else { TopicSpec::log(t) })
+        .collect();
     specs.push(TopicSpec::compacted(topics.desired()));
     specs.push(TopicSpec::log(topics.reservations()));
     specs.push(TopicSpec::log(topics.imports()));
