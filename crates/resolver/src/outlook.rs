@@ -132,7 +132,12 @@ pub fn classify(
             };
         }
     };
-    let item_key = body.tags.item_key.clone().or_else(|| ours_by_mapping.map(|m| m.item_key.clone()));
+    // Events of the earlier PHP integration carry only BookingSystemType/Id: their key is `<type>:<id>`.
+    let legacy_key = match (&body.tags.booking_system_type, &body.tags.booking_system_id) {
+        (Some(kind), Some(id)) => Some(format!("{}:{}", kind.trim().to_lowercase(), id.trim())),
+        _ => None,
+    };
+    let item_key = body.tags.item_key.clone().or_else(|| ours_by_mapping.map(|m| m.item_key.clone())).or(legacy_key);
     if let Some(item_key) = item_key.filter(|_| is_ours(body) || ours_by_mapping.is_some()) {
         if ours_by_mapping.is_some_and(|m| m.change_key.is_some() && m.change_key == body.change_key) {
             return Verdict::Echo;

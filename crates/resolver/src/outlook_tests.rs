@@ -75,3 +75,13 @@ fn an_imported_booking_is_updated_not_seen_as_a_conflict_with_its_own_reservatio
     let verdict = classify(&event(body("b", false, "busy")), None, Some(&mapping), |_| None, room(&[]));
     assert!(matches!(verdict, Verdict::Import(ImportRecord { op: ImportOp::Upsert, .. })));
 }
+
+#[test]
+fn an_event_of_the_earlier_php_integration_is_ours_not_an_outlook_booking() {
+    let mut legacy = body("a", false, "busy");
+    legacy.tags.booking_system_type = Some("allocation".into());
+    legacy.tags.booking_system_id = Some("101".into());
+    let items = [Item { kind: vocabulary::ReservationKind::Allocation, reservation_id: 101, start: 0, end: 50 }];
+    let verdict = classify(&event(legacy), None, None, |_| None, room(&items));
+    assert_eq!(verdict, Verdict::Echo, "not a conflict with its own reservation");
+}
