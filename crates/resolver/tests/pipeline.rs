@@ -379,3 +379,28 @@ async fn a_restarted_resolver_rebuilds_its_state_and_emits_only_what_changed() -
     assert!(again.is_err(), "nothing more");
     running.stop().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_input_record_that_cannot_be_decoded_is_dead_lettered_and_the_resolver_goes_on() -> Result<()> {
+    let running = Running::start().await?;
+    let topic = running.topics.desired();
+    desired(&topic, 10, &running.codec).await?;
+    let producer = RecordProducer::new(&KafkaSettings::new(testkit::kafka_bootstrap()), running.codec.clone())?;
+    let cdc_topic = running.topics.cdc("public", "bb_event");
+    producer.send_bytes(&cdc_topic, "garbage", None, Some(b"not avro at all")).await?;
+
+    let letters = testkit::wait_until("the dead letter", Duration::from_secs(60), || async {
+        Ok(testkit::consume_all(&running.topics.dead_letter(), 1, Duration::from_secs(20)).await.ok())
+    })
+    .await?;
+    let letter = vocabulary::records::DeadLetter::from_avro(
+        running.codec.decode(letters[0].value.as_deref().unwrap_or_default()).await?.1,
+    )?;
+    assert_eq!((letter.stage.as_str(), letter.source_topic.as_deref()), ("resolver", Some(cdc_topic.as_str())));
+
+    running.client.batch_execute("update bb_allocation set active = 0 where id = 102").await?;
+    let all = desired(&topic, 11, &running.codec).await?;
+    let last = all.last().context("a record")?;
+    assert_eq!((last.item_key.as_str(), last.op), ("allocation:102", UpsertOrDelete::Delete));
+    running.stop().await
+}
