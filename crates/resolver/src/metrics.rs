@@ -1,6 +1,6 @@
 //! Metric names of the resolver, in one place. Labels stay low-cardinality (no ids, no mailboxes).
 
-/// CDC transactions applied (label `mode`: snapshot, end_marker, quiet_period).
+/// CDC transactions applied.
 pub const TRANSACTIONS_APPLIED: &str = "roomsync_resolver_transactions_applied_total";
 /// Reservation records emitted (label `op`).
 pub const RESERVATIONS_EMITTED: &str = "roomsync_resolver_reservations_emitted_total";
