@@ -137,7 +137,7 @@ impl Core {
         let affected = self.affected(&applied);
         let mut output = Output { reservations: self.reservation_changes(applied.reservations), ..Output::default() };
         if affected.as_ref().is_none_or(|a| !a.is_empty()) {
-            self.evaluate_rooms(now, &mut output, affected.as_ref());
+            self.evaluate_rooms(now, &mut output, affected.as_ref(), false);
         }
         output
     }
@@ -205,7 +205,7 @@ impl Core {
     pub fn tick(&mut self, now: i64) -> Output {
         self.prune(now);
         let mut output = Output::default();
-        self.evaluate_rooms(now, &mut output, None);
+        self.evaluate_rooms(now, &mut output, None, false);
         output
     }
 
@@ -226,7 +226,7 @@ impl Core {
             changes.push(crate::assemble::deleted(kind, id, resource, 0));
         }
         let mut output = Output { reservations: self.reservation_changes(changes), ..Output::default() };
-        self.evaluate_rooms(now, &mut output, None);
+        self.evaluate_rooms(now, &mut output, None, true);
         output
     }
 
@@ -238,8 +238,9 @@ impl Core {
             .saturating_sub(86_400_000_000)
     }
 
-    /// Re-evaluates the rooms in `only` (every room when `None`) that this instance owns.
-    fn evaluate_rooms(&mut self, now: i64, output: &mut Output, only: Option<&BTreeSet<String>>) {
+    /// Re-evaluates the rooms in `only` (every room when `None`) that this instance owns; `start` also reverts
+    /// Outlook edits made while no instance owned the room.
+    fn evaluate_rooms(&mut self, now: i64, output: &mut Output, only: Option<&BTreeSet<String>>, start: bool) {
         let window = self.window_at(now);
         let rooms = self.rooms();
         let mut mailboxes: BTreeSet<String> = rooms.keys().cloned().collect();
@@ -264,7 +265,7 @@ impl Core {
         let mapping = self.mapping_rows();
         for mailbox in &mailboxes {
             let resources = rooms.get(mailbox).cloned().unwrap_or_default();
-            self.classify_room(mailbox, &resources, window, output, &mapping);
+            self.classify_room(mailbox, &resources, window, output, &mapping, start);
         }
     }
 

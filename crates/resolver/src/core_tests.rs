@@ -365,3 +365,25 @@ fn history_before_the_window_is_not_kept_and_a_reservation_moved_into_the_past_l
     let output = core.apply_transaction(&moved, now());
     assert_eq!(keys(&output), vec![(HALL_B.into(), "allocation:101".into(), UpsertOrDelete::Delete)]);
 }
+
+#[test]
+fn an_outlook_edit_made_while_the_resolver_was_down_is_reverted_at_start() {
+    let (_, first) = core();
+    let booking = first.desired.iter().find(|d| d.item_key == "booking:201").expect("booking").clone();
+    let content = booking.content.clone().expect("content");
+    let mut restarted = Core::new(Policies::default(), WindowConfig::default());
+    for item in &first.desired {
+        restarted.ledger.record(item);
+    }
+    for reservation in &first.reservations {
+        restarted.load_reservation(reservation);
+    }
+    restarted.apply_transaction_quietly(&base());
+    let unchanged = graph(HALL_B, "AAMk-0", body(&content.subject, content.start, content.end, ours("booking:201")));
+    let edited = graph(HALL_B, "AAMk-1", body("Moved", content.start, content.end, ours("allocation:101")));
+    restarted.apply_graph_event_quietly(&unchanged);
+    restarted.apply_graph_event_quietly(&edited);
+    let output = restarted.full(now());
+    assert_eq!(keys(&output), vec![(HALL_B.into(), "allocation:101".into(), UpsertOrDelete::Upsert)]);
+    assert!(restarted.tick(now()).desired.is_empty(), "re-evaluations never revert again");
+}

@@ -2,8 +2,9 @@
 //! see [`crate::outlook`]) and what it makes the resolver emit.
 //!
 //! Invariants: imports and conflicts are emitted once per change (an import ledger and a set of recorded
-//! conflicts per event); an edit is reverted only when the event arrives (never on a re-evaluation), so the
-//! sink's own rewrite coming back cannot start a loop.
+//! conflicts per event); an edit is reverted when the event arrives and once when an instance takes a room
+//! over (edits made while nobody owned it), never on the periodic re-evaluations, so the sink's own rewrite
+//! coming back cannot start a loop.
 
 use std::collections::{HashMap, HashSet};
 
@@ -58,6 +59,7 @@ impl Core {
         window: Window,
         output: &mut Output,
         mapping: &HashMap<(String, String), MappingRow>,
+        start: bool,
     ) {
         let events: Vec<GraphEvent> = self
             .graph
@@ -72,7 +74,10 @@ impl Core {
             })
             .collect();
         for event in events {
-            if let Verdict::Import(_) | Verdict::Conflict(_) = self.verdict(&event, None, resources, window, mapping) {
+            let verdict = self.verdict(&event, None, resources, window, mapping);
+            if matches!(verdict, Verdict::Import(_) | Verdict::Conflict(_))
+                || (start && matches!(verdict, Verdict::Edited { .. }))
+            {
                 self.act(&event, resources, window, output, false, mapping);
             }
         }
