@@ -387,3 +387,16 @@ fn an_outlook_edit_made_while_the_resolver_was_down_is_reverted_at_start() {
     assert_eq!(keys(&output), vec![(HALL_B.into(), "allocation:101".into(), UpsertOrDelete::Upsert)]);
     assert!(restarted.tick(now()).desired.is_empty(), "re-evaluations never revert again");
 }
+
+#[test]
+fn deleting_an_outlook_booking_that_was_never_imported_cancels_nothing() {
+    let (mut core, _) = core();
+    let clash = graph(
+        HALL_B,
+        "outlook-2",
+        body("Kurs", utc("2026-03-24 17:30"), utc("2026-03-24 18:30"), RoomsyncTags::default()),
+    );
+    core.apply_graph_event(&clash, now());
+    let gone = GraphEvent { op: UpsertOrDelete::Delete, event: None, ..clash };
+    assert!(core.apply_graph_event(&gone, now()).imports.is_empty());
+}

@@ -9,13 +9,14 @@
 use std::collections::{HashMap, HashSet};
 
 use tracing::{debug, info};
-use vocabulary::records::{GraphEvent, GraphEventBody, UpsertOrDelete};
+use vocabulary::records::{GraphEvent, GraphEventBody, ImportOp, UpsertOrDelete};
 use vocabulary::ReservationKind;
 
 use crate::config::{ConflictPolicy, EditPolicy};
 use crate::core::{Conflict, Core, Output};
 use crate::desired::items_of;
 use crate::outlook::{classify, MappingRow, RoomView, Verdict};
+use crate::timeline::Item;
 use crate::window::Window;
 
 impl Core {
@@ -73,14 +74,28 @@ impl Core {
                 event: Some(body.clone()),
             })
             .collect();
+        let items = self.room_items(mailbox, resources);
         for event in events {
-            let verdict = self.verdict(&event, None, resources, window, mapping);
+            let verdict = self.verdict(&event, None, resources, window, mapping, &items);
             if matches!(verdict, Verdict::Import(_) | Verdict::Conflict(_))
                 || (start && matches!(verdict, Verdict::Edited { .. }))
             {
-                self.act(&event, resources, window, output, false, mapping);
+                self.act(&event, resources, window, output, (false, mapping, &items));
             }
         }
+    }
+
+    /// The room's reservations as timeline items, without the bb_events imported from Outlook.
+    fn room_items(&self, mailbox: &str, resources: &[i32]) -> Vec<Item> {
+        let imported = self.imported_events(mailbox);
+        items_of(
+            &self
+                .reservations_of(resources)
+                .into_iter()
+                .filter(|r| !(r.kind == ReservationKind::Event && imported.contains(&r.reservation_id)))
+                .collect::<Vec<_>>(),
+            &self.policies,
+        )
     }
 
     fn verdict(
@@ -90,34 +105,28 @@ impl Core {
         resources: &[i32],
         window: Window,
         mapping: &HashMap<(String, String), MappingRow>,
+        items: &[Item],
     ) -> Verdict {
-        let imported = self.imported_events(&event.mailbox);
-        let items = items_of(
-            &self
-                .reservations_of(resources)
-                .into_iter()
-                .filter(|r| !(r.kind == ReservationKind::Event && imported.contains(&r.reservation_id)))
-                .collect::<Vec<_>>(),
-            &self.policies,
-        );
         let row = mapping.get(&(event.mailbox.clone(), event.event_id.clone()));
-        let room = RoomView { resource_id: resources.first().copied(), reservations: &items, window };
+        let room = RoomView { resource_id: resources.first().copied(), reservations: items, window };
         let ledger = &self.ledger;
         let mailbox = event.mailbox.clone();
         classify(event, previous, row, |key| ledger.get(&mailbox, key).and_then(|d| d.content.clone()), room)
     }
 
+    /// Decides about one event and records what to emit; `context` is (the event just arrived, the mapping
+    /// rows, the room's items).
     fn act(
         &mut self,
         event: &GraphEvent,
         resources: &[i32],
         window: Window,
         output: &mut Output,
-        arrived: bool,
-        mapping: &HashMap<(String, String), MappingRow>,
+        context: (bool, &HashMap<(String, String), MappingRow>, &[Item]),
     ) {
+        let (arrived, mapping, items) = context;
         let previous = self.graph.get(&(event.mailbox.clone(), event.event_id.clone())).cloned();
-        let verdict = self.verdict(event, previous.as_ref(), resources, window, mapping);
+        let verdict = self.verdict(event, previous.as_ref(), resources, window, mapping, items);
         let class = match &verdict {
             Verdict::Ignore(_) => "ignored",
             Verdict::Echo => "echo",
@@ -143,6 +152,13 @@ impl Core {
             },
             Verdict::Import(_) if !self.policies.import_outlook_bookings => {
                 debug!("outlook-origin booking not imported (import_outlook_bookings is off)");
+            }
+            Verdict::Import(record)
+                if record.op == ImportOp::Cancel
+                    && !self.imports.contains_key(&key)
+                    && mapping.get(&key).is_none_or(|m| m.reservation_type != "outlook") =>
+            {
+                debug!("deleted outlook booking was never imported: nothing to cancel");
             }
             Verdict::Import(record) => {
                 if self.imports.get(&key) != Some(&record) {
@@ -187,7 +203,8 @@ impl Core {
         let window = self.window_at(now);
         let resources = self.rooms().get(&event.mailbox).cloned().unwrap_or_default();
         let mapping = self.mapping_rows();
-        self.act(event, &resources, window, &mut output, true, &mapping);
+        let items = self.room_items(&event.mailbox, &resources);
+        self.act(event, &resources, window, &mut output, (true, &mapping, &items));
         self.remember(event);
         output
     }
