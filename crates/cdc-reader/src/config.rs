@@ -71,6 +71,10 @@ pub struct Config {
     /// Longest wait between reconnection attempts.
     #[serde(default = "default_retry_max", with = "humantime_serde")]
     pub retry_max: Duration,
+    /// After each committed transaction (and after the snapshot), produce an END record with the count of
+    /// records per topic to `<prefix>.cdc.transactions`, so consumers can apply whole transactions.
+    #[serde(default = "default_transaction_metadata")]
+    pub transaction_metadata: bool,
 }
 
 /// Kafka settings of the reader.
@@ -139,6 +143,9 @@ fn default_partitions() -> i32 {
 fn default_replication_factor() -> i32 {
     1
 }
+fn default_transaction_metadata() -> bool {
+    true
+}
 fn default_max_message_bytes() -> usize {
     1_000_000
 }
@@ -159,6 +166,7 @@ impl std::fmt::Debug for Config {
             .field("max_in_flight", &self.max_in_flight)
             .field("retry_min", &self.retry_min)
             .field("retry_max", &self.retry_max)
+            .field("transaction_metadata", &self.transaction_metadata)
             .finish()
     }
 }
@@ -203,6 +211,7 @@ impl Config {
             max_in_flight: default_max_in_flight(),
             retry_min: default_retry_min(),
             retry_max: default_retry_max(),
+            transaction_metadata: default_transaction_metadata(),
         }
     }
 

@@ -28,6 +28,7 @@ pub mod relation;
 pub mod setup;
 pub mod snapshot;
 pub mod stream;
+pub mod transaction;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -175,6 +176,9 @@ async fn start_pipeline(
     let mut pipeline = Pipeline::new(config, encoder, confirmed)?;
     let mut topics: Vec<String> = shapes.iter().map(|s| pipeline.topics().cdc(&s.schema, &s.table)).collect();
     topics.push(pipeline.topics().dead_letter());
+    if config.transaction_metadata {
+        topics.push(pipeline::transactions_topic(pipeline.topics()));
+    }
     pipeline.ensure_topics(topics).await?;
     Ok(pipeline)
 }

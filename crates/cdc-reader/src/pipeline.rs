@@ -9,7 +9,7 @@
 //!   transient error (nothing skipped);
 //! - at most `max_in_flight` records wait for acknowledgement: memory stays bounded whatever the table size.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use apache_avro::types::Value;
@@ -26,6 +26,7 @@ use crate::metrics;
 use crate::produce::{Ack, Producer};
 use crate::progress::{Progress, TxHandle};
 use crate::relation::Table;
+use crate::transaction::TransactionMetadata;
 
 /// One change ready to be encoded.
 pub struct Change<'a> {
@@ -52,6 +53,14 @@ pub struct Pipeline {
     max_in_flight: usize,
     max_message_bytes: usize,
     created: HashSet<String>,
+    /// Records per topic of each open transaction (for its END record).
+    counts: HashMap<u64, BTreeMap<String, i64>>,
+    transaction_metadata: bool,
+}
+
+/// The transaction-metadata topic: `<prefix>.cdc.transactions`.
+pub fn transactions_topic(topics: &Topics) -> String {
+    format!("{}.cdc.transactions", topics.prefix())
 }
 
 impl Pipeline {
@@ -68,6 +77,8 @@ impl Pipeline {
             max_in_flight: config.max_in_flight,
             max_message_bytes: config.kafka.max_message_bytes,
             created: HashSet::new(),
+            counts: HashMap::new(),
+            transaction_metadata: config.transaction_metadata,
         })
     }
 
@@ -121,7 +132,42 @@ impl Pipeline {
         }
         ::metrics::counter!(metrics::RECORDS_PRODUCED, "table" => table.shape.table.clone(), "op" => change.op)
             .increment(1);
+        self.count(tx, &table.topic);
         Ok(())
+    }
+
+    fn count(&mut self, tx: TxHandle, topic: &str) {
+        if self.transaction_metadata {
+            *self.counts.entry(tx.0).or_default().entry(topic.to_owned()).or_insert(0) += 1;
+        }
+    }
+
+    /// Produces the END record of transaction `tx` (after all its data records, before it is sealed, so the
+    /// flush LSN cannot pass it); nothing when transaction metadata is off.
+    pub async fn end_transaction(
+        &mut self,
+        tx: TxHandle,
+        tx_id: Option<i64>,
+        commit_lsn: u64,
+        commit_ts_ms: i64,
+    ) -> Result<(), CdcError> {
+        let counts = self.counts.remove(&tx.0).unwrap_or_default();
+        // A streamed transaction that touched no captured table needs no END (the snapshot always gets one).
+        if !self.transaction_metadata || (counts.is_empty() && tx_id.is_some()) {
+            return Ok(());
+        }
+        let record =
+            TransactionMetadata::end(tx_id, i64::try_from(commit_lsn).unwrap_or(i64::MAX), commit_ts_ms, counts);
+        let topic = transactions_topic(&self.topics);
+        let value = record.to_avro().map_err(|e| CdcError::Encoder(e.to_string()))?;
+        let schema = TransactionMetadata::schema();
+        let body = self
+            .encoder
+            .schema_id(&value_subject(&topic), schema)
+            .await
+            .and_then(|id| self.encoder.encode_with_id(id, schema, value))
+            .map_err(|e| CdcError::Encoder(format!("transaction metadata: {e}")))?;
+        self.send(&topic, Some(record.id.as_bytes()), Some(&body), tx).await
     }
 
     /// The table's key and envelope schema ids, registered once per table shape.
@@ -168,6 +214,7 @@ impl Pipeline {
             .and_then(|id| self.encoder.encode_with_id(id, schema, value))
             .map_err(|e| CdcError::Encoder(format!("dead letter: {e}")))?;
         self.send(&topic, None, Some(&body), tx).await?;
+        self.count(tx, &topic);
         ::metrics::counter!(metrics::DEAD_LETTERS, "table" => table.clone()).increment(1);
         Ok(())
     }

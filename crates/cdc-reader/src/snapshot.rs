@@ -116,6 +116,7 @@ pub async fn copy(
         position += 1;
     }
     transaction.commit().await.map_err(|e| CdcError::pg("ending the snapshot transaction", e))?;
+    pipeline.end_transaction(handle, None, point.lsn, context.started_ms).await?;
     pipeline.progress.seal(handle, point.lsn);
     Ok(u64::try_from(position).unwrap_or(0))
 }

@@ -134,6 +134,8 @@ async fn handle_event(
         }
         ReplicationEvent::Commit { end_lsn, commit_time_micros, .. } => {
             if let Some(tx) = open.take() {
+                // Records carry the Begin's final LSN as source.commit_lsn: the END record says the same.
+                pipeline.end_transaction(tx.handle, Some(i64::from(tx.xid)), tx.final_lsn, tx.commit_ms).await?;
                 pipeline.progress.seal(tx.handle, end_lsn.0);
             }
             let now = chrono::Utc::now().timestamp_micros();

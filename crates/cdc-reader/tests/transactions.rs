@@ -1,0 +1,65 @@
+//! Transaction metadata: one END record per committed transaction (and one for the snapshot) on
+//! `<prefix>.cdc.transactions`, counting the transaction's records per topic.
+
+mod common;
+
+use std::sync::Arc;
+
+use anyhow::{anyhow, Result};
+use cdc_reader::encoder::InProcessRegistry;
+use cdc_reader::pipeline::transactions_topic;
+use cdc_reader::transaction::{TransactionMetadata, TransactionStatus};
+use common::{config, read, spawn, wait_for_snapshot};
+use testkit::TestDatabase;
+use vocabulary::records::AvroRecord;
+use vocabulary::topics::Topics;
+
+#[tokio::test]
+async fn every_transaction_ends_with_its_record_count_per_topic() -> Result<()> {
+    let db = TestDatabase::create().await?;
+    let config = config(&db);
+    let topics = Topics::new(config.kafka.topic_prefix.clone());
+    let registry = Arc::new(InProcessRegistry::default());
+    let reader = spawn(config.clone(), registry.clone());
+    wait_for_snapshot(&db, &config).await?;
+    let client = db.connect().await?;
+    client
+        .batch_execute(
+            "begin; update bb_event set name = 'Renamed' where id = 302; \
+             delete from bb_event_resource where event_id = 302; \
+             insert into bb_event_resource (event_id, resource_id) values (302, 4), (302, 5); commit;",
+        )
+        .await?;
+
+    let records = testkit::consume_all(&transactions_topic(&topics), 2, std::time::Duration::from_secs(60)).await?;
+    let decode = |bytes: Option<Vec<u8>>| -> Result<TransactionMetadata> {
+        let (_, value) = registry.decode(&bytes.ok_or_else(|| anyhow!("no value"))?).map_err(|e| anyhow!("{e}"))?;
+        Ok(TransactionMetadata::from_avro(value)?)
+    };
+    let snapshot = decode(records[0].value.clone())?;
+    let rows: i64 = client
+        .query_one(
+            "select (select count(*) from bb_event) + (select count(*) from bb_event_resource) + \
+             (select count(*) from bb_booking) + (select count(*) from bb_booking_resource) + \
+             (select count(*) from bb_allocation) + (select count(*) from bb_allocation_resource) + \
+             (select count(*) from bb_resource) + (select count(*) from bb_building) + \
+             (select count(*) from bb_organization) + (select count(*) from bb_group) + \
+             (select count(*) from bb_season)",
+            &[],
+        )
+        .await?
+        .get(0);
+    assert_eq!((snapshot.status, snapshot.tx_id, snapshot.event_count), (TransactionStatus::End, None, rows));
+
+    let save = decode(records[1].value.clone())?;
+    let count =
+        |topic: String| save.data_collections.iter().find(|d| d.data_collection == topic).map(|d| d.event_count);
+    assert_eq!(count(topics.cdc("public", "bb_event")), Some(1));
+    assert_eq!(count(topics.cdc("public", "bb_event_resource")), Some(4), "two deletes and two inserts, no tombstones");
+    assert_eq!(save.event_count, 5);
+    // The END carries the commit LSN of the transaction's data records.
+    let links = read(&registry, &topics.cdc("public", "bb_event_resource"), 7 + 6).await?;
+    let last = links.last().and_then(|r| r.position()).ok_or_else(|| anyhow!("no position"))?;
+    assert_eq!(last.0, save.commit_lsn);
+    reader.stop().await
+}

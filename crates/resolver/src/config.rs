@@ -1,0 +1,166 @@
+//! Configuration of the resolver: a plain struct (the root binary maps its TOML into it), with every
+//! default in one place ([`Config::new`] and [`Policies::default`]).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use vocabulary::oslo::DstRules;
+
+/// How lower-priority items are shown where a higher-priority item holds the same room at the same time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OverlapPolicy {
+    /// Only for the uncovered parts, split into pieces; pieces shorter than `min_piece` are dropped.
+    #[default]
+    Trim,
+    /// Not at all if any higher-priority item overlaps it.
+    Hide,
+    /// Every item in full, overlaps and all.
+    ShowAll,
+}
+
+/// What to do when someone edits (or deletes) in Outlook an event roomsync wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EditPolicy {
+    /// The booking system is the authority: the desired state is emitted again so the sink rewrites it.
+    #[default]
+    Revert,
+    /// Leave the edit in Outlook; log and count it.
+    Record,
+}
+
+/// What to do with an Outlook-origin booking that overlaps a booking-system reservation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConflictPolicy {
+    /// Record it in `roomsync_conflicts` with status `open` for review.
+    #[default]
+    Record,
+    /// Record it with status `declined` (the sink or an operator removes it from the room calendar).
+    Decline,
+}
+
+/// The domain policies; each default is documented in the README.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policies {
+    /// Overlap of priorities in one room.
+    pub overlap: OverlapPolicy,
+    /// Trimmed pieces shorter than this are dropped (default one minute).
+    pub min_piece: Duration,
+    /// Outlook edits of roomsync's events.
+    pub outlook_edit: EditPolicy,
+    /// Outlook-origin bookings that overlap a reservation.
+    pub conflict: ConflictPolicy,
+    /// Emit import records for non-conflicting Outlook-origin bookings (default on).
+    pub import_outlook_bookings: bool,
+    /// DST rules for Oslo wall-clock times (default: gap shifted forward, fold takes the earlier instant).
+    pub dst: DstRules,
+    /// The zone written into desired items (default Europe/Oslo).
+    pub time_zone: String,
+}
+
+impl Default for Policies {
+    fn default() -> Self {
+        Policies {
+            overlap: OverlapPolicy::Trim,
+            min_piece: Duration::from_secs(60),
+            outlook_edit: EditPolicy::Revert,
+            conflict: ConflictPolicy::Record,
+            import_outlook_bookings: true,
+            dst: DstRules::default(),
+            time_zone: "Europe/Oslo".to_owned(),
+        }
+    }
+}
+
+/// The sync window: `[now - past, now + horizon)`, sliding with time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowConfig {
+    /// How far back from now items are still managed (default 1 day).
+    pub past: Duration,
+    /// How far ahead items are written (default 365 days).
+    pub horizon: Duration,
+    /// How often the window is moved and every room re-evaluated (default 1 minute).
+    pub tick: Duration,
+}
+
+impl Default for WindowConfig {
+    fn default() -> Self {
+        WindowConfig {
+            past: Duration::from_secs(24 * 3600),
+            horizon: Duration::from_secs(365 * 24 * 3600),
+            tick: Duration::from_secs(60),
+        }
+    }
+}
+
+/// How long buffered records may wait for an END marker while nothing arrives before they are applied anyway.
+pub const STALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How the resolver knows that a source transaction is complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransactionMode {
+    /// Wait for the END record of `<prefix>.cdc.transactions` and all records it counts (exact; default).
+    /// A transaction still incomplete after [`STALL_TIMEOUT`] of quiet input (a record the resolver could not
+    /// decode never counts) is applied as it is, with a warning.
+    EndMarkers,
+    /// FALLBACK for a cdc-reader without transaction metadata: apply the buffered transactions once no CDC
+    /// record arrived for this long (a link rewrite spread over topics is applied as one step if it arrives
+    /// within the period).
+    QuietPeriod(Duration),
+}
+
+/// Settings of the resolver.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Kafka bootstrap servers.
+    pub bootstrap: String,
+    /// Extra librdkafka properties (security, timeouts).
+    pub kafka_properties: BTreeMap<String, String>,
+    /// Topic prefix (default `roomsync`).
+    pub topic_prefix: String,
+    /// Schema of the captured booking tables (default `public`).
+    pub source_schema: String,
+    /// Base URL of the schema registry.
+    pub schema_registry_url: String,
+    /// Consumer group of the resolver instances (default `roomsync-resolver`).
+    pub group: String,
+    /// Partitions of the topics the resolver creates (reservations, desired, imports).
+    pub partitions: i32,
+    /// Replication factor of the topics the resolver creates.
+    pub replication_factor: i32,
+    /// PostgreSQL URL for the `roomsync_conflicts` table; without it conflicts are only logged and counted.
+    pub database_url: Option<String>,
+    /// Domain policies.
+    pub policies: Policies,
+    /// Sync window.
+    pub window: WindowConfig,
+    /// Transaction completeness.
+    pub transactions: TransactionMode,
+    /// Most CDC records buffered while waiting for transactions to complete (bounds memory; when reached the
+    /// oldest buffered transactions are applied as they are).
+    pub max_buffered_records: usize,
+}
+
+impl Config {
+    /// Every default, for Kafka at `bootstrap` and the registry at `schema_registry_url`.
+    pub fn new(bootstrap: impl Into<String>, schema_registry_url: impl Into<String>) -> Self {
+        Config {
+            bootstrap: bootstrap.into(),
+            kafka_properties: BTreeMap::new(),
+            topic_prefix: vocabulary::topics::DEFAULT_PREFIX.to_owned(),
+            source_schema: "public".to_owned(),
+            schema_registry_url: schema_registry_url.into(),
+            group: "roomsync-resolver".to_owned(),
+            partitions: 1,
+            replication_factor: 1,
+            database_url: None,
+            policies: Policies::default(),
+            window: WindowConfig::default(),
+            transactions: TransactionMode::EndMarkers,
+            max_buffered_records: 100_000,
+        }
+    }
+}

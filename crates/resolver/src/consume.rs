@@ -1,0 +1,337 @@
+//! The Kafka driver: feeds the core from the input topics and sends what it decides.
+//!
+//! ```text
+//!  inputs (manual assignment, all partitions, from the beginning)        group member (desired + reservations)
+//!    cdc topics --decode--> TransactionAssembler --tx--> Core <-- ledger loaded from own partitions
+//!    cdc.transactions (END markers) ----------------^      |
+//!    graph.events ---------------------------------------->+--> Emitter: reservations, desired, imports, conflicts
+//!  clock: tick every window.tick (items enter the window), quiet period (fallback transaction boundary)
+//! ```
+//! Invariants: nothing is emitted before every input partition has been read up to its start watermark;
+//! a room is emitted for only once its partition is owned and loaded; any transient failure restarts the run
+//! from scratch (state rebuilt from the topics), so no decision is taken on a partial state.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use apache_avro::types::Value;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use schema_registry::{AvroCodec, RegistryClient};
+use streams::{ensure_topics, KafkaSettings, RecordProducer, TopicSpec};
+use tokio::time::Instant;
+use tracing::{error, info, warn};
+use vocabulary::records::{AvroRecord, DesiredItem, GraphEvent, Reservation};
+use vocabulary::topics::Topics;
+
+use crate::config::{Config, TransactionMode};
+use crate::conflicts::ConflictStore;
+use crate::core::{Core, Ownership};
+use crate::emit::Emitter;
+use crate::error::{Disposition, ResolverError};
+use crate::inputs::{assign_all, partition_count};
+use crate::ownership::Membership;
+use crate::transaction::TransactionAssembler;
+
+/// The booking and mapping tables the resolver reads.
+pub const SOURCE_TABLES: &[&str] = &[
+    "bb_event",
+    "bb_event_resource",
+    "bb_booking",
+    "bb_booking_resource",
+    "bb_allocation",
+    "bb_allocation_resource",
+    "bb_resource",
+    "bb_organization",
+    "bb_group",
+    "bb_season",
+    "bb_resource_outlook_item",
+    "outlook_calendar_mapping",
+];
+
+/// The transaction-metadata topic of the cdc-reader.
+pub fn transactions_topic(topics: &Topics) -> String {
+    format!("{}.cdc.transactions", topics.prefix())
+}
+
+/// Runs the resolver until `shutdown` completes; transient failures restart it with backoff.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), ResolverError> {
+    tokio::pin!(shutdown);
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        match run_once(&config, &mut shutdown).await {
+            Ok(()) => return Ok(()),
+            Err(err) if err.disposition() == Disposition::Retry => {
+                warn!(error = %err, retry_in = ?backoff, "resolver interrupted; rebuilding from the topics");
+                tokio::select! {
+                    () = &mut shutdown => return Ok(()),
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+            Err(err) => {
+                error!(error = %err, "resolver stopped");
+                return Err(err);
+            }
+        }
+    }
+}
+
+fn now_micros() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+struct Driver {
+    core: Core,
+    assembler: TransactionAssembler,
+    codec: AvroCodec,
+    emitter: Emitter,
+    topics: Topics,
+    caught_up: bool,
+    max_buffered: usize,
+    replayed: usize,
+}
+
+/// While catching up, prune after this many applied records.
+const PRUNE_EVERY: usize = 100_000;
+
+impl Driver {
+    async fn decode_value(&self, bytes: &[u8]) -> Result<Value, ResolverError> {
+        Ok(self.codec.decode(bytes).await?.1)
+    }
+
+    async fn apply_ready(&mut self, ready: Vec<Vec<crate::cdc::CdcRecord>>) -> Result<(), ResolverError> {
+        for tx in ready {
+            if !self.caught_up {
+                // Replaying years of history: forget what ended before the window as we go.
+                self.replayed += tx.len();
+                if self.replayed >= PRUNE_EVERY {
+                    self.replayed = 0;
+                    self.core.prune(now_micros());
+                }
+            }
+            ::metrics::counter!(crate::metrics::TRANSACTIONS_APPLIED).increment(1);
+            if self.caught_up {
+                let output = self.core.apply_transaction(&tx, now_micros());
+                self.emitter.send(&output).await?;
+            } else {
+                self.core.apply_transaction_quietly(&tx);
+            }
+        }
+        Ok(())
+    }
+
+    /// Handles one input record; definite problems are dead-lettered by the caller.
+    async fn input(&mut self, topic: &str, key: Option<&[u8]>, value: Option<&[u8]>) -> Result<(), ResolverError> {
+        let Some(value) = value else { return Ok(()) };
+        let value = self.decode_value(value).await?;
+        if topic == self.topics.graph_events() {
+            let event = GraphEvent::from_avro(value)?;
+            if self.caught_up {
+                let output = self.core.apply_graph_event(&event, now_micros());
+                self.emitter.send(&output).await?;
+            } else {
+                self.core.apply_graph_event_quietly(&event);
+            }
+            return Ok(());
+        }
+        if topic == transactions_topic(&self.topics) {
+            if let Some(end) = crate::cdc::decode_tx_end(&value)? {
+                let ready = self.assembler.end(end);
+                self.apply_ready(ready).await?;
+            }
+            return Ok(());
+        }
+        let key = match key {
+            Some(bytes) => Some(self.decode_value(bytes).await?),
+            None => None,
+        };
+        let record = crate::cdc::decode(key.as_ref(), &value)?;
+        let mut ready = self.assembler.push(topic, record);
+        ready.extend(self.assembler.release_overflow(self.max_buffered));
+        self.apply_ready(ready).await
+    }
+
+    async fn dead_letter(&self, topic: &str, partition: i32, offset: i64, err: &ResolverError) {
+        warn!(topic, partition, offset, error = %err, "input record cannot be processed: sent to the dead-letter topic");
+        ::metrics::counter!(crate::metrics::DEAD_LETTERS, "kind" => err.kind()).increment(1);
+        let letter = vocabulary::records::DeadLetter {
+            stage: "resolver".into(),
+            error_kind: err.kind().into(),
+            reason: err.to_string(),
+            source_topic: Some(topic.to_owned()),
+            source_partition: Some(partition),
+            source_offset: Some(offset),
+            source_key: None,
+            source_value: None,
+            context: Default::default(),
+            occurred_at: chrono::Utc::now().timestamp_millis(),
+        };
+        let dead_letters = self.topics.dead_letter();
+        if let Err(send_err) = self.emitter.producer.send(&dead_letters, topic, None, Some(&letter)).await {
+            warn!(error = %send_err, "dead letter could not be sent");
+        }
+    }
+}
+
+fn consumer(settings: &KafkaSettings, group: &str) -> Result<Arc<StreamConsumer>, ResolverError> {
+    let consumer: StreamConsumer = settings
+        .client_config()
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.partition.eof", "false")
+        .set("partition.assignment.strategy", "range")
+        .create()
+        .map_err(|e| {
+            ResolverError::Stream(streams::StreamError::Kafka { context: "creating a consumer".into(), source: e })
+        })?;
+    Ok(Arc::new(consumer))
+}
+
+async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Unpin)) -> Result<(), ResolverError> {
+    let topics = Topics::new(config.topic_prefix.clone());
+    let mut settings = KafkaSettings::new(config.bootstrap.clone());
+    settings.properties = config.kafka_properties.clone();
+    settings.partitions = config.partitions;
+    settings.replication_factor = config.replication_factor;
+    let mut inputs: Vec<String> = SOURCE_TABLES.iter().map(|t| topics.cdc(&config.source_schema, t)).collect();
+    let cdc_topics = inputs.clone();
+    inputs.push(topics.graph_events());
+    if config.transactions == TransactionMode::EndMarkers {
+        inputs.push(transactions_topic(&topics));
+    }
+    // Created here only when missing (the producers create them too): the same settings as theirs.
+    let mut specs: Vec<TopicSpec> = inputs
+        .iter()
+        .map(|t| if *t == topics.graph_events() { TopicSpec::compacted(t) } else { TopicSpec::log(t) })
+        .collect();
+    specs.push(TopicSpec::compacted(topics.desired()));
+    specs.push(TopicSpec::log(topics.reservations()));
+    specs.push(TopicSpec::log(topics.imports()));
+    specs.push(TopicSpec::log(topics.dead_letter()));
+    ensure_topics(&settings, &specs).await?;
+
+    let codec = AvroCodec::new(RegistryClient::new(&config.schema_registry_url));
+    let input_consumer = consumer(&settings, &format!("{}-inputs", config.group))?;
+    let group_consumer = consumer(&settings, &config.group)?;
+    let partitions = partition_count(&group_consumer, &topics.desired()).await?;
+    let reservation_partitions = partition_count(&group_consumer, &topics.reservations()).await?;
+    if partitions != reservation_partitions || partitions <= 0 {
+        return Err(ResolverError::Config(format!(
+            "{} has {partitions} partitions and {} has {reservation_partitions}: they must be equal",
+            topics.desired(),
+            topics.reservations()
+        )));
+    }
+    group_consumer
+        .subscribe(&[&topics.desired(), &topics.reservations()])
+        .map_err(|e| ResolverError::Stream(streams::StreamError::Kafka { context: "subscribing".into(), source: e }))?;
+    let mut progress = assign_all(&input_consumer, &inputs).await?;
+    let conflicts = match &config.database_url {
+        Some(url) => Some(ConflictStore::connect(url).await?),
+        None => None,
+    };
+    let emitter = Emitter {
+        producer: RecordProducer::new(&settings, codec.clone())?,
+        topics: topics.clone(),
+        partitions,
+        conflicts,
+    };
+    let mut driver = Driver {
+        core: Core::new(config.policies.clone(), config.window),
+        assembler: TransactionAssembler::new(cdc_topics),
+        codec,
+        emitter,
+        topics: topics.clone(),
+        caught_up: false,
+        max_buffered: config.max_buffered_records,
+        replayed: 0,
+    };
+    driver.core.prune(now_micros());
+    driver.core.ownership = Ownership { partitions, owned: Some(Default::default()) };
+    let mut membership = Membership::new(vec![topics.desired(), topics.reservations()]);
+    let mut tick = tokio::time::interval(config.window.tick);
+    let mut poll = tokio::time::interval(Duration::from_millis(250));
+    let (quiet, release_everything) = match config.transactions {
+        TransactionMode::QuietPeriod(quiet) => (quiet, true),
+        // A quiet period releases only a snapshot without END marker (older cdc-reader); a stall releases all.
+        TransactionMode::EndMarkers => (Duration::from_secs(1), false),
+    };
+    let mut last_input = Instant::now();
+    info!(partitions, inputs = inputs.len(), "resolver reading its inputs");
+    loop {
+        tokio::select! {
+            () = &mut *shutdown => {
+                info!("resolver stopping");
+                return Ok(());
+            }
+            message = input_consumer.recv() => {
+                let message = message.map_err(|e| ResolverError::Stream(streams::StreamError::Kafka { context: "reading inputs".into(), source: e }))?;
+                let (topic, partition, offset) = (message.topic().to_owned(), message.partition(), message.offset());
+                let (key, value) = (message.key().map(<[u8]>::to_vec), message.payload().map(<[u8]>::to_vec));
+                drop(message);
+                last_input = Instant::now();
+                match driver.input(&topic, key.as_deref(), value.as_deref()).await {
+                    Ok(()) => {}
+                    Err(err) if err.disposition() == Disposition::DeadLetter => driver.dead_letter(&topic, partition, offset, &err).await,
+                    Err(err) => return Err(err),
+                }
+                progress.read(&topic, partition, offset);
+            }
+            message = group_consumer.recv() => {
+                let message = message.map_err(|e| ResolverError::Stream(streams::StreamError::Kafka { context: "reading own partitions".into(), source: e }))?;
+                // Once a partition is loaded, what arrives there is this instance's own output read back,
+                // possibly older than what the ledger already holds: only loading records count.
+                let loading = membership.loading(message.topic(), message.partition());
+                membership.read(message.topic(), message.partition(), message.offset());
+                if let Some(bytes) = message.payload().filter(|_| loading) {
+                    let value = driver.decode_value(bytes).await?;
+                    if message.topic() == topics.desired() {
+                        driver.core.ledger.record(&DesiredItem::from_avro(value)?);
+                    } else {
+                        driver.core.load_reservation(&Reservation::from_avro(value)?);
+                    }
+                }
+            }
+            _ = tick.tick() => {
+                if driver.caught_up {
+                    let output = driver.core.tick(now_micros());
+                    driver.emitter.send(&output).await?;
+                } else {
+                    driver.core.prune(now_micros());
+                }
+            }
+            _ = poll.tick() => {
+                membership.refresh(&group_consumer).await?;
+                if driver.assembler.buffered() > 0 && last_input.elapsed() >= quiet {
+                    let stalled = last_input.elapsed() >= crate::config::STALL_TIMEOUT;
+                    if stalled && !release_everything {
+                        warn!(buffered = driver.assembler.buffered(), "transactions incomplete after the stall timeout: applying them as they are");
+                    }
+                    let ready = if release_everything || stalled {
+                        driver.assembler.release_all()
+                    } else {
+                        driver.assembler.release_snapshot()
+                    };
+                    driver.apply_ready(ready).await?;
+                }
+            }
+        }
+        let owned = membership.owned();
+        let newly_caught_up = !driver.caught_up && progress.caught_up() && driver.assembler.buffered() == 0;
+        let ownership_grew = driver.core.ownership.owned.as_ref().is_some_and(|o| owned.iter().any(|p| !o.contains(p)));
+        if driver.core.ownership.owned.as_ref() != Some(&owned) {
+            driver.core.ownership.owned = Some(owned);
+        }
+        if newly_caught_up {
+            info!("resolver caught up with its inputs");
+            driver.caught_up = true;
+        }
+        if driver.caught_up && (newly_caught_up || ownership_grew) {
+            let output = driver.core.full(now_micros());
+            driver.emitter.send(&output).await?;
+        }
+    }
+}

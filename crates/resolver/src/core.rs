@@ -1,0 +1,293 @@
+//! The resolver's state machine without I/O: inputs (whole source transactions, Outlook events, clock ticks)
+//! in, records to emit out. The Kafka driver (`consume.rs`) only feeds it and sends what it returns.
+//!
+//! Invariants:
+//! - output is a function of the input state and the window: duplicates and replays emit nothing
+//!   (stage 1 compares reservation hashes, stage 2 compares desired hashes in the [`Ledger`]);
+//! - a room is evaluated whole (its desired state is never patched), so deactivating a room mapping yields a
+//!   delete for every item roomsync emitted there, and Outlook-origin events there are left alone;
+//! - only the rooms (and reservation keys) this instance owns are emitted ([`Ownership`]), so several
+//!   instances can share the rooms without emitting the same key.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use tracing::debug;
+use vocabulary::keys::room_partition;
+use vocabulary::records::{DesiredItem, GraphEventBody, ImportRecord, Reservation, UpsertOrDelete};
+use vocabulary::ReservationKind;
+
+use crate::cdc::CdcRecord;
+use crate::config::{Policies, WindowConfig};
+use crate::desired::desired_for_room;
+use crate::ledger::Ledger;
+use crate::outlook::ConflictHit;
+use crate::reservations::Assembler;
+use crate::window::Window;
+
+/// Which keys this instance emits: those whose partition (murmur2 of the key, as Kafka places it) it owns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ownership {
+    /// Partitions of the output topics.
+    pub partitions: i32,
+    /// Owned partitions; `None` = all (a single instance, the unit tests).
+    pub owned: Option<BTreeSet<i32>>,
+}
+
+impl Ownership {
+    /// An instance that owns everything.
+    pub fn all() -> Self {
+        Ownership { partitions: 1, owned: None }
+    }
+
+    /// Whether records keyed by `key` (a mailbox, or a resource id for reservations) are this instance's.
+    pub fn owns(&self, key: &str) -> bool {
+        self.owned.as_ref().is_none_or(|owned| owned.contains(&room_partition(key, self.partitions)))
+    }
+}
+
+/// An Outlook-origin booking that overlaps reservations, to record in `roomsync_conflicts`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    /// Room mailbox.
+    pub mailbox: String,
+    /// Resource of the room.
+    pub resource_id: i32,
+    /// Graph event id.
+    pub event_id: String,
+    /// Its changeKey.
+    pub change_key: Option<String>,
+    /// The reservation it overlaps.
+    pub hit: ConflictHit,
+    /// `open` (policy record) or `declined` (policy decline).
+    pub status: &'static str,
+}
+
+/// What to emit.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Output {
+    /// To `<prefix>.reservations`.
+    pub reservations: Vec<Reservation>,
+    /// To `<prefix>.sync.desired`.
+    pub desired: Vec<DesiredItem>,
+    /// To `<prefix>.sync.imports`.
+    pub imports: Vec<ImportRecord>,
+    /// To `roomsync_conflicts`.
+    pub conflicts: Vec<Conflict>,
+}
+
+/// The resolver state.
+#[derive(Debug)]
+pub struct Core {
+    /// Stage 1.
+    pub assembler: Assembler,
+    /// Last emitted desired state.
+    pub ledger: Ledger,
+    pub(crate) policies: Policies,
+    pub(crate) window: WindowConfig,
+    /// Which keys this instance emits.
+    pub ownership: Ownership,
+    /// Last reservation record emitted per (kind, id, resource): hash and wall-clock end.
+    pub(crate) emitted_reservations: HashMap<(ReservationKind, i32, i32), (String, i64)>,
+    pub(crate) graph: HashMap<(String, String), GraphEventBody>,
+    pub(crate) imports: HashMap<(String, String), ImportRecord>,
+    pub(crate) conflicts: HashSet<(String, String, ConflictHit)>,
+}
+
+impl Core {
+    /// An empty state.
+    pub fn new(policies: Policies, window: WindowConfig) -> Self {
+        Core {
+            assembler: Assembler::new(),
+            ledger: Ledger::default(),
+            policies,
+            window,
+            ownership: Ownership::all(),
+            emitted_reservations: HashMap::new(),
+            graph: HashMap::new(),
+            imports: HashMap::new(),
+            conflicts: HashSet::new(),
+        }
+    }
+
+    pub(crate) fn window_at(&self, now: i64) -> Window {
+        Window::at(now, &self.window)
+    }
+
+    /// Active room mappings: mailbox -> resources.
+    pub fn rooms(&self) -> BTreeMap<String, Vec<i32>> {
+        let mut out: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+        for row in self.assembler.state.rooms.values().filter(|r| r.flag("active")) {
+            let (Some(resource), Some(mailbox)) = (row.int("resource_id"), row.text("outlook_item_id")) else {
+                continue;
+            };
+            if let Ok(resource) = i32::try_from(resource) {
+                out.entry(mailbox.trim().to_owned()).or_default().push(resource);
+            }
+        }
+        out
+    }
+
+    pub(crate) fn reservations_of(&self, resources: &[i32]) -> Vec<&Reservation> {
+        resources.iter().flat_map(|r| self.assembler.of_resource(*r)).collect()
+    }
+
+    /// Applies one whole source transaction; returns what to emit.
+    pub fn apply_transaction(&mut self, records: &[CdcRecord], now: i64) -> Output {
+        let applied = self.assembler.apply_transaction(records);
+        let affected = self.affected(&applied);
+        let mut output = Output { reservations: self.reservation_changes(applied.reservations), ..Output::default() };
+        if affected.as_ref().is_none_or(|a| !a.is_empty()) {
+            self.evaluate_rooms(now, &mut output, affected.as_ref(), false);
+        }
+        output
+    }
+
+    /// Applies a transaction while catching up at start: the state changes, nothing is decided or emitted
+    /// ([`Core::full`] follows once every input is read).
+    pub fn apply_transaction_quietly(&mut self, records: &[CdcRecord]) {
+        self.assembler.apply_transaction(records);
+    }
+
+    /// Records a reservation record read back from `<prefix>.reservations` at start.
+    pub fn load_reservation(&mut self, reservation: &Reservation) {
+        let key = (reservation.kind, reservation.reservation_id, reservation.resource_id);
+        match reservation.op {
+            UpsertOrDelete::Upsert => {
+                let hash = crate::assemble::reservation_hash(reservation);
+                self.emitted_reservations.insert(key, (hash, reservation.end_local));
+            }
+            UpsertOrDelete::Delete => {
+                self.emitted_reservations.remove(&key);
+            }
+        }
+    }
+
+    /// The changed records this instance owns and has not emitted yet.
+    fn reservation_changes(&mut self, changes: Vec<Reservation>) -> Vec<Reservation> {
+        let mut out = Vec::new();
+        for reservation in changes {
+            if !self.ownership.owns(&reservation.resource_id.to_string()) {
+                continue;
+            }
+            let key = (reservation.kind, reservation.reservation_id, reservation.resource_id);
+            match reservation.op {
+                UpsertOrDelete::Upsert => {
+                    let hash = crate::assemble::reservation_hash(&reservation);
+                    if self.emitted_reservations.get(&key).is_some_and(|(h, _)| *h == hash) {
+                        continue;
+                    }
+                    self.emitted_reservations.insert(key, (hash, reservation.end_local));
+                }
+                UpsertOrDelete::Delete => {
+                    if self.emitted_reservations.remove(&key).is_none() {
+                        continue;
+                    }
+                }
+            }
+            out.push(reservation);
+        }
+        out
+    }
+
+    /// Forgets what ended before the window (reservations, Outlook events, ledger entries) and keeps what
+    /// arrives later from being stored: memory stays bounded by the window.
+    pub fn prune(&mut self, now: i64) {
+        let window = self.window_at(now);
+        let before_local = self.window_start_local(now);
+        self.assembler.state.floor_local = Some(before_local);
+        self.assembler.prune(before_local);
+        self.emitted_reservations.retain(|_, (_, end)| *end >= before_local);
+        self.graph.retain(|_, body| !window.is_past(body.end));
+        self.ledger.forget_past(window);
+    }
+
+    /// Moves the window: items enter as time passes, past ones are forgotten. Returns what to emit.
+    pub fn tick(&mut self, now: i64) -> Output {
+        self.prune(now);
+        let mut output = Output::default();
+        self.evaluate_rooms(now, &mut output, None, false);
+        output
+    }
+
+    /// Everything after the initial catch-up: every reservation and every room compared with what the output
+    /// topics already hold.
+    pub fn full(&mut self, now: i64) -> Output {
+        let mut changes: Vec<Reservation> = self.assembler.current().cloned().collect();
+        let current: HashSet<(ReservationKind, i32, i32)> =
+            changes.iter().map(|r| (r.kind, r.reservation_id, r.resource_id)).collect();
+        let window_start_local = self.window_start_local(now);
+        let gone: Vec<(ReservationKind, i32, i32)> = self
+            .emitted_reservations
+            .iter()
+            .filter(|(key, (_, end))| !current.contains(key) && *end >= window_start_local)
+            .map(|(key, _)| *key)
+            .collect();
+        for (kind, id, resource) in gone {
+            changes.push(crate::assemble::deleted(kind, id, resource, 0));
+        }
+        let mut output = Output { reservations: self.reservation_changes(changes), ..Output::default() };
+        self.evaluate_rooms(now, &mut output, None, true);
+        output
+    }
+
+    fn window_start_local(&self, now: i64) -> i64 {
+        crate::timeline::local_of(self.window_at(now).start)
+            .map(vocabulary::oslo::local_to_micros)
+            .unwrap_or(i64::MIN)
+            // a day of slack: wall clock may be hours off the instant; never forget too early
+            .saturating_sub(86_400_000_000)
+    }
+
+    /// Re-evaluates the rooms in `only` (every room when `None`) that this instance owns; `start` also reverts
+    /// Outlook edits made while no instance owned the room.
+    fn evaluate_rooms(&mut self, now: i64, output: &mut Output, only: Option<&BTreeSet<String>>, start: bool) {
+        let window = self.window_at(now);
+        let rooms = self.rooms();
+        let mut mailboxes: BTreeSet<String> = rooms.keys().cloned().collect();
+        mailboxes.extend(self.ledger.mailboxes());
+        mailboxes.retain(|m| self.ownership.owns(m) && only.is_none_or(|only| only.contains(m)));
+        let index = self.assembler.by_resource();
+        for mailbox in &mailboxes {
+            let resources = rooms.get(mailbox).map(Vec::as_slice).unwrap_or_default();
+            let reservations: Vec<&Reservation> =
+                resources.iter().filter_map(|r| index.get(r)).flatten().copied().collect();
+            let imported = self.imported_events(mailbox);
+            let desired = desired_for_room(mailbox, &reservations, &imported, &self.policies, window);
+            let changes = self.ledger.diff(mailbox, &desired, window);
+            for item in &changes {
+                self.ledger.record(item);
+            }
+            if !changes.is_empty() {
+                debug!(changes = changes.len(), "room re-evaluated");
+            }
+            output.desired.extend(changes);
+        }
+        let mapping = self.mapping_rows();
+        for mailbox in &mailboxes {
+            let resources = rooms.get(mailbox).cloned().unwrap_or_default();
+            self.classify_room(mailbox, &resources, window, output, &mapping, start);
+        }
+    }
+
+    /// The mailboxes a transaction's changes concern.
+    fn affected(&self, applied: &crate::reservations::Applied) -> Option<BTreeSet<String>> {
+        if applied.rooms {
+            return None;
+        }
+        let rooms = self.rooms();
+        let mut out: BTreeSet<String> = applied.calendar_mapping.iter().cloned().collect();
+        for reservation in &applied.reservations {
+            out.extend(
+                rooms
+                    .iter()
+                    .filter(|(_, resources)| resources.contains(&reservation.resource_id))
+                    .map(|(m, _)| m.clone()),
+            );
+        }
+        Some(out)
+    }
+}
+
+#[cfg(test)]
+#[path = "core_tests.rs"]
+mod tests;

@@ -1,0 +1,402 @@
+//! Stage-2 rules end to end through the core: desired items, idempotence, room mapping, Outlook events.
+
+use std::time::Duration;
+
+use vocabulary::records::{GraphEvent, GraphEventBody, ImportOp, RoomsyncTags, UpsertOrDelete};
+use vocabulary::ReservationKind;
+
+use super::*;
+use crate::config::{ConflictPolicy, EditPolicy};
+use crate::fixtures::{allocation_101, base, event_305, int, text, utc, Tx, HALL_A, HALL_B};
+
+fn now() -> i64 {
+    utc("2026-03-20 12:00")
+}
+
+fn core() -> (Core, Output) {
+    let mut core = Core::new(Policies::default(), WindowConfig::default());
+    let output = core.apply_transaction(&base(), now());
+    (core, output)
+}
+
+fn keys(output: &Output) -> Vec<(String, String, UpsertOrDelete)> {
+    output.desired.iter().map(|d| (d.mailbox.clone(), d.item_key.clone(), d.op)).collect()
+}
+
+fn body(subject: &str, start: i64, end: i64, tags: RoomsyncTags) -> GraphEventBody {
+    GraphEventBody {
+        change_key: Some("ck-1".into()),
+        ical_uid: None,
+        subject: Some(subject.into()),
+        start,
+        end,
+        time_zone: None,
+        is_all_day: false,
+        is_cancelled: false,
+        show_as: "busy".into(),
+        sensitivity: "normal".into(),
+        event_type: "singleInstance".into(),
+        series_master_id: None,
+        organizer: None,
+        attendees: vec![],
+        categories: vec![],
+        created: None,
+        last_modified: None,
+        transaction_id: None,
+        tags,
+    }
+}
+
+fn graph(mailbox: &str, id: &str, body: GraphEventBody) -> GraphEvent {
+    GraphEvent {
+        op: UpsertOrDelete::Upsert,
+        mailbox: mailbox.into(),
+        event_id: id.into(),
+        observed_at: 0,
+        event: Some(body),
+    }
+}
+
+fn ours(item_key: &str) -> RoomsyncTags {
+    RoomsyncTags { item_key: Some(item_key.into()), ..RoomsyncTags::default() }
+}
+
+#[test]
+fn the_booking_trims_its_allocation_and_times_are_oslo_instants() {
+    let (_, output) = core();
+    assert_eq!(
+        keys(&output),
+        vec![
+            (HALL_B.into(), "allocation:101".into(), UpsertOrDelete::Upsert),
+            (HALL_B.into(), "booking:201".into(), UpsertOrDelete::Upsert)
+        ]
+    );
+    let allocation = output.desired.iter().find(|d| d.kind == ReservationKind::Allocation).expect("allocation");
+    let content = allocation.content.as_ref().expect("content");
+    // 19:00-20:00 Oslo winter time (the booking owns 18:00-19:00).
+    assert_eq!((content.start, content.end), (utc("2026-03-24 18:00"), utc("2026-03-24 19:00")));
+    assert_eq!(content.subject, "Fjordvik Idrettslag");
+    assert_eq!(allocation.priority, 3);
+    assert_eq!(allocation.content_hash, crate::hash::content_hash(content));
+}
+
+#[test]
+fn duplicate_and_replayed_inputs_produce_no_output() {
+    let (mut core, _) = core();
+    assert!(core.apply_transaction(&base(), now()).desired.is_empty());
+    assert!(core.tick(now()).desired.is_empty());
+    let rewrite = Tx::new(20)
+        .delete("bb_allocation_resource", &[("allocation_id", int(101)), ("resource_id", int(2))])
+        .insert("bb_allocation_resource", &[("allocation_id", int(101)), ("resource_id", int(2))])
+        .done();
+    let output = core.apply_transaction(&rewrite, now());
+    assert!(output.desired.is_empty() && output.reservations.is_empty(), "link rewrite: no change");
+}
+
+#[test]
+fn cancelling_the_booking_gives_the_allocation_its_whole_slot_back_under_its_plain_key() {
+    let (mut core, _) = core();
+    let cancel = Tx::new(20).update("bb_booking", &[("id", int(201)), ("active", int(0))]).done();
+    let output = core.apply_transaction(&cancel, now());
+    assert_eq!(
+        keys(&output),
+        vec![
+            (HALL_B.into(), "allocation:101".into(), UpsertOrDelete::Upsert),
+            (HALL_B.into(), "booking:201".into(), UpsertOrDelete::Delete)
+        ]
+    );
+    let content = output.desired[0].content.as_ref().expect("content");
+    assert_eq!((content.start, content.end), (utc("2026-03-24 17:00"), utc("2026-03-24 19:00")));
+}
+
+#[test]
+fn a_booking_in_the_middle_splits_the_allocation_into_numbered_pieces() {
+    let (mut core, _) = core();
+    let moved = Tx::new(20)
+        .update(
+            "bb_booking",
+            &[
+                ("id", int(201)),
+                ("from_", crate::fixtures::local("2026-03-24 18:30")),
+                ("to_", crate::fixtures::local("2026-03-24 19:00")),
+            ],
+        )
+        .done();
+    let output = core.apply_transaction(&moved, now());
+    assert_eq!(
+        keys(&output),
+        vec![
+            (HALL_B.into(), "allocation:101:1".into(), UpsertOrDelete::Upsert),
+            (HALL_B.into(), "allocation:101:2".into(), UpsertOrDelete::Upsert),
+            (HALL_B.into(), "booking:201".into(), UpsertOrDelete::Upsert),
+            (HALL_B.into(), "allocation:101".into(), UpsertOrDelete::Delete)
+        ]
+    );
+}
+
+#[test]
+fn deactivating_a_room_mapping_deletes_roomsyncs_items_in_that_room_only() {
+    let (mut core, _) = core();
+    core.apply_transaction(&event_305(15, 1, &[1, 2]), now());
+    let foreign = graph(
+        HALL_B,
+        "outlook-1",
+        body("Styremøte", utc("2026-04-01 10:00"), utc("2026-04-01 11:00"), RoomsyncTags::default()),
+    );
+    core.apply_graph_event(&foreign, now());
+    let off = Tx::new(20).update("bb_resource_outlook_item", &[("id", int(1)), ("active", int(0))]).done();
+    let output = core.apply_transaction(&off, now());
+    let mut deleted = keys(&output);
+    deleted.sort_by(|a, b| a.1.cmp(&b.1));
+    assert_eq!(
+        deleted,
+        vec![
+            (HALL_B.into(), "allocation:101".into(), UpsertOrDelete::Delete),
+            (HALL_B.into(), "booking:201".into(), UpsertOrDelete::Delete),
+            (HALL_B.into(), "event:305".into(), UpsertOrDelete::Delete)
+        ],
+        "Hall A keeps event 305; the Outlook-origin booking in Hall B gets no record"
+    );
+    assert!(output.imports.is_empty());
+}
+
+#[test]
+fn the_stengt_event_shows_in_both_rooms_and_a_private_event_is_marked_private() {
+    let (mut core, _) = core();
+    let output = core.apply_transaction(&event_305(15, 0, &[1, 2]), now());
+    let mut rooms: Vec<String> = output.desired.iter().map(|d| d.mailbox.clone()).collect();
+    rooms.sort();
+    assert_eq!(rooms, vec![HALL_A.to_owned(), HALL_B.to_owned()]);
+    let content = output.desired[0].content.as_ref().expect("content");
+    assert_eq!(content.subject, "STENGT - gulvvedlikehold");
+    assert_eq!((content.body.as_deref(), content.sensitivity.as_str()), (None, "private"));
+}
+
+#[test]
+fn items_enter_the_window_as_time_passes() {
+    let window = WindowConfig { horizon: Duration::from_secs(7 * 86_400), ..WindowConfig::default() };
+    let mut core = Core::new(Policies::default(), window);
+    let early = utc("2026-03-01 12:00");
+    assert!(core.apply_transaction(&base(), early).desired.is_empty(), "24 March is beyond a one-week horizon");
+    let output = core.tick(utc("2026-03-20 12:00"));
+    assert_eq!(output.desired.len(), 2);
+    let later = core.tick(utc("2026-03-30 12:00"));
+    assert!(later.desired.is_empty(), "past items leave without deletes");
+}
+
+#[test]
+fn an_echo_of_roomsyncs_own_write_produces_nothing() {
+    let (mut core, output) = core();
+    let booking = output.desired.iter().find(|d| d.item_key == "booking:201").expect("booking");
+    let content = booking.content.clone().expect("content");
+    let echo = graph(HALL_B, "AAMk-1", body(&content.subject, content.start, content.end, ours("booking:201")));
+    let result = core.apply_graph_event(&echo, now());
+    assert_eq!(result, Output::default());
+}
+
+#[test]
+fn an_outlook_edit_of_a_roomsync_event_is_reverted_by_reemitting_the_desired_state() {
+    let (mut core, output) = core();
+    let booking = output.desired.iter().find(|d| d.item_key == "booking:201").expect("booking").clone();
+    let content = booking.content.clone().expect("content");
+    let edited =
+        graph(HALL_B, "AAMk-1", body("Moved by hand", content.start, content.end + 3_600_000_000, ours("booking:201")));
+    let result = core.apply_graph_event(&edited, now());
+    assert_eq!(result.desired, vec![booking]);
+
+    let mut recording =
+        Core::new(Policies { outlook_edit: EditPolicy::Record, ..Policies::default() }, WindowConfig::default());
+    recording.apply_transaction(&base(), now());
+    assert!(recording.apply_graph_event(&edited, now()).desired.is_empty());
+}
+
+#[test]
+fn a_non_conflicting_outlook_booking_is_imported_once() {
+    let (mut core, _) = core();
+    let meeting = graph(
+        HALL_B,
+        "outlook-1",
+        body("Styremøte", utc("2026-03-25 10:00"), utc("2026-03-25 11:00"), RoomsyncTags::default()),
+    );
+    let output = core.apply_graph_event(&meeting, now());
+    assert_eq!(output.imports.len(), 1);
+    assert_eq!(output.imports[0].op, ImportOp::Upsert);
+    assert_eq!((output.imports[0].resource_id, output.imports[0].event_id.as_str()), (2, "outlook-1"));
+    assert!(core.apply_graph_event(&meeting, now()).imports.is_empty(), "duplicate: nothing new");
+    let gone = GraphEvent { op: UpsertOrDelete::Delete, event: None, ..meeting };
+    let cancelled = core.apply_graph_event(&gone, now());
+    assert_eq!(cancelled.imports.first().map(|i| i.op), Some(ImportOp::Cancel));
+}
+
+#[test]
+fn an_outlook_booking_over_a_reservation_is_a_conflict_not_an_import() {
+    let (mut core, _) = core();
+    let clash = graph(
+        HALL_B,
+        "outlook-2",
+        body("Kurs", utc("2026-03-24 17:30"), utc("2026-03-24 18:30"), RoomsyncTags::default()),
+    );
+    let output = core.apply_graph_event(&clash, now());
+    assert!(output.imports.is_empty());
+    let mut hits: Vec<(ReservationKind, i32)> =
+        output.conflicts.iter().map(|c| (c.hit.kind, c.hit.reservation_id)).collect();
+    hits.sort_by_key(|(k, id)| (k.priority(), *id));
+    assert_eq!(hits, vec![(ReservationKind::Booking, 201), (ReservationKind::Allocation, 101)]);
+    assert!(output.conflicts.iter().all(|c| c.status == "open"));
+    assert!(core.apply_graph_event(&clash, now()).conflicts.is_empty(), "recorded once");
+}
+
+#[test]
+fn only_owned_rooms_are_emitted() {
+    let mut core = Core::new(Policies::default(), WindowConfig::default());
+    let partitions = 8;
+    let hall_b = vocabulary::keys::room_partition(HALL_B, partitions);
+    core.ownership = Ownership { partitions, owned: Some([(hall_b + 1) % partitions].into_iter().collect()) };
+    let output = core.apply_transaction(&base(), now());
+    assert!(output.desired.iter().all(|d| d.mailbox != HALL_B));
+    let _ = (allocation_101(1), text("x"));
+}
+
+#[test]
+fn a_restart_rebuilt_from_the_topics_emits_only_what_changed_while_it_was_down() {
+    let (_, first) = core();
+    let mut restarted = Core::new(Policies::default(), WindowConfig::default());
+    for reservation in &first.reservations {
+        restarted.load_reservation(reservation);
+    }
+    for item in &first.desired {
+        restarted.ledger.record(item);
+    }
+    restarted.apply_transaction_quietly(&base());
+    let cancel = Tx::new(20).update("bb_booking", &[("id", int(201)), ("active", int(0))]).done();
+    restarted.apply_transaction_quietly(&cancel);
+    let output = restarted.full(now());
+    assert_eq!(
+        output.reservations.iter().map(|r| (r.reservation_id, r.op)).collect::<Vec<_>>(),
+        vec![(201, UpsertOrDelete::Delete)]
+    );
+    assert_eq!(
+        keys(&output),
+        vec![
+            (HALL_B.into(), "allocation:101".into(), UpsertOrDelete::Upsert),
+            (HALL_B.into(), "booking:201".into(), UpsertOrDelete::Delete)
+        ]
+    );
+    assert_eq!(restarted.full(now()), Output::default(), "and nothing the second time");
+}
+
+#[test]
+fn a_midnight_to_midnight_event_is_an_all_day_item() {
+    let (mut core, _) = core();
+    let day = Tx::new(20)
+        .insert(
+            "bb_event",
+            &[
+                ("id", int(306)),
+                ("active", int(1)),
+                ("is_public", int(1)),
+                ("name", text("17. mai")),
+                ("from_", crate::fixtures::local("2026-05-17 00:00")),
+                ("to_", crate::fixtures::local("2026-05-18 00:00")),
+            ],
+        )
+        .insert("bb_event_resource", &[("event_id", int(306)), ("resource_id", int(1))])
+        .done();
+    let output = core.apply_transaction(&day, now());
+    let content = output.desired.first().and_then(|d| d.content.as_ref()).expect("item");
+    assert!(content.is_all_day);
+    assert_eq!((content.start, content.end), (utc("2026-05-16 22:00"), utc("2026-05-17 22:00")));
+}
+
+#[test]
+fn a_conflict_records_the_overlap_and_the_decline_policy_marks_it_declined() {
+    let policies = Policies { conflict: ConflictPolicy::Decline, ..Policies::default() };
+    let mut core = Core::new(policies, WindowConfig::default());
+    core.apply_transaction(&base(), now());
+    let clash = graph(
+        HALL_B,
+        "outlook-2",
+        body("Kurs", utc("2026-03-24 16:00"), utc("2026-03-24 17:30"), RoomsyncTags::default()),
+    );
+    let output = core.apply_graph_event(&clash, now());
+    let booking = output.conflicts.iter().find(|c| c.hit.kind == ReservationKind::Booking).expect("booking hit");
+    assert_eq!((booking.hit.start, booking.hit.end), (utc("2026-03-24 17:00"), utc("2026-03-24 17:30")));
+    assert!(output.conflicts.iter().all(|c| c.status == "declined"));
+}
+
+#[test]
+fn with_imports_off_an_outlook_booking_is_not_imported() {
+    let policies = Policies { import_outlook_bookings: false, ..Policies::default() };
+    let mut core = Core::new(policies, WindowConfig::default());
+    core.apply_transaction(&base(), now());
+    let meeting = graph(
+        HALL_B,
+        "outlook-1",
+        body("Styremøte", utc("2026-03-25 10:00"), utc("2026-03-25 11:00"), RoomsyncTags::default()),
+    );
+    assert_eq!(core.apply_graph_event(&meeting, now()), Output::default());
+}
+
+#[test]
+fn history_before_the_window_is_not_kept_and_a_reservation_moved_into_the_past_leaves() {
+    let (mut core, _) = core();
+    core.prune(now());
+    let mut old = allocation_101(1);
+    old[0] = ("id", int(90));
+    old[5] = ("from_", crate::fixtures::local("2025-01-07 18:00"));
+    old[6] = ("to_", crate::fixtures::local("2025-01-07 20:00"));
+    let history = Tx::new(20)
+        .insert("bb_allocation", &old)
+        .insert("bb_allocation_resource", &[("allocation_id", int(90)), ("resource_id", int(2))])
+        .done();
+    assert_eq!(core.apply_transaction(&history, now()), Output::default());
+    assert!(core.assembler.state.main_row(ReservationKind::Allocation, 90).is_none(), "not stored");
+
+    let moved = Tx::new(21)
+        .update(
+            "bb_allocation",
+            &[
+                ("id", int(101)),
+                ("from_", crate::fixtures::local("2026-01-06 18:00")),
+                ("to_", crate::fixtures::local("2026-01-06 20:00")),
+            ],
+        )
+        .done();
+    let output = core.apply_transaction(&moved, now());
+    assert_eq!(keys(&output), vec![(HALL_B.into(), "allocation:101".into(), UpsertOrDelete::Delete)]);
+}
+
+#[test]
+fn an_outlook_edit_made_while_the_resolver_was_down_is_reverted_at_start() {
+    let (_, first) = core();
+    let booking = first.desired.iter().find(|d| d.item_key == "booking:201").expect("booking").clone();
+    let content = booking.content.clone().expect("content");
+    let mut restarted = Core::new(Policies::default(), WindowConfig::default());
+    for item in &first.desired {
+        restarted.ledger.record(item);
+    }
+    for reservation in &first.reservations {
+        restarted.load_reservation(reservation);
+    }
+    restarted.apply_transaction_quietly(&base());
+    let unchanged = graph(HALL_B, "AAMk-0", body(&content.subject, content.start, content.end, ours("booking:201")));
+    let edited = graph(HALL_B, "AAMk-1", body("Moved", content.start, content.end, ours("allocation:101")));
+    restarted.apply_graph_event_quietly(&unchanged);
+    restarted.apply_graph_event_quietly(&edited);
+    let output = restarted.full(now());
+    assert_eq!(keys(&output), vec![(HALL_B.into(), "allocation:101".into(), UpsertOrDelete::Upsert)]);
+    assert!(restarted.tick(now()).desired.is_empty(), "re-evaluations never revert again");
+}
+
+#[test]
+fn deleting_an_outlook_booking_that_was_never_imported_cancels_nothing() {
+    let (mut core, _) = core();
+    let clash = graph(
+        HALL_B,
+        "outlook-2",
+        body("Kurs", utc("2026-03-24 17:30"), utc("2026-03-24 18:30"), RoomsyncTags::default()),
+    );
+    core.apply_graph_event(&clash, now());
+    let gone = GraphEvent { op: UpsertOrDelete::Delete, event: None, ..clash };
+    assert!(core.apply_graph_event(&gone, now()).imports.is_empty());
+}

@@ -1,0 +1,14 @@
+//! Metric names of the resolver, in one place. Labels stay low-cardinality (no ids, no mailboxes).
+
+/// CDC transactions applied.
+pub const TRANSACTIONS_APPLIED: &str = "roomsync_resolver_transactions_applied_total";
+/// Reservation records emitted (label `op`).
+pub const RESERVATIONS_EMITTED: &str = "roomsync_resolver_reservations_emitted_total";
+/// Desired items emitted (label `op`).
+pub const DESIRED_EMITTED: &str = "roomsync_resolver_desired_emitted_total";
+/// Outlook events classified (label `class`: echo, edited, import, conflict, foreign_ignored).
+pub const OUTLOOK_CLASSIFIED: &str = "roomsync_resolver_outlook_events_total";
+/// Input records dead-lettered (label `kind`).
+pub const DEAD_LETTERS: &str = "roomsync_resolver_dead_letters_total";
+/// Records dropped as replays at or below the applied position.
+pub const REPLAYS_DROPPED: &str = "roomsync_resolver_replays_dropped_total";

@@ -1,0 +1,181 @@
+//! What an Outlook room-calendar event means for the sync: roomsync's own write coming back (echo), an edit of
+//! a roomsync event in Outlook, or an Outlook-origin booking to import or to record as a conflict.
+//!
+//! ```text
+//!  GraphEvent --ours? (tags or mapping row)--> desired content equal or changeKey stored -> Echo
+//!      |                                      \-> otherwise -> Edited (policy: revert = re-emit desired)
+//!      +--imported before (mapping row `outlook`)--> Import (update or cancel)
+//!      +--Outlook-origin--> overlaps a reservation of the room? -> Conflict : Import
+//! ```
+//! Invariants: roomsync never imports its own events (recognised by its extended properties, its mapping rows
+//! and its stored changeKey), so nothing loops; the booking system is the authority, so an overlapping
+//! Outlook-origin booking never takes a slot from a reservation; cancelled and free events occupy nothing.
+
+use vocabulary::records::{GraphEvent, GraphEventBody, ImportOp, ImportRecord, UpsertOrDelete};
+use vocabulary::ReservationKind;
+
+use crate::timeline::Item;
+use crate::window::Window;
+
+/// roomsync's mapping row of one Outlook event (outlook_calendar_mapping, as far as the resolver needs it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MappingRow {
+    /// `event`, `booking`, `allocation` or `outlook` (an import).
+    pub reservation_type: String,
+    /// The reservation id (for imports: the bb_event created from the Outlook booking).
+    pub reservation_id: i32,
+    /// The item key in the room.
+    pub item_key: String,
+    /// The changeKey Graph returned after roomsync's last write.
+    pub change_key: Option<String>,
+}
+
+/// A reservation an Outlook-origin booking overlaps.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ConflictHit {
+    /// Its kind.
+    pub kind: ReservationKind,
+    /// Its id.
+    pub reservation_id: i32,
+    /// Start of the overlap, µs since the epoch.
+    pub start: i64,
+    /// End of the overlap, µs since the epoch.
+    pub end: i64,
+}
+
+/// The decision about one Outlook event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// Nothing to do (reason for the logs).
+    Ignore(&'static str),
+    /// roomsync's own write coming back.
+    Echo,
+    /// A roomsync event edited or deleted in Outlook.
+    Edited {
+        /// Its item key.
+        item_key: String,
+    },
+    /// An import record to emit (upsert or cancel).
+    Import(ImportRecord),
+    /// An Outlook-origin booking that overlaps reservations of the room.
+    Conflict(Vec<ConflictHit>),
+}
+
+/// What the classification needs to know about the room.
+#[derive(Debug, Clone, Copy)]
+pub struct RoomView<'a> {
+    /// The resource mapped to the mailbox; `None` when the mailbox is not (or no longer) mapped.
+    pub resource_id: Option<i32>,
+    /// The room's reservations as timeline items (imports excluded).
+    pub reservations: &'a [Item],
+    /// The sync window.
+    pub window: Window,
+}
+
+/// The observable content of an event, to compare with what roomsync wants there.
+pub fn matches_desired(body: &GraphEventBody, desired: &vocabulary::records::DesiredContent) -> bool {
+    body.subject.as_deref().unwrap_or_default() == desired.subject
+        && body.start == desired.start
+        && body.end == desired.end
+        && body.is_all_day == desired.is_all_day
+        && !body.is_cancelled
+}
+
+fn import_record(op: ImportOp, event: &GraphEvent, resource_id: i32, body: &GraphEventBody) -> ImportRecord {
+    ImportRecord {
+        op,
+        mailbox: event.mailbox.clone(),
+        resource_id,
+        event_id: event.event_id.clone(),
+        change_key: body.change_key.clone(),
+        ical_uid: body.ical_uid.clone(),
+        subject: body.subject.clone(),
+        start: body.start,
+        end: body.end,
+        is_all_day: body.is_all_day,
+        organizer_name: body.organizer.as_ref().and_then(|o| o.name.clone()),
+        organizer_address: body.organizer.as_ref().and_then(|o| o.address.clone()),
+    }
+}
+
+fn is_ours(body: &GraphEventBody) -> bool {
+    body.tags.item_key.is_some() || body.tags.booking_system_id.is_some() || body.tags.booking_system_type.is_some()
+}
+
+/// Classifies one Outlook event. `mapping` is the mapping row of its event id, `desired` the content roomsync
+/// last emitted for the item it maps to, `previous` the last body seen (for deletes).
+pub fn classify(
+    event: &GraphEvent,
+    previous: Option<&GraphEventBody>,
+    mapping: Option<&MappingRow>,
+    desired: impl Fn(&str) -> Option<vocabulary::records::DesiredContent>,
+    room: RoomView<'_>,
+) -> Verdict {
+    let Some(resource_id) = room.resource_id else { return Verdict::Ignore("mailbox not mapped") };
+    let imported = mapping.filter(|m| m.reservation_type == "outlook");
+    let ours_by_mapping = mapping.filter(|m| m.reservation_type != "outlook");
+    let body = match (event.op, &event.event) {
+        (UpsertOrDelete::Upsert, Some(body)) => body,
+        _ => {
+            // Deleted in Outlook.
+            if let Some(row) = ours_by_mapping {
+                return match desired(&row.item_key) {
+                    Some(_) => Verdict::Edited { item_key: row.item_key.clone() },
+                    None => Verdict::Echo,
+                };
+            }
+            return match (imported, previous) {
+                (_, Some(previous)) if !is_ours(previous) => {
+                    Verdict::Import(import_record(ImportOp::Cancel, event, resource_id, previous))
+                }
+                _ => Verdict::Ignore("deleted event unknown to roomsync"),
+            };
+        }
+    };
+    // Events of the earlier PHP integration carry only BookingSystemType/Id: their key is `<type>:<id>`.
+    let legacy_key = match (&body.tags.booking_system_type, &body.tags.booking_system_id) {
+        (Some(kind), Some(id)) => Some(format!("{}:{}", kind.trim().to_lowercase(), id.trim())),
+        _ => None,
+    };
+    let item_key = body.tags.item_key.clone().or_else(|| ours_by_mapping.map(|m| m.item_key.clone())).or(legacy_key);
+    if let Some(item_key) = item_key.filter(|_| is_ours(body) || ours_by_mapping.is_some()) {
+        if ours_by_mapping.is_some_and(|m| m.change_key.is_some() && m.change_key == body.change_key) {
+            return Verdict::Echo;
+        }
+        return match desired(&item_key) {
+            // roomsync wants it gone: the sink deletes it, whatever happened in Outlook.
+            None => Verdict::Echo,
+            Some(content) if matches_desired(body, &content) => Verdict::Echo,
+            Some(_) => Verdict::Edited { item_key },
+        };
+    }
+    if imported.is_some() {
+        return Verdict::Import(import_record(ImportOp::Upsert, event, resource_id, body));
+    }
+    if body.is_cancelled || body.show_as == "free" {
+        return Verdict::Ignore("cancelled or free");
+    }
+    if !room.window.overlaps(body.start, body.end) {
+        return Verdict::Ignore("outside the sync window");
+    }
+    let hits: Vec<ConflictHit> = room
+        .reservations
+        .iter()
+        .filter(|item| item.end > body.start && item.start < body.end)
+        .map(|item| ConflictHit {
+            kind: item.kind,
+            reservation_id: item.reservation_id,
+            start: item.start.max(body.start),
+            end: item.end.min(body.end),
+        })
+        .collect();
+    if hits.is_empty() {
+        Verdict::Import(import_record(ImportOp::Upsert, event, resource_id, body))
+    } else {
+        Verdict::Conflict(hits)
+    }
+}
+
+#[cfg(test)]
+#[path = "outlook_tests.rs"]
+mod tests;

@@ -1,0 +1,224 @@
+//! The Outlook side of the core: what each Outlook room-calendar event means (echo, edit, import, conflict,
+//! see [`crate::outlook`]) and what it makes the resolver emit.
+//!
+//! Invariants: imports and conflicts are emitted once per change (an import ledger and a set of recorded
+//! conflicts per event); an edit is reverted when the event arrives and once when an instance takes a room
+//! over (edits made while nobody owned it), never on the periodic re-evaluations, so the sink's own rewrite
+//! coming back cannot start a loop.
+
+use std::collections::{HashMap, HashSet};
+
+use tracing::{debug, info};
+use vocabulary::records::{GraphEvent, GraphEventBody, ImportOp, UpsertOrDelete};
+use vocabulary::ReservationKind;
+
+use crate::config::{ConflictPolicy, EditPolicy};
+use crate::core::{Conflict, Core, Output};
+use crate::desired::items_of;
+use crate::outlook::{classify, MappingRow, RoomView, Verdict};
+use crate::timeline::Item;
+use crate::window::Window;
+
+impl Core {
+    pub(crate) fn mapping_rows(&self) -> HashMap<(String, String), MappingRow> {
+        let mut out = HashMap::new();
+        for row in self.assembler.state.calendar_mapping.values() {
+            let (Some(mailbox), Some(event_id)) = (row.text("outlook_item_id"), row.text("outlook_event_id")) else {
+                continue;
+            };
+            let Some(reservation_id) = row.int("reservation_id").and_then(|v| i32::try_from(v).ok()) else {
+                continue;
+            };
+            out.insert(
+                (mailbox.to_owned(), event_id.to_owned()),
+                MappingRow {
+                    reservation_type: row.text("reservation_type").unwrap_or_default().to_owned(),
+                    reservation_id,
+                    item_key: row.text("item_key").unwrap_or_default().to_owned(),
+                    change_key: row.text("change_key").map(str::to_owned),
+                },
+            );
+        }
+        out
+    }
+
+    pub(crate) fn imported_events(&self, mailbox: &str) -> HashSet<i32> {
+        self.assembler
+            .state
+            .calendar_mapping
+            .values()
+            .filter(|r| r.text("reservation_type") == Some("outlook") && r.text("outlook_item_id") == Some(mailbox))
+            .filter_map(|r| r.int("reservation_id").and_then(|v| i32::try_from(v).ok()))
+            .collect()
+    }
+
+    /// Re-classifies the Outlook events of a room (a reservation change can make a booking conflict).
+    pub(crate) fn classify_room(
+        &mut self,
+        mailbox: &str,
+        resources: &[i32],
+        window: Window,
+        output: &mut Output,
+        mapping: &HashMap<(String, String), MappingRow>,
+        start: bool,
+    ) {
+        let events: Vec<GraphEvent> = self
+            .graph
+            .iter()
+            .filter(|((m, _), _)| m == mailbox)
+            .map(|((m, id), body)| GraphEvent {
+                op: UpsertOrDelete::Upsert,
+                mailbox: m.clone(),
+                event_id: id.clone(),
+                observed_at: 0,
+                event: Some(body.clone()),
+            })
+            .collect();
+        let items = self.room_items(mailbox, resources);
+        for event in events {
+            let verdict = self.verdict(&event, None, resources, window, mapping, &items);
+            if matches!(verdict, Verdict::Import(_) | Verdict::Conflict(_))
+                || (start && matches!(verdict, Verdict::Edited { .. }))
+            {
+                self.act(&event, resources, window, output, (false, mapping, &items));
+            }
+        }
+    }
+
+    /// The room's reservations as timeline items, without the bb_events imported from Outlook.
+    fn room_items(&self, mailbox: &str, resources: &[i32]) -> Vec<Item> {
+        let imported = self.imported_events(mailbox);
+        items_of(
+            &self
+                .reservations_of(resources)
+                .into_iter()
+                .filter(|r| !(r.kind == ReservationKind::Event && imported.contains(&r.reservation_id)))
+                .collect::<Vec<_>>(),
+            &self.policies,
+        )
+    }
+
+    fn verdict(
+        &self,
+        event: &GraphEvent,
+        previous: Option<&GraphEventBody>,
+        resources: &[i32],
+        window: Window,
+        mapping: &HashMap<(String, String), MappingRow>,
+        items: &[Item],
+    ) -> Verdict {
+        let row = mapping.get(&(event.mailbox.clone(), event.event_id.clone()));
+        let room = RoomView { resource_id: resources.first().copied(), reservations: items, window };
+        let ledger = &self.ledger;
+        let mailbox = event.mailbox.clone();
+        classify(event, previous, row, |key| ledger.get(&mailbox, key).and_then(|d| d.content.clone()), room)
+    }
+
+    /// Decides about one event and records what to emit; `context` is (the event just arrived, the mapping
+    /// rows, the room's items).
+    fn act(
+        &mut self,
+        event: &GraphEvent,
+        resources: &[i32],
+        window: Window,
+        output: &mut Output,
+        context: (bool, &HashMap<(String, String), MappingRow>, &[Item]),
+    ) {
+        let (arrived, mapping, items) = context;
+        let previous = self.graph.get(&(event.mailbox.clone(), event.event_id.clone())).cloned();
+        let verdict = self.verdict(event, previous.as_ref(), resources, window, mapping, items);
+        let class = match &verdict {
+            Verdict::Ignore(_) => "ignored",
+            Verdict::Echo => "echo",
+            Verdict::Edited { .. } => "edited",
+            Verdict::Import(_) => "import",
+            Verdict::Conflict(_) => "conflict",
+        };
+        if arrived {
+            ::metrics::counter!(crate::metrics::OUTLOOK_CLASSIFIED, "class" => class).increment(1);
+        }
+        let key = (event.mailbox.clone(), event.event_id.clone());
+        match verdict {
+            Verdict::Ignore(reason) => debug!(reason, "outlook event ignored"),
+            Verdict::Echo => {}
+            Verdict::Edited { item_key } => match self.policies.outlook_edit {
+                EditPolicy::Revert => {
+                    if let Some(last) = self.ledger.get(&event.mailbox, &item_key).cloned() {
+                        info!(item = %item_key, "roomsync event edited in outlook: reverting to the booking system's state");
+                        output.desired.push(last);
+                    }
+                }
+                EditPolicy::Record => info!(item = %item_key, "roomsync event edited in outlook: recorded, left as is"),
+            },
+            Verdict::Import(_) if !self.policies.import_outlook_bookings => {
+                debug!("outlook-origin booking not imported (import_outlook_bookings is off)");
+            }
+            Verdict::Import(record)
+                if record.op == ImportOp::Cancel
+                    && !self.imports.contains_key(&key)
+                    && mapping.get(&key).is_none_or(|m| m.reservation_type != "outlook") =>
+            {
+                debug!("deleted outlook booking was never imported: nothing to cancel");
+            }
+            Verdict::Import(record) => {
+                if self.imports.get(&key) != Some(&record) {
+                    self.imports.insert(key.clone(), record.clone());
+                    output.imports.push(record);
+                }
+            }
+            Verdict::Conflict(hits) => {
+                let Some(body) = event.event.as_ref() else { return };
+                let status = match self.policies.conflict {
+                    ConflictPolicy::Record => "open",
+                    ConflictPolicy::Decline => "declined",
+                };
+                for hit in hits {
+                    if self.conflicts.insert((key.0.clone(), key.1.clone(), hit.clone())) {
+                        output.conflicts.push(Conflict {
+                            mailbox: key.0.clone(),
+                            resource_id: resources.first().copied().unwrap_or_default(),
+                            event_id: key.1.clone(),
+                            change_key: body.change_key.clone(),
+                            hit,
+                            status,
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Remembers an Outlook event while catching up at start (decided by [`Core::full`]).
+    pub fn apply_graph_event_quietly(&mut self, event: &GraphEvent) {
+        self.remember(event);
+    }
+
+    /// Applies one Outlook event as the Graph source saw it; returns what to emit.
+    pub fn apply_graph_event(&mut self, event: &GraphEvent, now: i64) -> Output {
+        let mut output = Output::default();
+        if !self.ownership.owns(&event.mailbox) {
+            self.remember(event);
+            return output;
+        }
+        let window = self.window_at(now);
+        let resources = self.rooms().get(&event.mailbox).cloned().unwrap_or_default();
+        let mapping = self.mapping_rows();
+        let items = self.room_items(&event.mailbox, &resources);
+        self.act(event, &resources, window, &mut output, (true, &mapping, &items));
+        self.remember(event);
+        output
+    }
+
+    fn remember(&mut self, event: &GraphEvent) {
+        let key = (event.mailbox.clone(), event.event_id.clone());
+        match (&event.op, &event.event) {
+            (UpsertOrDelete::Upsert, Some(body)) => {
+                self.graph.insert(key, body.clone());
+            }
+            _ => {
+                self.graph.remove(&key);
+                self.imports.remove(&key);
+            }
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! Outlook classification edge cases (the main paths are exercised through the core in core_tests.rs).
+
+use vocabulary::records::RoomsyncTags;
+
+use super::*;
+
+fn body(change_key: &str, cancelled: bool, show_as: &str) -> GraphEventBody {
+    GraphEventBody {
+        change_key: Some(change_key.into()),
+        ical_uid: None,
+        subject: Some("x".into()),
+        start: 10,
+        end: 20,
+        time_zone: None,
+        is_all_day: false,
+        is_cancelled: cancelled,
+        show_as: show_as.into(),
+        sensitivity: "normal".into(),
+        event_type: "singleInstance".into(),
+        series_master_id: None,
+        organizer: None,
+        attendees: vec![],
+        categories: vec![],
+        created: None,
+        last_modified: None,
+        transaction_id: None,
+        tags: RoomsyncTags::default(),
+    }
+}
+
+fn event(body: GraphEventBody) -> GraphEvent {
+    GraphEvent {
+        op: UpsertOrDelete::Upsert,
+        mailbox: "room".into(),
+        event_id: "e1".into(),
+        observed_at: 0,
+        event: Some(body),
+    }
+}
+
+fn room(items: &[Item]) -> RoomView<'_> {
+    RoomView { resource_id: Some(2), reservations: items, window: Window { start: 0, end: 100 } }
+}
+
+#[test]
+fn the_change_key_stored_after_roomsyncs_write_marks_an_echo_even_without_tags() {
+    let mapping = MappingRow {
+        reservation_type: "booking".into(),
+        reservation_id: 201,
+        item_key: "booking:201".into(),
+        change_key: Some("ck-9".into()),
+    };
+    let verdict = classify(&event(body("ck-9", false, "busy")), None, Some(&mapping), |_| None, room(&[]));
+    assert_eq!(verdict, Verdict::Echo);
+}
+
+#[test]
+fn cancelled_free_and_unmapped_events_are_ignored() {
+    let e = event(body("a", true, "busy"));
+    assert!(matches!(classify(&e, None, None, |_| None, room(&[])), Verdict::Ignore(_)));
+    let e = event(body("a", false, "free"));
+    assert!(matches!(classify(&e, None, None, |_| None, room(&[])), Verdict::Ignore(_)));
+    let unmapped = RoomView { resource_id: None, ..room(&[]) };
+    assert!(matches!(classify(&event(body("a", false, "busy")), None, None, |_| None, unmapped), Verdict::Ignore(_)));
+}
+
+#[test]
+fn an_imported_booking_is_updated_not_seen_as_a_conflict_with_its_own_reservation() {
+    let mapping = MappingRow {
+        reservation_type: "outlook".into(),
+        reservation_id: 900,
+        item_key: "outlook:e1".into(),
+        change_key: None,
+    };
+    let verdict = classify(&event(body("b", false, "busy")), None, Some(&mapping), |_| None, room(&[]));
+    assert!(matches!(verdict, Verdict::Import(ImportRecord { op: ImportOp::Upsert, .. })));
+}
+
+#[test]
+fn an_event_of_the_earlier_php_integration_is_ours_not_an_outlook_booking() {
+    let mut legacy = body("a", false, "busy");
+    legacy.tags.booking_system_type = Some("allocation".into());
+    legacy.tags.booking_system_id = Some("101".into());
+    let items = [Item { kind: vocabulary::ReservationKind::Allocation, reservation_id: 101, start: 0, end: 50 }];
+    let verdict = classify(&event(legacy), None, None, |_| None, room(&items));
+    assert_eq!(verdict, Verdict::Echo, "not a conflict with its own reservation");
+}

@@ -1,0 +1,155 @@
+//! Stage 1 as a state machine: apply whole source transactions to the booking state, re-assemble what they
+//! touched, and say which reservation records changed.
+//!
+//! ```text
+//!  transaction (records in commit order) --apply--> BookingState --touched--> assemble --compare hash--> changes
+//! ```
+//! Invariants:
+//! - a transaction whose commit LSN is at or below the last applied one is a replay and is skipped whole;
+//! - a record is emitted only when its content hash differs from the last one emitted for its key, so a link
+//!   rewrite, an `id_string` UPDATE, a `completed = 1` batch or a full-table UPDATE emit nothing;
+//! - a reservation that stops applying (cancelled, deleted, unlinked, season hidden) gets a delete record for
+//!   each resource it was emitted for; one that applies again gets its upserts back.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use vocabulary::records::Reservation;
+use vocabulary::ReservationKind;
+
+use crate::assemble::{assemble, deleted, reservation_hash};
+use crate::cdc::CdcRecord;
+use crate::state::{BookingState, Touched};
+
+/// What a transaction changed beyond reservation records.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Applied {
+    /// Reservation records that changed (upserts and deletes).
+    pub reservations: Vec<Reservation>,
+    /// The resource-to-room mapping changed.
+    pub rooms: bool,
+    /// Mailboxes whose rows in roomsync's calendar mapping changed.
+    pub calendar_mapping: Vec<String>,
+}
+
+/// Stage 1: booking state plus the last emitted record per (reservation, resource).
+#[derive(Debug, Default)]
+pub struct Assembler {
+    /// The booking-system rows.
+    pub state: BookingState,
+    /// Current records by reservation, then resource (indexed by reservation: a refresh touches one
+    /// reservation's resources without scanning the others).
+    current: HashMap<(ReservationKind, i32), BTreeMap<i32, (String, Reservation)>>,
+    applied_lsn: i64,
+}
+
+impl Assembler {
+    /// An empty assembler.
+    pub fn new() -> Self {
+        Assembler::default()
+    }
+
+    /// Applies one whole source transaction (or one snapshot record) and re-assembles what it touched.
+    pub fn apply_transaction(&mut self, records: &[CdcRecord]) -> Applied {
+        let mut applied = Applied::default();
+        let Some(first) = records.first() else { return applied };
+        if !first.snapshot && first.commit_lsn <= self.applied_lsn {
+            ::metrics::counter!(crate::metrics::REPLAYS_DROPPED).increment(records.len() as u64);
+            return applied;
+        }
+        let mut dirty = HashSet::new();
+        let mut all = false;
+        for record in records {
+            match self.state.apply(record) {
+                Touched::Nothing => {}
+                Touched::Reservation(kind, id) => {
+                    dirty.insert((kind, id));
+                }
+                Touched::Dimension => all = true,
+                Touched::Rooms => applied.rooms = true,
+                Touched::CalendarMapping(mailbox) => applied.calendar_mapping.extend(mailbox),
+            }
+        }
+        if !first.snapshot {
+            self.applied_lsn = records.iter().map(|r| r.commit_lsn).max().unwrap_or(self.applied_lsn);
+        }
+        let ts = records.iter().map(|r| r.commit_ts_ms).max().unwrap_or(0);
+        let lsn = records.iter().map(|r| r.commit_lsn).max().unwrap_or(0);
+        let targets = if all { self.known() } else { dirty };
+        applied.reservations = self.refresh(&targets, lsn, ts);
+        applied
+    }
+
+    fn known(&self) -> HashSet<(ReservationKind, i32)> {
+        let mut all = self.state.all_reservations();
+        all.extend(self.current.keys().copied());
+        all
+    }
+
+    /// Re-assembles `targets`; returns the records whose content changed.
+    fn refresh(&mut self, targets: &HashSet<(ReservationKind, i32)>, lsn: i64, ts: i64) -> Vec<Reservation> {
+        let mut out = Vec::new();
+        let mut ordered: Vec<(ReservationKind, i32)> = targets.iter().copied().collect();
+        ordered.sort_by_key(|(kind, id)| (kind.priority(), *id));
+        for (kind, id) in ordered {
+            let now = assemble(&self.state, kind, id);
+            let entry = self.current.entry((kind, id)).or_default();
+            let before: Vec<i32> = entry.keys().copied().collect();
+            for resource in before {
+                if !now.contains_key(&resource) && entry.remove(&resource).is_some() {
+                    let mut record = deleted(kind, id, resource, lsn);
+                    record.commit_ts_ms = ts;
+                    out.push(record);
+                }
+            }
+            for (resource, mut reservation) in now {
+                let hash = reservation_hash(&reservation);
+                if entry.get(&resource).is_some_and(|(h, _)| *h == hash) {
+                    continue;
+                }
+                reservation.commit_lsn = reservation.commit_lsn.max(lsn);
+                reservation.commit_ts_ms = ts;
+                entry.insert(resource, (hash, reservation.clone()));
+                out.push(reservation);
+            }
+            if entry.is_empty() {
+                self.current.remove(&(kind, id));
+            }
+        }
+        out
+    }
+
+    /// Re-assembles everything (after the initial catch-up or a window move).
+    pub fn refresh_all(&mut self) -> Vec<Reservation> {
+        let targets = self.known();
+        self.refresh(&targets, self.applied_lsn, 0)
+    }
+
+    /// The reservations that currently apply, by resource.
+    pub fn by_resource(&self) -> BTreeMap<i32, Vec<&Reservation>> {
+        let mut out: BTreeMap<i32, Vec<&Reservation>> = BTreeMap::new();
+        for (resource, (_, reservation)) in self.current.values().flatten() {
+            out.entry(*resource).or_default().push(reservation);
+        }
+        out
+    }
+
+    /// Every reservation that currently applies.
+    pub fn current(&self) -> impl Iterator<Item = &Reservation> {
+        self.current.values().flat_map(|m| m.values()).map(|(_, r)| r)
+    }
+
+    /// The reservations of one resource that currently apply.
+    pub fn of_resource(&self, resource: i32) -> Vec<&Reservation> {
+        self.current.values().filter_map(|m| m.get(&resource)).map(|(_, r)| r).collect()
+    }
+
+    /// Forgets reservations that ended before `before_local` without emitting deletes (they left the window
+    /// at its past end: Outlook keeps them, roomsync stops managing them).
+    pub fn prune(&mut self, before_local: i64) {
+        self.state.prune(before_local);
+        for records in self.current.values_mut() {
+            records.retain(|_, (_, r)| r.end_local >= before_local);
+        }
+        self.current.retain(|_, records| !records.is_empty());
+    }
+}

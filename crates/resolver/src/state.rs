@@ -1,0 +1,263 @@
+//! The booking-system rows the resolver needs, rebuilt from the CDC topics and kept current record by record.
+//!
+//! Invariants:
+//! - a record at or below the position already applied for its key is a replay and changes nothing;
+//! - an UPDATE merges into the stored row: columns whose value PostgreSQL did not send (unchanged TOAST) keep
+//!   their stored value;
+//! - a DELETE of a main row carries only the key: the stored row is simply removed;
+//! - [`BookingState::apply`] says what a record touched, so only affected reservations are assembled again.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use vocabulary::ReservationKind;
+
+use crate::cdc::{CdcRecord, Cell, Op, Row};
+
+/// A stored row with the position of the record that last wrote it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// Column values.
+    pub row: Row,
+    /// (commit LSN, position in transaction) of the last applied record.
+    pub position: (i64, i64),
+}
+
+impl Stored {
+    /// An integer column.
+    pub fn int(&self, column: &str) -> Option<i64> {
+        self.row.get(column).and_then(Cell::int)
+    }
+
+    /// A text column.
+    pub fn text(&self, column: &str) -> Option<&str> {
+        self.row.get(column).and_then(Cell::text)
+    }
+
+    /// A wall-clock timestamp column (µs).
+    pub fn local(&self, column: &str) -> Option<i64> {
+        match self.row.get(column) {
+            Some(Cell::Local(v)) => Some(*v),
+            _ => None,
+        }
+    }
+
+    /// A 0/1 flag column is 1.
+    pub fn flag(&self, column: &str) -> bool {
+        self.int(column) == Some(1)
+    }
+}
+
+/// What one applied record touched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Touched {
+    /// A replay, an unknown table or a no-op.
+    Nothing,
+    /// One reservation (its main row or one of its links).
+    Reservation(ReservationKind, i32),
+    /// A season, organization, group or resource: names or visibility of many reservations.
+    Dimension,
+    /// The resource-to-room mapping.
+    Rooms,
+    /// roomsync's own calendar mapping, in the mailbox given (when known).
+    CalendarMapping(Option<String>),
+}
+
+/// Rows of one table by integer id.
+pub type ById = HashMap<i64, Stored>;
+
+/// The booking-system state the assembler reads.
+#[derive(Debug, Default)]
+pub struct BookingState {
+    /// bb_event, bb_booking, bb_allocation by kind.
+    pub main: HashMap<ReservationKind, ById>,
+    /// Resource links by kind: reservation id -> resource ids.
+    pub links: HashMap<ReservationKind, HashMap<i32, BTreeSet<i32>>>,
+    link_positions: HashMap<(ReservationKind, i32, i32), (i64, i64)>,
+    /// bb_season.
+    pub seasons: ById,
+    /// bb_organization.
+    pub organizations: ById,
+    /// bb_group.
+    pub groups: ById,
+    /// bb_resource.
+    pub resources: ById,
+    /// bb_resource_outlook_item.
+    pub rooms: ById,
+    /// outlook_calendar_mapping.
+    pub calendar_mapping: ById,
+    /// Wall-clock µs before which a reservation that ended is not kept (the window's past end, with slack):
+    /// memory stays bounded by the window even while years of history are replayed.
+    pub floor_local: Option<i64>,
+}
+
+fn kind_of_main(table: &str) -> Option<ReservationKind> {
+    ReservationKind::ALL.into_iter().find(|k| k.table() == table)
+}
+
+fn kind_of_link(table: &str) -> Option<(ReservationKind, &'static str)> {
+    match table {
+        "bb_event_resource" => Some((ReservationKind::Event, "event_id")),
+        "bb_booking_resource" => Some((ReservationKind::Booking, "booking_id")),
+        "bb_allocation_resource" => Some((ReservationKind::Allocation, "allocation_id")),
+        _ => None,
+    }
+}
+
+fn apply_by_id(rows: &mut ById, record: &CdcRecord) -> bool {
+    if record.op == Op::Truncate {
+        let changed = !rows.is_empty();
+        rows.clear();
+        return changed;
+    }
+    let Some(id) = record.key.get("id").and_then(Cell::int) else { return false };
+    if rows.get(&id).is_some_and(|stored| stored.position >= record.position()) {
+        ::metrics::counter!(crate::metrics::REPLAYS_DROPPED).increment(1);
+        return false;
+    }
+    match &record.after {
+        None => rows.remove(&id).is_some(),
+        Some(after) => {
+            let stored = rows.entry(id).or_insert_with(|| Stored { row: Row::new(), position: (i64::MIN, 0) });
+            let before = stored.row.clone();
+            for (column, value) in after {
+                stored.row.insert(column.clone(), value.clone());
+            }
+            stored.position = record.position();
+            stored.row != before
+        }
+    }
+}
+
+impl BookingState {
+    /// Applies one record; says what it touched.
+    pub fn apply(&mut self, record: &CdcRecord) -> Touched {
+        let table = record.table.as_str();
+        if let Some(kind) = kind_of_main(table) {
+            if record.op == Op::Truncate {
+                self.main.entry(kind).or_default().clear();
+                return Touched::Dimension;
+            }
+            let key = record.key.get("id").and_then(Cell::int);
+            let id = key.and_then(|id| i32::try_from(id).ok());
+            let rows = self.main.entry(kind).or_default();
+            let existed = key.is_some_and(|k| rows.contains_key(&k));
+            let mut changed = apply_by_id(rows, record);
+            if let (Some(floor), Some(k)) = (self.floor_local, key) {
+                if rows.get(&k).and_then(|r| r.local("to_")).is_some_and(|end| end < floor) {
+                    rows.remove(&k);
+                    // A reservation moved into the past must leave the calendar; one that was always past
+                    // is simply not kept.
+                    changed = existed;
+                }
+            }
+            return match (changed, id) {
+                (true, Some(id)) => Touched::Reservation(kind, id),
+                _ => Touched::Nothing,
+            };
+        }
+        if let Some((kind, column)) = kind_of_link(table) {
+            return self.apply_link(kind, column, record);
+        }
+        if table == "outlook_calendar_mapping" {
+            let id = record.key.get("id").and_then(Cell::int);
+            let mailbox = |row: Option<&Stored>| row.and_then(|r| r.text("outlook_item_id")).map(str::to_owned);
+            let before = mailbox(id.and_then(|id| self.calendar_mapping.get(&id)));
+            if !apply_by_id(&mut self.calendar_mapping, record) {
+                return Touched::Nothing;
+            }
+            let after = mailbox(id.and_then(|id| self.calendar_mapping.get(&id)));
+            return Touched::CalendarMapping(after.or(before));
+        }
+        let (rows, touched) = match table {
+            "bb_season" => (&mut self.seasons, Touched::Dimension),
+            "bb_organization" => (&mut self.organizations, Touched::Dimension),
+            "bb_group" => (&mut self.groups, Touched::Dimension),
+            "bb_resource" => (&mut self.resources, Touched::Dimension),
+            "bb_resource_outlook_item" => (&mut self.rooms, Touched::Rooms),
+            _ => return Touched::Nothing,
+        };
+        if apply_by_id(rows, record) {
+            touched
+        } else {
+            Touched::Nothing
+        }
+    }
+
+    fn apply_link(&mut self, kind: ReservationKind, column: &str, record: &CdcRecord) -> Touched {
+        let links = self.links.entry(kind).or_default();
+        if record.op == Op::Truncate {
+            links.clear();
+            return Touched::Dimension;
+        }
+        let int = |name: &str| record.key.get(name).and_then(Cell::int).and_then(|v| i32::try_from(v).ok());
+        let (Some(id), Some(resource)) = (int(column), int("resource_id")) else { return Touched::Nothing };
+        let position = self.link_positions.entry((kind, id, resource)).or_insert((i64::MIN, 0));
+        if *position >= record.position() {
+            ::metrics::counter!(crate::metrics::REPLAYS_DROPPED).increment(1);
+            return Touched::Nothing;
+        }
+        *position = record.position();
+        let set = links.entry(id).or_default();
+        let changed = match record.op {
+            Op::Delete => set.remove(&resource),
+            _ => set.insert(resource),
+        };
+        if set.is_empty() {
+            links.remove(&id);
+        }
+        if changed {
+            Touched::Reservation(kind, id)
+        } else {
+            Touched::Nothing
+        }
+    }
+
+    /// The main row of a reservation.
+    pub fn main_row(&self, kind: ReservationKind, id: i32) -> Option<&Stored> {
+        self.main.get(&kind)?.get(&i64::from(id))
+    }
+
+    /// The resources a reservation is linked to.
+    pub fn resources_of(&self, kind: ReservationKind, id: i32) -> BTreeSet<i32> {
+        self.links.get(&kind).and_then(|l| l.get(&id)).cloned().unwrap_or_default()
+    }
+
+    /// Every reservation known by main row or link.
+    pub fn all_reservations(&self) -> HashSet<(ReservationKind, i32)> {
+        let mut out = HashSet::new();
+        for (kind, rows) in &self.main {
+            out.extend(rows.keys().filter_map(|id| i32::try_from(*id).ok()).map(|id| (*kind, id)));
+        }
+        for (kind, links) in &self.links {
+            out.extend(links.keys().map(|id| (*kind, *id)));
+        }
+        out
+    }
+
+    /// Forgets reservations that ended before `before_local` (wall-clock µs) and links whose reservation is
+    /// gone, so memory stays bounded by the window. Returns the forgotten reservations.
+    pub fn prune(&mut self, before_local: i64) -> Vec<(ReservationKind, i32)> {
+        let mut forgotten = Vec::new();
+        for (kind, rows) in &mut self.main {
+            rows.retain(|id, stored| {
+                let keep = stored.local("to_").is_none_or(|end| end >= before_local);
+                if !keep {
+                    if let Ok(id) = i32::try_from(*id) {
+                        forgotten.push((*kind, id));
+                    }
+                }
+                keep
+            });
+        }
+        for kind in ReservationKind::ALL {
+            let main = self.main.get(&kind);
+            if let Some(links) = self.links.get_mut(&kind) {
+                links.retain(|id, _| main.is_some_and(|m| m.contains_key(&i64::from(*id))));
+            }
+            self.link_positions.retain(|(k, id, _), _| {
+                *k != kind || self.main.get(&kind).is_some_and(|m| m.contains_key(&i64::from(*id)))
+            });
+        }
+        forgotten
+    }
+}

@@ -1,0 +1,406 @@
+//! The cdc-reader and the resolver against the real stack (PostgreSQL 15, the Kafka broker, the schema
+//! registry): the sample data becomes the desired state of the mapped room calendars, and live changes
+//! behave as the domain rules say.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use chrono::NaiveDateTime;
+use resolver::{Config, WindowConfig};
+use schema_registry::{AvroCodec, RegistryClient};
+use streams::{KafkaSettings, RecordProducer};
+use testkit::{unique_name, Stack, TestDatabase};
+use tokio::sync::oneshot;
+use vocabulary::records::{
+    AvroRecord, DesiredItem, GraphEvent, GraphEventBody, ImportOp, ImportRecord, RoomsyncTags, UpsertOrDelete,
+};
+use vocabulary::topics::Topics;
+
+const HALL_A: &str = "hall-a@fjordvik.kommune.no";
+const HALL_B: &str = "hall-b@fjordvik.kommune.no";
+const STORSALEN: &str = "storsalen@fjordvik.kommune.no";
+
+fn utc(s: &str) -> i64 {
+    NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").map(|t| t.and_utc().timestamp_micros()).unwrap_or_default()
+}
+
+async fn desired(topic: &str, n: usize, codec: &AvroCodec) -> Result<Vec<DesiredItem>> {
+    // The resolver creates the topic; until it exists, reading it fails: wait for it.
+    let records = testkit::wait_until("the desired topic", Duration::from_secs(120), || async {
+        Ok(testkit::consume_all(topic, n, Duration::from_secs(60)).await.ok())
+    })
+    .await?;
+    let mut out = Vec::new();
+    for record in records {
+        let bytes = record.value.context("desired records are never tombstones")?;
+        out.push(DesiredItem::from_avro(codec.decode(&bytes).await?.1)?);
+    }
+    Ok(out)
+}
+
+/// The cdc-reader and the resolver running against a fresh copy of the sample database.
+struct Running {
+    db: TestDatabase,
+    client: tokio_postgres::Client,
+    topics: Topics,
+    codec: AvroCodec,
+    config: Config,
+    stop: Vec<oneshot::Sender<()>>,
+    tasks: Vec<tokio::task::JoinHandle<Result<()>>>,
+}
+
+fn spawn_resolver(config: Config) -> (oneshot::Sender<()>, tokio::task::JoinHandle<Result<()>>) {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        resolver::run(config, async move {
+            let _ = stopped.await;
+        })
+        .await
+        .map_err(anyhow::Error::from)
+    });
+    (stop, task)
+}
+
+impl Running {
+    async fn start() -> Result<Self> {
+        Self::start_instances(1, 1).await
+    }
+
+    /// `instances` resolvers in one group, over output topics of `partitions` partitions.
+    async fn start_instances(instances: usize, partitions: i32) -> Result<Self> {
+        let stack = Stack::from_env();
+        let db = TestDatabase::create().await?;
+        let mut client = db.connect().await?;
+        migrations::apply(&mut client).await?;
+        client
+            .batch_execute(&format!(
+                "insert into bb_resource_outlook_item (resource_id, outlook_item_id, outlook_item_name, active) values \
+                 (1, '{HALL_A}', 'Hall A', 1), (2, '{HALL_B}', 'Hall B', 1), (4, '{STORSALEN}', 'Storsalen', 1)"
+            ))
+            .await?;
+
+        let prefix = unique_name("rs");
+        let mut cdc = cdc_reader::Config::new(db.url(), testkit::kafka_bootstrap());
+        cdc.slot = unique_name("slot");
+        cdc.publication = unique_name("pub");
+        cdc.kafka.topic_prefix = prefix.clone();
+        cdc.schema_registry_url = stack.registry_url.clone();
+        cdc.status_interval = Duration::from_millis(100);
+        let publication = cdc.publication.clone();
+        let (stop_cdc, cdc_stopped) = oneshot::channel::<()>();
+        let cdc_task = tokio::spawn(async move {
+            cdc_reader::run(cdc, async move {
+                let _ = cdc_stopped.await;
+            })
+            .await
+            .map_err(anyhow::Error::from)
+        });
+        // Start the resolver on a complete snapshot, as in production after the first install.
+        testkit::wait_until("the initial snapshot", Duration::from_secs(60), || {
+            let (client, publication) = (&client, publication.clone());
+            async move {
+                let row = client
+                    .query_opt(
+                        "select obj_description(oid, 'pg_publication') from pg_publication where pubname = $1",
+                        &[&publication],
+                    )
+                    .await?;
+                Ok(row.and_then(|r| r.get::<_, Option<String>>(0)).map(|_| ()))
+            }
+        })
+        .await?;
+
+        let mut config = Config::new(testkit::kafka_bootstrap(), stack.registry_url.clone());
+        config.topic_prefix = prefix.clone();
+        config.group = unique_name("resolver");
+        config.partitions = partitions;
+        config.database_url = Some(db.url().to_owned());
+        // The sample data lies in spring 2026: a wide past margin keeps it inside the window.
+        config.window = WindowConfig {
+            past: Duration::from_secs(3 * 365 * 86_400),
+            horizon: Duration::from_secs(3 * 365 * 86_400),
+            tick: Duration::from_secs(5),
+        };
+        let (mut stop, mut tasks) = (Vec::new(), Vec::new());
+        for _ in 0..instances {
+            let (stop_resolver, task) = spawn_resolver(config.clone());
+            tasks.push(task);
+            stop.push(stop_resolver);
+        }
+        stop.push(stop_cdc);
+        tasks.push(cdc_task);
+        Ok(Running {
+            db,
+            client,
+            topics: Topics::new(prefix),
+            codec: AvroCodec::new(RegistryClient::new(&stack.registry_url)),
+            config,
+            stop,
+            tasks,
+        })
+    }
+
+    /// Stops the (first) resolver and starts a new one with the same configuration (a restart).
+    async fn restart_resolver(&mut self) -> Result<()> {
+        let stop = self.stop.remove(0);
+        let task = self.tasks.remove(0);
+        let _ = stop.send(());
+        tokio::time::timeout(Duration::from_secs(30), task).await???;
+        let (stop, task) = spawn_resolver(self.config.clone());
+        self.stop.insert(0, stop);
+        self.tasks.insert(0, task);
+        Ok(())
+    }
+
+    async fn stop(self) -> Result<()> {
+        for stop in self.stop {
+            let _ = stop.send(());
+        }
+        for task in self.tasks {
+            tokio::time::timeout(Duration::from_secs(30), task).await???;
+        }
+        drop(self.db);
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sample_data_becomes_the_desired_state_of_the_mapped_rooms() -> Result<()> {
+    let running = Running::start().await?;
+    let (client, codec) = (&running.client, &running.codec);
+    let topic = running.topics.desired();
+    let initial = desired(&topic, 10, codec).await?;
+    let by_key: BTreeMap<(String, String), &DesiredItem> =
+        initial.iter().map(|d| ((d.mailbox.clone(), d.item_key.clone()), d)).collect();
+    let keys: Vec<(&str, &str)> = by_key.keys().map(|(m, k)| (m.as_str(), k.as_str())).collect();
+    assert_eq!(
+        keys,
+        vec![
+            (HALL_A, "booking:204"),
+            (HALL_A, "event:305"),
+            (HALL_B, "allocation:102"),
+            (HALL_B, "booking:201"),
+            (HALL_B, "booking:202"),
+            (HALL_B, "booking:203"),
+            (HALL_B, "event:305"),
+            (STORSALEN, "event:301"),
+            (STORSALEN, "event:302"),
+            (STORSALEN, "event:304"),
+        ],
+        "allocation 101 is covered by bookings 201+202, 104 by 204; the cancelled 103/205 and unmapped rooms are absent"
+    );
+    let after_dst = by_key[&(HALL_B.to_owned(), "allocation:102".to_owned())].content.as_ref().context("content")?;
+    assert_eq!(
+        (after_dst.start, after_dst.end),
+        (utc("2026-03-31 17:00"), utc("2026-03-31 18:00")),
+        "19:00-20:00 summer time, after booking 203 took 18:00-19:00"
+    );
+    let before_dst = by_key[&(HALL_B.to_owned(), "booking:201".to_owned())].content.as_ref().context("content")?;
+    assert_eq!(before_dst.start, utc("2026-03-24 17:00"), "18:00 winter time");
+    let private = by_key[&(STORSALEN.to_owned(), "event:302".to_owned())].content.as_ref().context("content")?;
+    assert_eq!((private.subject.as_str(), private.body.as_deref()), ("Konfirmasjonsfest", None));
+
+    // A save of event 305 that rewrites its links in one transaction changes nothing; cancelling allocation
+    // 102 afterwards is the next (and only) new record.
+    client
+        .batch_execute(
+            "begin; update bb_event set name = name where id = 305; \
+             delete from bb_event_resource where event_id = 305; \
+             insert into bb_event_resource (event_id, resource_id) values (305, 1), (305, 2); commit;",
+        )
+        .await?;
+    client.batch_execute("update bb_allocation set id_string = cast(id as varchar)").await?;
+    client.batch_execute("update bb_allocation set active = 0 where id = 102").await?;
+    let all = desired(&topic, 11, codec).await?;
+    let last = all.last().context("a record")?;
+    assert_eq!((last.item_key.as_str(), last.op), ("allocation:102", UpsertOrDelete::Delete));
+
+    running.stop().await
+}
+
+fn outlook_event(mailbox: &str, id: &str, subject: &str, start: i64, end: i64, tags: RoomsyncTags) -> GraphEvent {
+    GraphEvent {
+        op: UpsertOrDelete::Upsert,
+        mailbox: mailbox.into(),
+        event_id: id.into(),
+        observed_at: 0,
+        event: Some(GraphEventBody {
+            change_key: Some(format!("ck-{id}")),
+            ical_uid: None,
+            subject: Some(subject.into()),
+            start,
+            end,
+            time_zone: Some("Europe/Oslo".into()),
+            is_all_day: false,
+            is_cancelled: false,
+            show_as: "busy".into(),
+            sensitivity: "normal".into(),
+            event_type: "singleInstance".into(),
+            series_master_id: None,
+            organizer: None,
+            attendees: vec![],
+            categories: vec![],
+            created: None,
+            last_modified: None,
+            transaction_id: None,
+            tags,
+        }),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outlook_bookings_are_imported_or_recorded_as_conflicts_and_echoes_are_ignored() -> Result<()> {
+    let running = Running::start().await?;
+    let initial = desired(&running.topics.desired(), 10, &running.codec).await?;
+    let booking = initial.iter().find(|d| d.item_key == "booking:201").context("booking 201")?;
+    let content = booking.content.clone().context("content")?;
+
+    let producer = RecordProducer::new(&KafkaSettings::new(testkit::kafka_bootstrap()), running.codec.clone())?;
+    let topic = running.topics.graph_events();
+    let echo = RoomsyncTags { item_key: Some("booking:201".into()), ..RoomsyncTags::default() };
+    let events = [
+        outlook_event(HALL_B, "echo", &content.subject, content.start, content.end, echo),
+        // 18:30-19:30 Oslo on 24 March: over allocation 101 and bookings 201 and 202.
+        outlook_event(
+            HALL_B,
+            "clash",
+            "Kurs",
+            utc("2026-03-24 17:30"),
+            utc("2026-03-24 18:30"),
+            RoomsyncTags::default(),
+        ),
+        outlook_event(
+            HALL_B,
+            "free",
+            "Styremøte",
+            utc("2026-04-01 10:00"),
+            utc("2026-04-01 11:00"),
+            RoomsyncTags::default(),
+        ),
+    ];
+    for event in &events {
+        producer.send(&topic, &format!("{}/{}", event.mailbox, event.event_id), None, Some(event)).await?;
+    }
+
+    let imports = testkit::wait_until("the import", Duration::from_secs(60), || async {
+        Ok(testkit::consume_all(&running.topics.imports(), 1, Duration::from_secs(30)).await.ok())
+    })
+    .await?;
+    let import =
+        ImportRecord::from_avro(running.codec.decode(imports[0].value.as_deref().unwrap_or_default()).await?.1)?;
+    assert_eq!((import.event_id.as_str(), import.resource_id, import.op), ("free", 2, ImportOp::Upsert));
+
+    let client = &running.client;
+    let conflicts = testkit::wait_until("three conflict rows", Duration::from_secs(60), || async move {
+        let rows = client
+            .query(
+                "select reservation_type::text, reservation_id, status::text from roomsync_conflicts \
+                 where outlook_event_id = 'clash' order by reservation_type, reservation_id",
+                &[],
+            )
+            .await?;
+        let found: Vec<(String, i32, String)> = rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect();
+        Ok((found.len() == 3).then_some(found))
+    })
+    .await?;
+    assert_eq!(
+        conflicts,
+        vec![
+            ("allocation".to_owned(), 101, "open".to_owned()),
+            ("booking".to_owned(), 201, "open".to_owned()),
+            ("booking".to_owned(), 202, "open".to_owned())
+        ]
+    );
+    // The echo re-emitted nothing: the desired topic still holds the initial ten records only.
+    let again = testkit::consume_all(&running.topics.desired(), 11, Duration::from_secs(3)).await;
+    assert!(again.is_err(), "no desired record beyond the initial ten");
+    running.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_share_the_rooms_and_together_emit_the_same_desired_state() -> Result<()> {
+    let running = Running::start_instances(2, 4).await?;
+    let topic = running.topics.desired();
+    let codec = &running.codec;
+    let expected = [
+        (HALL_A, "booking:204"),
+        (HALL_A, "event:305"),
+        (HALL_B, "allocation:102"),
+        (HALL_B, "booking:201"),
+        (HALL_B, "booking:202"),
+        (HALL_B, "booking:203"),
+        (HALL_B, "event:305"),
+        (STORSALEN, "event:301"),
+        (STORSALEN, "event:302"),
+        (STORSALEN, "event:304"),
+    ];
+    let records = testkit::wait_until("every room's items", Duration::from_secs(120), || async {
+        let Ok(records) = desired(&topic, 10, codec).await else { return Ok(None) };
+        let keys: std::collections::BTreeSet<(String, String)> =
+            records.iter().map(|d| (d.mailbox.clone(), d.item_key.clone())).collect();
+        Ok((keys.len() == expected.len()).then_some(records))
+    })
+    .await?;
+    let mut hashes: BTreeMap<(String, String), String> = BTreeMap::new();
+    for record in &records {
+        let key = (record.mailbox.clone(), record.item_key.clone());
+        let first = hashes.entry(key).or_insert_with(|| record.content_hash.clone());
+        assert_eq!(*first, record.content_hash, "a key emitted twice carries the same state");
+        assert_eq!(record.op, UpsertOrDelete::Upsert, "{} / {}", record.mailbox, record.item_key);
+    }
+    let keys: Vec<(&str, &str)> = hashes.keys().map(|(m, k)| (m.as_str(), k.as_str())).collect();
+    assert_eq!(keys, expected.to_vec());
+    // Every record of a room is in the room's partition.
+    for record in testkit::consume_all(&topic, records.len(), Duration::from_secs(30)).await? {
+        let item = DesiredItem::from_avro(codec.decode(record.value.as_deref().unwrap_or_default()).await?.1)?;
+        assert_eq!(record.partition, vocabulary::keys::room_partition(&item.mailbox, 4), "{}", item.mailbox);
+    }
+    running.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_resolver_rebuilds_its_state_and_emits_only_what_changed() -> Result<()> {
+    let mut running = Running::start().await?;
+    let topic = running.topics.desired();
+    desired(&topic, 10, &running.codec).await?;
+    running.restart_resolver().await?;
+    // A change while it restarts, and one after: each is exactly one new record, nothing of the initial ten
+    // is emitted again.
+    running.client.batch_execute("update bb_booking set active = 0 where id = 203").await?;
+    let all = desired(&topic, 12, &running.codec).await?;
+    let tail: Vec<(&str, UpsertOrDelete)> = all[10..].iter().map(|d| (d.item_key.as_str(), d.op)).collect();
+    assert_eq!(
+        tail,
+        vec![("allocation:102", UpsertOrDelete::Upsert), ("booking:203", UpsertOrDelete::Delete)],
+        "allocation 102 gets its whole slot back, booking 203 goes"
+    );
+    let again = testkit::consume_all(&topic, 13, Duration::from_secs(3)).await;
+    assert!(again.is_err(), "nothing more");
+    running.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_input_record_that_cannot_be_decoded_is_dead_lettered_and_the_resolver_goes_on() -> Result<()> {
+    let running = Running::start().await?;
+    let topic = running.topics.desired();
+    desired(&topic, 10, &running.codec).await?;
+    let producer = RecordProducer::new(&KafkaSettings::new(testkit::kafka_bootstrap()), running.codec.clone())?;
+    let cdc_topic = running.topics.cdc("public", "bb_event");
+    producer.send_bytes(&cdc_topic, "garbage", None, Some(b"not avro at all")).await?;
+
+    let letters = testkit::wait_until("the dead letter", Duration::from_secs(60), || async {
+        Ok(testkit::consume_all(&running.topics.dead_letter(), 1, Duration::from_secs(20)).await.ok())
+    })
+    .await?;
+    let letter = vocabulary::records::DeadLetter::from_avro(
+        running.codec.decode(letters[0].value.as_deref().unwrap_or_default()).await?.1,
+    )?;
+    assert_eq!((letter.stage.as_str(), letter.source_topic.as_deref()), ("resolver", Some(cdc_topic.as_str())));
+
+    running.client.batch_execute("update bb_allocation set active = 0 where id = 102").await?;
+    let all = desired(&topic, 11, &running.codec).await?;
+    let last = all.last().context("a record")?;
+    assert_eq!((last.item_key.as_str(), last.op), ("allocation:102", UpsertOrDelete::Delete));
+    running.stop().await
+}
