@@ -1,6 +1,6 @@
 //! Transaction metadata: after the data records of each committed source transaction (and after the initial
 //! snapshot), one END record on `<prefix>.cdc.transactions` says how many records the transaction put on
-//! each topic (Debezium's transaction metadata, `schemas/cdc_transaction.avsc`).
+//! each topic (Debezium's transaction metadata, `schemas/cdc/transactions.avsc`).
 //!
 //! Invariant: the END record is produced under the transaction's progress handle before it is sealed, so the
 //! flush LSN never passes a transaction whose END record Kafka has not acknowledged; after a replay the END
@@ -61,8 +61,8 @@ impl AvroRecord for TransactionMetadata {
         SCHEMA.get_or_init(|| {
             // The file is part of this build and checked by the test below: it always parses.
             #[allow(clippy::expect_used)]
-            Schema::parse_str(include_str!("../../../schemas/cdc_transaction.avsc"))
-                .expect("schemas/cdc_transaction.avsc is valid Avro")
+            Schema::parse_str(include_str!("../../../schemas/cdc/transactions.avsc"))
+                .expect("schemas/cdc/transactions.avsc is valid Avro")
         })
     }
 }
