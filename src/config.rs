@@ -315,18 +315,7 @@ impl Default for CdcConfig {
     }
 }
 
-/// How lower-priority items show where a higher-priority item holds the slot.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OverlapPolicy {
-    /// Only the uncovered parts, split into pieces; pieces under a minute are dropped.
-    #[default]
-    Trim,
-    /// Not at all while any part is covered.
-    Hide,
-    /// In full, overlapping.
-    ShowAll,
-}
+pub use resolver::{ConflictPolicy, EditPolicy, OverlapPolicy};
 
 /// `[sync]`
 #[derive(Debug, Clone, Deserialize)]
@@ -340,8 +329,17 @@ pub struct SyncConfig {
     /// How far ahead the sync window reaches.
     #[serde(with = "humantime_serde")]
     pub horizon: Duration,
-    /// Overlap policy.
+    /// Lower-priority items where a higher-priority one holds the slot: trim, hide or show_all.
     pub overlap: OverlapPolicy,
+    /// With `trim`, pieces shorter than this are dropped.
+    #[serde(with = "humantime_serde")]
+    pub min_piece: Duration,
+    /// An Outlook edit of an event roomsync wrote: revert (the booking system is the authority) or record.
+    pub outlook_edits: EditPolicy,
+    /// An Outlook-origin booking overlapping a booking-system reservation: record, or decline.
+    pub conflicts: ConflictPolicy,
+    /// Turn non-conflicting Outlook-origin bookings into import records.
+    pub import_outlook_bookings: bool,
 }
 
 impl Default for SyncConfig {
@@ -351,6 +349,10 @@ impl Default for SyncConfig {
             window_past: Duration::from_secs(24 * 3600),
             horizon: Duration::from_secs(180 * 24 * 3600),
             overlap: OverlapPolicy::Trim,
+            min_piece: Duration::from_secs(60),
+            outlook_edits: EditPolicy::Revert,
+            conflicts: ConflictPolicy::Record,
+            import_outlook_bookings: true,
         }
     }
 }

@@ -75,6 +75,29 @@ pub fn cdc(config: &Config) -> anyhow::Result<cdc_reader::Config> {
     Ok(cdc)
 }
 
+/// The resolver's settings.
+pub fn resolver(config: &Config) -> resolver::Config {
+    let mut resolver = resolver::Config::new(config.kafka.bootstrap_servers.clone(), config.registry.url.clone());
+    resolver.kafka_properties = config.kafka.properties.clone();
+    resolver.topic_prefix = config.kafka.topic_prefix.clone();
+    resolver.source_schema = config.cdc.schema.clone();
+    resolver.partitions = config.kafka.partitions;
+    resolver.replication_factor = config.kafka.replication_factor;
+    resolver.database_url = Some(database_url(config));
+    resolver.policies = resolver::Policies {
+        overlap: config.sync.overlap,
+        min_piece: config.sync.min_piece,
+        outlook_edit: config.sync.outlook_edits,
+        conflict: config.sync.conflicts,
+        import_outlook_bookings: config.sync.import_outlook_bookings,
+        dst: config.sync.dst,
+        ..resolver::Policies::default()
+    };
+    resolver.window.past = config.sync.window_past;
+    resolver.window.horizon = config.sync.horizon;
+    resolver
+}
+
 /// The Graph sink's settings.
 pub fn graph_sink(config: &Config) -> anyhow::Result<graph_sink::Config> {
     let mut sink = graph_sink::Config::new(
@@ -144,6 +167,18 @@ mod tests {
         assert!(cdc.is_excluded("bb_event", "contact_phone"));
         assert!(!cdc.is_excluded("bb_booking", "contact_phone"));
         Ok(())
+    }
+
+    #[test]
+    fn the_resolver_uses_the_sync_rules_and_window() {
+        let mut config = Config::default();
+        config.sync.overlap = crate::config::OverlapPolicy::Hide;
+        config.sync.horizon = std::time::Duration::from_secs(3600 * 24 * 30);
+        let resolver = resolver(&config);
+        assert_eq!(resolver.policies.overlap, crate::config::OverlapPolicy::Hide);
+        assert_eq!(resolver.window.horizon, config.sync.horizon);
+        assert_eq!(resolver.policies.time_zone, "Europe/Oslo");
+        assert!(resolver.database_url.is_some(), "conflicts are written to the database");
     }
 
     #[test]

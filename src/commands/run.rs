@@ -69,7 +69,10 @@ pub async fn run(config: &Config, stages: &[Stage]) -> anyhow::Result<()> {
                 });
             }
             Stage::Resolver => {
-                warn!(stage = ?stage, "stage is not built yet in this version; skipping it");
+                let settings = crate::stages::resolver(config);
+                tasks.spawn(
+                    async move { ("resolver".to_owned(), resolver::run(settings, stop).await.map_err(Into::into)) },
+                );
             }
         }
     }

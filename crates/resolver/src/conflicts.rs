@@ -37,6 +37,20 @@ impl ConflictStore {
         Ok(ConflictStore { client })
     }
 
+    /// Clears the content hash roomsync last wrote for an item, so the sink rewrites it from the next desired
+    /// record even though that record's hash is unchanged (an Outlook edit is being reverted).
+    pub async fn forget_written_content(&self, mailbox: &str, item_key: &str) -> Result<(), ResolverError> {
+        self.client
+            .execute(
+                "update outlook_calendar_mapping set content_hash = null, updated_at = now() \
+                 where outlook_item_id = $1 and item_key = $2",
+                &[&mailbox, &item_key],
+            )
+            .await
+            .map_err(pg("clearing the content hash of a reverted item"))?;
+        Ok(())
+    }
+
     /// Records one conflict (no-op when it is already recorded).
     pub async fn record(&self, conflict: &Conflict) -> Result<(), ResolverError> {
         let at = |micros: i64| DateTime::<Utc>::from_timestamp_micros(micros).unwrap_or_default();

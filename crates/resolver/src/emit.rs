@@ -35,6 +35,16 @@ impl Emitter {
             let op = if reservation.op == vocabulary::records::UpsertOrDelete::Upsert { "upsert" } else { "delete" };
             ::metrics::counter!(crate::metrics::RESERVATIONS_EMITTED, "op" => op).increment(1);
         }
+        if let Some(store) = &self.conflicts {
+            for (mailbox, item_key) in &output.reverts {
+                store.forget_written_content(mailbox, item_key).await?;
+            }
+        } else if !output.reverts.is_empty() {
+            tracing::warn!(
+                reverts = output.reverts.len(),
+                "outlook edits to revert but no database configured: the sink will not rewrite them"
+            );
+        }
         for item in &output.desired {
             let key = room_item_key(&item.mailbox, &item.item_key);
             let partition = Some(room_partition(&item.mailbox, self.partitions));

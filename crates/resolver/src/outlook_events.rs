@@ -145,6 +145,7 @@ impl Core {
                 EditPolicy::Revert => {
                     if let Some(last) = self.ledger.get(&event.mailbox, &item_key).cloned() {
                         info!(item = %item_key, "roomsync event edited in outlook: reverting to the booking system's state");
+                        output.reverts.push((event.mailbox.clone(), item_key.clone()));
                         output.desired.push(last);
                     }
                 }
