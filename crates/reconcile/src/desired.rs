@@ -228,6 +228,11 @@ pub(crate) async fn read_snapshot(
                 let entry = DesiredEntry { item, raw: raw.clone() };
                 snapshot.rooms.entry(mailbox.to_owned()).or_default().insert(item_key.to_owned(), entry);
             }
+            Ok(item) if item.op == UpsertOrDelete::Upsert => {
+                // The sink parks an upsert without content; what the room should hold is then not known.
+                warn!(partition = raw.partition, offset = raw.offset, "desired upsert without content");
+                snapshot.unknown.insert((mailbox.to_owned(), item_key.to_owned()));
+            }
             Ok(_) => {}
             Err(reason) => {
                 warn!(partition = raw.partition, offset = raw.offset, %reason, "undecodable desired record");

@@ -21,6 +21,8 @@
 mod actual;
 mod desired;
 mod drift;
+#[cfg(test)]
+mod drift_tests;
 mod error;
 pub mod metrics;
 mod periodic;
