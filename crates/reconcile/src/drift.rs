@@ -58,7 +58,7 @@ pub(crate) struct Room<'a> {
     /// The calendar.
     pub calendar: &'a Calendar,
     /// Item keys whose desired state could not be decoded.
-    pub unknown: &'a dyn Fn(&str) -> bool,
+    pub unknown: &'a (dyn Fn(&str) -> bool + Sync),
 }
 
 fn micros_to_naive(micros: i64) -> Option<NaiveDateTime> {

@@ -202,3 +202,20 @@ async fn compare_and_repair(config: &Config, options: &Options, db: &tokio_postg
     );
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    #[test]
+    fn a_run_can_be_spawned_on_a_multi_threaded_runtime() {
+        let graph = ClientConfig::new("t", "c", graph_client::Secret::new("s"));
+        let config = Config::new("postgres://nowhere", KafkaSettings::new("nowhere:9092"), "http://nowhere", graph);
+        let options = Options::default();
+        // Never polled: only the type matters.
+        assert_send(&reconcile(&config, &options));
+        assert_send(&run_periodically(config.clone(), Duration::from_secs(1), async {}));
+    }
+}

@@ -4,3 +4,5 @@
 
 mod drift;
 mod harness;
+mod periodic;
+mod sink_lag;
