@@ -153,7 +153,7 @@ impl Room<'_> {
         }
         if row.busy() || !matches!(row.sync_status.as_str(), "synced" | "deleted") {
             return Some(unmapped(format!(
-                "the sink is writing it (status {}, intent {})",
+                "the sink has not settled it (status {}, intent {})",
                 row.sync_status, row.intent
             )));
         }

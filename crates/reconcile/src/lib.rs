@@ -159,7 +159,7 @@ async fn compare_and_repair(config: &Config, options: &Options, db: &tokio_postg
         let calendar = match actual::read_calendar(&graph, mailbox, from, to, &mapped).await {
             Ok(calendar) => calendar,
             Err(err) => {
-                warn!(error = %err, "a room calendar could not be read; skipped");
+                warn!(mailbox = %mailbox, error = %err, "a room calendar could not be read; skipped");
                 report.failed_rooms.push((mailbox.clone(), err.to_string()));
                 continue;
             }

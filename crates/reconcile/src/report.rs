@@ -180,3 +180,33 @@ impl fmt::Display for Report {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_printed_report_counts_each_kind_and_lists_drift_and_repairs() {
+        let drift = Drift {
+            kind: DriftKind::Changed,
+            mailbox: "room@x".into(),
+            item_key: "event:2".into(),
+            event_id: Some("e2".into()),
+            detail: "start desired 2030-01-06T17:00:00Z, calendar 2030-01-06T19:00:00Z".into(),
+        };
+        let report = Report {
+            rooms: vec!["room@x".into()],
+            desired_items: 3,
+            events_seen: 4,
+            drift: vec![drift.clone()],
+            repairs: vec![Repair { drift, outcome: Outcome::Reproduced { partition: 0, offset: 9 } }],
+            ..Report::default()
+        };
+        let text = report.to_string();
+        assert!(text.starts_with("1 rooms, 3 desired items, 4 events: 0 missing, 1 changed, 0 stale, 0 unmapped\n"));
+        assert!(text.contains("changed  room@x event:2 event e2: start desired"));
+        assert!(text.contains("repair   room@x event:2: desired record produced again (partition 0, offset 9)"));
+        assert_eq!(report.repaired(), 1);
+        assert!(!report.is_clean());
+    }
+}
