@@ -28,7 +28,7 @@ use crate::report::Outcome;
 /// Rounds of the fence before giving up (each round only re-produces what was overtaken in the last one).
 const FENCE_ROUNDS: usize = 5;
 
-/// Copies produced by repairs: key -> (partition, offset of our copy, offset the snapshot ended at).
+/// Copies produced by repairs: key -> (partition, offset of our copy).
 #[derive(Debug, Default)]
 pub(crate) struct Produced {
     copies: BTreeMap<String, (i32, i64)>,
@@ -103,6 +103,22 @@ pub(crate) async fn delete_stale(
     Ok(outcome)
 }
 
+/// The newest record of each copied key that precedes our copy in its partition (records of other keys, and
+/// records after our copy, which are newer than it anyway, do not count).
+fn overtaken(records: Vec<RawRecord>, copies: &BTreeMap<String, (i32, i64)>) -> HashMap<String, RawRecord> {
+    let mut out: HashMap<String, RawRecord> = HashMap::new();
+    for record in records {
+        let Some(&(partition, ours)) = copies.get(&record.key) else { continue };
+        if record.partition != partition || record.offset >= ours {
+            continue;
+        }
+        if out.get(&record.key).is_none_or(|seen| seen.offset < record.offset) {
+            out.insert(record.key.clone(), record);
+        }
+    }
+    out
+}
+
 /// Makes sure no repair copy overtook a newer record: any record of a repaired key that arrived after the
 /// snapshot and before our copy is produced once more (bytes as they are, tombstones too). Returns how many.
 pub(crate) async fn fence(
@@ -133,18 +149,7 @@ pub(crate) async fn fence(
             })
             .collect();
         let records = read_ranges(kafka, topic, ranges).await?;
-        let mut overtaken: HashMap<String, RawRecord> = HashMap::new();
-        for record in records {
-            let Some(&(partition, ours)) = copies.get(&record.key) else { continue };
-            if record.partition == partition && record.offset < ours {
-                match overtaken.get(&record.key) {
-                    Some(seen) if seen.offset > record.offset => {}
-                    _ => {
-                        overtaken.insert(record.key.clone(), record);
-                    }
-                }
-            }
-        }
+        let overtaken = overtaken(records, &copies);
         for (&p, &last) in &until {
             scan_from.insert(p, last + 1);
         }
@@ -162,4 +167,30 @@ pub(crate) async fn fence(
         warn!(keys = copies.len(), "the resolver kept writing repaired items; left to the next run");
     }
     Ok(again)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(key: &str, offset: i64, value: Option<u8>) -> RawRecord {
+        RawRecord { partition: 0, offset, key: key.into(), value: value.map(|v| vec![v]) }
+    }
+
+    #[test]
+    fn only_the_newest_record_before_our_copy_of_the_same_key_is_overtaken() {
+        let copies: BTreeMap<String, (i32, i64)> =
+            [("r/a".to_owned(), (0, 10)), ("r/b".to_owned(), (0, 11))].into_iter().collect();
+        let records = vec![
+            record("r/a", 5, Some(1)),
+            record("r/a", 7, None),
+            record("r/c", 8, Some(3)),
+            record("r/a", 10, Some(9)),
+            record("r/b", 11, Some(9)),
+            record("r/b", 12, Some(4)),
+        ];
+        let found = overtaken(records, &copies);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found.get("r/a"), Some(&record("r/a", 7, None)), "a tombstone counts as the newest state");
+    }
 }
