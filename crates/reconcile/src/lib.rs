@@ -142,6 +142,7 @@ async fn compare_and_repair(config: &Config, options: &Options, db: &tokio_postg
     let to = now + chrono::Duration::from_std(config.horizon).unwrap_or(chrono::Duration::days(180));
     let mut report = Report { dry_run: options.dry_run, rooms: rooms.clone(), ..Report::default() };
     let mut produced = repair::Produced::default();
+    let mut found: Vec<(String, drift::Finding)> = Vec::new();
     for mailbox in &rooms {
         let desired = snapshot.room(mailbox);
         // Mapped events of desired items in the window are fetched even if they left it (moved by a person).
@@ -171,22 +172,29 @@ async fn compare_and_repair(config: &Config, options: &Options, db: &tokio_postg
         let findings = room.findings();
         report.desired_items += desired.len();
         report.events_seen += calendar.in_window.len();
-        for finding in findings {
-            if let Some(producer) = &producer {
-                let outcome = match &finding.action {
-                    Action::None => None,
-                    Action::Rewrite { .. } => {
-                        Some(repair::rewrite(db, producer, &topic, mailbox, &finding, &mut produced).await?)
-                    }
-                    Action::Delete => Some(repair::delete_stale(db, &graph, mailbox, &finding).await?),
-                };
-                if let Some(outcome) = outcome {
-                    report.repairs.push(Repair { drift: finding.drift.clone(), outcome });
+        found.extend(findings.into_iter().map(|f| (mailbox.clone(), f)));
+    }
+    if let Some(producer) = &producer {
+        let newer = if found.iter().any(|(_, f)| f.action != Action::None) {
+            repair::keys_written_since(&config.kafka, &topic, &snapshot.high).await?
+        } else {
+            HashSet::new()
+        };
+        for (mailbox, finding) in &found {
+            let key = vocabulary::keys::room_item_key(mailbox, &finding.drift.item_key);
+            let outcome = match &finding.action {
+                Action::None => continue,
+                // The resolver wrote the item during the run: the sink applies that, and the next run looks again.
+                _ if newer.contains(&key) => Outcome::Skipped("a newer desired record arrived during the run".into()),
+                Action::Rewrite { .. } => {
+                    repair::rewrite(db, producer, &topic, mailbox, finding, &mut produced).await?
                 }
-            }
-            report.drift.push(finding.drift);
+                Action::Delete => repair::delete_stale(db, &graph, mailbox, finding).await?,
+            };
+            report.repairs.push(Repair { drift: finding.drift.clone(), outcome });
         }
     }
+    report.drift = found.into_iter().map(|(_, f)| f.drift).collect();
     if let Some(producer) = &producer {
         report.superseded = repair::fence(&config.kafka, producer, &topic, &snapshot.high, produced).await?;
     }

@@ -12,7 +12,7 @@
 //! the reconciler never writes an event's content itself; after the fence, the newest desired record of every
 //! repaired key is again the last one in its partition.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use graph_client::{DeleteOutcome, GraphClient};
 use streams::{KafkaSettings, RecordProducer};
@@ -101,6 +101,18 @@ pub(crate) async fn delete_stale(
     .await
     .map_err(Error::pg("marking a stale event's row deleted"))?;
     Ok(outcome)
+}
+
+/// Keys of every record written to the desired topic since the snapshot's watermarks.
+pub(crate) async fn keys_written_since(
+    kafka: &KafkaSettings,
+    topic: &str,
+    snapshot_high: &BTreeMap<i32, i64>,
+) -> Result<HashSet<String>, Error> {
+    let marks = watermarks(kafka, topic).await?;
+    let ranges: Vec<(i32, i64, i64)> =
+        marks.iter().map(|(&p, &(low, high))| (p, snapshot_high.get(&p).copied().unwrap_or(low), high)).collect();
+    Ok(read_ranges(kafka, topic, ranges).await?.into_iter().map(|r| r.key).collect())
 }
 
 /// The newest record of each copied key that precedes our copy in its partition (records of other keys, and
