@@ -56,6 +56,7 @@ async fn a_deleted_a_moved_and_an_unknown_tagged_event_are_found_then_repaired_a
     // Dry run: exactly the three drifts, and nothing written anywhere.
     let rows_before = h.rows().await?;
     let events_before = h.events();
+    let high_before = h.desired_high_watermark()?;
     h.emu.reset_requests();
     let report = h.reconcile(true).await?;
     let mut found: Vec<(DriftKind, String, Option<String>)> =
@@ -85,6 +86,7 @@ async fn a_deleted_a_moved_and_an_unknown_tagged_event_are_found_then_repaired_a
     assert!(writes.is_empty(), "a dry run wrote to Graph: {writes:?}");
     assert_eq!(h.rows().await?, rows_before, "a dry run changed mapping rows");
     assert_eq!(h.events(), events_before, "a dry run changed the calendar");
+    assert_eq!(h.desired_high_watermark()?, high_before, "a dry run produced records");
 
     // Repair: the reconciler resets the rows and produces the desired records again; the sink rewrites them.
     let report = h.reconcile(false).await?;

@@ -171,6 +171,15 @@ impl Harness {
         Ok(())
     }
 
+    /// The desired topic's high watermark (one partition).
+    pub fn desired_high_watermark(&self) -> Result<i64> {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        let consumer: BaseConsumer =
+            self.kafka.client_config().set("group.id", unique_name("reconcile_probe")).create()?;
+        let (_, high) = consumer.fetch_watermarks(&self.topics.desired(), 0, Duration::from_secs(10))?;
+        Ok(high)
+    }
+
     pub fn events(&self) -> Vec<Value> {
         self.emu.mailbox_events(ROOM).unwrap_or_default()
     }
