@@ -47,6 +47,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Compare what each room calendar holds with the desired state; print the drift and repair it.
+    Reconcile {
+        /// Only print the drift; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Only these room mailboxes (repeat the flag); all active rooms when omitted.
+        #[arg(long = "room")]
+        rooms: Vec<String>,
+    },
     /// Discover room mailboxes through Graph (/places).
     Rooms,
     /// Resource-to-room mappings (bb_resource_outlook_item).

@@ -77,6 +77,25 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     /// The Graph sink and the import of Outlook-origin bookings.
     pub graph_sink: GraphSinkConfig,
+    /// Periodic reconciliation of the room calendars with the desired state.
+    pub reconcile: ReconcileConfig,
+}
+
+/// `[reconcile]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReconcileConfig {
+    /// Run reconciliation periodically inside `roomsync run` (the graph-sink stage must run for repairs).
+    pub enabled: bool,
+    /// Time between two periodic runs (the first runs one interval after start).
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+}
+
+impl Default for ReconcileConfig {
+    fn default() -> Self {
+        ReconcileConfig { enabled: true, interval: Duration::from_secs(30 * 60) }
+    }
 }
 
 /// `[graph_sink]`
@@ -493,6 +512,9 @@ impl Config {
             if self.webhooks.listen.parse::<std::net::SocketAddr>().is_err() {
                 return invalid(format!("[webhooks] listen {:?} must be host:port", self.webhooks.listen));
             }
+        }
+        if self.reconcile.enabled && self.reconcile.interval < Duration::from_secs(60) {
+            return invalid("[reconcile] interval must be at least \"1m\" (it reads every room calendar)".into());
         }
         if self.sync.horizon.is_zero() {
             return invalid("[sync] horizon must be longer than zero, e.g. \"180d\"".into());

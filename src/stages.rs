@@ -115,6 +115,20 @@ pub fn graph_sink(config: &Config) -> anyhow::Result<graph_sink::Config> {
     Ok(sink)
 }
 
+/// Reconciliation's settings.
+pub fn reconcile(config: &Config) -> anyhow::Result<reconcile::Config> {
+    let mut reconcile = reconcile::Config::new(
+        database_url(config),
+        kafka_settings(config),
+        config.registry.url.clone(),
+        graph_client_config(config)?,
+    );
+    reconcile.topic_prefix = config.kafka.topic_prefix.clone();
+    reconcile.window_past = config.sync.window_past;
+    reconcile.horizon = config.sync.horizon;
+    Ok(reconcile)
+}
+
 /// The Graph source's settings.
 pub fn graph_source(config: &Config) -> anyhow::Result<graph_source::Config> {
     let mut source = graph_source::Config::new(

@@ -35,6 +35,7 @@ async fn start(graph: Option<graph_client::GraphClient>) -> anyhow::Result<Api> 
         graph,
         kafka: Some(streams::KafkaSettings::new(stack.kafka)),
         registry_url: Some(stack.registry_url),
+        reconcile: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
@@ -175,6 +176,7 @@ async fn readiness_names_the_dependency_that_is_down() -> anyhow::Result<()> {
         kafka: None,
         // Port 9 (discard) on loopback: nothing listens there.
         registry_url: Some("http://127.0.0.1:9".into()),
+        reconcile: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);

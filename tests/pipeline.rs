@@ -222,5 +222,30 @@ async fn booking_changes_reach_the_room_calendars_and_outlook_edits_are_reverted
         marker_writes <= 2,
         "no-op churn must not cause Graph writes; {marker_writes} writes for one renamed event"
     );
+
+    // 5. A person deletes roomsync's event straight from the room calendar: reconciliation finds the drift
+    //    (a dry run changes nothing) and repairs it through the sink.
+    let stengt = emu
+        .mailbox_events(HALL_B)
+        .unwrap_or_default()
+        .into_iter()
+        .find(|e| e["subject"] == "STENGT - gulvvedlikehold")
+        .and_then(|e| e["id"].as_str().map(str::to_owned))
+        .ok_or_else(|| anyhow::anyhow!("STENGT is in hall B"))?;
+    graph.delete_event(HALL_B, &stengt).await?;
+    let settings = stages::reconcile(&pipeline.config)?;
+    let rooms = vec![HALL_B.to_owned()];
+    let dry = reconcile::reconcile(&settings, &reconcile::Options { dry_run: true, rooms: rooms.clone() }).await?;
+    assert_eq!(dry.count(reconcile::DriftKind::Missing), 1, "{dry}");
+    assert!(dry.repairs.is_empty());
+    assert!(!calendar(&emu, HALL_B).iter().any(|(_, s)| s == "STENGT - gulvvedlikehold"), "a dry run repairs nothing");
+    let repaired = reconcile::reconcile(&settings, &reconcile::Options { dry_run: false, rooms }).await?;
+    assert_eq!(repaired.repairs.len(), 1, "{repaired}");
+    wait_until("the deleted event to be back", DEADLINE, || {
+        let hall_b = calendar(&emu, HALL_B);
+        let expected = expected_hall_b.clone();
+        async move { Ok((hall_b == expected).then_some(())) }
+    })
+    .await?;
     Ok(())
 }

@@ -37,6 +37,8 @@ pub struct AdminState {
     pub kafka: Option<streams::KafkaSettings>,
     /// The schema registry's base URL, for the readiness probe (not probed when `None`).
     pub registry_url: Option<String>,
+    /// Reconciliation settings, for `POST /api/reconcile` (503 when `None`).
+    pub reconcile: Option<reconcile::Config>,
 }
 
 /// The API's router; `token` `None` means auth is disabled.

@@ -29,6 +29,7 @@ pub fn router(state: Shared, token: Option<Arc<Secret>>) -> Router {
         .route("/api/conflicts", get(list_conflicts))
         .route("/api/conflicts/{id}/resolve", post(resolve_conflict))
         .route("/api/rooms", get(discover_rooms))
+        .route("/api/reconcile", post(run_reconcile))
         .route_layer(middleware::from_fn_with_state(token, auth::require_token));
     Router::new()
         .route("/health/live", get(|| async { Json(json!({ "status": "live" })) }))
@@ -204,4 +205,34 @@ async fn discover_rooms(State(state): State<Shared>) -> Result<Json<Vec<graph_cl
         return Err(ApiError(StatusCode::SERVICE_UNAVAILABLE, "no Graph client configured".into()));
     };
     graph.list_rooms().await.map(Json).map_err(|err| ApiError(StatusCode::BAD_GATEWAY, format!("graph: {err}")))
+}
+
+#[derive(Deserialize, Default)]
+struct ReconcileBody {
+    #[serde(default)]
+    dry_run: bool,
+    #[serde(default)]
+    rooms: Vec<String>,
+}
+
+async fn run_reconcile(
+    State(state): State<Shared>,
+    body: Option<Json<ReconcileBody>>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Some(settings) = &state.reconcile else {
+        return Err(ApiError(StatusCode::SERVICE_UNAVAILABLE, "reconciliation is not configured".into()));
+    };
+    let Json(body) = body.unwrap_or_default();
+    let options = reconcile::Options { dry_run: body.dry_run, rooms: body.rooms };
+    let report = reconcile::reconcile(settings, &options)
+        .await
+        .map_err(|err| ApiError(StatusCode::BAD_GATEWAY, format!("reconcile: {err}")))?;
+    Ok(Json(json!({
+        "dry_run": report.dry_run,
+        "clean": report.is_clean(),
+        "drift": report.drift.len(),
+        "repairs": report.repairs.len(),
+        "failed_rooms": report.failed_rooms.len(),
+        "report": report.to_string(),
+    })))
 }

@@ -47,6 +47,14 @@ pub async fn status(config: &Config, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `roomsync reconcile`.
+pub async fn reconcile(config: &Config, dry_run: bool, rooms: Vec<String>) -> anyhow::Result<()> {
+    let settings = crate::stages::reconcile(config)?;
+    let report = reconcile::reconcile(&settings, &reconcile::Options { dry_run, rooms }).await?;
+    println!("{report}");
+    Ok(())
+}
+
 /// `roomsync rooms`.
 pub async fn rooms(config: &Config) -> anyhow::Result<()> {
     let graph = super::graph_client(config)?;

@@ -40,6 +40,7 @@ pub async fn run(config: &Config, stages: &[Stage]) -> anyhow::Result<()> {
         graph: super::graph_client(config).ok(),
         kafka: Some(crate::stages::kafka_settings(config)),
         registry_url: Some(config.registry.url.clone()),
+        reconcile: crate::stages::reconcile(config).ok(),
     };
     info!(listen = %config.admin.listen, auth = token.is_some(), "admin api listening");
     let admin_shutdown = shutdown();
@@ -75,6 +76,15 @@ pub async fn run(config: &Config, stages: &[Stage]) -> anyhow::Result<()> {
                 );
             }
         }
+    }
+    if config.reconcile.enabled && stages.contains(&Stage::GraphSink) {
+        let settings = crate::stages::reconcile(config)?;
+        let interval = config.reconcile.interval;
+        let stop = shutdown();
+        tasks.spawn(async move {
+            reconcile::run_periodically(settings, interval, stop).await;
+            ("reconcile".to_owned(), Ok(()))
+        });
     }
     info!(stages = ?stages, "roomsync running; Ctrl-C stops it");
 
