@@ -39,6 +39,8 @@ pub enum Command {
     },
     /// Create or update roomsync's own tables in the booking database.
     Migrate,
+    /// The pipeline on the sample booking data with the local stack, printing the room calendars as they fill.
+    Demo,
     /// Check the configuration and print it (secrets redacted).
     CheckConfig,
     /// Show the pipeline's status: replication slot, items by sync status, rooms, errors, conflicts.

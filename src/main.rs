@@ -19,10 +19,15 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let config = Config::load(cli.config.as_deref())?;
+    let config = match (&cli.command, &cli.config) {
+        // The demo runs on the local stack: its settings unless a file is given.
+        (Command::Demo, None) => Config::load(Some(std::path::Path::new(roomsync::commands::demo::LOCAL_CONFIG)))?,
+        _ => Config::load(cli.config.as_deref())?,
+    };
     match cli.command {
         Command::Run { stage } => roomsync::commands::run::run(&config, &stage).await,
         Command::Migrate => roomsync::commands::migrate::run(&config).await,
+        Command::Demo => roomsync::commands::demo::run(&config).await,
         Command::CheckConfig => {
             println!("{config:#?}");
             Ok(())

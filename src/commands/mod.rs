@@ -1,5 +1,6 @@
 //! The commands of the binary, one module each.
 
+pub mod demo;
 pub mod migrate;
 pub mod ops;
 pub mod run;
