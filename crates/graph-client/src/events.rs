@@ -1,9 +1,9 @@
-//! Event operations on one mailbox: create, get (with extended properties), update, delete, find by tag,
-//! calendarView.
+//! Event operations on one mailbox: create, get (with extended properties), update, delete, meeting responses
+//! (accept, decline), find by tag, calendarView.
 //!
 //! Invariants: creates carry the caller's `transactionId`, so a retried POST (after a lost answer) does not
-//! create a second event; deleting an event that is already gone is success (`AlreadyGone`), because the goal
-//! state "not there" holds.
+//! create a second event; deleting (or declining) an event that is already gone is success (`AlreadyGone`),
+//! because the goal state "not there" holds.
 
 use chrono::{DateTime, Utc};
 use reqwest::Method;
@@ -19,6 +19,15 @@ pub enum DeleteOutcome {
     /// Deleted now.
     Deleted,
     /// It did not exist (404): nothing to do.
+    AlreadyGone,
+}
+
+/// Outcome of a meeting response (accept, decline).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseOutcome {
+    /// Graph took the response (202).
+    Sent,
+    /// The event did not exist (404): for a decline the goal "not in the calendar" holds already.
     AlreadyGone,
 }
 
@@ -84,6 +93,54 @@ impl GraphClient {
         match self.transport.send(&call).await {
             Ok(_) => Ok(DeleteOutcome::Deleted),
             Err(e) if e.classify() == ErrorClass::NotFound => Ok(DeleteOutcome::AlreadyGone),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// POST .../events/{id}/accept: the mailbox owner accepts the meeting; `send_response` tells Graph whether to
+    /// send the organizer a reply carrying `comment`. 404 is `AlreadyGone`.
+    pub async fn accept_event(
+        &self,
+        mailbox: &str,
+        id: &str,
+        comment: Option<&str>,
+        send_response: bool,
+    ) -> Result<ResponseOutcome, GraphError> {
+        self.respond(mailbox, id, "accept", comment, send_response).await
+    }
+
+    /// POST .../events/{id}/decline: the mailbox owner declines the meeting, which removes it from the mailbox's
+    /// calendar; with `send_response` the organizer gets a reply carrying `comment`. 404 is `AlreadyGone`.
+    pub async fn decline_event(
+        &self,
+        mailbox: &str,
+        id: &str,
+        comment: Option<&str>,
+        send_response: bool,
+    ) -> Result<ResponseOutcome, GraphError> {
+        self.respond(mailbox, id, "decline", comment, send_response).await
+    }
+
+    async fn respond(
+        &self,
+        mailbox: &str,
+        id: &str,
+        action: &str,
+        comment: Option<&str>,
+        send_response: bool,
+    ) -> Result<ResponseOutcome, GraphError> {
+        let mut body = serde_json::json!({ "sendResponse": send_response });
+        if let (Some(text), Some(object)) = (comment, body.as_object_mut()) {
+            object.insert("comment".into(), serde_json::Value::String(text.to_owned()));
+        }
+        let url = format!("{}/{action}", self.event_url(mailbox, id));
+        let call = Call::new(Method::POST, url, Some(mailbox)).json(body);
+        match self.transport.send(&call).await {
+            Ok(_) => Ok(ResponseOutcome::Sent),
+            // An unknown mailbox is a configuration error, not an event that is gone: it stays an error.
+            Err(e) if e.classify() == ErrorClass::NotFound && e.code() != Some("ErrorInvalidUser") => {
+                Ok(ResponseOutcome::AlreadyGone)
+            }
             Err(e) => Err(e),
         }
     }

@@ -38,7 +38,7 @@ pub use batch::{BatchRequest, BatchResponse, MAX_BATCH};
 pub use config::{ClientConfig, Secret};
 pub use delta::{DeltaRound, DeltaStart};
 pub use error::{ErrorClass, GraphError};
-pub use events::{expand_extended, filter_extended, DeleteOutcome};
+pub use events::{expand_extended, filter_extended, DeleteOutcome, ResponseOutcome};
 pub use model::{
     Attendee, DateTimeTimeZone, EmailAddress, Event, EventType, ExtendedProperty, ItemBody, Location, Recipient,
     Removed, ResponseStatus, Room, Sensitivity, ShowAs, Subscription,

@@ -72,6 +72,12 @@ pub async fn mailbox_events(State(emu): State<Emulator>, Path(mailbox): Path<Str
     Ok(Json(json!({"value": events})).into_response())
 }
 
+/// GET /_emulator/mailboxes/{id}/responses: accept / tentativelyAccept / decline responses the owner sent.
+pub async fn mailbox_responses(State(emu): State<Emulator>, Path(mailbox): Path<String>) -> Result<Response, ApiError> {
+    let responses = emu.mailbox_responses(&mailbox).ok_or_else(ApiError::user_not_found)?;
+    Ok(Json(json!({"value": responses})).into_response())
+}
+
 fn strip_tags(body: &Value) -> Value {
     let mut body = body.clone();
     if let Some(m) = body.as_object_mut() {

@@ -1,7 +1,7 @@
 //! A faithful, stateful Microsoft Graph emulator with fault injection.
 //!
 //! It emulates one tenant in memory: the token endpoint, room and user mailboxes, events (with time zones,
-//! recurrence, extended properties, transactionId de-duplication), calendarView, calendarView/delta with paging,
+//! recurrence, extended properties, transactionId de-duplication), meeting responses, calendarView, calendarView/delta with paging,
 //! `$batch`, subscriptions, and Outlook's throttling, plus knobs to inject faults at run time
 //! (`/_emulator/...`). Every behaviour follows `docs/graph-facts.md`; see this crate's README for the endpoint list.
 //!
@@ -24,6 +24,7 @@ pub mod links;
 pub mod places;
 pub mod prefer;
 pub mod recurrence;
+pub mod responses;
 pub mod server;
 pub mod state;
 pub mod subscriptions;

@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 
 use crate::error::{ApiError, EmulatorError};
 use crate::state::Emulator;
-use crate::{admin, auth, batch, delta, events, gate, places, subscriptions};
+use crate::{admin, auth, batch, delta, events, gate, places, responses, subscriptions};
 
 async fn unknown_segment() -> ApiError {
     ApiError::new(axum::http::StatusCode::BAD_REQUEST, "BadRequest", "Resource not found for the segment.")
@@ -32,6 +32,12 @@ fn graph_routes(emu: &Emulator) -> Router<Emulator> {
         .route("/v1.0/users/{user}/events/{id}", event_item.clone())
         .route("/v1.0/users/{user}/calendar/events/{id}", event_item)
         .route("/v1.0/users/{user}/events/{id}/instances", get(events::instances))
+        .route("/v1.0/users/{user}/events/{id}/accept", post(responses::accept))
+        .route("/v1.0/users/{user}/events/{id}/tentativelyAccept", post(responses::tentatively_accept))
+        .route("/v1.0/users/{user}/events/{id}/decline", post(responses::decline))
+        .route("/v1.0/users/{user}/calendar/events/{id}/accept", post(responses::accept))
+        .route("/v1.0/users/{user}/calendar/events/{id}/tentativelyAccept", post(responses::tentatively_accept))
+        .route("/v1.0/users/{user}/calendar/events/{id}/decline", post(responses::decline))
         .route("/v1.0/users/{user}/calendarView", get(events::calendar_view))
         .route("/v1.0/users/{user}/calendar/calendarView", get(events::calendar_view))
         .route("/v1.0/users/{user}/calendarView/delta", get(delta::delta))
@@ -57,6 +63,7 @@ fn admin_routes() -> Router<Emulator> {
         .route("/_emulator/tokens/revoke", post(admin::revoke_tokens))
         .route("/_emulator/mailboxes/{id}/events", get(admin::mailbox_events))
         .route("/_emulator/mailboxes/{id}/bookings", post(admin::user_booking))
+        .route("/_emulator/mailboxes/{id}/responses", get(admin::mailbox_responses))
         .route("/_emulator/mailboxes/{id}/meeting-requests", post(admin::meeting_request))
         .route("/_emulator/notifications/flush", post(admin::flush_notifications))
         .route("/_emulator/subscriptions/{id}/lifecycle/{event}", post(admin::lifecycle_event))

@@ -158,4 +158,11 @@ impl Emulator {
                 .collect(),
         )
     }
+
+    /// The meeting responses (accept, tentativelyAccept, decline) a mailbox's owner sent, oldest first, as JSON.
+    pub fn mailbox_responses(&self, mailbox: &str) -> Option<Vec<serde_json::Value>> {
+        let tenant = lock(&self.shared.tenant);
+        let mbx = tenant.find(mailbox)?;
+        Some(mbx.responses.iter().filter_map(|r| serde_json::to_value(r).ok()).collect())
+    }
 }

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 
 use crate::config::{RoomConfig, TenantConfig};
 use crate::event::StoredEvent;
+use crate::responses::ResponseRecord;
 
 /// One mailbox (room or user) and its calendar.
 #[derive(Debug, Clone)]
@@ -21,6 +22,8 @@ pub struct Mailbox {
     pub room: Option<RoomConfig>,
     /// Events in creation order.
     pub events: Vec<StoredEvent>,
+    /// Meeting responses the owner sent (accept, tentativelyAccept, decline), oldest first.
+    pub responses: Vec<ResponseRecord>,
 }
 
 impl Mailbox {
@@ -51,6 +54,7 @@ impl Tenant {
             display_name: r.display_name.clone(),
             room: Some(r.clone()),
             events: Vec::new(),
+            responses: Vec::new(),
         });
         let users = config.users.iter().map(|u| Mailbox {
             id: u.id.clone(),
@@ -58,6 +62,7 @@ impl Tenant {
             display_name: u.display_name.clone(),
             room: None,
             events: Vec::new(),
+            responses: Vec::new(),
         });
         Self { mailboxes: rooms.chain(users).collect() }
     }

@@ -54,9 +54,18 @@ pub struct Config {
     /// overlap with an active reservation of the resource is recorded in `roomsync_conflicts` instead of
     /// imported.
     pub record_import_conflicts: bool,
+    /// How often the decline worker looks for conflicts with status `declined` not yet carried out (at least
+    /// 100 ms).
+    pub decline_interval: Duration,
+    /// The comment sent to the organizer with a decline.
+    pub decline_comment: String,
     /// Tests only: stop at crash windows. `None` in production.
     pub crash_hook: Option<CrashHook>,
 }
+
+/// The default [`Config::decline_comment`], in Norwegian and English.
+pub const DEFAULT_DECLINE_COMMENT: &str =
+    "Rommet er allerede reservert i bookingsystemet. / The room is already reserved in the booking system.";
 
 impl Config {
     /// A config with the defaults documented in the README.
@@ -80,6 +89,8 @@ impl Config {
             imports_enabled: false,
             import_bb_events: false,
             record_import_conflicts: true,
+            decline_interval: Duration::from_secs(10),
+            decline_comment: DEFAULT_DECLINE_COMMENT.to_owned(),
             crash_hook: None,
         }
     }
@@ -103,6 +114,7 @@ impl fmt::Debug for Config {
             .field("imports_enabled", &self.imports_enabled)
             .field("import_bb_events", &self.import_bb_events)
             .field("record_import_conflicts", &self.record_import_conflicts)
+            .field("decline_interval", &self.decline_interval)
             .field("crash_hook", &self.crash_hook.is_some())
             .finish_non_exhaustive()
     }

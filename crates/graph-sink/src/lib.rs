@@ -6,6 +6,7 @@
 //! <prefix>.sync.imports --+--> units of work (see `unit`) ----+--> outlook_calendar_mapping, bb_event (imports)
 //!                                                             +--> roomsync_consumer_offsets (same transaction)
 //!                                                             +--> <prefix>.deadletter (parked items)
+//! roomsync_conflicts (status 'declined') --> decline worker (see `decline`) --> Graph decline, declined_at
 //! ```
 //! Invariants (the argument is spelled out in the README):
 //! - PostgreSQL's `outlook_calendar_mapping` is the authority on what exists in Graph, and
@@ -13,7 +14,8 @@
 //! - every create carries a deterministic transactionId recorded (as an intent) before the POST, and is preceded
 //!   by a lookup by tags, so no crash window can produce a second event for an item;
 //! - an item whose content hash is already recorded is not written again; deletes treat 404 as done;
-//! - a definite Graph failure parks only its item (mapping status `parked`, dead letter, metric).
+//! - a definite Graph failure parks only its item (mapping status `parked`, dead letter, metric);
+//! - a conflict row is marked declined only after Graph took the decline or the event was already gone.
 
 #![warn(missing_docs)]
 
@@ -22,6 +24,7 @@ mod conflicts;
 mod consumer;
 mod content;
 mod deadletter;
+mod decline;
 mod error;
 mod identity;
 mod imports;
@@ -42,8 +45,9 @@ use tokio_postgres::NoTls;
 use tracing::{info, warn};
 use vocabulary::topics::Topics;
 
-pub use config::{Config, CrashHook, CrashPoint};
+pub use config::{Config, CrashHook, CrashPoint, DEFAULT_DECLINE_COMMENT};
 pub use content::event_for;
+pub use decline::{decline_pending, DeclineReport};
 pub use error::SinkError;
 pub use identity::{first_transaction_id, next_transaction_id};
 
@@ -91,8 +95,19 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         config,
     };
     info!(group = %sink.config.consumer_group, imports = sink.config.imports_enabled, "graph sink running");
+    let declines = decline::run(
+        sink.config.database_url.clone(),
+        sink.graph.clone(),
+        sink.config.decline_interval,
+        sink.config.decline_comment.clone(),
+    );
     let mut shutdown = std::pin::pin!(shutdown);
-    let result = sink.serve(&mut shutdown).await;
+    // The decline worker runs beside the consumer in this task and is dropped with it: a decline cut short is
+    // repeated on the next start, where it meets 404 and counts as done.
+    let result = tokio::select! {
+        result = sink.serve(&mut shutdown) => result,
+        () = declines => Ok(()),
+    };
     drop(sink);
     connection.abort();
     result

@@ -15,3 +15,7 @@ pub const DEAD_LETTERS: &str = "roomsync_graph_sink_dead_letters_total";
 pub const IMPORTS_APPLIED: &str = "roomsync_graph_sink_imports_total";
 /// Histogram: seconds to apply one unit (poll batch), from first record to offset commit.
 pub const UNIT_SECONDS: &str = "roomsync_graph_sink_unit_seconds";
+/// Counter: conflicting Outlook bookings declined (policy decline), by `outcome` (declined, already_gone).
+pub const DECLINES_DONE: &str = "roomsync_graph_sink_declines_total";
+/// Counter: declines that failed, by `kind` (definite: recorded in `decline_error`; transient: retried).
+pub const DECLINES_FAILED: &str = "roomsync_graph_sink_decline_failures_total";

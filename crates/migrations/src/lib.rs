@@ -36,6 +36,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(3, "0003_sync_state"),
     migration!(4, "0004_conflicts"),
     migration!(5, "0005_graph_known_events"),
+    migration!(6, "0006_conflict_decline"),
 ];
 
 /// Arbitrary constant for `pg_advisory_xact_lock`, so concurrent starts apply migrations one at a time.

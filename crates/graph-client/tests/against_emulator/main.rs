@@ -5,4 +5,5 @@ mod delta;
 mod events;
 mod faults;
 mod places_and_subscriptions;
+mod responses;
 mod tenant;

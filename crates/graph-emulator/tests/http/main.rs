@@ -2,6 +2,7 @@
 
 mod auth_and_errors;
 mod calendar;
+mod responses;
 mod room_processing;
 mod subscriptions;
 mod tenant;

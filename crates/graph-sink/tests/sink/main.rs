@@ -3,6 +3,7 @@
 
 mod adoption;
 mod crashes;
+mod declines;
 mod faults;
 mod harness;
 mod imports;
