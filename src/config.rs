@@ -114,6 +114,11 @@ pub struct GraphSinkConfig {
     /// How long a unit waits for more records before it is written.
     #[serde(with = "humantime_serde")]
     pub batch_linger: Duration,
+    /// How often conflicts the resolver marked `declined` are declined in the room calendar.
+    #[serde(with = "humantime_serde")]
+    pub decline_interval: Duration,
+    /// The comment sent to the organizer with a decline.
+    pub decline_comment: String,
 }
 
 impl Default for GraphSinkConfig {
@@ -124,6 +129,8 @@ impl Default for GraphSinkConfig {
             record_import_conflicts: true,
             max_batch_records: 500,
             batch_linger: Duration::from_millis(50),
+            decline_interval: Duration::from_secs(10),
+            decline_comment: graph_sink::DEFAULT_DECLINE_COMMENT.to_owned(),
         }
     }
 }

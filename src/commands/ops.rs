@@ -107,8 +107,13 @@ pub async fn conflicts(config: &Config, action: ConflictAction) -> anyhow::Resul
     match action {
         ConflictAction::List { all } => {
             for c in conflicts::list(&client, all).await? {
+                let declined = match (&c.declined_at, &c.decline_error) {
+                    (Some(at), _) => format!("  declined in outlook {}", at.to_rfc3339()),
+                    (None, Some(error)) => format!("  decline refused: {error}"),
+                    (None, None) => String::new(),
+                };
                 println!(
-                    "{:>6}  {:<8} {:<35} {} {}..{}  outlook {}  vs {} {}",
+                    "{:>6}  {:<8} {:<35} {} {}..{}  outlook {}  vs {} {}{declined}",
                     c.id,
                     c.status,
                     c.mailbox,

@@ -29,6 +29,10 @@ pub struct Conflict {
     pub status: String,
     /// What the reviewer decided.
     pub resolution: Option<String>,
+    /// When the Outlook booking was declined in the room calendar (policy decline).
+    pub declined_at: Option<DateTime<Utc>>,
+    /// Why Graph refused the decline, when it did (cleared by an operator to retry).
+    pub decline_error: Option<String>,
 }
 
 /// Conflicts, newest first; only open ones unless `all`.
@@ -36,7 +40,7 @@ pub async fn list(client: &Client, all: bool) -> Result<Vec<Conflict>, tokio_pos
     let rows = client
         .query(
             "select id, outlook_item_id, resource_id, outlook_event_id, reservation_type, reservation_id,
-                    starts_at, ends_at, detected_at, status, resolution
+                    starts_at, ends_at, detected_at, status, resolution, declined_at, decline_error
              from roomsync_conflicts where $1 or status = 'open' order by detected_at desc, id desc",
             &[&all],
         )
@@ -55,6 +59,8 @@ pub async fn list(client: &Client, all: bool) -> Result<Vec<Conflict>, tokio_pos
             detected_at: row.get(8),
             status: row.get(9),
             resolution: row.get(10),
+            declined_at: row.get(11),
+            decline_error: row.get(12),
         })
         .collect())
 }
