@@ -316,25 +316,9 @@ impl Default for CdcConfig {
         CdcConfig {
             slot: "roomsync".into(),
             publication: "roomsync".into(),
-            tables: [
-                "bb_event",
-                "bb_event_resource",
-                "bb_booking",
-                "bb_booking_resource",
-                "bb_allocation",
-                "bb_allocation_resource",
-                "bb_resource",
-                "bb_building",
-                "bb_organization",
-                "bb_group",
-                "bb_season",
-                "bb_resource_outlook_item",
-                "outlook_calendar_mapping",
-            ]
-            .map(String::from)
-            .to_vec(),
+            tables: cdc_reader::config::DEFAULT_TABLES.iter().map(|t| (*t).to_owned()).collect(),
             schema: "public".into(),
-            excluded_columns: vec!["secret".into(), "customer_ssn".into()],
+            excluded_columns: cdc_reader::config::DEFAULT_EXCLUDED_COLUMNS.iter().map(|c| (*c).to_owned()).collect(),
             snapshot_batch_rows: 1000,
             max_message_bytes: 1_000_000,
         }
