@@ -70,6 +70,26 @@ async fn wait_snapshot_marker(client: &tokio_postgres::Client, config: &Config) 
     }
 }
 
+/// Drops a slot once its last session has let go of it (a stopped client's walsender exits asynchronously).
+async fn drop_slot(client: &tokio_postgres::Client, slot: &str) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let active: bool = client
+            .query_one(
+                "select coalesce(bool_or(active), false) from pg_replication_slots where slot_name = $1",
+                &[&slot],
+            )
+            .await?
+            .get(0);
+        if !active {
+            client.execute("select pg_drop_replication_slot($1)", &[&slot]).await?;
+            return Ok(());
+        }
+        anyhow::ensure!(Instant::now() < deadline, "slot {slot} still active after 30 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 fn reader_config(db: &TestDatabase) -> Config {
     let mut config = Config::new(db.url(), testkit::kafka_bootstrap());
     config.slot = unique_name("bench");
@@ -160,12 +180,12 @@ async fn main() -> Result<()> {
             .context("running pg_recvlogical")?;
         recvlogical.push(started.elapsed().as_secs_f64());
         recvlogical_ok &= status.success();
-        client.execute("select pg_drop_replication_slot($1)", &[&recvlogical_slots[run]]).await?;
+        drop_slot(&client, &recvlogical_slots[run]).await?;
 
         // The reader's own work on the same WAL, no Kafka.
         let decoded = decode_only(&decode_configs[run], total_changes as usize, end).await?;
         decode.push(decoded.seconds);
-        client.execute("select pg_drop_replication_slot($1)", &[&decode_configs[run].slot]).await?;
+        drop_slot(&client, &decode_configs[run].slot).await?;
 
         // The reader: from start until the slot confirms the end position (every record acknowledged by Kafka).
         let config = &readers[run];
@@ -182,12 +202,12 @@ async fn main() -> Result<()> {
         sample = Some((key.len(), value.len()));
     }
     for config in &readers[1..] {
-        client.execute("select pg_drop_replication_slot($1)", &[&config.slot]).await?;
+        drop_slot(&client, &config.slot).await?;
     }
 
     // The initial snapshot of the same (now large) tables: fresh slot, every row copied and acknowledged.
     let config = &readers[0];
-    client.execute("select pg_drop_replication_slot($1)", &[&config.slot]).await?;
+    drop_slot(&client, &config.slot).await?;
     client.batch_execute(&format!("comment on publication {} is null", config.publication)).await?;
     let snapshot_rows: i64 = client
         .query_one(
