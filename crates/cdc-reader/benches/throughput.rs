@@ -36,7 +36,7 @@ async fn confirmed(client: &tokio_postgres::Client, slot: &str) -> Result<u64> {
     Ok(row.get::<_, String>(0).parse()?)
 }
 
-fn spawn(config: Config) -> (oneshot::Sender<()>, tokio::task::JoinHandle<Result<(), cdc_reader::CdcError>>) {
+fn spawn(config: Config) -> (oneshot::Sender<()>, ReaderTask) {
     let (stop, stopped) = oneshot::channel::<()>();
     let registry = Arc::new(InProcessRegistry::default());
     let task = tokio::spawn(cdc_reader::run_with_encoder(config, registry, async move {
@@ -54,7 +54,11 @@ async fn wait_confirmed(client: &tokio_postgres::Client, slot: &str, target: u64
     }
 }
 
-async fn wait_snapshot_marker(client: &tokio_postgres::Client, config: &Config) -> Result<()> {
+type ReaderTask = tokio::task::JoinHandle<Result<(), cdc_reader::CdcError>>;
+
+/// Waits until the reader marked its snapshot complete; a reader that stopped instead (e.g. refused settings)
+/// ends the benchmark with its error rather than a hang.
+async fn wait_snapshot_marker(client: &tokio_postgres::Client, config: &Config, task: &mut ReaderTask) -> Result<()> {
     let marker = format!("roomsync: snapshot complete for slot {}", config.slot);
     loop {
         let row = client
@@ -65,6 +69,10 @@ async fn wait_snapshot_marker(client: &tokio_postgres::Client, config: &Config) 
             .await?;
         if row.and_then(|r| r.get::<_, Option<String>>(0)).as_deref() == Some(marker.as_str()) {
             return Ok(());
+        }
+        if task.is_finished() {
+            task.await??;
+            anyhow::bail!("the reader stopped before its snapshot completed");
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -121,8 +129,8 @@ async fn main() -> Result<()> {
     let mut readers = Vec::new();
     for _ in 0..runs {
         let config = reader_config(&db);
-        let (stop, task) = spawn(config.clone());
-        wait_snapshot_marker(&client, &config).await?;
+        let (stop, mut task) = spawn(config.clone());
+        wait_snapshot_marker(&client, &config, &mut task).await?;
         let _ = stop.send(());
         task.await??;
         readers.push(config);
@@ -218,8 +226,8 @@ async fn main() -> Result<()> {
         .await?
         .get(0);
     let snapshot_started = Instant::now();
-    let (stop, task) = spawn(config.clone());
-    wait_snapshot_marker(&client, config).await?;
+    let (stop, mut task) = spawn(config.clone());
+    wait_snapshot_marker(&client, config, &mut task).await?;
     let snapshot_seconds = snapshot_started.elapsed().as_secs_f64();
     let _ = stop.send(());
     task.await??;

@@ -86,13 +86,24 @@ pub fn producer_config(config: &KafkaConfig) -> ClientConfig {
     client
 }
 
+/// librdkafka refuses to create a client only for its settings (an unknown key, a bad value, a codec this build
+/// lacks): retrying cannot help, so the reader stops and says which setting.
+fn creation_error(context: &str, error: KafkaError) -> CdcError {
+    match error {
+        KafkaError::ClientConfig(..) | KafkaError::ClientCreation(_) => {
+            CdcError::Config(format!("kafka settings ({context}): {error}"))
+        }
+        other => CdcError::kafka(context, other),
+    }
+}
+
 impl Producer {
     /// Creates the producer; acknowledgements go to `acks`.
     pub fn new(config: &KafkaConfig, acks: mpsc::UnboundedSender<Ack>) -> Result<Self, CdcError> {
         let inner = producer_config(config)
             .create_with_context(AckContext { acks })
-            .map_err(|e| CdcError::kafka("creating the producer", e))?;
-        let admin = client_config(config).create().map_err(|e| CdcError::kafka("creating the admin client", e))?;
+            .map_err(|e| creation_error("creating the producer", e))?;
+        let admin = client_config(config).create().map_err(|e| creation_error("creating the admin client", e))?;
         Ok(Producer { inner, admin, partitions: config.partitions, replication_factor: config.replication_factor })
     }
 
@@ -176,6 +187,19 @@ mod tests {
         let defaults = producer_config(&config("127.0.0.1:9".into()));
         for (key, value) in TUNABLE_DEFAULTS {
             assert_eq!(defaults.get(key), Some(*value), "{key}");
+        }
+    }
+
+    #[test]
+    fn settings_librdkafka_refuses_stop_the_reader_instead_of_being_retried() {
+        for (key, value) in [("no.such.setting", "1"), ("linger.ms", "soon")] {
+            let mut kafka = config("127.0.0.1:9".into());
+            kafka.client.insert(key.into(), value.into());
+            let (acks, _) = mpsc::unbounded_channel();
+            match Producer::new(&kafka, acks) {
+                Err(error) => assert_eq!(error.disposition(), crate::error::Disposition::Stop, "{key}: {error}"),
+                Ok(_) => panic!("{key}={value} was accepted"),
+            }
         }
     }
 
