@@ -56,9 +56,8 @@ impl Encoder for schema_registry::AvroCodec {
         Box::pin(async move { schema_registry::AvroCodec::schema_id(self, subject, schema).await.map_err(classify) })
     }
 
-    fn encode_with_id(&self, id: u32, schema: &Schema, value: Value) -> Result<Vec<u8>, EncodeError> {
-        schema_registry::AvroCodec::encode_with_id(self, id, schema, value).map_err(classify)
-    }
+    // The codec's own framing is the same Confluent wire format; the reader's path skips the general library's
+    // per-record schema resolution (see datum.rs).
 }
 
 /// Schema ids assigned in memory: the wire format is exact, the ids are only meaningful to this instance.
@@ -110,12 +109,20 @@ impl Encoder for InProcessRegistry {
     }
 }
 
-/// Frames an Avro value in Confluent wire format with schema id `id`.
+/// Bytes before the Avro body: magic byte 0 and the big-endian schema id.
+const HEADER_LEN: usize = 5;
+
+/// Frames an Avro value in Confluent wire format with schema id `id`: the reader's own encoder for exact
+/// matches (datum.rs), the Avro library for anything else (its verdict on invalid values stands).
 pub fn wire_format(id: u32, schema: &Schema, value: Value) -> Result<Vec<u8>, EncodeError> {
-    let body = apache_avro::to_avro_datum(schema, value).map_err(|e| EncodeError::Definite(e.to_string()))?;
-    let mut out = Vec::with_capacity(body.len() + 5);
+    let mut out = Vec::with_capacity(512);
     out.push(0);
     out.extend_from_slice(&id.to_be_bytes());
+    if crate::datum::encode(schema, &value, &mut out).is_some() {
+        return Ok(out);
+    }
+    out.truncate(HEADER_LEN);
+    let body = apache_avro::to_avro_datum(schema, value).map_err(|e| EncodeError::Definite(e.to_string()))?;
     out.extend_from_slice(&body);
     Ok(out)
 }

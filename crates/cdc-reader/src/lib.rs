@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod datum;
 pub mod encoder;
 pub mod envelope;
 pub mod error;

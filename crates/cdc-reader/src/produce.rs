@@ -77,16 +77,33 @@ fn client_config(config: &KafkaConfig) -> ClientConfig {
     client
 }
 
+/// The reader's producer settings: the tunable defaults, the operator's `kafka.client`, then what is not
+/// overridable (public so the benchmark's broker baseline produces with exactly these settings).
+pub fn producer_config(config: &KafkaConfig) -> ClientConfig {
+    let mut client = client_config(config);
+    // Not overridable: ordered, non-duplicating retries and durable acks are what the flush LSN relies on.
+    client.set("enable.idempotence", "true").set("acks", "all");
+    client
+}
+
+/// librdkafka refuses to create a client only for its settings (an unknown key, a bad value, a codec this build
+/// lacks): retrying cannot help, so the reader stops and says which setting.
+fn creation_error(context: &str, error: KafkaError) -> CdcError {
+    match error {
+        KafkaError::ClientConfig(..) | KafkaError::ClientCreation(_) => {
+            CdcError::Config(format!("kafka settings ({context}): {error}"))
+        }
+        other => CdcError::kafka(context, other),
+    }
+}
+
 impl Producer {
     /// Creates the producer; acknowledgements go to `acks`.
     pub fn new(config: &KafkaConfig, acks: mpsc::UnboundedSender<Ack>) -> Result<Self, CdcError> {
-        let inner = client_config(config)
-            // Not overridable: ordered, non-duplicating retries and durable acks are what the flush LSN relies on.
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
+        let inner = producer_config(config)
             .create_with_context(AckContext { acks })
-            .map_err(|e| CdcError::kafka("creating the producer", e))?;
-        let admin = client_config(config).create().map_err(|e| CdcError::kafka("creating the admin client", e))?;
+            .map_err(|e| creation_error("creating the producer", e))?;
+        let admin = client_config(config).create().map_err(|e| creation_error("creating the admin client", e))?;
         Ok(Producer { inner, admin, partitions: config.partitions, replication_factor: config.replication_factor })
     }
 
@@ -154,6 +171,35 @@ mod tests {
             replication_factor: 1,
             max_message_bytes: 1_000_000,
             client: Default::default(),
+        }
+    }
+
+    #[test]
+    fn the_operator_can_tune_batching_but_not_turn_off_idempotence_or_durable_acks() {
+        let mut kafka = config("127.0.0.1:9".into());
+        kafka.client.insert("linger.ms".into(), "7".into());
+        kafka.client.insert("enable.idempotence".into(), "false".into());
+        kafka.client.insert("acks".into(), "1".into());
+        let client = producer_config(&kafka);
+        assert_eq!(client.get("linger.ms"), Some("7"));
+        assert_eq!(client.get("enable.idempotence"), Some("true"));
+        assert_eq!(client.get("acks"), Some("all"));
+        let defaults = producer_config(&config("127.0.0.1:9".into()));
+        for (key, value) in TUNABLE_DEFAULTS {
+            assert_eq!(defaults.get(key), Some(*value), "{key}");
+        }
+    }
+
+    #[test]
+    fn settings_librdkafka_refuses_stop_the_reader_instead_of_being_retried() {
+        for (key, value) in [("no.such.setting", "1"), ("linger.ms", "soon")] {
+            let mut kafka = config("127.0.0.1:9".into());
+            kafka.client.insert(key.into(), value.into());
+            let (acks, _) = mpsc::unbounded_channel();
+            match Producer::new(&kafka, acks) {
+                Err(error) => assert_eq!(error.disposition(), crate::error::Disposition::Stop, "{key}: {error}"),
+                Ok(_) => panic!("{key}={value} was accepted"),
+            }
         }
     }
 
