@@ -5,6 +5,7 @@
 //!    cdc topics --decode--> TransactionAssembler --tx--> Core <-- ledger loaded from own partitions
 //!    cdc.transactions (END markers) ----------------^      |
 //!    graph.events ---------------------------------------->+--> Emitter: reservations, desired, imports, conflicts
+//!                                                                     (acknowledgements awaited by the AckWatcher)
 //!  clock: tick every window.tick (items enter the window), quiet period (fallback transaction boundary)
 //! ```
 //! Invariants: nothing is emitted before every input partition has been read up to its start watermark;
@@ -25,6 +26,7 @@ use tracing::{error, info, warn};
 use vocabulary::records::{AvroRecord, DesiredItem, GraphEvent, Reservation};
 use vocabulary::topics::Topics;
 
+use crate::acks::AckWatcher;
 use crate::config::{Config, TransactionMode};
 use crate::conflicts::ConflictStore;
 use crate::core::{Core, Ownership};
@@ -233,11 +235,13 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
         Some(url) => Some(ConflictStore::connect(url).await?),
         None => None,
     };
+    let (acks, mut ack_failure) = AckWatcher::start();
     let emitter = Emitter {
         producer: RecordProducer::new(&settings, codec.clone())?,
         topics: topics.clone(),
         partitions,
         conflicts,
+        acks,
     };
     let mut driver = Driver {
         core: Core::new(config.policies.clone(), config.window),
@@ -265,8 +269,10 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
         tokio::select! {
             () = &mut *shutdown => {
                 info!("resolver stopping");
+                driver.emitter.acks.drain().await;
                 return Ok(());
             }
+            err = ack_failure.failed() => return Err(err.into()),
             message = input_consumer.recv() => {
                 let message = message.map_err(|e| ResolverError::Stream(streams::StreamError::Kafka { context: "reading inputs".into(), source: e }))?;
                 let (topic, partition, offset) = (message.topic().to_owned(), message.partition(), message.offset());

@@ -17,6 +17,7 @@
 //! rules, the policies and their defaults.
 #![warn(missing_docs)]
 
+pub mod acks;
 pub mod assemble;
 pub mod cdc;
 pub mod config;

@@ -3,19 +3,23 @@
 //! ```text
 //!  KafkaSettings --> ensure_topics (create if missing; compacted where the topic is a state)
 //!               \--> RecordProducer: AvroRecord --codec--> Confluent bytes --> Kafka, await the ack
+//!                                  \--> SendBatch: enqueue many in order, await all acks once
 //!               \--> RecordConsumer: Kafka --> Received { topic, partition, offset, key, value } --> decode
 //! ```
 //!
 //! Invariants: producers are idempotent (acks=all, ordered retries) and never use Kafka transactions (the
 //! brokers we test against and many managed ones lack them); `RecordProducer::send` returns only after the
-//! broker acknowledged the record, so a caller may advance durable progress (a delta link, an LSN) after it.
+//! broker acknowledged the record, so a caller may advance durable progress (a delta link, an LSN) after it;
+//! `SendBatch::acked` gives the same promise for every record of a batch.
 //! Consumers never auto-commit: a stage commits offsets only for records whose effect is durable.
 
+mod batch;
 mod consumer;
 mod producer;
 mod settings;
 mod topics;
 
+pub use batch::{Acks, SendBatch};
 pub use consumer::{Received, RecordConsumer};
 pub use producer::RecordProducer;
 pub use settings::KafkaSettings;

@@ -8,7 +8,7 @@ use schema_registry::AvroCodec;
 use vocabulary::records::AvroRecord;
 use vocabulary::topics::value_subject;
 
-use crate::{KafkaSettings, StreamError};
+use crate::{KafkaSettings, SendBatch, StreamError};
 
 /// Sends Avro records to Kafka; cheap to clone.
 #[derive(Clone)]
@@ -40,6 +40,17 @@ impl RecordProducer {
     /// The codec records are encoded with.
     pub fn codec(&self) -> &AvroCodec {
         &self.codec
+    }
+
+    /// The rdkafka producer underneath.
+    pub(crate) fn inner(&self) -> &FutureProducer {
+        &self.producer
+    }
+
+    /// A batch: records enqueued in call order without waiting, acknowledged together by
+    /// [`SendBatch::acked`]. Use it where several records are sent before progress moves.
+    pub fn batch(&self) -> SendBatch<'_> {
+        SendBatch::new(self)
     }
 
     /// Sends `record` under `key` (a tombstone when `None`) and waits for the broker's acknowledgement.

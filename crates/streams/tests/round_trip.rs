@@ -47,3 +47,28 @@ async fn records_and_tombstones_round_trip_through_a_consumer_group() -> anyhow:
     consumer.commit(&second)?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_batch_is_stored_in_call_order_and_acknowledged_together() -> anyhow::Result<()> {
+    let settings = KafkaSettings::new(kafka_bootstrap());
+    let topic = Topics::new(unique_name("streams")).imports();
+    ensure_topics(&settings, &[TopicSpec::log(&topic)]).await?;
+    let codec = AvroCodec::new(RegistryClient::new(&Stack::from_env().registry_url));
+    let producer = RecordProducer::new(&settings, codec.clone())?;
+    let mut batch = producer.batch();
+    for n in 0..200 {
+        let id = format!("e{n}");
+        batch.push(&topic, &format!("hall-a@kommune.no/{id}"), Some(0), Some(&record(&id))).await?;
+    }
+    assert_eq!(batch.len(), 200);
+    let stored = batch.acked().await?;
+    assert_eq!(stored.len(), 200);
+    assert!(stored.windows(2).all(|w| matches!(w, [(0, a), (0, b)] if b > a)), "offsets follow call order");
+
+    let consumer = RecordConsumer::subscribe(&settings, &unique_name("group"), &[&topic])?;
+    for n in 0..200 {
+        let received = tokio::time::timeout(Duration::from_secs(30), consumer.recv()).await??;
+        assert_eq!(received.decode::<ImportRecord>(&codec).await?, Some(record(&format!("e{n}"))));
+    }
+    Ok(())
+}

@@ -1,0 +1,159 @@
+//! The pipeline under load: its own database (the booking schema and sample data plus `rooms` bench rooms),
+//! an in-process Graph emulator whose tenant holds those rooms, and the four stages started with the settings
+//! `roomsync run` gives them (as tests/pipeline.rs does).
+
+use std::time::Duration;
+
+use graph_emulator::{serve, Emulator, RoomConfig, TenantConfig};
+use roomsync::config::Config;
+use roomsync::stages;
+use testkit::{unique_name, Stack, TestDatabase};
+use tokio::sync::watch;
+
+/// First `bb_resource.id` of the bench rooms (the sample data uses small ids).
+pub const FIRST_RESOURCE: i32 = 1001;
+/// The activity every bench event belongs to (exists in the sample data).
+pub const ACTIVITY: i32 = 17;
+
+/// The mailbox of bench room `index`.
+pub fn mailbox(index: usize) -> String {
+    format!("bench-room-{index:03}@fjordvik.kommune.no")
+}
+
+/// The `bb_resource.id` of bench room `index`.
+pub fn resource(index: usize) -> i32 {
+    FIRST_RESOURCE + i32::try_from(index).unwrap_or(i32::MAX - FIRST_RESOURCE)
+}
+
+/// The running pipeline; dropping it stops every stage.
+pub struct Pipeline {
+    pub db: TestDatabase,
+    pub emu: Emulator,
+    /// Topic prefix of this run.
+    pub prefix: String,
+    /// Kafka bootstrap servers.
+    pub kafka: String,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+fn tenant(rooms: usize) -> TenantConfig {
+    let mut tenant = TenantConfig {
+        tenant_id: "00000000-0000-0000-0000-00000000f00d".into(),
+        client_id: "roomsync-local".into(),
+        client_secret: "roomsync-local-secret".into(),
+        ..TenantConfig::default()
+    };
+    tenant.rooms = (0..rooms)
+        .map(|i| RoomConfig {
+            id: format!("00000000-0000-0000-0000-{:012}", 1000 + i),
+            email: mailbox(i),
+            display_name: format!("Bench room {i}"),
+            capacity: Some(20),
+            building: Some("Fjordvik idrettshall".into()),
+            floor_number: None,
+            room_list: None,
+            auto_accept: true,
+            allow_conflicts: false,
+        })
+        .collect();
+    tenant
+}
+
+/// Creates the database with the bench rooms and their mappings, runs `seed` on it (the reservations that exist
+/// before roomsync starts), then starts the emulator and the four stages.
+pub async fn start(rooms: usize, seed: &str) -> anyhow::Result<Pipeline> {
+    let db = TestDatabase::create().await?;
+    let mut client = db.connect().await?;
+    migrations::apply(&mut client).await?;
+    let mut sql = String::from("begin;\n");
+    for i in 0..rooms {
+        let (id, name) = (resource(i), format!("Bench room {i}"));
+        sql.push_str(&format!(
+            "insert into bb_resource (id, active, name, activity_id, sort) values ({id}, 1, '{name}', {ACTIVITY}, {i});
+             insert into bb_building_resource (building_id, resource_id) values (1, {id});
+             insert into bb_resource_outlook_item (resource_id, outlook_item_id, outlook_item_name, active)
+                 values ({id}, '{}', '{name}', 1);\n",
+            mailbox(i)
+        ));
+    }
+    sql.push_str(seed);
+    sql.push_str("commit;");
+    client.batch_execute(&sql).await?;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let graph = format!("http://{}", listener.local_addr()?);
+    let emu = Emulator::new(tenant(rooms));
+    let (stop_all, stopped) = watch::channel(false);
+    let shutdown = move || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        }
+    };
+    let mut tasks = vec![tokio::spawn({
+        let emu = emu.clone();
+        let stop = shutdown();
+        async move {
+            let _ = serve(listener, emu, stop).await;
+        }
+    })];
+
+    let stack = Stack::from_env();
+    let name = unique_name("bench");
+    let env = [
+        ("ROOMSYNC__DATABASE__URL", db.url().to_owned()),
+        ("ROOMSYNC__KAFKA__BOOTSTRAP_SERVERS", stack.kafka.clone()),
+        ("ROOMSYNC__KAFKA__TOPIC_PREFIX", name.clone()),
+        ("ROOMSYNC__REGISTRY__URL", stack.registry_url.clone()),
+        ("ROOMSYNC__GRAPH__BASE_URL", format!("{graph}/v1.0")),
+        ("ROOMSYNC__GRAPH__AUTHORITY_URL", graph.clone()),
+        ("ROOMSYNC__GRAPH__CLIENT_SECRET", "roomsync-local-secret".to_owned()),
+        ("ROOMSYNC__CDC__SLOT", name.clone()),
+        ("ROOMSYNC__CDC__PUBLICATION", name.clone()),
+        ("ROOMSYNC__GRAPH_SOURCE__POLL_INTERVAL", "5s".to_owned()),
+    ];
+    let config = Config::load_with_env(None, env.map(|(k, v)| (k.to_owned(), v)))?;
+
+    let cdc = stages::cdc(&config)?;
+    let stop = shutdown();
+    tasks.push(tokio::spawn(async move {
+        if let Err(error) = cdc_reader::run(cdc, stop).await {
+            eprintln!("cdc reader failed: {error}");
+        }
+    }));
+    let resolver = stages::resolver(&config);
+    let stop = shutdown();
+    tasks.push(tokio::spawn(async move {
+        if let Err(error) = resolver::run(resolver, stop).await {
+            eprintln!("resolver failed: {error}");
+        }
+    }));
+    let sink = stages::graph_sink(&config)?;
+    let stop = shutdown();
+    tasks.push(tokio::spawn(async move {
+        if let Err(error) = graph_sink::run(sink, stop).await {
+            eprintln!("graph sink failed: {error}");
+        }
+    }));
+    let source = stages::graph_source(&config)?;
+    let stop = shutdown();
+    tasks.push(tokio::spawn(async move {
+        if let Err(error) = graph_source::run(source, stop).await {
+            eprintln!("graph source failed: {error}");
+        }
+    }));
+    Ok(Pipeline { db, emu, prefix: name, kafka: stack.kafka, stop: stop_all, tasks })
+}
+
+/// How long the initial snapshot may take before the run is given up.
+pub const SNAPSHOT_DEADLINE: Duration = Duration::from_secs(180);
