@@ -140,4 +140,14 @@ pub enum Stage {
 impl Stage {
     /// Every stage, in pipeline order.
     pub const ALL: [Stage; 4] = [Stage::Cdc, Stage::GraphSource, Stage::Resolver, Stage::GraphSink];
+
+    /// The stage's name, as on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Cdc => "cdc",
+            Stage::GraphSource => "graph-source",
+            Stage::Resolver => "resolver",
+            Stage::GraphSink => "graph-sink",
+        }
+    }
 }

@@ -1,9 +1,43 @@
 //! From roomsync's one configuration to each stage's own settings. Stages take plain structs and know nothing
 //! of files or the environment; this module is the only place that maps one onto the other.
 
+use std::future::Future;
+use std::pin::Pin;
+
 use anyhow::Context;
 
+use crate::cli::Stage;
 use crate::config::Config;
+
+/// A running stage: resolves when the stage stops, with its error if it failed.
+pub type StageTask = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
+
+/// Starts `stage` with the settings `roomsync run` gives it; it stops when `shutdown` completes. `roomsync run`,
+/// the end-to-end test and the pipeline benchmark all start stages through here, so they run the same thing.
+pub fn start(
+    config: &Config,
+    stage: Stage,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<StageTask> {
+    Ok(match stage {
+        Stage::Cdc => {
+            let settings = cdc(config)?;
+            Box::pin(async move { cdc_reader::run(settings, shutdown).await.map_err(Into::into) })
+        }
+        Stage::GraphSource => {
+            let settings = graph_source(config)?;
+            Box::pin(async move { graph_source::run(settings, shutdown).await.map_err(Into::into) })
+        }
+        Stage::Resolver => {
+            let settings = resolver(config);
+            Box::pin(async move { resolver::run(settings, shutdown).await.map_err(Into::into) })
+        }
+        Stage::GraphSink => {
+            let settings = graph_sink(config)?;
+            Box::pin(async move { graph_sink::run(settings, shutdown).await.map_err(Into::into) })
+        }
+    })
+}
 
 /// The booking database URL with the password (from the environment or a file) filled in, for the stages that
 /// take a URL.

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use graph_emulator::{serve, Emulator, TenantConfig};
+use roomsync::cli::Stage;
 use roomsync::config::Config;
 use roomsync::stages;
 use serde_json::Value;
@@ -101,34 +102,14 @@ async fn start() -> anyhow::Result<Pipeline> {
     ];
     let config = Config::load_with_env(None, env.map(|(k, v)| (k.to_owned(), v)))?;
 
-    let cdc = stages::cdc(&config)?;
-    let stop = shutdown();
-    tasks.push(tokio::spawn(async move {
-        if let Err(error) = cdc_reader::run(cdc, stop).await {
-            panic!("cdc reader failed: {error}");
-        }
-    }));
-    let resolver = stages::resolver(&config);
-    let stop = shutdown();
-    tasks.push(tokio::spawn(async move {
-        if let Err(error) = resolver::run(resolver, stop).await {
-            panic!("resolver failed: {error}");
-        }
-    }));
-    let sink = stages::graph_sink(&config)?;
-    let stop = shutdown();
-    tasks.push(tokio::spawn(async move {
-        if let Err(error) = graph_sink::run(sink, stop).await {
-            panic!("graph sink failed: {error}");
-        }
-    }));
-    let source = stages::graph_source(&config)?;
-    let stop = shutdown();
-    tasks.push(tokio::spawn(async move {
-        if let Err(error) = graph_source::run(source, stop).await {
-            panic!("graph source failed: {error}");
-        }
-    }));
+    for stage in Stage::ALL {
+        let task = stages::start(&config, stage, shutdown())?;
+        tasks.push(tokio::spawn(async move {
+            if let Err(error) = task.await {
+                panic!("{} failed: {error:#}", stage.name());
+            }
+        }));
+    }
     Ok(Pipeline { db, emu, config, stop: stop_all, tasks })
 }
 

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use graph_emulator::{serve, Emulator, RoomConfig, TenantConfig};
+use roomsync::cli::Stage;
 use roomsync::config::Config;
 use roomsync::stages;
 use testkit::{unique_name, Stack, TestDatabase};
@@ -124,34 +125,14 @@ pub async fn start(rooms: usize, seed: &str) -> anyhow::Result<Pipeline> {
     ];
     let config = Config::load_with_env(None, env.map(|(k, v)| (k.to_owned(), v)))?;
 
-    let cdc = stages::cdc(&config)?;
-    let stop = shutdown();
-    tasks.push(tokio::spawn(async move {
-        if let Err(error) = cdc_reader::run(cdc, stop).await {
-            eprintln!("cdc reader failed: {error}");
-        }
-    }));
-    let resolver = stages::resolver(&config);
-    let stop = shutdown();
-    tasks.push(tokio::spawn(async move {
-        if let Err(error) = resolver::run(resolver, stop).await {
-            eprintln!("resolver failed: {error}");
-        }
-    }));
-    let sink = stages::graph_sink(&config)?;
-    let stop = shutdown();
-    tasks.push(tokio::spawn(async move {
-        if let Err(error) = graph_sink::run(sink, stop).await {
-            eprintln!("graph sink failed: {error}");
-        }
-    }));
-    let source = stages::graph_source(&config)?;
-    let stop = shutdown();
-    tasks.push(tokio::spawn(async move {
-        if let Err(error) = graph_source::run(source, stop).await {
-            eprintln!("graph source failed: {error}");
-        }
-    }));
+    for stage in Stage::ALL {
+        let task = stages::start(&config, stage, shutdown())?;
+        tasks.push(tokio::spawn(async move {
+            if let Err(error) = task.await {
+                eprintln!("{} failed: {error:#}", stage.name());
+            }
+        }));
+    }
     Ok(Pipeline { db, emu, prefix: name, kafka: stack.kafka, stop: stop_all, tasks })
 }
 

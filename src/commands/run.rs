@@ -49,33 +49,9 @@ pub async fn run(config: &Config, stages: &[Stage]) -> anyhow::Result<()> {
     });
 
     for stage in &stages {
-        let stop = shutdown();
-        match stage {
-            Stage::GraphSource => {
-                let settings = crate::stages::graph_source(config)?;
-                tasks.spawn(async move {
-                    ("graph-source".to_owned(), graph_source::run(settings, stop).await.map_err(Into::into))
-                });
-            }
-            Stage::Cdc => {
-                let settings = crate::stages::cdc(config)?;
-                tasks.spawn(
-                    async move { ("cdc".to_owned(), cdc_reader::run(settings, stop).await.map_err(Into::into)) },
-                );
-            }
-            Stage::GraphSink => {
-                let settings = crate::stages::graph_sink(config)?;
-                tasks.spawn(async move {
-                    ("graph-sink".to_owned(), graph_sink::run(settings, stop).await.map_err(Into::into))
-                });
-            }
-            Stage::Resolver => {
-                let settings = crate::stages::resolver(config);
-                tasks.spawn(
-                    async move { ("resolver".to_owned(), resolver::run(settings, stop).await.map_err(Into::into)) },
-                );
-            }
-        }
+        let task = crate::stages::start(config, *stage, shutdown())?;
+        let name = stage.name().to_owned();
+        tasks.spawn(async move { (name, task.await) });
     }
     if config.reconcile.enabled && stages.contains(&Stage::GraphSink) {
         let settings = crate::stages::reconcile(config)?;
