@@ -16,27 +16,15 @@ pub async fn connect_database(config: &Config) -> anyhow::Result<Client> {
     if let Some(password) = &config.database.password {
         pg.password(password.expose());
     }
-    let (client, connection) = pg
-        .connect(NoTls)
-        .await
-        .with_context(|| format!("connecting to the booking database {}", redact_url(&config.database.url)))?;
+    let (client, connection) = pg.connect(NoTls).await.with_context(|| {
+        format!("connecting to the booking database {}", cdc_reader::config::redact_url(&config.database.url))
+    })?;
     tokio::spawn(async move {
         if let Err(error) = connection.await {
             tracing::warn!(error = %error, "booking database connection closed");
         }
     });
     Ok(client)
-}
-
-/// The URL without anything between `://` and `@` but the user name.
-fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.find('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let user = url[scheme + 3..at].split(':').next().unwrap_or_default();
-            format!("{}{user}{}", &url[..scheme + 3], &url[at..])
-        }
-        _ => url.to_owned(),
-    }
 }
 
 /// The Graph client for the configured tenant (the client secret comes from the environment or a file).
