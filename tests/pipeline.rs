@@ -3,6 +3,7 @@
 //! source feeding Outlook's changes back. Each stage runs with the settings `roomsync run` gives it.
 
 use std::collections::BTreeSet;
+use std::future::Future;
 use std::time::Duration;
 
 use graph_emulator::{serve, Emulator, TenantConfig};
@@ -18,19 +19,44 @@ const HALL_B: &str = "hall-b@fjordvik.kommune.no";
 const STORSALEN: &str = "storsalen@fjordvik.kommune.no";
 const DEADLINE: Duration = Duration::from_secs(90);
 
+/// A task with its own stop switch: the emulator and each stage can be stopped on their own.
+struct Running {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// A stop switch and the future that completes once it is flipped.
+fn stop_switch() -> (watch::Sender<bool>, impl Future<Output = ()> + Send + 'static) {
+    let (stop, mut stopped) = watch::channel(false);
+    (stop, async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    })
+}
+
 struct Pipeline {
     db: TestDatabase,
     emu: Emulator,
     config: Config,
-    stop: watch::Sender<bool>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    emulator: Running,
+    stages: Vec<(Stage, Running)>,
+}
+
+impl Pipeline {
+    /// Stops one stage and waits until it has returned.
+    async fn stop_stage(&mut self, stage: Stage) -> anyhow::Result<()> {
+        let index = self.stages.iter().position(|(s, _)| *s == stage).expect("the stage runs");
+        let (_, running) = self.stages.remove(index);
+        let _ = running.stop.send(true);
+        tokio::time::timeout(DEADLINE, running.task).await??;
+        Ok(())
+    }
 }
 
 impl Drop for Pipeline {
     fn drop(&mut self) {
-        let _ = self.stop.send(true);
-        for task in &self.tasks {
-            task.abort();
+        for running in self.stages.iter().map(|(_, r)| r).chain([&self.emulator]) {
+            let _ = running.stop.send(true);
+            running.task.abort();
         }
     }
 }
@@ -69,20 +95,14 @@ async fn start() -> anyhow::Result<Pipeline> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let graph = format!("http://{}", listener.local_addr()?);
     let emu = Emulator::new(tenant);
-    let (stop_all, stopped) = watch::channel(false);
-    let shutdown = move || {
-        let mut stopped = stopped.clone();
-        async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        }
+    let (stop, stopped) = stop_switch();
+    let served = emu.clone();
+    let emulator = Running {
+        stop,
+        task: tokio::spawn(async move {
+            let _ = serve(listener, served, stopped).await;
+        }),
     };
-    let mut tasks = vec![tokio::spawn({
-        let emu = emu.clone();
-        let stop = shutdown();
-        async move {
-            let _ = serve(listener, emu, stop).await;
-        }
-    })];
 
     let stack = Stack::from_env();
     let name = unique_name("e2e");
@@ -102,20 +122,23 @@ async fn start() -> anyhow::Result<Pipeline> {
     ];
     let config = Config::load_with_env(None, env.map(|(k, v)| (k.to_owned(), v)))?;
 
+    let mut running = Vec::new();
     for stage in Stage::ALL {
-        let task = stages::start(&config, stage, shutdown())?;
-        tasks.push(tokio::spawn(async move {
+        let (stop, stopped) = stop_switch();
+        let task = stages::start(&config, stage, stopped)?;
+        let task = tokio::spawn(async move {
             if let Err(error) = task.await {
                 panic!("{} failed: {error:#}", stage.name());
             }
-        }));
+        });
+        running.push((stage, Running { stop, task }));
     }
-    Ok(Pipeline { db, emu, config, stop: stop_all, tasks })
+    Ok(Pipeline { db, emu, config, emulator, stages: running })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn booking_changes_reach_the_room_calendars_and_outlook_edits_are_reverted() -> anyhow::Result<()> {
-    let pipeline = start().await?;
+    let mut pipeline = start().await?;
     let emu = pipeline.emu.clone();
 
     // 1. The sample data: Hall B holds the weekly bookings across the DST change (18:00 Oslo is 17:00 UTC in
@@ -204,8 +227,11 @@ async fn booking_changes_reach_the_room_calendars_and_outlook_edits_are_reverted
         "no-op churn must not cause Graph writes; {marker_writes} writes for one renamed event"
     );
 
-    // 5. A person deletes roomsync's event straight from the room calendar: reconciliation finds the drift
-    //    (a dry run changes nothing) and repairs it through the sink.
+    // 5. A person deletes roomsync's event straight from the room calendar while the Graph source is down (a
+    //    running source would see the deletion and the resolver would restore the event by itself, racing the
+    //    reconciliation): reconciliation finds the drift (a dry run changes nothing) and repairs it through the
+    //    sink.
+    pipeline.stop_stage(Stage::GraphSource).await?;
     let stengt = emu
         .mailbox_events(HALL_B)
         .unwrap_or_default()
