@@ -1,0 +1,228 @@
+//! One chaos run: start, settle once on the sample data, the seeded workload with faults, calm, quiescence, the
+//! comparison with the oracle and the loop bound.
+//!
+//! Quiescence is decided honestly in two steps, both waits on a condition with a deadline: first the system must
+//! match the oracle exactly (calendars, mapping table, conflicts, imports); then it must stay without any Graph
+//! write for `STABLE` (longer than two polling rounds of the Graph source, so a delayed echo or a revert loop
+//! would show up) and still match. A loop never reaches the second step.
+
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use chrono::Utc;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use roomsync::cli::Stage;
+use roomsync::stages;
+use testkit::wait_until;
+use tokio_postgres::{Client, NoTls};
+
+use super::booking::{BookingSystem, APPLICATION_NAME};
+use super::compare::{differences, graph_writes};
+use super::faults::Injector;
+use super::harness::Harness;
+use super::oracle::{expected, Rules};
+use super::outlook::OutlookUsers;
+use super::workload::{History, PREPARE};
+
+/// How long the system may take to match the oracle once the faults stop (or at start).
+const SETTLE: Duration = Duration::from_secs(240);
+/// How long the system must stay without Graph writes to count as quiet.
+const STABLE: Duration = Duration::from_secs(8);
+/// No faults during the first seconds: the initial snapshot settles first.
+const FAULT_FREE_START: Duration = Duration::from_secs(5);
+/// How long each restart of the failure diagnosis may take to converge.
+const DIAGNOSIS: Duration = Duration::from_secs(60);
+
+async fn connect(url: &str) -> anyhow::Result<Client> {
+    let url = format!("{url}?application_name={APPLICATION_NAME}");
+    let (client, connection) = tokio_postgres::connect(&url, NoTls).await?;
+    tokio::spawn(connection);
+    Ok(client)
+}
+
+fn rules(harness: &Harness) -> anyhow::Result<Rules> {
+    let now = Utc::now();
+    Ok(Rules {
+        window_start: now - chrono::Duration::from_std(harness.config.sync.window_past)?,
+        window_end: now + chrono::Duration::from_std(harness.config.sync.horizon)?,
+        min_piece: harness.config.sync.min_piece,
+    })
+}
+
+/// Waits until the system matches the oracle; on timeout the error shows the last differences.
+async fn settle(harness: &Harness, db: &Client, history: &History, what: &str) -> anyhow::Result<()> {
+    let last: Arc<Mutex<Vec<String>>> = Arc::default();
+    let waited = wait_until(what, SETTLE, || {
+        let last = last.clone();
+        async move {
+            let expectation = expected(db, history, rules(harness)?).await?;
+            let diffs = differences(&harness.emu, db, &expectation, history).await?;
+            let done = diffs.is_empty();
+            *last.lock().unwrap_or_else(|e| e.into_inner()) = diffs;
+            if !done {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Ok(done.then_some(()))
+        }
+    })
+    .await;
+    if let Err(error) = waited {
+        let diffs = last.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let shown: Vec<&String> = diffs.iter().take(60).collect();
+        let mut text = format!("{error}: {} differences", diffs.len());
+        for diff in shown {
+            let _ = write!(text, "\n  {diff}");
+        }
+        bail!(text);
+    }
+    Ok(())
+}
+
+/// Waits until no Graph write happened for `STABLE`.
+async fn quiet(harness: &Harness) -> anyhow::Result<()> {
+    let mut seen = (graph_writes(&harness.emu).len(), Instant::now());
+    wait_until("the Graph writes to stop", SETTLE, || {
+        let count = graph_writes(&harness.emu).len();
+        if count != seen.0 {
+            seen = (count, Instant::now());
+        }
+        let stable = seen.1.elapsed() >= STABLE;
+        async move {
+            if !stable {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Ok(stable.then_some(()))
+        }
+    })
+    .await
+}
+
+/// Why the end of a run failed: not settling gets a diagnosis by restarts, the rest does not.
+enum Failure {
+    Settle(anyhow::Error),
+    Other(anyhow::Error),
+}
+
+/// Writes every action of the run to a file next to the test's temporary files; returns its path.
+fn dump_actions(seed: u64, history: &History) -> String {
+    let path = std::env::temp_dir().join(format!("roomsync-chaos-{seed}-{}-actions.log", std::process::id()));
+    match std::fs::write(&path, history.actions.join("\n")) {
+        Ok(()) => path.display().to_string(),
+        Err(error) => format!("(could not write {}: {error})", path.display()),
+    }
+}
+
+/// After a failure to settle: restarts one stage at a time, in pipeline order, and says after which restart
+/// (if any) the system converged. A stage that converges only after its restart was wedged, which tells a
+/// wedged process apart from wrong state that survives restarts.
+async fn diagnose_by_restarts(harness: &Harness, db: &Client, history: &History) -> String {
+    for stage in [Stage::Cdc, Stage::Resolver, Stage::GraphSink, Stage::GraphSource] {
+        harness.kill(stage, Duration::ZERO).await;
+        let converged = wait_until("convergence after a restart", DIAGNOSIS, || async {
+            let expectation = expected(db, history, rules(harness)?).await?;
+            let diffs = differences(&harness.emu, db, &expectation, history).await?;
+            if !diffs.is_empty() {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Ok(diffs.is_empty().then_some(()))
+        })
+        .await;
+        if converged.is_ok() {
+            return format!("diagnosis: converged after restarting {} (it was wedged)", stage.name());
+        }
+    }
+    "diagnosis: still not converged after restarting every stage (wrong state, not a wedged process)".to_owned()
+}
+
+/// The whole run; returns a short report.
+pub async fn run(seed: u64, workload: Duration) -> anyhow::Result<String> {
+    let started = Instant::now();
+    let mut harness = Harness::start(PREPARE).await?;
+    let outcome = drive(&harness, seed, workload, started).await;
+    harness.shutdown().await;
+    let logs = harness.stage_logs();
+    let mut report = outcome.map_err(|error| anyhow::anyhow!("{error:#}\nstages: {logs:#?}"))?;
+    let panics: Vec<&String> = logs.values().flat_map(|l| l.panics.iter()).collect();
+    if !panics.is_empty() {
+        bail!("stages panicked: {panics:?}");
+    }
+    for (stage, log) in &logs {
+        let _ = writeln!(
+            report,
+            "stage {stage}: {} kills, {} failures (last: {:?})",
+            log.kills, log.failures, log.last_error
+        );
+    }
+    let _ = writeln!(report, "total {:?}", started.elapsed());
+    Ok(report)
+}
+
+async fn drive(harness: &Harness, seed: u64, workload: Duration, started: Instant) -> anyhow::Result<String> {
+    let mut report = String::new();
+    let db = connect(harness.db.url()).await?;
+    let mut history = History::default();
+    settle(harness, &db, &history, "the sample data to be synced").await.context("initial sync")?;
+    let _ = writeln!(report, "initial sync after {:?}", started.elapsed());
+
+    let mut rng = StdRng::seed_from_u64(seed);
+    let graph = graph_client::GraphClient::new(stages::graph_client_config(&harness.config)?)?;
+    let mut users = OutlookUsers::new(graph, harness.emu.clone(), harness.graph_url.clone());
+    let mut booking = BookingSystem::new(harness.db.url());
+    let mut injector = Injector::new(seed);
+    let begin = Instant::now();
+    let mut actions = 0usize;
+    while begin.elapsed() < workload {
+        let roll = rng.gen_range(0..100);
+        let action = if roll < 55 {
+            booking.act(&mut rng, &mut history).await?
+        } else if roll < 82 {
+            users.act(&mut rng, &mut history, &booking.reservations).await
+        } else if begin.elapsed() > FAULT_FREE_START {
+            injector.strike(&mut rng, harness, &db).await.unwrap_or_else(|e| format!("fault failed: {e:#}"))
+        } else {
+            "no fault yet".to_owned()
+        };
+        history.log(format!("{:>7.1}s {action}", begin.elapsed().as_secs_f64()));
+        actions += 1;
+        // Pacing of the workload (not synchronisation): a few actions per second.
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(20..400))).await;
+    }
+    injector.calm(&harness.emu).await.context("calming the faults")?;
+    let calm_at = Instant::now();
+    let _ = writeln!(
+        report,
+        "{actions} actions in {:?}; faults {:?}: {:?}",
+        begin.elapsed(),
+        super::faults::enabled_faults(),
+        injector.counts
+    );
+
+    let tail =
+        |history: &History| history.actions.iter().rev().take(40).rev().cloned().collect::<Vec<_>>().join("\n  ");
+    let settled = async {
+        settle(harness, &db, &history, "the calendars to match the oracle").await.map_err(Failure::Settle)?;
+        let _ = writeln!(report, "converged {:?} after the faults stopped", calm_at.elapsed());
+        quiet(harness).await.map_err(Failure::Other)?;
+        settle(harness, &db, &history, "the calendars to still match the oracle once quiet")
+            .await
+            .map_err(Failure::Other)?;
+        let crashes = harness.stage_logs().values().map(|l| l.kills + l.failures).sum::<usize>()
+            + harness.broker.lock().await.restarts;
+        super::writes::check(harness, &history, &booking.reservations, crashes, &mut report).map_err(Failure::Other)
+    };
+    if let Err(failure) = settled.await {
+        let actions = dump_actions(seed, &history);
+        let diagnosis = match failure {
+            Failure::Settle(_) => diagnose_by_restarts(harness, &db, &history).await,
+            Failure::Other(_) => String::new(),
+        };
+        let error = match failure {
+            Failure::Settle(e) | Failure::Other(e) => e,
+        };
+        bail!("{error:#}\n{diagnosis}\nlast actions (all in {actions}):\n  {}", tail(&history));
+    }
+    Ok(report)
+}
