@@ -28,13 +28,13 @@ use super::outlook::OutlookUsers;
 use super::workload::{History, PREPARE};
 
 /// How long the system may take to match the oracle once the faults stop (or at start).
-const SETTLE: Duration = Duration::from_secs(240);
+const SETTLE: Duration = Duration::from_secs(180);
 /// How long the system must stay without Graph writes to count as quiet.
 const STABLE: Duration = Duration::from_secs(8);
 /// No faults during the first seconds: the initial snapshot settles first.
 const FAULT_FREE_START: Duration = Duration::from_secs(5);
 /// How long each restart of the failure diagnosis may take to converge.
-const DIAGNOSIS: Duration = Duration::from_secs(60);
+const DIAGNOSIS: Duration = Duration::from_secs(45);
 
 async fn connect(url: &str) -> anyhow::Result<Client> {
     let url = format!("{url}?application_name={APPLICATION_NAME}");
@@ -107,12 +107,60 @@ enum Failure {
 }
 
 /// Writes every action of the run to a file next to the test's temporary files; returns its path.
-fn dump_actions(seed: u64, history: &History) -> String {
+fn dump_actions(seed: u64, history: &History, state: &str) -> String {
     let path = std::env::temp_dir().join(format!("roomsync-chaos-{seed}-{}-actions.log", std::process::id()));
-    match std::fs::write(&path, history.actions.join("\n")) {
+    match std::fs::write(&path, format!("{}\n\n{state}", history.actions.join("\n"))) {
         Ok(()) => path.display().to_string(),
         Err(error) => format!("(could not write {}: {error})", path.display()),
     }
+}
+
+/// roomsync's tables and the room calendars at the moment of a failure, for the dump file.
+async fn dump_state(harness: &Harness, db: &Client) -> String {
+    let mut out = String::new();
+    for (title, sql) in [
+        (
+            "outlook_calendar_mapping",
+            "select outlook_item_id, item_key, reservation_type, reservation_id, outlook_event_id, sync_status, \
+             intent, attempts, updated_at::text from outlook_calendar_mapping order by outlook_item_id, item_key",
+        ),
+        (
+            "roomsync_conflicts",
+            "select outlook_item_id, outlook_event_id, reservation_type, reservation_id, starts_at::text, \
+             ends_at::text, status from roomsync_conflicts order by outlook_item_id, starts_at",
+        ),
+    ] {
+        let _ = writeln!(out, "== {title}");
+        match db.simple_query(sql).await {
+            Ok(messages) => {
+                for message in messages {
+                    if let tokio_postgres::SimpleQueryMessage::Row(row) = message {
+                        let cells: Vec<&str> = (0..row.len()).map(|i| row.get(i).unwrap_or("null")).collect();
+                        let _ = writeln!(out, "{}", cells.join(" | "));
+                    }
+                }
+            }
+            Err(error) => {
+                let _ = writeln!(out, "(query failed: {error})");
+            }
+        }
+    }
+    for room in super::workload::ROOMS {
+        let _ = writeln!(out, "== calendar {}", room.mailbox);
+        for event in harness.emu.mailbox_events(room.mailbox).unwrap_or_default() {
+            let _ = writeln!(
+                out,
+                "{} | {} | {} | {} | key {:?} | recurrence {}",
+                event["id"].as_str().unwrap_or_default(),
+                event["subject"].as_str().unwrap_or_default(),
+                event["start"]["dateTime"].as_str().unwrap_or_default(),
+                event["end"]["dateTime"].as_str().unwrap_or_default(),
+                super::outlook::item_key(&event),
+                event["recurrence"]
+            );
+        }
+    }
+    out
 }
 
 /// After a failure to settle: restarts one stage at a time, in pipeline order, and says after which restart
@@ -214,7 +262,7 @@ async fn drive(harness: &Harness, seed: u64, workload: Duration, started: Instan
         super::writes::check(harness, &history, &booking.reservations, crashes, &mut report).map_err(Failure::Other)
     };
     if let Err(failure) = settled.await {
-        let actions = dump_actions(seed, &history);
+        let actions = dump_actions(seed, &history, &dump_state(harness, &db).await);
         let diagnosis = match failure {
             Failure::Settle(_) => diagnose_by_restarts(harness, &db, &history).await,
             Failure::Other(_) => String::new(),
