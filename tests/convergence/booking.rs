@@ -235,9 +235,9 @@ impl BookingSystem {
         let resources: Vec<i32> = rooms.iter().map(|r| r.resource).collect();
         let (mut from, mut to) = pick_slot(rng, true);
         if rng.gen_bool(0.3) {
-            let day = series_across_spring_change(rng);
-            from = day.and_time(from.time());
-            to = from + (to - from).min(TimeDelta::hours(3));
+            let length = (to - from).min(TimeDelta::hours(3));
+            from = series_across_spring_change(rng).and_time(from.time());
+            to = from + length;
         }
         let weeks: u64 = rng.gen_range(1..=5);
         let organization: i32 = rng.gen_range(1..=5);

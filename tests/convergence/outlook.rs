@@ -16,7 +16,7 @@ use rand::Rng;
 use serde_json::{json, Value};
 
 use super::booking::Reservation;
-use super::workload::{pick_slot, subject, History, OutlookBooking, AUTUMN_FOLD_DAY, ROOMS, SPRING_GAP_DAY};
+use super::workload::{pick_slot, skipped, subject, History, OutlookBooking, AUTUMN_FOLD_DAY, ROOMS, SPRING_GAP_DAY};
 
 /// The simulated Outlook users.
 pub struct OutlookUsers {
@@ -86,9 +86,11 @@ impl OutlookUsers {
             history.outlook_bookings.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         match roll {
             0..=34 => self.book(rng, history, reservations, false).await,
-            35..=44 => self.book(rng, history, reservations, true).await,
+            35..=44 => self.book(rng, history, reservations, !skipped("outlook-series")).await,
             45..=59 => match own.choose(rng) {
-                Some((id, booking)) if booking.occurrences == 1 => self.move_own(rng, history, id, booking).await,
+                Some((id, booking)) if booking.occurrences == 1 && !skipped("outlook-moves-own-booking") => {
+                    self.move_own(rng, history, id, booking).await
+                }
                 _ => self.book(rng, history, reservations, false).await,
             },
             60..=69 => match own.choose(rng) {
@@ -186,9 +188,10 @@ impl OutlookUsers {
         let Some(event) = ours.choose(rng) else { return "outlook: no roomsync event to edit".into() };
         let Some(id) = event["id"].as_str().map(str::to_owned) else { return "outlook: event without id".into() };
         *history.roomsync_event_edits.entry(id.clone()).or_default() += 1;
+        let deletes = !skipped("outlook-deletes-roomsync-event");
         let (what, ok) = match rng.gen_range(0..3) {
-            0 => ("deletes", self.graph.delete_event(room.mailbox, &id).await.is_ok()),
-            1 => {
+            0 if deletes => ("deletes", self.graph.delete_event(room.mailbox, &id).await.is_ok()),
+            0 | 1 => {
                 let patch = Event { subject: Some("Privat fest".into()), ..Default::default() };
                 ("renames", self.graph.update_event(room.mailbox, &id, &patch, None).await.is_ok())
             }

@@ -25,7 +25,7 @@ use super::faults::Injector;
 use super::harness::Harness;
 use super::oracle::{expected, Rules};
 use super::outlook::OutlookUsers;
-use super::workload::{History, PREPARE};
+use super::workload::{skipped, History, PREPARE, SCENARIOS};
 
 /// How long the system may take to match the oracle once the faults stop (or at start).
 const SETTLE: Duration = Duration::from_secs(180);
@@ -240,9 +240,10 @@ async fn drive(harness: &Harness, seed: u64, workload: Duration, started: Instan
     }
     injector.calm(&harness.emu).await.context("calming the faults")?;
     let calm_at = Instant::now();
+    let skipped: Vec<&str> = SCENARIOS.iter().copied().filter(|s| skipped(s)).collect();
     let _ = writeln!(
         report,
-        "{actions} actions in {:?}; faults {:?}: {:?}",
+        "{actions} actions in {:?}; faults {:?}: {:?}; scenarios switched off: {skipped:?}",
         begin.elapsed(),
         super::faults::enabled_faults(),
         injector.counts
