@@ -14,8 +14,8 @@
 //!   two or more; a reservation linked to two resources of one room is one item.
 //! - all-day: midnight to midnight local. Window: pieces overlapping `[now - past, now + horizon)`.
 //! - Outlook-origin bookings stay as their owner left them; one that overlaps an active reservation of the room
-//!   (untrimmed) is a conflict per reservation, with the overlap as its span; a single one overlapping nothing is
-//!   imported (a mapping row of type `outlook`).
+//!   (untrimmed) is a conflict per reservation (one `roomsync_conflicts` row per booking and reservation); a
+//!   single one overlapping nothing is imported (a mapping row of type `outlook`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -38,8 +38,9 @@ pub struct Slot {
     pub all_day: bool,
 }
 
-/// A conflict that must be recorded: mailbox, Outlook event id (`None` for an occurrence of a series, matched by
-/// time), reservation kind and id, overlap start and end.
+/// A conflict that must be recorded: mailbox, Outlook event id (`None` for an occurrence of a series, whose id the
+/// generator does not know), reservation kind and id, and the overlap (for the message only: a recorded row keeps
+/// the span of its first detection, see chaos-findings F6).
 pub type ExpectedConflict = (String, Option<String>, &'static str, i32, DateTime<Utc>, DateTime<Utc>);
 
 /// What the room calendars, the mapping table and the conflicts must hold.
