@@ -33,6 +33,8 @@ const SETTLE: Duration = Duration::from_secs(180);
 const STABLE: Duration = Duration::from_secs(8);
 /// No faults during the first seconds: the initial snapshot settles first.
 const FAULT_FREE_START: Duration = Duration::from_secs(5);
+/// How often a long wait for convergence prints what is still different.
+const PROGRESS: Duration = Duration::from_secs(30);
 /// How long each restart of the failure diagnosis may take to converge.
 const DIAGNOSIS: Duration = Duration::from_secs(45);
 
@@ -55,12 +57,23 @@ fn rules(harness: &Harness) -> anyhow::Result<Rules> {
 /// Waits until the system matches the oracle; on timeout the error shows the last differences.
 async fn settle(harness: &Harness, db: &Client, history: &History, what: &str) -> anyhow::Result<()> {
     let last: Arc<Mutex<Vec<String>>> = Arc::default();
+    let started = Instant::now();
+    let mut next_progress = PROGRESS;
     let waited = wait_until(what, SETTLE, || {
         let last = last.clone();
+        let progress = started.elapsed() >= next_progress;
+        if progress {
+            next_progress += PROGRESS;
+        }
         async move {
             let expectation = expected(db, history, rules(harness)?).await?;
             let diffs = differences(&harness.emu, db, &expectation, history).await?;
             let done = diffs.is_empty();
+            if progress && !done {
+                // A long wait shows what it is waiting for (the full list comes with the failure).
+                let first: Vec<&String> = diffs.iter().take(5).collect();
+                eprintln!("chaos: still {} differences after {:?}, e.g. {first:#?}", diffs.len(), started.elapsed());
+            }
             *last.lock().unwrap_or_else(|e| e.into_inner()) = diffs;
             if !done {
                 tokio::time::sleep(Duration::from_millis(500)).await;

@@ -189,9 +189,11 @@ pub fn series_across_spring_change(rng: &mut StdRng) -> NaiveDate {
 
 /// Workload scenarios that can be switched off with `ROOMSYNC_CHAOS_SKIP` (comma-separated), to mark a scenario
 /// that meets a known pipeline bug (listed in /work/notes/chaos-findings.md) without weakening the oracle.
-pub const SCENARIOS: [&str; 3] = [
+pub const SCENARIOS: [&str; 4] = [
     // F1: someone deletes roomsync's event in Outlook (the revert is lost if the resolver restarts meanwhile).
     "outlook-deletes-roomsync-event",
+    // F1 (second symptom): an owner deletes their Outlook booking (the import's cancel is lost the same way).
+    "outlook-owner-deletes-booking",
     // Outlook users book weekly series.
     "outlook-series",
     // Outlook users move their own bookings (onto or off reservations).
