@@ -141,9 +141,10 @@ impl OutlookUsers {
         let mut body = json!({"subject": subject, "start": oslo(from), "end": oslo(to), "showAs": "busy"});
         if series {
             let day = from.date().format("%A").to_string().to_lowercase();
+            let occurrences = rng.gen_range(2..=4);
             body["recurrence"] = json!({
                 "pattern": {"type": "weekly", "interval": 1, "daysOfWeek": [day]},
-                "range": {"type": "numbered", "startDate": from.date().to_string(), "numberOfOccurrences": rng.gen_range(2..=4)},
+                "range": {"type": "numbered", "startDate": from.date().to_string(), "numberOfOccurrences": occurrences},
             });
         }
         let url = format!("{}/_emulator/mailboxes/{}/bookings", self.admin_url, room.mailbox);
