@@ -26,7 +26,8 @@
 //! Switches (for bisecting, and to mark a scenario that meets a known pipeline bug, listed in the findings file):
 //! `ROOMSYNC_CHAOS_FAULTS=kill,broker,postgres,storm,lost,duplicates,delta` (the default: all; `none` for a
 //! fault-free run) and `ROOMSYNC_CHAOS_SKIP=` any of `outlook-deletes-roomsync-event`,
-//! `outlook-owner-deletes-booking`, `outlook-series`, `outlook-moves-own-booking`.
+//! `outlook-owner-deletes-booking`, `reservation-over-imported-booking`, `outlook-series`,
+//! `outlook-moves-own-booking`.
 //!
 //! Left out of the workload (the oracle could not model it exactly, or it is another test's job): imports written
 //! as bb_event rows (`import_bb_events`), the `decline` conflict policy and overlap policies other than `trim`,

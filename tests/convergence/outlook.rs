@@ -16,7 +16,10 @@ use rand::Rng;
 use serde_json::{json, Value};
 
 use super::booking::Reservation;
-use super::workload::{pick_slot, skipped, subject, History, OutlookBooking, AUTUMN_FOLD_DAY, ROOMS, SPRING_GAP_DAY};
+use super::workload::{
+    pick_outlook_only_slot, pick_slot, skipped, subject, History, OutlookBooking, AUTUMN_FOLD_DAY, ROOMS,
+    SPRING_GAP_DAY,
+};
 
 /// The simulated Outlook users.
 pub struct OutlookUsers {
@@ -127,7 +130,11 @@ impl OutlookUsers {
                 (room, r.from + TimeDelta::minutes(15), r.from + TimeDelta::minutes(75))
             }
             _ => {
-                let (from, to) = pick_slot(rng, false);
+                let (from, to) = if skipped("reservation-over-imported-booking") {
+                    pick_outlook_only_slot(rng)
+                } else {
+                    pick_slot(rng, false)
+                };
                 (ROOMS[rng.gen_range(0..ROOMS.len())], from, to)
             }
         };

@@ -182,6 +182,13 @@ pub fn pick_slot(rng: &mut StdRng, all_day: bool) -> (NaiveDateTime, NaiveDateTi
     (start, start + TimeDelta::minutes(rng.gen_range(2..=12) * 15))
 }
 
+/// A slot on the days after the booking system's range (still inside the horizon): nothing ever overlaps it.
+pub fn pick_outlook_only_slot(rng: &mut StdRng) -> (NaiveDateTime, NaiveDateTime) {
+    let day = today() + Days::new(rng.gen_range(150..170));
+    let start = at(day, rng.gen_range(32..80) * 15);
+    (start, start + TimeDelta::minutes(rng.gen_range(2..=8) * 15))
+}
+
 /// The first day of a weekly series that crosses the spring change (three weeks before it).
 pub fn series_across_spring_change(rng: &mut StdRng) -> NaiveDate {
     date(SPRING_GAP_DAY) - Days::new(rng.gen_range(14..22))
@@ -189,7 +196,10 @@ pub fn series_across_spring_change(rng: &mut StdRng) -> NaiveDate {
 
 /// Workload scenarios that can be switched off with `ROOMSYNC_CHAOS_SKIP` (comma-separated), to mark a scenario
 /// that meets a known pipeline bug (listed in /work/notes/chaos-findings.md) without weakening the oracle.
-pub const SCENARIOS: [&str; 4] = [
+pub const SCENARIOS: [&str; 5] = [
+    // F8: a reservation later lands on an imported Outlook booking. Switched off, Outlook users book free slots
+    // only on days the booking system never uses (their deliberate conflicts stay).
+    "reservation-over-imported-booking",
     // F1: someone deletes roomsync's event in Outlook (the revert is lost if the resolver restarts meanwhile).
     "outlook-deletes-roomsync-event",
     // F1 (second symptom): an owner deletes their Outlook booking (the import's cancel is lost the same way).
