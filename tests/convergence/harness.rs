@@ -147,8 +147,7 @@ impl Harness {
     /// on the database before any stage starts.
     pub async fn start(prepare: &str) -> anyhow::Result<Harness> {
         let db = TestDatabase::create().await?;
-        let client = db.connect().await?;
-        let mut client = client;
+        let mut client = db.connect().await?;
         migrations::apply(&mut client).await?;
         client.batch_execute(include_str!("../../fixtures/local/room_mappings.sql")).await?;
         client.batch_execute(prepare).await.context("preparing the booking data")?;
