@@ -178,15 +178,8 @@ impl Driver {
 }
 
 fn consumer(settings: &KafkaSettings, group: &str) -> Result<Arc<StreamConsumer>, ResolverError> {
-    let consumer: StreamConsumer = settings
-        .client_config()
-        .set("group.id", group)
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("enable.partition.eof", "false")
-        .set("partition.assignment.strategy", "range")
-        .create()
-        .map_err(|e| {
+    let consumer: StreamConsumer =
+        settings.consumer_config(group).set("partition.assignment.strategy", "range").create().map_err(|e| {
             ResolverError::Stream(streams::StreamError::Kafka { context: "creating a consumer".into(), source: e })
         })?;
     Ok(Arc::new(consumer))

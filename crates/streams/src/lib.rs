@@ -22,7 +22,7 @@ mod topics;
 pub use batch::{Acks, SendBatch};
 pub use consumer::{Received, RecordConsumer};
 pub use producer::RecordProducer;
-pub use settings::KafkaSettings;
+pub use settings::{KafkaSettings, FETCH_WAIT_MS};
 pub use topics::{ensure_topics, TopicSpec};
 
 use thiserror::Error;
