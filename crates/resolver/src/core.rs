@@ -92,7 +92,8 @@ pub struct Core {
     pub ownership: Ownership,
     /// Last reservation record emitted per (kind, id, resource): hash and wall-clock end.
     pub(crate) emitted_reservations: HashMap<(ReservationKind, i32, i32), (String, i64)>,
-    pub(crate) graph: HashMap<(String, String), GraphEventBody>,
+    /// The Outlook events by (mailbox, event id); ordered so one room's events are a range.
+    pub(crate) graph: BTreeMap<(String, String), GraphEventBody>,
     pub(crate) imports: HashMap<(String, String), ImportRecord>,
     pub(crate) conflicts: HashSet<(String, String, ConflictHit)>,
 }
@@ -107,7 +108,7 @@ impl Core {
             window,
             ownership: Ownership::all(),
             emitted_reservations: HashMap::new(),
-            graph: HashMap::new(),
+            graph: BTreeMap::new(),
             imports: HashMap::new(),
             conflicts: HashSet::new(),
         }
@@ -266,10 +267,9 @@ impl Core {
             }
             output.desired.extend(changes);
         }
-        let mapping = self.mapping_rows();
         for mailbox in &mailboxes {
             let resources = rooms.get(mailbox).cloned().unwrap_or_default();
-            self.classify_room(mailbox, &resources, window, output, &mapping, start);
+            self.classify_room(mailbox, &resources, window, output, start);
         }
     }
 

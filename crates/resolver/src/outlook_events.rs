@@ -6,7 +6,7 @@
 //! over (edits made while nobody owned it), never on the periodic re-evaluations, so the sink's own rewrite
 //! coming back cannot start a loop.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use tracing::{debug, info};
 use vocabulary::records::{GraphEvent, GraphEventBody, ImportOp, UpsertOrDelete};
@@ -20,36 +20,14 @@ use crate::timeline::Item;
 use crate::window::Window;
 
 impl Core {
-    pub(crate) fn mapping_rows(&self) -> HashMap<(String, String), MappingRow> {
-        let mut out = HashMap::new();
-        for row in self.assembler.state.calendar_mapping.values() {
-            let (Some(mailbox), Some(event_id)) = (row.text("outlook_item_id"), row.text("outlook_event_id")) else {
-                continue;
-            };
-            let Some(reservation_id) = row.int("reservation_id").and_then(|v| i32::try_from(v).ok()) else {
-                continue;
-            };
-            out.insert(
-                (mailbox.to_owned(), event_id.to_owned()),
-                MappingRow {
-                    reservation_type: row.text("reservation_type").unwrap_or_default().to_owned(),
-                    reservation_id,
-                    item_key: row.text("item_key").unwrap_or_default().to_owned(),
-                    change_key: row.text("change_key").map(str::to_owned),
-                },
-            );
-        }
-        out
+    /// The bb_event ids imported from Outlook bookings in `mailbox`.
+    pub(crate) fn imported_events(&self, mailbox: &str) -> HashSet<i32> {
+        self.assembler.state.calendar_mapping.imported_events(mailbox)
     }
 
-    pub(crate) fn imported_events(&self, mailbox: &str) -> HashSet<i32> {
-        self.assembler
-            .state
-            .calendar_mapping
-            .values()
-            .filter(|r| r.text("reservation_type") == Some("outlook") && r.text("outlook_item_id") == Some(mailbox))
-            .filter_map(|r| r.int("reservation_id").and_then(|v| i32::try_from(v).ok()))
-            .collect()
+    /// roomsync's mapping row of an Outlook event, if any.
+    fn mapping_row(&self, mailbox: &str, event_id: &str) -> Option<MappingRow> {
+        self.assembler.state.calendar_mapping.row(mailbox, event_id).cloned()
     }
 
     /// Re-classifies the Outlook events of a room (a reservation change can make a booking conflict).
@@ -59,13 +37,12 @@ impl Core {
         resources: &[i32],
         window: Window,
         output: &mut Output,
-        mapping: &HashMap<(String, String), MappingRow>,
         start: bool,
     ) {
         let events: Vec<GraphEvent> = self
             .graph
-            .iter()
-            .filter(|((m, _), _)| m == mailbox)
+            .range((mailbox.to_owned(), String::new())..)
+            .take_while(|((m, _), _)| m == mailbox)
             .map(|((m, id), body)| GraphEvent {
                 op: UpsertOrDelete::Upsert,
                 mailbox: m.clone(),
@@ -76,11 +53,11 @@ impl Core {
             .collect();
         let items = self.room_items(mailbox, resources);
         for event in events {
-            let verdict = self.verdict(&event, None, resources, window, mapping, &items);
+            let verdict = self.verdict(&event, None, resources, window, &items);
             if matches!(verdict, Verdict::Import(_) | Verdict::Conflict(_))
                 || (start && matches!(verdict, Verdict::Edited { .. }))
             {
-                self.act(&event, resources, window, output, (false, mapping, &items));
+                self.act(&event, resources, window, output, (false, &items));
             }
         }
     }
@@ -104,29 +81,29 @@ impl Core {
         previous: Option<&GraphEventBody>,
         resources: &[i32],
         window: Window,
-        mapping: &HashMap<(String, String), MappingRow>,
         items: &[Item],
     ) -> Verdict {
-        let row = mapping.get(&(event.mailbox.clone(), event.event_id.clone()));
+        let row = self.mapping_row(&event.mailbox, &event.event_id);
+        let row = row.as_ref();
         let room = RoomView { resource_id: resources.first().copied(), reservations: items, window };
         let ledger = &self.ledger;
         let mailbox = event.mailbox.clone();
         classify(event, previous, row, |key| ledger.get(&mailbox, key).and_then(|d| d.content.clone()), room)
     }
 
-    /// Decides about one event and records what to emit; `context` is (the event just arrived, the mapping
-    /// rows, the room's items).
+    /// Decides about one event and records what to emit; `context` is (the event just arrived, the room's
+    /// items).
     fn act(
         &mut self,
         event: &GraphEvent,
         resources: &[i32],
         window: Window,
         output: &mut Output,
-        context: (bool, &HashMap<(String, String), MappingRow>, &[Item]),
+        context: (bool, &[Item]),
     ) {
-        let (arrived, mapping, items) = context;
+        let (arrived, items) = context;
         let previous = self.graph.get(&(event.mailbox.clone(), event.event_id.clone())).cloned();
-        let verdict = self.verdict(event, previous.as_ref(), resources, window, mapping, items);
+        let verdict = self.verdict(event, previous.as_ref(), resources, window, items);
         let class = match &verdict {
             Verdict::Ignore(_) => "ignored",
             Verdict::Echo => "echo",
@@ -157,7 +134,7 @@ impl Core {
             Verdict::Import(record)
                 if record.op == ImportOp::Cancel
                     && !self.imports.contains_key(&key)
-                    && mapping.get(&key).is_none_or(|m| m.reservation_type != "outlook") =>
+                    && self.mapping_row(&key.0, &key.1).is_none_or(|m| m.reservation_type != "outlook") =>
             {
                 debug!("deleted outlook booking was never imported: nothing to cancel");
             }
@@ -203,9 +180,8 @@ impl Core {
         }
         let window = self.window_at(now);
         let resources = self.rooms().get(&event.mailbox).cloned().unwrap_or_default();
-        let mapping = self.mapping_rows();
         let items = self.room_items(&event.mailbox, &resources);
-        self.act(event, &resources, window, &mut output, (true, &mapping, &items));
+        self.act(event, &resources, window, &mut output, (true, &items));
         self.remember(event);
         output
     }
