@@ -217,6 +217,29 @@ fn an_outlook_edit_of_a_roomsync_event_is_reverted_by_reemitting_the_desired_sta
 }
 
 #[test]
+fn a_late_view_of_roomsyncs_earlier_write_is_an_echo_but_an_edit_back_to_it_is_reverted() {
+    let (mut core, output) = core();
+    let first = output.desired.iter().find(|d| d.item_key == "booking:201").expect("booking").clone();
+    let moved =
+        Tx::new(20).update("bb_booking", &[("id", int(201)), ("to_", crate::fixtures::local("2026-03-24 18:30"))]);
+    let second = core.apply_transaction(&moved.done(), now());
+    let second = second.desired.iter().find(|d| d.item_key == "booking:201").expect("the booking moved").clone();
+    assert_ne!(first.content_hash, second.content_hash);
+
+    // The Graph source reports the event as the sink wrote it first, after the second version was emitted.
+    let old = first.content.clone().expect("content");
+    let tags = |hash: &str| RoomsyncTags { content_hash: Some(hash.to_owned()), ..ours("booking:201") };
+    let late = graph(HALL_B, "AAMk-1", body(&old.subject, old.start, old.end, tags(&first.content_hash)));
+    assert_eq!(core.apply_graph_event(&late, now()), Output::default(), "roomsync's own earlier write");
+
+    // Somebody sets the event back to the first version by hand after the second was written: the tag still
+    // names the second version, so this is an edit.
+    let by_hand = graph(HALL_B, "AAMk-1", body(&old.subject, old.start, old.end, tags(&second.content_hash)));
+    let reverted = core.apply_graph_event(&by_hand, now());
+    assert_eq!(reverted.desired, vec![second]);
+}
+
+#[test]
 fn a_non_conflicting_outlook_booking_is_imported_once() {
     let (mut core, _) = core();
     let meeting = graph(

@@ -15,7 +15,7 @@ use vocabulary::ReservationKind;
 use crate::config::{ConflictPolicy, EditPolicy};
 use crate::core::{Conflict, Core, Output};
 use crate::desired::items_of;
-use crate::outlook::{classify, MappingRow, RoomView, Verdict};
+use crate::outlook::{classify, matches_desired, MappingRow, RoomView, Verdict};
 use crate::timeline::Item;
 use crate::window::Window;
 
@@ -88,7 +88,23 @@ impl Core {
         let room = RoomView { resource_id: resources.first().copied(), reservations: items, window };
         let ledger = &self.ledger;
         let mailbox = event.mailbox.clone();
-        classify(event, previous, row, |key| ledger.get(&mailbox, key).and_then(|d| d.content.clone()), room)
+        let verdict =
+            classify(event, previous, row, |key| ledger.get(&mailbox, key).and_then(|d| d.content.clone()), room);
+        match verdict {
+            Verdict::Edited { item_key } if self.is_earlier_write(event, &item_key) => Verdict::Echo,
+            other => other,
+        }
+    }
+
+    /// Whether the event is, unmodified, one of roomsync's own earlier writes of the item: its content-hash
+    /// tag names a superseded content and its content is that content. The Graph source saw it before the
+    /// sink's newer write (or reports the versions late): an echo, not an Outlook edit, and reverting it would
+    /// write the item a second time. An edit in Outlook changes the content but not the tag, so it still
+    /// differs from the content the tag names.
+    fn is_earlier_write(&self, event: &GraphEvent, item_key: &str) -> bool {
+        let Some(body) = event.event.as_ref() else { return false };
+        let Some(hash) = body.tags.content_hash.as_deref() else { return false };
+        self.ledger.earlier(&event.mailbox, item_key, hash).is_some_and(|content| matches_desired(body, content))
     }
 
     /// Decides about one event and records what to emit; `context` is (the event just arrived, the room's
