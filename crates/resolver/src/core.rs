@@ -144,6 +144,12 @@ impl Core {
         if affected.as_ref().is_none_or(|a| !a.is_empty()) {
             self.evaluate_rooms(now, &mut output, affected.as_ref(), false);
         }
+        // What this evaluation emits, the transaction caused: its commit time lets the sink measure the
+        // end-to-end latency. A snapshot is not a commit anybody waits for.
+        let committed = records.iter().filter(|r| !r.snapshot).map(|r| r.commit_ts_ms).max().filter(|ms| *ms > 0);
+        for item in &mut output.desired {
+            item.source_committed_at = committed;
+        }
         output
     }
 

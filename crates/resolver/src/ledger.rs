@@ -130,6 +130,7 @@ mod tests {
             content_hash: crate::hash::content_hash(&content),
             content: Some(content),
             commit_lsn: 1,
+            source_committed_at: None,
         }
     }
 

@@ -246,6 +246,7 @@ pub fn upsert(mailbox: &str, kind: ReservationKind, id: i32, subject: &str, day:
             categories: vec!["Booking".into()],
         }),
         commit_lsn: 1,
+        source_committed_at: None,
     }
 }
 

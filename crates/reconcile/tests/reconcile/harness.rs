@@ -268,6 +268,7 @@ pub fn upsert(kind: ReservationKind, id: i32, subject: &str, day: u32, hour: u32
             categories: vec!["Booking".into()],
         }),
         commit_lsn: 1,
+        source_committed_at: None,
     }
 }
 
