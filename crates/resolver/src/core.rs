@@ -95,6 +95,9 @@ pub struct Core {
     /// The Outlook events by (mailbox, event id); ordered so one room's events are a range.
     pub(crate) graph: BTreeMap<(String, String), GraphEventBody>,
     pub(crate) imports: HashMap<(String, String), ImportRecord>,
+    /// Outlook deletions read without a decision (while catching up, or while another instance owned the
+    /// room), with the last body seen; decided when the room is evaluated from the start.
+    pub(crate) unseen_deletes: BTreeMap<(String, String), Option<GraphEventBody>>,
     pub(crate) conflicts: HashSet<(String, String, ConflictHit)>,
 }
 
@@ -110,6 +113,7 @@ impl Core {
             emitted_reservations: HashMap::new(),
             graph: BTreeMap::new(),
             imports: HashMap::new(),
+            unseen_deletes: BTreeMap::new(),
             conflicts: HashSet::new(),
         }
     }

@@ -418,6 +418,62 @@ fn an_outlook_edit_made_while_the_resolver_was_down_is_reverted_at_start() {
     assert!(restarted.tick(now()).desired.is_empty(), "re-evaluations never revert again");
 }
 
+/// A resolver restarted on `first`'s output, with the booking-system state and a mapping row that says the
+/// sink wrote booking 201 as Outlook event `event_id`.
+fn restarted_with_booking_201_written_as(first: &Output, event_id: &str) -> Core {
+    let mut restarted = Core::new(Policies::default(), WindowConfig::default());
+    for item in &first.desired {
+        restarted.ledger.record(item);
+    }
+    for reservation in &first.reservations {
+        restarted.load_reservation(reservation);
+    }
+    restarted.apply_transaction_quietly(&base());
+    let mapping = Tx::new(30).insert(
+        "outlook_calendar_mapping",
+        &[
+            ("id", int(1)),
+            ("outlook_item_id", text(HALL_B)),
+            ("outlook_event_id", text(event_id)),
+            ("reservation_type", text("booking")),
+            ("reservation_id", int(201)),
+            ("item_key", text("booking:201")),
+        ],
+    );
+    restarted.apply_transaction_quietly(&mapping.done());
+    restarted
+}
+
+#[test]
+fn an_outlook_deletion_read_while_catching_up_is_reverted_at_start() {
+    let (_, first) = core();
+    let booking = first.desired.iter().find(|d| d.item_key == "booking:201").expect("booking").clone();
+    let content = booking.content.clone().expect("content");
+    let written = graph(HALL_B, "AAMk-0", body(&content.subject, content.start, content.end, ours("booking:201")));
+    let deleted = GraphEvent { op: UpsertOrDelete::Delete, event: None, ..written.clone() };
+
+    let mut restarted = restarted_with_booking_201_written_as(&first, "AAMk-0");
+    restarted.apply_graph_event_quietly(&written);
+    restarted.apply_graph_event_quietly(&deleted);
+    let output = restarted.full(now());
+    assert_eq!(keys(&output), vec![(HALL_B.into(), "booking:201".into(), UpsertOrDelete::Upsert)]);
+    assert_eq!(output.reverts, vec![(HALL_B.to_owned(), "booking:201".to_owned())]);
+    assert!(restarted.tick(now()).desired.is_empty(), "decided once");
+
+    // The event came back (a later upsert of the same id): nothing to put back.
+    let mut restarted = restarted_with_booking_201_written_as(&first, "AAMk-0");
+    for event in [&written, &deleted, &written] {
+        restarted.apply_graph_event_quietly(event);
+    }
+    assert!(restarted.full(now()).desired.is_empty());
+
+    // The deletion was handled before the restart: the sink wrote the item again as another event.
+    let mut restarted = restarted_with_booking_201_written_as(&first, "AAMk-9");
+    restarted.apply_graph_event_quietly(&written);
+    restarted.apply_graph_event_quietly(&deleted);
+    assert!(restarted.full(now()).desired.is_empty(), "the deleted event is no longer roomsync's");
+}
+
 #[test]
 fn deleting_an_outlook_booking_that_was_never_imported_cancels_nothing() {
     let (mut core, _) = core();

@@ -57,8 +57,11 @@ impl Core {
             if matches!(verdict, Verdict::Import(_) | Verdict::Conflict(_))
                 || (start && matches!(verdict, Verdict::Edited { .. }))
             {
-                self.act(&event, resources, window, output, (false, &items));
+                self.act(&event, resources, window, output, (false, &items, None));
             }
+        }
+        if start {
+            self.decide_unseen_deletes(mailbox, resources, window, output, &items);
         }
     }
 
@@ -107,18 +110,62 @@ impl Core {
         self.ledger.earlier(&event.mailbox, item_key, hash).is_some_and(|content| matches_desired(body, content))
     }
 
+    /// Decides, now that this instance evaluates the room from the start, about the Outlook deletions it read
+    /// without deciding (while catching up, or while another instance owned the room): a deleted roomsync
+    /// event is put back (per the edit policy), a deleted imported booking is cancelled. A deletion the
+    /// previous owner already handled finds no mapping row for the event any more and is ignored.
+    fn decide_unseen_deletes(
+        &mut self,
+        mailbox: &str,
+        resources: &[i32],
+        window: Window,
+        output: &mut Output,
+        items: &[Item],
+    ) {
+        let keys: Vec<(String, String)> = self
+            .unseen_deletes
+            .range((mailbox.to_owned(), String::new())..)
+            .take_while(|((m, _), _)| m == mailbox)
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in keys {
+            let previous = self.unseen_deletes.remove(&key).flatten();
+            let (mailbox, event_id) = key;
+            let event = GraphEvent { op: UpsertOrDelete::Delete, mailbox, event_id, observed_at: 0, event: None };
+            self.act(&event, resources, window, output, (false, items, previous));
+        }
+    }
+
+    /// Notes an Outlook event read without a decision: a deletion waits in `unseen_deletes` (with the last
+    /// body seen) until the room is evaluated from the start; a newer upsert of the event withdraws it.
+    fn note_unseen(&mut self, event: &GraphEvent) {
+        let key = (event.mailbox.clone(), event.event_id.clone());
+        match (&event.op, &event.event) {
+            (UpsertOrDelete::Upsert, Some(_)) => {
+                self.unseen_deletes.remove(&key);
+            }
+            _ => {
+                let previous = self.graph.get(&key).cloned();
+                let slot = self.unseen_deletes.entry(key).or_default();
+                if previous.is_some() {
+                    *slot = previous;
+                }
+            }
+        }
+    }
+
     /// Decides about one event and records what to emit; `context` is (the event just arrived, the room's
-    /// items).
+    /// items, the last body seen of a deleted event when the Graph state no longer holds it).
     fn act(
         &mut self,
         event: &GraphEvent,
         resources: &[i32],
         window: Window,
         output: &mut Output,
-        context: (bool, &[Item]),
+        context: (bool, &[Item], Option<GraphEventBody>),
     ) {
-        let (arrived, items) = context;
-        let previous = self.graph.get(&(event.mailbox.clone(), event.event_id.clone())).cloned();
+        let (arrived, items, previous) = context;
+        let previous = previous.or_else(|| self.graph.get(&(event.mailbox.clone(), event.event_id.clone())).cloned());
         let verdict = self.verdict(event, previous.as_ref(), resources, window, items);
         let class = match &verdict {
             Verdict::Ignore(_) => "ignored",
@@ -184,6 +231,7 @@ impl Core {
 
     /// Remembers an Outlook event while catching up at start (decided by [`Core::full`]).
     pub fn apply_graph_event_quietly(&mut self, event: &GraphEvent) {
+        self.note_unseen(event);
         self.remember(event);
     }
 
@@ -191,13 +239,15 @@ impl Core {
     pub fn apply_graph_event(&mut self, event: &GraphEvent, now: i64) -> Output {
         let mut output = Output::default();
         if !self.ownership.owns(&event.mailbox) {
+            self.note_unseen(event);
             self.remember(event);
             return output;
         }
         let window = self.window_at(now);
         let resources = self.rooms().get(&event.mailbox).cloned().unwrap_or_default();
         let items = self.room_items(&event.mailbox, &resources);
-        self.act(event, &resources, window, &mut output, (true, &items));
+        self.unseen_deletes.remove(&(event.mailbox.clone(), event.event_id.clone()));
+        self.act(event, &resources, window, &mut output, (true, &items, None));
         self.remember(event);
         output
     }
