@@ -58,6 +58,18 @@ pub enum Command {
         #[arg(long = "room")]
         rooms: Vec<String>,
     },
+    /// Write parked calendar items again (after fixing what made the sink park them).
+    Retry {
+        /// Only list the parked items; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Only these room mailboxes (repeat the flag); every room when omitted.
+        #[arg(long = "room")]
+        rooms: Vec<String>,
+        /// Only these item keys, e.g. `booking:201` (repeat the flag); every parked item when omitted.
+        #[arg(long = "item")]
+        items: Vec<String>,
+    },
     /// Discover room mailboxes through Graph (/places).
     Rooms,
     /// Resource-to-room mappings (bb_resource_outlook_item).

@@ -30,6 +30,7 @@ pub fn router(state: Shared, token: Option<Arc<Secret>>) -> Router {
         .route("/api/conflicts/{id}/resolve", post(resolve_conflict))
         .route("/api/rooms", get(discover_rooms))
         .route("/api/reconcile", post(run_reconcile))
+        .route("/api/mappings/retry", post(retry_parked))
         .route_layer(middleware::from_fn_with_state(token, auth::require_token));
     Router::new()
         .route("/health/live", get(|| async { Json(json!({ "status": "live" })) }))
@@ -213,6 +214,44 @@ struct ReconcileBody {
     dry_run: bool,
     #[serde(default)]
     rooms: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct RetryBody {
+    #[serde(default)]
+    dry_run: bool,
+    #[serde(default)]
+    rooms: Vec<String>,
+    #[serde(default)]
+    items: Vec<String>,
+}
+
+async fn retry_parked(
+    State(state): State<Shared>,
+    body: Option<Json<RetryBody>>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Some(settings) = &state.reconcile else {
+        return Err(ApiError(StatusCode::SERVICE_UNAVAILABLE, "reconciliation is not configured".into()));
+    };
+    let Json(body) = body.unwrap_or_default();
+    let options = reconcile::RetryOptions { rooms: body.rooms, items: body.items, dry_run: body.dry_run };
+    let report = reconcile::retry_parked(settings, &options)
+        .await
+        .map_err(|err| ApiError(StatusCode::BAD_GATEWAY, format!("retry: {err}")))?;
+    let items: Vec<serde_json::Value> = report
+        .items
+        .iter()
+        .map(|i| {
+            json!({
+                "mailbox": i.mailbox,
+                "item_key": i.item_key,
+                "status": i.status,
+                "error": i.error,
+                "outcome": i.outcome.as_ref().map(ToString::to_string),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "dry_run": report.dry_run, "retried": report.retried(), "items": items })))
 }
 
 async fn run_reconcile(

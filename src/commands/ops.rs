@@ -55,6 +55,14 @@ pub async fn reconcile(config: &Config, dry_run: bool, rooms: Vec<String>) -> an
     Ok(())
 }
 
+/// `roomsync retry`.
+pub async fn retry(config: &Config, options: reconcile::RetryOptions) -> anyhow::Result<()> {
+    let settings = crate::stages::reconcile(config)?;
+    let report = reconcile::retry_parked(&settings, &options).await?;
+    print!("{report}");
+    Ok(())
+}
+
 /// `roomsync rooms`.
 pub async fn rooms(config: &Config) -> anyhow::Result<()> {
     let graph = super::graph_client(config)?;

@@ -28,6 +28,7 @@ pub mod metrics;
 mod periodic;
 mod repair;
 mod report;
+mod retry;
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -42,6 +43,7 @@ use vocabulary::topics::Topics;
 pub use error::Error;
 pub use periodic::run_periodically;
 pub use report::{Drift, DriftKind, Outcome, Repair, Report};
+pub use retry::{retry_parked, Retried, RetryOptions, RetryReport};
 
 use crate::drift::{overlaps, Action, Room};
 
