@@ -49,6 +49,7 @@ async fn start_with(
         kafka: Some(streams::KafkaSettings::new(stack.kafka)),
         registry_url: Some(stack.registry_url),
         reconcile,
+        captured_tables: vec!["bb_event".into(), "bb_event_resource".into()],
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
@@ -196,6 +197,7 @@ async fn readiness_names_the_dependency_that_is_down() -> anyhow::Result<()> {
         // Port 9 (discard) on loopback: nothing listens there.
         registry_url: Some("http://127.0.0.1:9".into()),
         reconcile: None,
+        captured_tables: Vec::new(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
@@ -247,5 +249,26 @@ async fn parked_items_are_listed_by_a_dry_run_retry() -> anyhow::Result<()> {
         json!([{"mailbox": "hall-b@x", "item_key": "booking:201", "status": "parked",
                 "error": "ErrorAccessDenied: no access", "outcome": null}])
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_backfill_is_requested_and_read_back_and_bad_requests_say_what_is_wrong() -> anyhow::Result<()> {
+    let api = start(None).await?;
+    let unknown = api.post("/api/backfill").json(&json!({"tables": ["bb_secret"]})).send().await?;
+    assert_eq!(unknown.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let message = unknown.json::<Value>().await?["message"].as_str().unwrap_or_default().to_owned();
+    assert!(message.contains("not captured, cannot backfill: bb_secret") && message.contains("bb_event"), "{message}");
+    let no_resource = api.post("/api/backfill").json(&json!({"resources": [999]})).send().await?;
+    assert_eq!(no_resource.status(), StatusCode::NOT_FOUND);
+
+    let accepted = api.post("/api/backfill").json(&json!({"tables": ["bb_event"], "resources": [2]})).send().await?;
+    assert_eq!(accepted.status(), StatusCode::ACCEPTED);
+    let request: Value = accepted.json().await?;
+    assert_eq!((request["tables"].clone(), request["resources"].clone()), (json!(["bb_event"]), json!([2])));
+    assert!(request["done_at"].is_null(), "no CDC reader runs here: {request}");
+    let read: Value = api.get(&format!("/api/backfill/{}", request["id"])).send().await?.json().await?;
+    assert_eq!(read, request);
+    assert_eq!(api.get("/api/backfill/424242").send().await?.status(), StatusCode::NOT_FOUND);
     Ok(())
 }

@@ -25,6 +25,11 @@ fn prometheus() -> anyhow::Result<PrometheusBuilder> {
         .context("configuring histogram buckets")
 }
 
+/// The tables a backfill may name: what the CDC reader captures, without its signal table.
+pub fn captured_tables(config: &Config) -> Vec<String> {
+    config.cdc.tables.iter().filter(|t| *t != cdc_reader::backfill::SIGNAL_TABLE).cloned().collect()
+}
+
 /// Runs `stages` (all when empty) and the admin API until shutdown or until a stage fails.
 pub async fn run(config: &Config, stages: &[Stage]) -> anyhow::Result<()> {
     let stages: Vec<Stage> = if stages.is_empty() { Stage::ALL.to_vec() } else { stages.to_vec() };
@@ -52,6 +57,7 @@ pub async fn run(config: &Config, stages: &[Stage]) -> anyhow::Result<()> {
         kafka: Some(crate::stages::kafka_settings(config)),
         registry_url: Some(config.registry.url.clone()),
         reconcile: crate::stages::reconcile(config).ok(),
+        captured_tables: captured_tables(config),
     };
     info!(listen = %config.admin.listen, auth = token.is_some(), "admin api listening");
     let admin_shutdown = shutdown();
