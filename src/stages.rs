@@ -83,7 +83,7 @@ pub fn graph_client_config(config: &Config) -> anyhow::Result<graph_client::Clie
     let mut client = graph_client::ClientConfig::new(
         config.graph.tenant_id.clone(),
         config.graph.client_id.clone(),
-        graph_client::Secret::new(secret.expose()),
+        secret.clone(),
     )
     .with_base_urls(config.graph.authority_url.clone(), config.graph.base_url.clone());
     client.mailbox_concurrency = config.graph.max_concurrent_per_mailbox;
