@@ -30,6 +30,27 @@ async fn outcome(client: &Client, id: i64) -> Result<(Option<i64>, Option<String
     .await
 }
 
+/// A database with roomsync's tables and a reader past its initial snapshot.
+struct Started {
+    _db: TestDatabase,
+    client: Client,
+    topics: Topics,
+    registry: Arc<InProcessRegistry>,
+    reader: common::Running,
+}
+
+async fn started() -> Result<Started> {
+    let db = TestDatabase::create().await?;
+    let mut client = db.connect().await?;
+    migrations::apply(&mut client).await?;
+    let config = config(&db);
+    let topics = Topics::new(config.kafka.topic_prefix.clone());
+    let registry = Arc::new(InProcessRegistry::default());
+    let reader = spawn(config.clone(), registry.clone());
+    wait_for_snapshot(&db, &config).await?;
+    Ok(Started { _db: db, client, topics, registry, reader })
+}
+
 fn long(value: Option<Value>) -> Option<i64> {
     match value? {
         Value::Long(v) => Some(v),
@@ -40,14 +61,7 @@ fn long(value: Option<Value>) -> Option<i64> {
 
 #[tokio::test]
 async fn a_backfill_of_one_resource_copies_its_rows_in_the_signal_transaction_and_records_the_outcome() -> Result<()> {
-    let db = TestDatabase::create().await?;
-    let mut client = db.connect().await?;
-    migrations::apply(&mut client).await?;
-    let config = config(&db);
-    let topics = Topics::new(config.kafka.topic_prefix.clone());
-    let registry = Arc::new(InProcessRegistry::default());
-    let reader = spawn(config.clone(), registry.clone());
-    wait_for_snapshot(&db, &config).await?;
+    let Started { _db, client, topics, registry, reader } = started().await?;
     let events = count(&client, "select count(*) from bb_event").await?;
     let links = count(&client, "select count(*) from bb_event_resource").await?;
     let wanted_events: BTreeSet<i64> = client
@@ -93,14 +107,7 @@ async fn a_backfill_of_one_resource_copies_its_rows_in_the_signal_transaction_an
 
 #[tokio::test]
 async fn a_backfill_of_an_uncaptured_table_is_refused_in_the_signal_row_and_streaming_goes_on() -> Result<()> {
-    let db = TestDatabase::create().await?;
-    let mut client = db.connect().await?;
-    migrations::apply(&mut client).await?;
-    let config = config(&db);
-    let topics = Topics::new(config.kafka.topic_prefix.clone());
-    let registry = Arc::new(InProcessRegistry::default());
-    let reader = spawn(config.clone(), registry.clone());
-    wait_for_snapshot(&db, &config).await?;
+    let Started { _db, client, topics, registry, reader } = started().await?;
     let events = count(&client, "select count(*) from bb_event").await?;
     let id: i64 = client
         .query_one(

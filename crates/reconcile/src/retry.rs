@@ -17,8 +17,7 @@ use std::fmt;
 
 use schema_registry::{AvroCodec, RegistryClient};
 use streams::RecordProducer;
-use tokio_postgres::NoTls;
-use tracing::{info, warn};
+use tracing::info;
 use vocabulary::topics::Topics;
 
 use crate::desired::read_snapshot;
@@ -98,17 +97,8 @@ struct ParkedRow {
 
 /// Retries the parked items `options` selects.
 pub async fn retry_parked(config: &Config, options: &RetryOptions) -> Result<RetryReport, Error> {
-    let (db, connection) =
-        tokio_postgres::connect(&config.database_url, NoTls).await.map_err(Error::pg("connecting"))?;
-    let connection = tokio::spawn(async move {
-        if let Err(err) = connection.await {
-            warn!(error = %err, "postgres connection ended");
-        }
-    });
-    let result = retry_with(config, options, &db).await;
-    drop(db);
-    connection.abort();
-    result
+    let session = crate::session(config).await?;
+    retry_with(config, options, &session.client).await
 }
 
 async fn parked_rows(db: &tokio_postgres::Client, options: &RetryOptions) -> Result<Vec<ParkedRow>, Error> {

@@ -401,14 +401,7 @@ fn an_outlook_edit_made_while_the_resolver_was_down_is_reverted_at_start() {
     let (_, first) = core();
     let booking = first.desired.iter().find(|d| d.item_key == "booking:201").expect("booking").clone();
     let content = booking.content.clone().expect("content");
-    let mut restarted = Core::new(Policies::default(), WindowConfig::default());
-    for item in &first.desired {
-        restarted.ledger.record(item);
-    }
-    for reservation in &first.reservations {
-        restarted.load_reservation(reservation);
-    }
-    restarted.apply_transaction_quietly(&base());
+    let mut restarted = restarted_from(&first);
     let unchanged = graph(HALL_B, "AAMk-0", body(&content.subject, content.start, content.end, ours("booking:201")));
     let edited = graph(HALL_B, "AAMk-1", body("Moved", content.start, content.end, ours("allocation:101")));
     restarted.apply_graph_event_quietly(&unchanged);
@@ -418,9 +411,8 @@ fn an_outlook_edit_made_while_the_resolver_was_down_is_reverted_at_start() {
     assert!(restarted.tick(now()).desired.is_empty(), "re-evaluations never revert again");
 }
 
-/// A resolver restarted on `first`'s output, with the booking-system state and a mapping row that says the
-/// sink wrote booking 201 as Outlook event `event_id`.
-fn restarted_with_booking_201_written_as(first: &Output, event_id: &str) -> Core {
+/// A resolver restarted on `first`'s output (ledger and reservations read back) with the base state replayed.
+fn restarted_from(first: &Output) -> Core {
     let mut restarted = Core::new(Policies::default(), WindowConfig::default());
     for item in &first.desired {
         restarted.ledger.record(item);
@@ -429,6 +421,13 @@ fn restarted_with_booking_201_written_as(first: &Output, event_id: &str) -> Core
         restarted.load_reservation(reservation);
     }
     restarted.apply_transaction_quietly(&base());
+    restarted
+}
+
+/// A resolver restarted on `first`'s output, with the booking-system state and a mapping row that says the
+/// sink wrote booking 201 as Outlook event `event_id`.
+fn restarted_with_booking_201_written_as(first: &Output, event_id: &str) -> Core {
+    let mut restarted = restarted_from(first);
     let mapping = Tx::new(30).insert(
         "outlook_calendar_mapping",
         &[
