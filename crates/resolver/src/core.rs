@@ -98,6 +98,9 @@ pub struct Core {
     /// Outlook deletions read without a decision (while catching up, or while another instance owned the
     /// room), with the last body seen; decided when the room is evaluated from the start.
     pub(crate) unseen_deletes: BTreeMap<(String, String), Option<GraphEventBody>>,
+    /// The Outlook version (change key; `None` for a deletion) of each event whose edit was reverted last, so
+    /// repeated reports of that version revert once.
+    pub(crate) reverted: HashMap<(String, String), Option<Option<String>>>,
     pub(crate) conflicts: HashSet<(String, String, ConflictHit)>,
 }
 
@@ -114,6 +117,7 @@ impl Core {
             graph: BTreeMap::new(),
             imports: HashMap::new(),
             unseen_deletes: BTreeMap::new(),
+            reverted: HashMap::new(),
             conflicts: HashSet::new(),
         }
     }

@@ -217,6 +217,32 @@ fn an_outlook_edit_of_a_roomsync_event_is_reverted_by_reemitting_the_desired_sta
 }
 
 #[test]
+fn an_outlook_edit_reported_again_and_again_is_reverted_once_per_version() {
+    let (mut core, output) = core();
+    let booking = output.desired.iter().find(|d| d.item_key == "booking:201").expect("booking").clone();
+    let content = booking.content.clone().expect("content");
+    let edit = |change_key: &str, subject: &str| {
+        let body = GraphEventBody {
+            change_key: Some(change_key.into()),
+            ..body(subject, content.start, content.end, ours("booking:201"))
+        };
+        graph(HALL_B, "AAMk-1", body)
+    };
+    let first = edit("ck-edit-1", "Moved by hand");
+    assert_eq!(core.apply_graph_event(&first, now()).reverts.len(), 1);
+    for _ in 0..3 {
+        // Duplicate notifications, a delta replay, the next poll: the same version.
+        assert_eq!(core.apply_graph_event(&first, now()), Output::default(), "reverted already");
+    }
+    let second = edit("ck-edit-2", "Moved by hand again");
+    assert_eq!(core.apply_graph_event(&second, now()).reverts.len(), 1, "a new edit is reverted again");
+    // The sink's rewrite comes back (an echo), then somebody makes the first edit once more.
+    let rewritten = graph(HALL_B, "AAMk-1", body(&content.subject, content.start, content.end, ours("booking:201")));
+    assert_eq!(core.apply_graph_event(&rewritten, now()), Output::default());
+    assert_eq!(core.apply_graph_event(&first, now()).reverts.len(), 1, "after the rewrite, an edit is new again");
+}
+
+#[test]
 fn a_late_view_of_roomsyncs_earlier_write_is_an_echo_but_an_edit_back_to_it_is_reverted() {
     let (mut core, output) = core();
     let first = output.desired.iter().find(|d| d.item_key == "booking:201").expect("booking").clone();

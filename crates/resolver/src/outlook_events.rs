@@ -19,6 +19,10 @@ use crate::outlook::{classify, matches_desired, MappingRow, RoomView, Verdict};
 use crate::timeline::Item;
 use crate::window::Window;
 
+/// Reverted Outlook versions remembered at most (then forgotten at once: the cost is at most one more revert
+/// of a version still arriving).
+const REVERTED_KEPT: usize = 10_000;
+
 impl Core {
     /// The bb_event ids imported from Outlook bookings in `mailbox`.
     pub(crate) fn imported_events(&self, mailbox: &str) -> HashSet<i32> {
@@ -183,10 +187,19 @@ impl Core {
             Verdict::Echo => {}
             Verdict::Edited { item_key } => match self.policies.outlook_edit {
                 EditPolicy::Revert => {
-                    if let Some(last) = self.ledger.get(&event.mailbox, &item_key).cloned() {
+                    // One revert per version of the edit: duplicate notifications, delta replays and polls of
+                    // the same edited version arrive until the sink's rewrite lands.
+                    let version = event.event.as_ref().map(|b| b.change_key.clone());
+                    if self.reverted.get(&key) == Some(&version) {
+                        debug!(item = %item_key, "this outlook version was reverted already");
+                    } else if let Some(last) = self.ledger.get(&event.mailbox, &item_key).cloned() {
                         info!(item = %item_key, "roomsync event edited in outlook: reverting to the booking system's state");
                         output.reverts.push((event.mailbox.clone(), item_key.clone()));
                         output.desired.push(last);
+                        if self.reverted.len() >= REVERTED_KEPT {
+                            self.reverted.clear();
+                        }
+                        self.reverted.insert(key.clone(), version);
                     }
                 }
                 EditPolicy::Record => info!(item = %item_key, "roomsync event edited in outlook: recorded, left as is"),
@@ -256,6 +269,10 @@ impl Core {
         let key = (event.mailbox.clone(), event.event_id.clone());
         match (&event.op, &event.event) {
             (UpsertOrDelete::Upsert, Some(body)) => {
+                // A newer version (the sink's rewrite, or a new edit already decided above) ends the old one.
+                if self.reverted.get(&key).is_some_and(|v| *v != Some(body.change_key.clone())) {
+                    self.reverted.remove(&key);
+                }
                 self.graph.insert(key, body.clone());
             }
             _ => {
