@@ -63,9 +63,9 @@ pub fn signal_id(table: &Table, tuple: &[Datum]) -> Option<i64> {
     }
 }
 
-/// Runs the backfill of signal `id` into the signal's transaction and records the outcome in its row. Errors
-/// that concern only this request are recorded there and logged; the returned error is for the stream
-/// (Kafka gone, and the like).
+/// Runs the backfill of signal `id` into the signal's transaction and records the outcome in its row once
+/// Kafka acknowledged every copied row. Errors that concern only this request are recorded there and logged;
+/// the returned error is for the stream (Kafka trouble: the request is then left open and redone on replay).
 pub async fn run(config: &Config, pipeline: &mut Pipeline, id: i64, target: Target<'_>) -> Result<(), CdcError> {
     let mut client = setup::connect(config).await?;
     let request = match read_request(&client, config, id).await {
@@ -77,22 +77,27 @@ pub async fn run(config: &Config, pipeline: &mut Pipeline, id: i64, target: Targ
         }
     };
     info!(id, tables = ?request.tables, resources = ?request.resources, "backfill requested");
-    let result = copy(&mut client, config, pipeline, &request, target).await;
-    match &result {
+    let result = match copy(&mut client, config, pipeline, &request, target).await {
+        // Done means in Kafka: the outcome is recorded only once every copied row is acknowledged.
+        Ok(rows) => pipeline.settle().await.map(|()| rows),
+        Err(err) => Err(err),
+    };
+    match result {
         Ok(rows) => {
             info!(id, rows, "backfill copied");
             ::metrics::counter!(metrics::BACKFILLS, "outcome" => "done").increment(1);
+            record(&client, config, id, Ok(rows)).await;
+            Ok(())
         }
+        // Kafka trouble is the stream's trouble: nothing is recorded, so the replay of the signal's transaction
+        // after the reconnect copies the rows again.
+        Err(err @ (CdcError::Kafka { .. } | CdcError::Delivery(_) | CdcError::Encoder(_))) => Err(err),
         Err(err) => {
             warn!(id, error = %err, "backfill failed");
             ::metrics::counter!(metrics::BACKFILLS, "outcome" => "failed").increment(1);
+            record(&client, config, id, Err(&err)).await;
+            Ok(())
         }
-    }
-    record(&client, config, id, result.as_ref().map(|rows| *rows)).await;
-    match result {
-        // Kafka trouble is the stream's trouble too: the signal transaction is replayed after the restart.
-        Err(err @ (CdcError::Delivery(_) | CdcError::Encoder(_))) => Err(err),
-        _ => Ok(()),
     }
 }
 
