@@ -153,6 +153,21 @@ fn a_late_copy_of_a_released_record_is_handed_on_alone_and_holds_nothing_back() 
     assert_eq!(tx.end(end(20, &[("t.link", 1)])).len(), 1);
 }
 
+#[test]
+fn a_snapshot_released_before_its_end_was_read_does_not_hold_back_what_follows() {
+    // A rebuild reads the topics interleaved: a streamed record from one topic before the rest of the snapshot
+    // and its END from the others.
+    let mut tx = assembler();
+    let snap = |table: &str, position| CdcRecord { snapshot: true, ..record(table, 5, position) };
+    tx.push("t.event", snap("event", 0));
+    assert_eq!(tx.push("t.event", record("event", 9, 0)).len(), 1, "the snapshot, released early");
+    assert_eq!(tx.push("t.link", snap("link", 1)).len(), 1, "a late snapshot record, handed on alone");
+    assert!(tx.end(end(5, &[("t.event", 1), ("t.link", 1)])).is_empty());
+    let ready = tx.end(end(9, &[("t.event", 1)]));
+    assert_eq!(ready.len(), 1, "9 released without waiting for the stall timeout");
+    assert_eq!(tx.buffered(), 0);
+}
+
 /// Deterministic pseudo-random numbers (xorshift) for the interleavings below.
 fn next(state: &mut u64) -> u64 {
     *state ^= *state << 13;
