@@ -1,7 +1,8 @@
 //! Recording Outlook-origin bookings that overlap a reservation in `roomsync_conflicts` (migration 0004).
 //!
 //! Invariant: recording is idempotent (the table's unique key on mailbox, event and reservation makes a
-//! replay a no-op), so the resolver can record again after a restart without duplicating rows. Both writes
+//! replay a no-op), so the resolver can record again after a restart without duplicating rows; a conflict still
+//! open takes the overlap's current span when the booking or the reservation moved. Both writes
 //! are idempotent, so a write whose connection dropped is sent once more on a new connection: a PostgreSQL
 //! restart or a terminated session costs a reconnect, not a rebuild of the resolver's state.
 
@@ -66,14 +67,17 @@ impl ConflictStore {
         .await
     }
 
-    /// Records one conflict (no-op when it is already recorded).
+    /// Records one conflict (when it is already recorded and still open, its span is brought up to date).
     pub async fn record(&self, conflict: &Conflict) -> Result<(), ResolverError> {
         let at = |micros: i64| DateTime::<Utc>::from_timestamp_micros(micros).unwrap_or_default();
         self.execute(
             "insert into roomsync_conflicts (outlook_item_id, resource_id, outlook_event_id, outlook_change_key, \
                  reservation_type, reservation_id, starts_at, ends_at, status) \
                  values ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-                 on conflict (outlook_item_id, outlook_event_id, reservation_type, reservation_id) do nothing",
+                 on conflict (outlook_item_id, outlook_event_id, reservation_type, reservation_id) do update \
+                 set starts_at = excluded.starts_at, ends_at = excluded.ends_at, \
+                     outlook_change_key = excluded.outlook_change_key \
+                 where roomsync_conflicts.status = 'open'",
             &[
                 &conflict.mailbox,
                 &conflict.resource_id,

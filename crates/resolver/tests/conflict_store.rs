@@ -42,3 +42,47 @@ async fn a_terminated_session_is_replaced_and_the_write_still_lands() -> Result<
     assert_eq!(hashes, vec![None, None], "both writes landed, the second on a new connection");
     Ok(())
 }
+
+#[tokio::test]
+async fn an_open_conflict_takes_the_current_span_and_a_resolved_one_is_left_alone() -> Result<()> {
+    use resolver::core::Conflict;
+    use resolver::outlook::ConflictHit;
+    use vocabulary::ReservationKind;
+
+    let db = TestDatabase::create().await?;
+    let mut admin = db.connect().await?;
+    migrations::apply(&mut admin).await?;
+    let store = ConflictStore::connect(db.url()).await?;
+    let conflict = |start: i64, end: i64| Conflict {
+        mailbox: "hall-a@x".into(),
+        resource_id: 1,
+        event_id: "AAMk-1".into(),
+        change_key: Some("ck".into()),
+        hit: ConflictHit { kind: ReservationKind::Event, reservation_id: 343, start, end },
+        status: "open",
+    };
+    let hour = 3_600_000_000i64;
+    store.record(&conflict(10 * hour, 12 * hour)).await?;
+    store.record(&conflict(10 * hour, 11 * hour)).await?;
+    assert_eq!(read(&admin).await?, vec![(36_000, 39_600, "open".to_owned())], "one row, the overlap as it is now");
+    admin.execute("update roomsync_conflicts set status = 'resolved'", &[]).await?;
+    store.record(&conflict(10 * hour, 12 * hour)).await?;
+    assert_eq!(
+        read(&admin).await?,
+        vec![(36_000, 39_600, "resolved".to_owned())],
+        "a resolved conflict stays as decided"
+    );
+    Ok(())
+}
+
+/// (start, end) in Unix seconds and status of every conflict row.
+async fn read(admin: &tokio_postgres::Client) -> Result<Vec<(i64, i64, String)>> {
+    let rows = admin
+        .query(
+            "select extract(epoch from starts_at)::bigint, extract(epoch from ends_at)::bigint, status::text \
+             from roomsync_conflicts",
+            &[],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+}
