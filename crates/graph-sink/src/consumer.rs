@@ -129,6 +129,11 @@ impl SinkConsumer {
         })
     }
 
+    /// How many partitions this member is assigned (0 when the assignment cannot be read).
+    pub fn assigned(&self) -> usize {
+        self.consumer.assignment().map(|list| list.count()).unwrap_or(0)
+    }
+
     /// Tells Kafka how far the sink got (a hint for lag monitoring; PostgreSQL's offsets are the truth).
     pub fn commit(&self, next: &BTreeMap<Partition, i64>) {
         let mut list = TopicPartitionList::new();

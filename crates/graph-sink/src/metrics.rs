@@ -22,3 +22,5 @@ pub const UNIT_SECONDS: &str = "roomsync_graph_sink_unit_seconds";
 pub const DECLINES_DONE: &str = "roomsync_graph_sink_declines_total";
 /// Counter: declines that failed, by `kind` (definite: recorded in `decline_error`; transient: retried).
 pub const DECLINES_FAILED: &str = "roomsync_graph_sink_decline_failures_total";
+/// Gauge: partitions of the sink's group (desired/imports) this instance is assigned.
+pub const ASSIGNED_PARTITIONS: &str = "roomsync_graph_sink_assigned_partitions";
