@@ -58,6 +58,34 @@ pub enum Command {
         #[arg(long = "room")]
         rooms: Vec<String>,
     },
+    /// Copy chosen tables (or only the rows of chosen resources) into their CDC topics again, ordered with
+    /// the stream: after adding a room mapping, or to rebuild a consumer's state. The CDC reader does the work.
+    Backfill {
+        /// Only these tables (repeat the flag); every captured table when omitted.
+        #[arg(long = "table")]
+        tables: Vec<String>,
+        /// Only the rows of these bb_resource ids (repeat the flag); every row when omitted.
+        #[arg(long = "resource")]
+        resources: Vec<i32>,
+        /// Return after recording the request instead of waiting for the reader to finish it.
+        #[arg(long)]
+        no_wait: bool,
+        /// How long to wait for the reader.
+        #[arg(long, value_parser = humantime_serde::re::humantime::parse_duration, default_value = "10m")]
+        timeout: std::time::Duration,
+    },
+    /// Write parked calendar items again (after fixing what made the sink park them).
+    Retry {
+        /// Only list the parked items; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Only these room mailboxes (repeat the flag); every room when omitted.
+        #[arg(long = "room")]
+        rooms: Vec<String>,
+        /// Only these item keys, e.g. `booking:201` (repeat the flag); every parked item when omitted.
+        #[arg(long = "item")]
+        items: Vec<String>,
+    },
     /// Discover room mailboxes through Graph (/places).
     Rooms,
     /// Resource-to-room mappings (bb_resource_outlook_item).

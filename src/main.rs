@@ -35,6 +35,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Status { json } => roomsync::commands::ops::status(&config, json).await,
         Command::Rooms => roomsync::commands::ops::rooms(&config).await,
         Command::Reconcile { dry_run, rooms } => roomsync::commands::ops::reconcile(&config, dry_run, rooms).await,
+        Command::Backfill { tables, resources, no_wait, timeout } => {
+            roomsync::commands::ops::backfill(&config, &tables, &resources, (!no_wait).then_some(timeout)).await
+        }
+        Command::Retry { dry_run, rooms, items } => {
+            roomsync::commands::ops::retry(&config, reconcile::RetryOptions { rooms, items, dry_run }).await
+        }
         Command::Mappings { action } => roomsync::commands::ops::mappings(&config, action).await,
         Command::Conflicts { action } => roomsync::commands::ops::conflicts(&config, action).await,
     }

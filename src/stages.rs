@@ -80,12 +80,9 @@ pub fn graph_client_config(config: &Config) -> anyhow::Result<graph_client::Clie
     let secret = config.graph.client_secret.as_ref().context(
         "the Graph client secret is missing: set ROOMSYNC__GRAPH__CLIENT_SECRET or [graph] client_secret_file",
     )?;
-    let mut client = graph_client::ClientConfig::new(
-        config.graph.tenant_id.clone(),
-        config.graph.client_id.clone(),
-        graph_client::Secret::new(secret.expose()),
-    )
-    .with_base_urls(config.graph.authority_url.clone(), config.graph.base_url.clone());
+    let mut client =
+        graph_client::ClientConfig::new(config.graph.tenant_id.clone(), config.graph.client_id.clone(), secret.clone())
+            .with_base_urls(config.graph.authority_url.clone(), config.graph.base_url.clone());
     client.mailbox_concurrency = config.graph.max_concurrent_per_mailbox;
     Ok(client)
 }

@@ -13,7 +13,7 @@ const TOKEN: &str = "admin-token-for-tests";
 struct Api {
     base: String,
     http: reqwest::Client,
-    _db: TestDatabase,
+    db: TestDatabase,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -21,13 +21,26 @@ impl Api {
     fn get(&self, path: &str) -> reqwest::RequestBuilder {
         self.http.get(format!("{}{path}", self.base)).bearer_auth(TOKEN)
     }
+
+    fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.post(format!("{}{path}", self.base)).bearer_auth(TOKEN)
+    }
 }
 
 async fn start(graph: Option<graph_client::GraphClient>) -> anyhow::Result<Api> {
+    start_with(graph, |_| None).await
+}
+
+/// The API on a fresh database; `reconcile` may give it reconciliation settings for that database.
+async fn start_with(
+    graph: Option<graph_client::GraphClient>,
+    reconcile: impl FnOnce(&TestDatabase) -> Option<reconcile::Config>,
+) -> anyhow::Result<Api> {
     let db = TestDatabase::create().await?;
     let mut client = db.connect().await?;
     migrations::apply(&mut client).await?;
     let stack = testkit::Stack::from_env();
+    let reconcile = reconcile(&db);
     let state = AdminState {
         database: client,
         slot: "roomsync".into(),
@@ -35,7 +48,8 @@ async fn start(graph: Option<graph_client::GraphClient>) -> anyhow::Result<Api> 
         graph,
         kafka: Some(streams::KafkaSettings::new(stack.kafka)),
         registry_url: Some(stack.registry_url),
-        reconcile: None,
+        reconcile,
+        captured_tables: vec!["bb_event".into(), "bb_event_resource".into()],
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
@@ -43,7 +57,7 @@ async fn start(graph: Option<graph_client::GraphClient>) -> anyhow::Result<Api> 
     tokio::spawn(admin::serve(listener, state, Some(Secret::new(TOKEN)), async move {
         let _ = stopped.await;
     }));
-    Ok(Api { base, http: reqwest::Client::new(), _db: db, _stop: stop })
+    Ok(Api { base, http: reqwest::Client::new(), db, _stop: stop })
 }
 
 #[tokio::test]
@@ -76,8 +90,14 @@ async fn probes_and_the_openapi_document_need_no_token() -> anyhow::Result<()> {
     assert_eq!(ready["checks"], json!({"database": "ok", "schema_registry": "ok", "kafka": "ok"}));
     let doc: Value = api.http.get(format!("{}/openapi.json", api.base)).send().await?.json().await?;
     assert_eq!(doc["openapi"], "3.0.3");
-    for path in ["/api/status", "/api/mappings", "/api/resource-mappings/{resource_id}", "/api/conflicts/{id}/resolve"]
-    {
+    for path in [
+        "/api/status",
+        "/api/mappings",
+        "/api/mappings/retry",
+        "/api/reconcile",
+        "/api/resource-mappings/{resource_id}",
+        "/api/conflicts/{id}/resolve",
+    ] {
         assert!(doc["paths"].get(path).is_some(), "{path} is documented");
     }
     Ok(())
@@ -114,7 +134,7 @@ async fn resource_mappings_can_be_added_changed_and_deactivated() -> anyhow::Res
 #[tokio::test]
 async fn conflicts_are_listed_and_resolved_once() -> anyhow::Result<()> {
     let api = start(None).await?;
-    let db = api._db.connect().await?;
+    let db = api.db.connect().await?;
     db.execute(
         "insert into roomsync_conflicts (outlook_item_id, resource_id, outlook_event_id, reservation_type,
              reservation_id, starts_at, ends_at)
@@ -177,6 +197,7 @@ async fn readiness_names_the_dependency_that_is_down() -> anyhow::Result<()> {
         // Port 9 (discard) on loopback: nothing listens there.
         registry_url: Some("http://127.0.0.1:9".into()),
         reconcile: None,
+        captured_tables: Vec::new(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
@@ -189,5 +210,65 @@ async fn readiness_names_the_dependency_that_is_down() -> anyhow::Result<()> {
     let body: Value = response.json().await?;
     assert_eq!(body["checks"]["database"], "ok");
     assert!(body["checks"]["schema_registry"].as_str().unwrap_or_default().starts_with("error"), "{body}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn parked_items_are_listed_by_a_dry_run_retry() -> anyhow::Result<()> {
+    let stack = testkit::Stack::from_env();
+    let prefix = testkit::unique_name("retry_api");
+    let kafka = streams::KafkaSettings::new(stack.kafka.clone());
+    streams::ensure_topics(
+        &kafka,
+        &[streams::TopicSpec::compacted(vocabulary::topics::Topics::new(prefix.clone()).desired())],
+    )
+    .await?;
+    let api = start_with(None, |db| {
+        let graph = graph_client::ClientConfig::new("t", "c", graph_client::Secret::new("s"));
+        let mut config = reconcile::Config::new(db.url(), kafka.clone(), stack.registry_url.clone(), graph);
+        config.topic_prefix = prefix.clone();
+        Some(config)
+    })
+    .await?;
+    let db = api.db.connect().await?;
+    db.execute(
+        "insert into outlook_calendar_mapping (reservation_type, reservation_id, resource_id, outlook_item_id,
+             sync_status, error_message, priority_level, item_key, transaction_id, content_hash)
+         values ('booking', 201, 2, 'hall-b@x', 'parked', 'ErrorAccessDenied: no access', 2, 'booking:201',
+             gen_random_uuid(), 'h1')",
+        &[],
+    )
+    .await?;
+    let answer = api.post("/api/mappings/retry").json(&json!({"dry_run": true})).send().await?;
+    assert_eq!(answer.status(), StatusCode::OK);
+    let body: Value = answer.json().await?;
+    assert_eq!(body["dry_run"], true);
+    assert_eq!(body["retried"], 0);
+    assert_eq!(
+        body["items"],
+        json!([{"mailbox": "hall-b@x", "item_key": "booking:201", "status": "parked",
+                "error": "ErrorAccessDenied: no access", "outcome": null}])
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_backfill_is_requested_and_read_back_and_bad_requests_say_what_is_wrong() -> anyhow::Result<()> {
+    let api = start(None).await?;
+    let unknown = api.post("/api/backfill").json(&json!({"tables": ["bb_secret"]})).send().await?;
+    assert_eq!(unknown.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let message = unknown.json::<Value>().await?["message"].as_str().unwrap_or_default().to_owned();
+    assert!(message.contains("not captured, cannot backfill: bb_secret") && message.contains("bb_event"), "{message}");
+    let no_resource = api.post("/api/backfill").json(&json!({"resources": [999]})).send().await?;
+    assert_eq!(no_resource.status(), StatusCode::NOT_FOUND);
+
+    let accepted = api.post("/api/backfill").json(&json!({"tables": ["bb_event"], "resources": [2]})).send().await?;
+    assert_eq!(accepted.status(), StatusCode::ACCEPTED);
+    let request: Value = accepted.json().await?;
+    assert_eq!((request["tables"].clone(), request["resources"].clone()), (json!(["bb_event"]), json!([2])));
+    assert!(request["done_at"].is_null(), "no CDC reader runs here: {request}");
+    let read: Value = api.get(&format!("/api/backfill/{}", request["id"])).send().await?.json().await?;
+    assert_eq!(read, request);
+    assert_eq!(api.get("/api/backfill/424242").send().await?.status(), StatusCode::NOT_FOUND);
     Ok(())
 }

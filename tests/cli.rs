@@ -65,6 +65,16 @@ async fn status_reports_rooms_items_and_conflicts() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
+async fn retry_with_nothing_parked_says_so_and_changes_nothing() -> anyhow::Result<()> {
+    let db = TestDatabase::create().await?;
+    assert!(roomsync(&db, &["migrate"]).status.success());
+    let retry = roomsync(&db, &["retry", "--dry-run", "--room", "hall-a@fjordvik.kommune.no"]);
+    assert!(retry.status.success(), "{}", stderr(&retry));
+    assert_eq!(stdout(&retry), "0 parked items, 0 retried (dry run: nothing changed)\n");
+    Ok(())
+}
+
+#[tokio::test]
 async fn resolving_an_unknown_conflict_fails_with_a_message() -> anyhow::Result<()> {
     let db = TestDatabase::create().await?;
     assert!(roomsync(&db, &["migrate"]).status.success());

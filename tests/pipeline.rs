@@ -254,5 +254,30 @@ async fn booking_changes_reach_the_room_calendars_and_outlook_edits_are_reverted
         async move { Ok((hall_b == expected).then_some(())) }
     })
     .await?;
+
+    // 6. A backfill of Hall B's rows (what an operator runs after adding a room mapping) copies them into the
+    //    topics again, in the stream's order; nothing changed, so nothing is written to Graph. A change
+    //    committed after it is the marker that the backfill has been through the resolver and the sink.
+    let before = writes(&emu);
+    let captured = roomsync::commands::run::captured_tables(&pipeline.config);
+    let request = roomsync::ops::backfill::request(&db, &captured, &[], &[2]).await?;
+    let done = wait_until("the CDC reader to copy the backfill", DEADLINE, || {
+        let db = &db;
+        async move {
+            let current = roomsync::ops::backfill::get(db, request.id).await?;
+            Ok(current.done_at.is_some().then_some(current))
+        }
+    })
+    .await?;
+    assert_eq!((done.state(), done.error.as_deref()), ("done", None));
+    assert!(done.rows.unwrap_or_default() > 0, "hall B has rows: {done:?}");
+    db.batch_execute("update bb_event set name = 'Folkemøte etter backfill' where id = 304").await?;
+    wait_until("the marker after the backfill", DEADLINE, || {
+        let all: Vec<(String, String)> = [HALL_A, HALL_B, STORSALEN].iter().flat_map(|m| calendar(&emu, m)).collect();
+        async move { Ok(all.iter().any(|(_, s)| s == "Folkemøte etter backfill").then_some(())) }
+    })
+    .await?;
+    assert_eq!(writes(&emu) - before, 1, "only the marker is written: a backfill of unchanged rows writes nothing");
+    assert_eq!(calendar(&emu, HALL_B), expected_hall_b, "hall B is as it was");
     Ok(())
 }

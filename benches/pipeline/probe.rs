@@ -43,7 +43,13 @@ pub fn start(bootstrap: &str, prefix: &str) -> anyhow::Result<Seen> {
     let seen: Seen = Arc::default();
     let out = seen.clone();
     tokio::spawn(async move {
-        while let Ok(message) = consumer.recv().await {
+        loop {
+            // Errors are transient here (e.g. a topic the stages have not created yet when the probe
+            // subscribes): stopping at the first one left the stage latencies empty in some runs.
+            let message = match consumer.recv().await {
+                Ok(message) => message,
+                Err(_) => continue,
+            };
             let Some(at) = message.timestamp().to_millis() else { continue };
             let in_cdc = message.topic() == cdc;
             let mut map = out.lock().unwrap_or_else(std::sync::PoisonError::into_inner);

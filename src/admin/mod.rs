@@ -39,6 +39,8 @@ pub struct AdminState {
     pub registry_url: Option<String>,
     /// Reconciliation settings, for `POST /api/reconcile` (503 when `None`).
     pub reconcile: Option<reconcile::Config>,
+    /// The tables the CDC reader captures (what a backfill may name).
+    pub captured_tables: Vec<String>,
 }
 
 /// The API's router; `token` `None` means auth is disabled.

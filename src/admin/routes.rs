@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{auth, AdminState};
+use crate::ops::backfill::{Backfill, BackfillError};
 use crate::ops::room_mappings::MappingError;
-use crate::ops::{conflicts, room_mappings, status};
+use crate::ops::{backfill, conflicts, room_mappings, status};
 use crate::secret::Secret;
 
 type Shared = Arc<AdminState>;
@@ -30,6 +31,9 @@ pub fn router(state: Shared, token: Option<Arc<Secret>>) -> Router {
         .route("/api/conflicts/{id}/resolve", post(resolve_conflict))
         .route("/api/rooms", get(discover_rooms))
         .route("/api/reconcile", post(run_reconcile))
+        .route("/api/mappings/retry", post(retry_parked))
+        .route("/api/backfill", post(request_backfill))
+        .route("/api/backfill/{id}", get(get_backfill))
         .route_layer(middleware::from_fn_with_state(token, auth::require_token));
     Router::new()
         .route("/health/live", get(|| async { Json(json!({ "status": "live" })) }))
@@ -54,6 +58,17 @@ impl From<tokio_postgres::Error> for ApiError {
     fn from(err: tokio_postgres::Error) -> Self {
         tracing::warn!(error = %err, "admin api database error");
         ApiError(StatusCode::SERVICE_UNAVAILABLE, format!("database: {err}"))
+    }
+}
+
+impl From<BackfillError> for ApiError {
+    fn from(err: BackfillError) -> Self {
+        let status = match err {
+            BackfillError::NotCaptured { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            BackfillError::UnknownResource(_) | BackfillError::Unknown(_) => StatusCode::NOT_FOUND,
+            BackfillError::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        ApiError(status, err.to_string())
     }
 }
 
@@ -213,6 +228,65 @@ struct ReconcileBody {
     dry_run: bool,
     #[serde(default)]
     rooms: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct BackfillBody {
+    #[serde(default)]
+    tables: Vec<String>,
+    #[serde(default)]
+    resources: Vec<i32>,
+}
+
+async fn request_backfill(
+    State(state): State<Shared>,
+    body: Option<Json<BackfillBody>>,
+) -> Result<(StatusCode, Json<Backfill>), ApiError> {
+    let Json(body) = body.unwrap_or_default();
+    let request = backfill::request(&state.database, &state.captured_tables, &body.tables, &body.resources).await?;
+    Ok((StatusCode::ACCEPTED, Json(request)))
+}
+
+async fn get_backfill(State(state): State<Shared>, Path(id): Path<i64>) -> Result<Json<Backfill>, ApiError> {
+    Ok(Json(backfill::get(&state.database, id).await?))
+}
+
+#[derive(Deserialize, Default)]
+struct RetryBody {
+    #[serde(default)]
+    dry_run: bool,
+    #[serde(default)]
+    rooms: Vec<String>,
+    #[serde(default)]
+    items: Vec<String>,
+}
+
+async fn retry_parked(
+    State(state): State<Shared>,
+    body: Option<Json<RetryBody>>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Some(settings) = &state.reconcile else {
+        return Err(ApiError(StatusCode::SERVICE_UNAVAILABLE, "reconciliation is not configured".into()));
+    };
+    let Json(body) = body.unwrap_or_default();
+    let options = reconcile::RetryOptions { rooms: body.rooms, items: body.items, dry_run: body.dry_run };
+    let report = reconcile::retry_parked(settings, &options)
+        .await
+        .map_err(|err| ApiError(StatusCode::BAD_GATEWAY, format!("retry: {err}")))?;
+    let items: Vec<serde_json::Value> = report
+        .items
+        .iter()
+        .map(|i| {
+            json!({
+                "mailbox": i.mailbox,
+                "item_key": i.item_key,
+                "status": i.status,
+                "error": i.error,
+                "outcome": i.outcome.as_ref().map(ToString::to_string),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "dry_run": report.dry_run, "retried": report.retried(), "items": items })))
 }
 
 async fn run_reconcile(

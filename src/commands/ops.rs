@@ -1,10 +1,60 @@
-//! `roomsync status | rooms | mappings ... | conflicts ...`: print what [`crate::ops`] reads and changes.
+//! `roomsync status | rooms | mappings ... | conflicts ... | reconcile | retry | backfill`: print what
+//! [`crate::ops`] and the reconciler read and change; long work shows a spinner on a terminal (stderr).
 
 use anyhow::Context;
 
 use crate::cli::{ConflictAction, MappingAction};
 use crate::config::Config;
-use crate::ops::{conflicts, room_mappings, status};
+use crate::ops::{backfill as backfills, conflicts, room_mappings, status};
+
+/// A spinner on stderr with `message` and the elapsed time; hidden when stderr is not a terminal.
+fn spinner(message: impl Into<std::borrow::Cow<'static, str>>) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new_spinner().with_message(message);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}
+
+/// `roomsync backfill`: records the request; with `wait`, waits for the CDC reader to finish it.
+pub async fn backfill(
+    config: &Config,
+    tables: &[String],
+    resources: &[i32],
+    wait: Option<std::time::Duration>,
+) -> anyhow::Result<()> {
+    let client = super::connect_database(config).await?;
+    let captured = super::run::captured_tables(config);
+    let request = backfills::request(&client, &captured, tables, resources).await?;
+    println!("backfill {} requested", request.id);
+    let Some(timeout) = wait else { return Ok(()) };
+    let bar = spinner(format!("waiting for the CDC reader to copy backfill {}", request.id));
+    let deadline = tokio::time::Instant::now() + timeout;
+    let done = loop {
+        let current = backfills::get(&client, request.id).await?;
+        if current.done_at.is_some() {
+            break current;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            bar.finish_and_clear();
+            anyhow::bail!(
+                "backfill {} is still waiting after {}: is the CDC reader running (`roomsync run`)? The request \
+                 stays recorded and runs when the reader streams it; `roomsync backfill` does not need to be repeated",
+                request.id,
+                humantime_serde::re::humantime::format_duration(timeout)
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    };
+    bar.finish_and_clear();
+    match (&done.error, done.rows) {
+        (Some(error), _) => anyhow::bail!("backfill {} failed: {error}", done.id),
+        (None, rows) => println!("backfill {} done: {} rows copied into the topics", done.id, rows.unwrap_or(0)),
+    }
+    Ok(())
+}
 
 /// `roomsync status`.
 pub async fn status(config: &Config, json: bool) -> anyhow::Result<()> {
@@ -50,8 +100,20 @@ pub async fn status(config: &Config, json: bool) -> anyhow::Result<()> {
 /// `roomsync reconcile`.
 pub async fn reconcile(config: &Config, dry_run: bool, rooms: Vec<String>) -> anyhow::Result<()> {
     let settings = crate::stages::reconcile(config)?;
-    let report = reconcile::reconcile(&settings, &reconcile::Options { dry_run, rooms }).await?;
-    println!("{report}");
+    let bar = spinner("comparing room calendars with the desired state");
+    let report = reconcile::reconcile(&settings, &reconcile::Options { dry_run, rooms }).await;
+    bar.finish_and_clear();
+    println!("{}", report?);
+    Ok(())
+}
+
+/// `roomsync retry`.
+pub async fn retry(config: &Config, options: reconcile::RetryOptions) -> anyhow::Result<()> {
+    let settings = crate::stages::reconcile(config)?;
+    let bar = spinner("retrying parked items");
+    let report = reconcile::retry_parked(&settings, &options).await;
+    bar.finish_and_clear();
+    print!("{}", report?);
     Ok(())
 }
 

@@ -5,7 +5,7 @@
 //! it (every stage resumes from durable progress: slot LSN, stored delta links, offsets in PostgreSQL).
 
 use anyhow::Context;
-use metrics_exporter_prometheus::PrometheusBuilder;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{info, warn};
@@ -14,12 +14,28 @@ use crate::admin::{self, AdminState};
 use crate::cli::Stage;
 use crate::config::Config;
 
+/// Bucket bounds (seconds) of every `*_seconds` histogram: from a fast Graph write to a slow reconcile run.
+pub const SECONDS_BUCKETS: &[f64] = &[0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0];
+
+/// The Prometheus exporter: histograms with buckets (summaries' quantiles cannot be aggregated across
+/// instances, and the end-to-end latency target is a bound: "share under 1 s" is one bucket).
+fn prometheus() -> anyhow::Result<PrometheusBuilder> {
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS_BUCKETS)
+        .context("configuring histogram buckets")
+}
+
+/// The tables a backfill may name: what the CDC reader captures, without its signal table.
+pub fn captured_tables(config: &Config) -> Vec<String> {
+    config.cdc.tables.iter().filter(|t| *t != cdc_reader::backfill::SIGNAL_TABLE).cloned().collect()
+}
+
 /// Runs `stages` (all when empty) and the admin API until shutdown or until a stage fails.
 pub async fn run(config: &Config, stages: &[Stage]) -> anyhow::Result<()> {
     let stages: Vec<Stage> = if stages.is_empty() { Stage::ALL.to_vec() } else { stages.to_vec() };
     let token = config.admin_token()?.cloned();
     super::migrate::run(config).await?;
-    let metrics = PrometheusBuilder::new().install_recorder().context("installing the metrics recorder")?;
+    let metrics = prometheus()?.install_recorder().context("installing the metrics recorder")?;
 
     let (stop, stopped) = watch::channel(false);
     let shutdown = move || {
@@ -41,6 +57,7 @@ pub async fn run(config: &Config, stages: &[Stage]) -> anyhow::Result<()> {
         kafka: Some(crate::stages::kafka_settings(config)),
         registry_url: Some(config.registry.url.clone()),
         reconcile: crate::stages::reconcile(config).ok(),
+        captured_tables: captured_tables(config),
     };
     info!(listen = %config.admin.listen, auth = token.is_some(), "admin api listening");
     let admin_shutdown = shutdown();
@@ -108,5 +125,23 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {}
         () = terminate => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_end_to_end_latency_is_exported_as_a_histogram_with_buckets() -> anyhow::Result<()> {
+        let recorder = prometheus()?.build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            metrics::histogram!(graph_sink::metrics::END_TO_END_SECONDS, "op" => "create").record(0.3);
+        });
+        let text = handle.render();
+        assert!(text.contains(r#"roomsync_end_to_end_latency_seconds_bucket{op="create",le="0.5"} 1"#), "{text}");
+        assert!(text.contains(r#"roomsync_end_to_end_latency_seconds_bucket{op="create",le="0.25"} 0"#), "{text}");
+        Ok(())
     }
 }

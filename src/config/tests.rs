@@ -45,7 +45,7 @@ mod tempfile_path {
 fn defaults_point_at_the_local_stack_and_are_valid() {
     let config = Config::load_with_env(None, env(&[])).expect("defaults are valid");
     assert_eq!(config.kafka.bootstrap_servers, "127.0.0.1:19092");
-    assert_eq!(config.cdc.tables.len(), 13);
+    assert_eq!(config.cdc.tables.len(), 14, "the booking tables, the mapping tables and the signal table");
     assert_eq!(config.sync.overlap, OverlapPolicy::Trim);
 }
 

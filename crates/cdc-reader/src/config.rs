@@ -25,6 +25,7 @@ pub const DEFAULT_TABLES: &[&str] = &[
     "bb_season",
     "bb_resource_outlook_item",
     "outlook_calendar_mapping",
+    crate::backfill::SIGNAL_TABLE,
 ];
 
 /// Columns that never leave the database, in any captured table (`name`) or one table (`table.name`).

@@ -15,6 +15,7 @@
 //! steps in its message.
 #![warn(missing_docs)]
 
+pub mod backfill;
 pub mod config;
 pub mod datum;
 pub mod encoder;
@@ -110,6 +111,7 @@ async fn run_once(
         db,
         name: config.kafka.topic_prefix.clone(),
         status_interval: config.status_interval,
+        config: Arc::new(config.clone()),
         primary_keys: shapes
             .iter()
             .map(|s| {

@@ -16,3 +16,5 @@ pub const CONFIRMED_LSN: &str = "roomsync_cdc_confirmed_lsn";
 pub const RECONNECTS: &str = "roomsync_cdc_reconnects_total";
 /// Counter: relation (schema) changes seen in the stream, label `table`.
 pub const RELATION_CHANGES: &str = "roomsync_cdc_relation_changes_total";
+/// Counter: backfills requested through the signal table, by `outcome` (done, failed).
+pub const BACKFILLS: &str = "roomsync_cdc_backfills_total";

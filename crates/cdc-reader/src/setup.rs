@@ -45,7 +45,11 @@ pub fn quote_literal(text: &str) -> String {
 
 /// Reads the shape of `schema.table` from the catalog, with the published columns only. `None` when the table
 /// does not exist.
-pub async fn table_shape(client: &Client, config: &Config, table: &str) -> Result<Option<TableShape>, CdcError> {
+pub async fn table_shape(
+    client: &impl tokio_postgres::GenericClient,
+    config: &Config,
+    table: &str,
+) -> Result<Option<TableShape>, CdcError> {
     let rows = client
         .query(
             "select a.attname::text, a.atttypid, coalesce(a.attnum = any(i.indkey), false), c.relreplident::text \

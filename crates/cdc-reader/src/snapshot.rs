@@ -93,12 +93,7 @@ pub async fn copy(
                 break;
             }
             for row in &rows {
-                let tuple: Vec<Datum> = (0..row.len())
-                    .map(|i| match row.get::<_, Option<&str>>(i) {
-                        Some(text) => Datum::Text(bytes::Bytes::copy_from_slice(text.as_bytes())),
-                        None => Datum::Null,
-                    })
-                    .collect();
+                let tuple = tuple_of(row);
                 // One row is held back so the very last row of the snapshot can say so (`snapshot: last`).
                 if let Some((held_table, held_tuple)) = pending.replace((table.clone(), tuple)) {
                     emit_row(pipeline, &held_table, &held_tuple, "true", &context, position).await?;
@@ -119,6 +114,16 @@ pub async fn copy(
     pipeline.end_transaction(handle, None, point.lsn, context.started_ms).await?;
     pipeline.progress.seal(handle, point.lsn);
     Ok(u64::try_from(position).unwrap_or(0))
+}
+
+/// A row selected with every column cast to text, as the tuple a pgoutput message would carry.
+pub fn tuple_of(row: &tokio_postgres::Row) -> Vec<Datum> {
+    (0..row.len())
+        .map(|i| match row.get::<_, Option<&str>>(i) {
+            Some(text) => Datum::Text(bytes::Bytes::copy_from_slice(text.as_bytes())),
+            None => Datum::Null,
+        })
+        .collect()
 }
 
 /// What every row of one snapshot shares.

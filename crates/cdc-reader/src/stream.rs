@@ -20,6 +20,7 @@ use std::time::Duration;
 use pgwire_replication::{Lsn, ReplicationClient, ReplicationEvent};
 use tracing::{debug, info, warn};
 
+use crate::backfill;
 use crate::envelope::{self, Source, TableSchemas};
 use crate::error::{slot_lost_reason, CdcError};
 use crate::metrics;
@@ -38,6 +39,8 @@ struct OpenTx {
     final_lsn: u64,
     commit_ms: i64,
     position: i64,
+    /// Ids of backfill signals inserted in this transaction: run before its END (see [`crate::backfill`]).
+    signals: Vec<i64>,
 }
 
 /// Maps a replication-client error, recognising a lost slot.
@@ -60,6 +63,8 @@ pub struct StreamContext {
     pub primary_keys: HashMap<(String, String), Vec<String>>,
     /// How often the position is reported (bounds the wait for the last report at shutdown).
     pub status_interval: Duration,
+    /// The reader's configuration (backfills connect with it).
+    pub config: Arc<crate::Config>,
 }
 
 /// Streams until `shutdown` completes (returns `Ok`) or an error ends the connection.
@@ -130,10 +135,24 @@ async fn handle_event(
         ReplicationEvent::Begin { final_lsn, xid, commit_time_micros } => {
             let handle = pipeline.progress.open(final_lsn.0);
             let commit_ms = (commit_time_micros + PG_EPOCH_OFFSET_MICROS) / 1000;
-            *open = Some(OpenTx { handle, xid, final_lsn: final_lsn.0, commit_ms, position: 0 });
+            *open = Some(OpenTx { handle, xid, final_lsn: final_lsn.0, commit_ms, position: 0, signals: Vec::new() });
         }
         ReplicationEvent::Commit { end_lsn, commit_time_micros, .. } => {
-            if let Some(tx) = open.take() {
+            if let Some(mut tx) = open.take() {
+                for id in std::mem::take(&mut tx.signals) {
+                    let source = Source {
+                        name: context.name.clone(),
+                        db: context.db.clone(),
+                        snapshot: "true",
+                        ts_ms: tx.commit_ms,
+                        tx_id: Some(i64::from(tx.xid)),
+                        lsn: Some(tx.final_lsn),
+                        commit_lsn: tx.final_lsn,
+                        tx_position: tx.position,
+                    };
+                    let target = backfill::Target { handle: tx.handle, source, position: &mut tx.position };
+                    backfill::run(&context.config, pipeline, id, target).await?;
+                }
                 // Records carry the Begin's final LSN as source.commit_lsn: the END record says the same.
                 pipeline.end_transaction(tx.handle, Some(i64::from(tx.xid)), tx.final_lsn, tx.commit_ms).await?;
                 pipeline.progress.seal(tx.handle, end_lsn.0);
@@ -201,6 +220,12 @@ async fn handle_change(
             let after = envelope::row(&table.shape, &new, None, false);
             let built = build(&table, "c", Some(&new), None, Some(after), &source);
             emit(pipeline, tx, &table, "c", built, &mut source, false).await?;
+            if table.shape.table == backfill::SIGNAL_TABLE && table.shape.schema == context.config.schema {
+                match backfill::signal_id(&table, &new) {
+                    Some(id) => tx.signals.push(id),
+                    None => warn!("a signal row without a readable id was ignored"),
+                }
+            }
         }
         Message::Update { relation, old, new } => {
             let table = table_of(relation)?;

@@ -99,7 +99,7 @@ async fn envelope_schemas_match_the_golden_files() -> Result<()> {
     let client = setup::connect(&config).await?;
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     // roomsync's own captured tables come from its migrations.
-    for migration in ["0001_mapping.sql", "0002_resource_outlook_item.sql"] {
+    for migration in ["0001_mapping.sql", "0002_resource_outlook_item.sql", "0007_signals.sql"] {
         client.batch_execute(&std::fs::read_to_string(root.join("migrations").join(migration))?).await?;
     }
     let dir = root.join("schemas/cdc");

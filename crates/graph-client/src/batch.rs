@@ -104,6 +104,15 @@ fn chunk(requests: Vec<BatchRequest>) -> Result<Vec<Vec<BatchRequest>>, GraphErr
     Ok(chunks)
 }
 
+/// Counts one inner answer of a `$batch`.
+fn count_item(method: &str, status: u16) {
+    ::metrics::counter!(crate::metrics::BATCH_ITEMS, "method" => method.to_owned(), "status" => status.to_string())
+        .increment(1);
+    if status == 429 {
+        ::metrics::counter!(crate::metrics::THROTTLED).increment(1);
+    }
+}
+
 /// The requests to send again: retryable failures, plus 424s whose dependencies all either succeeded or are
 /// being sent again (their `dependsOn` then keeps only the latter, since Graph rejects unknown ids).
 fn retry_set(pending: &[BatchRequest], answers: &HashMap<String, BatchResponse>) -> Vec<BatchRequest> {
@@ -156,6 +165,11 @@ impl GraphClient {
                         .ok_or_else(|| GraphError::Decode(format!("batch answer for id {} missing", r.id)))?;
                     answers.insert(r.id.clone(), answer);
                 }
+                for r in &pending {
+                    if let Some(answer) = answers.get(&r.id) {
+                        count_item(r.method.as_str(), answer.status);
+                    }
+                }
                 let again = retry_set(&pending, &answers);
                 if again.is_empty() || attempt == config.max_attempts {
                     break;
@@ -169,6 +183,12 @@ impl GraphClient {
                     })
                     .max();
                 let wait = wait_before_retry(attempt, hint, config.base_backoff, config.max_backoff);
+                for r in &again {
+                    if let Some(error) = answers.get(&r.id).and_then(BatchResponse::error) {
+                        let reason = crate::metrics::retry_reason(&error.classify());
+                        ::metrics::counter!(crate::metrics::RETRIES, "reason" => reason).increment(1);
+                    }
+                }
                 tracing::debug!(retrying = again.len(), wait_ms = wait.as_millis() as u64, "retrying batch items");
                 tokio::time::sleep(wait).await;
                 pending = again;

@@ -6,7 +6,9 @@
 use std::fmt;
 use std::time::Duration;
 
-/// A string that never prints.
+/// A secret string (client secret, password, token) that never prints: `Debug` and `Display` show
+/// `[redacted]`, so it cannot end up in a log line or an error message by accident. The one secret type of
+/// the workspace (the root package re-exports it for its admin token and database password).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
@@ -24,13 +26,13 @@ impl Secret {
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
+        f.write_str("[redacted]")
     }
 }
 
 impl fmt::Display for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
+        f.write_str("[redacted]")
     }
 }
 

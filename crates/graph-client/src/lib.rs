@@ -19,6 +19,7 @@ mod delta;
 mod error;
 mod events;
 mod limiter;
+pub mod metrics;
 mod model;
 mod notification;
 mod paging;

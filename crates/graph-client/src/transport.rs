@@ -148,6 +148,7 @@ impl Transport {
                 _ => None,
             };
             let wait = wait_before_retry(attempt, hint, self.config.base_backoff, self.config.max_backoff);
+            ::metrics::counter!(crate::metrics::RETRIES, "reason" => crate::metrics::retry_reason(&class)).increment(1);
             tracing::debug!(attempt, wait_ms = wait.as_millis() as u64, error = %err, "retrying graph request");
             tokio::time::sleep(wait).await;
         }
@@ -169,8 +170,19 @@ impl Transport {
         if let Some(body) = &call.body {
             request = request.json(body);
         }
-        let response = request.send().await.map_err(GraphError::Network)?;
+        let method = call.method.as_str().to_owned();
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(err) => {
+                ::metrics::counter!(crate::metrics::REQUESTS, "method" => method, "status" => "network").increment(1);
+                return Err(GraphError::Network(err));
+            }
+        };
         let status = response.status().as_u16();
+        ::metrics::counter!(crate::metrics::REQUESTS, "method" => method, "status" => status.to_string()).increment(1);
+        if status == 429 {
+            ::metrics::counter!(crate::metrics::THROTTLED).increment(1);
+        }
         let retry_after = response
             .headers()
             .get("retry-after")

@@ -110,11 +110,7 @@ impl SinkConsumer {
     ) -> Result<Self, SinkError> {
         let positions = PostgresPositions { database_url: database_url.to_owned(), group: group.to_owned() };
         let consumer: StreamConsumer<PostgresPositions> = settings
-            .client_config()
-            .set("group.id", group)
-            .set("enable.auto.commit", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("enable.partition.eof", "false")
+            .consumer_config(group)
             .create_with_context(positions)
             .map_err(|source| SinkError::Kafka { context: "creating the consumer", source })?;
         consumer.subscribe(topics).map_err(|source| SinkError::Kafka { context: "subscribing", source })?;
@@ -131,6 +127,11 @@ impl SinkConsumer {
             key: message.key().map(<[u8]>::to_vec),
             value: message.payload().map(<[u8]>::to_vec),
         })
+    }
+
+    /// How many partitions this member is assigned (0 when the assignment cannot be read).
+    pub fn assigned(&self) -> usize {
+        self.consumer.assignment().map(|list| list.count()).unwrap_or(0)
     }
 
     /// Tells Kafka how far the sink got (a hint for lag monitoring; PostgreSQL's offsets are the truth).

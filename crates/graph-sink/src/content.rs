@@ -114,6 +114,7 @@ mod tests {
                 categories: vec!["roomsync".into()],
             }),
             commit_lsn: 1,
+            source_committed_at: None,
         }
     }
 

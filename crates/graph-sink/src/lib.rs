@@ -115,10 +115,21 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 
 impl Sink {
     async fn serve(&mut self, shutdown: &mut (impl Future<Output = ()> + Unpin)) -> Result<(), SinkError> {
+        let mut assignment = streams::AssignmentWatch::new(std::time::Instant::now(), streams::UNASSIGNED_REPORT_AFTER);
+        let mut check = tokio::time::interval(std::time::Duration::from_secs(10));
         loop {
             let first = tokio::select! {
                 record = self.consumer.recv() => record?,
                 () = &mut *shutdown => return Ok(()),
+                _ = check.tick() => {
+                    let assigned = self.consumer.assigned();
+                    ::metrics::gauge!(crate::metrics::ASSIGNED_PARTITIONS).set(assigned as f64);
+                    if let Some(idle) = assignment.observe(assigned, std::time::Instant::now()) {
+                        warn!(idle_seconds = idle.as_secs(), "the graph sink has no partition of its group: it \
+                            applies nothing (normal only while other instances hold every partition)");
+                    }
+                    continue;
+                }
             };
             let mut records = vec![first];
             let deadline = tokio::time::Instant::now() + self.config.batch_linger;

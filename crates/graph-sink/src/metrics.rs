@@ -13,9 +13,14 @@ pub const RECORDS_REPLAYED: &str = "roomsync_graph_sink_replayed_records_total";
 pub const DEAD_LETTERS: &str = "roomsync_graph_sink_dead_letters_total";
 /// Counter: import records applied, by `op`.
 pub const IMPORTS_APPLIED: &str = "roomsync_graph_sink_imports_total";
+/// Histogram: seconds from the booking-system commit to the Graph write that carries it, acknowledged and
+/// recorded in the mapping table (items whose desired record names its source commit time), by `op`.
+pub const END_TO_END_SECONDS: &str = "roomsync_end_to_end_latency_seconds";
 /// Histogram: seconds to apply one unit (poll batch), from first record to offset commit.
 pub const UNIT_SECONDS: &str = "roomsync_graph_sink_unit_seconds";
 /// Counter: conflicting Outlook bookings declined (policy decline), by `outcome` (declined, already_gone).
 pub const DECLINES_DONE: &str = "roomsync_graph_sink_declines_total";
 /// Counter: declines that failed, by `kind` (definite: recorded in `decline_error`; transient: retried).
 pub const DECLINES_FAILED: &str = "roomsync_graph_sink_decline_failures_total";
+/// Gauge: partitions of the sink's group (desired/imports) this instance is assigned.
+pub const ASSIGNED_PARTITIONS: &str = "roomsync_graph_sink_assigned_partitions";

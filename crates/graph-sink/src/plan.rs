@@ -94,6 +94,7 @@ mod tests {
             content_hash: hash.into(),
             content: None,
             commit_lsn: 0,
+            source_committed_at: None,
         }
     }
 

@@ -133,9 +133,13 @@ impl Sink {
             return Err(SinkError::Crashed(CrashPoint::AfterCommit));
         }
         self.consumer.commit(&next);
+        let now_ms = chrono::Utc::now().timestamp_millis();
         for work in &works {
             if let Some((op, _)) = &work.done {
                 metrics::counter!(crate::metrics::ITEMS_APPLIED, "op" => op.as_str()).increment(1);
+                if let Some(seconds) = work.end_to_end_seconds(*op, now_ms) {
+                    metrics::histogram!(crate::metrics::END_TO_END_SECONDS, "op" => op.as_str()).record(seconds);
+                }
             }
         }
         metrics::histogram!(crate::metrics::UNIT_SECONDS).record(started.elapsed().as_secs_f64());

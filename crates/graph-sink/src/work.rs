@@ -132,6 +132,11 @@ impl Work {
         }
     }
 
+    /// Seconds from the source commit behind the desired record to `now_ms` (see [`end_to_end_seconds`]).
+    pub fn end_to_end_seconds(&self, op: Op, now_ms: i64) -> Option<f64> {
+        end_to_end_seconds(self.desired.as_ref(), op, now_ms)
+    }
+
     /// Whether the item reached its final state.
     pub fn is_done(&self) -> bool {
         self.done.is_some()
@@ -176,5 +181,53 @@ impl Work {
             Step::Delete(_) => Some("delete"),
             Step::Skip | Step::Find => None,
         }
+    }
+}
+
+/// Seconds from the source commit named by `desired` to `now_ms`, for an `op` that wrote to Graph (skips and
+/// parks did not; adoption took over an event that already held the content); never negative.
+pub fn end_to_end_seconds(desired: Option<&DesiredItem>, op: Op, now_ms: i64) -> Option<f64> {
+    if !matches!(op, Op::Create | Op::Update | Op::Delete) {
+        return None;
+    }
+    let committed = desired?.source_committed_at?;
+    // A clock step back must not record a negative latency.
+    Some(now_ms.saturating_sub(committed).max(0) as f64 / 1000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vocabulary::records::UpsertOrDelete;
+    use vocabulary::ReservationKind;
+
+    fn desired(committed: Option<i64>) -> DesiredItem {
+        DesiredItem {
+            op: UpsertOrDelete::Upsert,
+            mailbox: "m@x".into(),
+            resource_id: 1,
+            item_key: "event:1".into(),
+            kind: ReservationKind::Event,
+            reservation_id: 1,
+            priority: 1,
+            content_hash: "h".into(),
+            content: None,
+            commit_lsn: 0,
+            source_committed_at: committed,
+        }
+    }
+
+    #[test]
+    fn the_end_to_end_latency_counts_graph_writes_of_committed_changes_only() {
+        let item = desired(Some(10_000));
+        for op in [Op::Create, Op::Update, Op::Delete] {
+            assert_eq!(end_to_end_seconds(Some(&item), op, 10_250), Some(0.25), "{op:?}");
+        }
+        for op in [Op::Skip, Op::Adopt, Op::Park] {
+            assert_eq!(end_to_end_seconds(Some(&item), op, 10_250), None, "{op:?}");
+        }
+        assert_eq!(end_to_end_seconds(Some(&desired(None)), Op::Create, 10_250), None, "no commit behind it");
+        assert_eq!(end_to_end_seconds(None, Op::Delete, 10_250), None, "a tombstone");
+        assert_eq!(end_to_end_seconds(Some(&item), Op::Create, 9_000), Some(0.0), "clock stepped back");
     }
 }

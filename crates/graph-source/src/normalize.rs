@@ -1,6 +1,8 @@
 //! Graph's event JSON (as typed by graph-client) to the `GraphEvent` record of `<prefix>.graph.events`.
 //!
-//! Invariants: instants are UTC microseconds (Graph answers in UTC because we never ask for another zone);
+//! Invariants: instants are UTC microseconds (Graph answers in UTC because we never ask for another zone),
+//! except that an all-day event's start and end are floating dates (Graph gives the wall-clock midnights
+//! whatever zone it answers in), read as midnights in [`ALL_DAY_ZONE`], the zone roomsync writes them in;
 //! the organizer's zone is kept separately; an item whose times cannot be read is refused with a reason instead
 //! of being published with invented times; enum values Graph may add later pass through as `unknown`.
 
@@ -44,6 +46,23 @@ pub fn upsert_record(
     })
 }
 
+/// The zone the dates of all-day events are read in: the booking system's (Europe/Oslo), in which roomsync also
+/// writes its all-day events, so its own all-day writes read back as the instants it wrote.
+pub const ALL_DAY_ZONE: chrono_tz::Tz = chrono_tz::Europe::Oslo;
+
+/// An all-day event's start or end: the floating wall clock (a midnight) in [`ALL_DAY_ZONE`].
+fn all_day_instant(value: Option<&graph_client::DateTimeTimeZone>, what: &str) -> Result<i64, Unreadable> {
+    use chrono::TimeZone;
+    let value = value.ok_or_else(|| Unreadable(format!("no {what}")))?;
+    let local = value.naive().map_err(|e| Unreadable(format!("{what}: {e}")))?;
+    // Midnight always exists in Oslo (its DST changes happen at 02:00 and 03:00); earliest() covers any zone.
+    ALL_DAY_ZONE
+        .from_local_datetime(&local)
+        .earliest()
+        .map(|t| t.timestamp_micros())
+        .ok_or_else(|| Unreadable(format!("{what}: {local} does not exist in {ALL_DAY_ZONE}")))
+}
+
 fn instant(value: Option<&graph_client::DateTimeTimeZone>, what: &str) -> Result<i64, Unreadable> {
     let value = value.ok_or_else(|| Unreadable(format!("no {what}")))?;
     value.to_utc().map(|t| t.timestamp_micros()).map_err(|e| Unreadable(format!("{what}: {e}")))
@@ -74,8 +93,9 @@ fn change_key(event: &Event) -> Option<String> {
 }
 
 fn body(event: &Event) -> Result<GraphEventBody, Unreadable> {
-    let start = instant(event.start.as_ref(), "start")?;
-    let end = instant(event.end.as_ref(), "end")?;
+    let read = if event.is_all_day.unwrap_or(false) { all_day_instant } else { instant };
+    let start = read(event.start.as_ref(), "start")?;
+    let end = read(event.end.as_ref(), "end")?;
     // Only the zone the organizer really used; the zone of `start` is always UTC here and says nothing.
     let time_zone = event.original_start_time_zone.clone();
     Ok(GraphEventBody {
@@ -146,6 +166,26 @@ mod tests {
                 {"id": ROOMSYNC_CONTENT_HASH, "value": "abc"}
             ]
         })
+    }
+
+    #[test]
+    fn an_all_day_events_floating_dates_are_oslo_midnights_in_winter_and_summer() {
+        for (date, next, offset_hours) in [("2027-02-02", "2027-02-03", 1), ("2027-07-02", "2027-07-03", 2)] {
+            let mut json = graph_json();
+            json["isAllDay"] = serde_json::json!(true);
+            // Graph answers the midnights as they are, whatever zone it answers in.
+            json["start"] = serde_json::json!({"dateTime": format!("{date}T00:00:00.0000000"), "timeZone": "UTC"});
+            json["end"] = serde_json::json!({"dateTime": format!("{next}T00:00:00.0000000"), "timeZone": "UTC"});
+            let event: Event = serde_json::from_value(json).expect("event");
+            let body = upsert_record("room@example.org", "AAMk1", &event, now()).expect("normalised").event;
+            let body = body.expect("body");
+            let midnight = |d: &str| {
+                let utc = DateTime::parse_from_rfc3339(&format!("{d}T00:00:00Z")).expect("date").timestamp_micros();
+                utc - offset_hours * 3_600_000_000
+            };
+            assert_eq!((body.start, body.end), (midnight(date), midnight(next)), "{date}");
+            assert!(body.is_all_day);
+        }
     }
 
     #[test]

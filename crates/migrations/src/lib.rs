@@ -37,6 +37,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(4, "0004_conflicts"),
     migration!(5, "0005_graph_known_events"),
     migration!(6, "0006_conflict_decline"),
+    migration!(7, "0007_signals"),
 ];
 
 /// Arbitrary constant for `pg_advisory_xact_lock`, so concurrent starts apply migrations one at a time.

@@ -73,11 +73,8 @@ impl Snapshot {
 
 fn consumer(settings: &KafkaSettings) -> Result<BaseConsumer, Error> {
     settings
-        .client_config()
-        .set("group.id", format!("roomsync-reconcile-{}", uuid::Uuid::new_v4()))
-        .set("enable.auto.commit", "false")
+        .consumer_config(&format!("roomsync-reconcile-{}", uuid::Uuid::new_v4()))
         .set("enable.partition.eof", "true")
-        .set("auto.offset.reset", "earliest")
         .create()
         .map_err(Error::kafka("creating the desired-state reader"))
 }

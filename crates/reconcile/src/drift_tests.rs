@@ -44,6 +44,7 @@ fn entry(key: &str, hash: &str, start: &str, end: &str) -> DesiredEntry {
             categories: vec![],
         }),
         commit_lsn: 1,
+        source_committed_at: None,
     };
     let raw = RawRecord { partition: 0, offset: 7, key: format!("{ROOM}/{key}"), value: Some(vec![0]) };
     DesiredEntry { item, raw }

@@ -28,6 +28,7 @@ pub mod metrics;
 mod periodic;
 mod repair;
 mod report;
+mod retry;
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -42,6 +43,7 @@ use vocabulary::topics::Topics;
 pub use error::Error;
 pub use periodic::run_periodically;
 pub use report::{Drift, DriftKind, Outcome, Repair, Report};
+pub use retry::{retry_parked, Retried, RetryOptions, RetryReport};
 
 use crate::drift::{overlaps, Action, Room};
 
@@ -115,18 +117,33 @@ pub async fn reconcile(config: &Config, options: &Options) -> Result<Report, Err
     result
 }
 
-async fn run(config: &Config, options: &Options) -> Result<Report, Error> {
-    let (db, connection) =
+/// A PostgreSQL session for one run; its connection task ends with it.
+pub(crate) struct Session {
+    pub client: tokio_postgres::Client,
+    connection: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.connection.abort();
+    }
+}
+
+/// Opens a session on the booking database.
+pub(crate) async fn session(config: &Config) -> Result<Session, Error> {
+    let (client, connection) =
         tokio_postgres::connect(&config.database_url, NoTls).await.map_err(Error::pg("connecting"))?;
     let connection = tokio::spawn(async move {
         if let Err(err) = connection.await {
             warn!(error = %err, "postgres connection ended");
         }
     });
-    let result = compare_and_repair(config, options, &db).await;
-    drop(db);
-    connection.abort();
-    result
+    Ok(Session { client, connection })
+}
+
+async fn run(config: &Config, options: &Options) -> Result<Report, Error> {
+    let session = session(config).await?;
+    compare_and_repair(config, options, &session.client).await
 }
 
 async fn compare_and_repair(config: &Config, options: &Options, db: &tokio_postgres::Client) -> Result<Report, Error> {

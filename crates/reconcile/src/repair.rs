@@ -34,6 +34,13 @@ pub(crate) struct Produced {
     copies: BTreeMap<String, (i32, i64)>,
 }
 
+impl Produced {
+    /// Notes our copy of `key` at (partition, offset).
+    pub(crate) fn insert(&mut self, key: String, partition: i32, offset: i64) {
+        self.copies.insert(key, (partition, offset));
+    }
+}
+
 /// Resets the row (compare-and-set) and produces the desired record again.
 pub(crate) async fn rewrite(
     db: &impl GenericClient,
@@ -67,7 +74,7 @@ pub(crate) async fn rewrite(
     }
     // The row now asks for a write; if producing fails, the next run finds the reset row and produces again.
     let (partition, offset) = producer.send_bytes(topic, &raw.key, Some(raw.partition), raw.value.as_deref()).await?;
-    produced.copies.insert(raw.key.clone(), (partition, offset));
+    produced.insert(raw.key.clone(), partition, offset);
     Ok(Outcome::Reproduced { partition, offset })
 }
 

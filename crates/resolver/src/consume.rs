@@ -178,15 +178,8 @@ impl Driver {
 }
 
 fn consumer(settings: &KafkaSettings, group: &str) -> Result<Arc<StreamConsumer>, ResolverError> {
-    let consumer: StreamConsumer = settings
-        .client_config()
-        .set("group.id", group)
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("enable.partition.eof", "false")
-        .set("partition.assignment.strategy", "range")
-        .create()
-        .map_err(|e| {
+    let consumer: StreamConsumer =
+        settings.consumer_config(group).set("partition.assignment.strategy", "range").create().map_err(|e| {
             ResolverError::Stream(streams::StreamError::Kafka { context: "creating a consumer".into(), source: e })
         })?;
     Ok(Arc::new(consumer))
@@ -264,6 +257,7 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
         TransactionMode::EndMarkers => (Duration::from_secs(1), false),
     };
     let mut last_input = Instant::now();
+    let mut assignment = streams::AssignmentWatch::new(std::time::Instant::now(), streams::UNASSIGNED_REPORT_AFTER);
     info!(partitions, inputs = inputs.len(), "resolver reading its inputs");
     loop {
         tokio::select! {
@@ -311,6 +305,12 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
             }
             _ = poll.tick() => {
                 membership.refresh(&group_consumer).await?;
+                let assigned = membership.assigned_count();
+                ::metrics::gauge!(crate::metrics::ASSIGNED_PARTITIONS).set(assigned as f64);
+                if let Some(idle) = assignment.observe(assigned, std::time::Instant::now()) {
+                    warn!(idle_seconds = idle.as_secs(), "the resolver has no partition of its group: it owns no room \
+                        and emits nothing (normal only while other instances hold every partition)");
+                }
                 if driver.assembler.buffered() > 0 && last_input.elapsed() >= quiet {
                     let stalled = last_input.elapsed() >= crate::config::STALL_TIMEOUT;
                     if stalled && !release_everything {

@@ -92,8 +92,15 @@ pub struct Core {
     pub ownership: Ownership,
     /// Last reservation record emitted per (kind, id, resource): hash and wall-clock end.
     pub(crate) emitted_reservations: HashMap<(ReservationKind, i32, i32), (String, i64)>,
-    pub(crate) graph: HashMap<(String, String), GraphEventBody>,
+    /// The Outlook events by (mailbox, event id); ordered so one room's events are a range.
+    pub(crate) graph: BTreeMap<(String, String), GraphEventBody>,
     pub(crate) imports: HashMap<(String, String), ImportRecord>,
+    /// Outlook deletions read without a decision (while catching up, or while another instance owned the
+    /// room), with the last body seen; decided when the room is evaluated from the start.
+    pub(crate) unseen_deletes: BTreeMap<(String, String), Option<GraphEventBody>>,
+    /// The Outlook version (change key; `None` for a deletion) of each event whose edit was reverted last, so
+    /// repeated reports of that version revert once.
+    pub(crate) reverted: HashMap<(String, String), Option<Option<String>>>,
     pub(crate) conflicts: HashSet<(String, String, ConflictHit)>,
 }
 
@@ -107,8 +114,10 @@ impl Core {
             window,
             ownership: Ownership::all(),
             emitted_reservations: HashMap::new(),
-            graph: HashMap::new(),
+            graph: BTreeMap::new(),
             imports: HashMap::new(),
+            unseen_deletes: BTreeMap::new(),
+            reverted: HashMap::new(),
             conflicts: HashSet::new(),
         }
     }
@@ -142,6 +151,12 @@ impl Core {
         let mut output = Output { reservations: self.reservation_changes(applied.reservations), ..Output::default() };
         if affected.as_ref().is_none_or(|a| !a.is_empty()) {
             self.evaluate_rooms(now, &mut output, affected.as_ref(), false);
+        }
+        // What this evaluation emits, the transaction caused: its commit time lets the sink measure the
+        // end-to-end latency. A snapshot is not a commit anybody waits for.
+        let committed = records.iter().filter(|r| !r.snapshot).map(|r| r.commit_ts_ms).max().filter(|ms| *ms > 0);
+        for item in &mut output.desired {
+            item.source_committed_at = committed;
         }
         output
     }
@@ -266,10 +281,9 @@ impl Core {
             }
             output.desired.extend(changes);
         }
-        let mapping = self.mapping_rows();
         for mailbox in &mailboxes {
             let resources = rooms.get(mailbox).cloned().unwrap_or_default();
-            self.classify_room(mailbox, &resources, window, output, &mapping, start);
+            self.classify_room(mailbox, &resources, window, output, start);
         }
     }
 

@@ -202,7 +202,7 @@ fn an_outlook_edit_of_a_roomsync_event_is_reverted_by_reemitting_the_desired_sta
     let edited =
         graph(HALL_B, "AAMk-1", body("Moved by hand", content.start, content.end + 3_600_000_000, ours("booking:201")));
     let result = core.apply_graph_event(&edited, now());
-    assert_eq!(result.desired, vec![booking.clone()]);
+    assert_eq!(result.desired, vec![DesiredItem { source_committed_at: None, ..booking.clone() }]);
     assert_eq!(
         result.reverts,
         vec![(booking.mailbox.clone(), "booking:201".to_owned())],
@@ -214,6 +214,56 @@ fn an_outlook_edit_of_a_roomsync_event_is_reverted_by_reemitting_the_desired_sta
     recording.apply_transaction(&base(), now());
     let recorded = recording.apply_graph_event(&edited, now());
     assert!(recorded.desired.is_empty() && recorded.reverts.is_empty());
+}
+
+#[test]
+fn an_outlook_edit_reported_again_and_again_is_reverted_once_per_version() {
+    let (mut core, output) = core();
+    let booking = output.desired.iter().find(|d| d.item_key == "booking:201").expect("booking").clone();
+    let content = booking.content.clone().expect("content");
+    let edit = |change_key: &str, subject: &str| {
+        let body = GraphEventBody {
+            change_key: Some(change_key.into()),
+            ..body(subject, content.start, content.end, ours("booking:201"))
+        };
+        graph(HALL_B, "AAMk-1", body)
+    };
+    let first = edit("ck-edit-1", "Moved by hand");
+    assert_eq!(core.apply_graph_event(&first, now()).reverts.len(), 1);
+    for _ in 0..3 {
+        // Duplicate notifications, a delta replay, the next poll: the same version.
+        assert_eq!(core.apply_graph_event(&first, now()), Output::default(), "reverted already");
+    }
+    let second = edit("ck-edit-2", "Moved by hand again");
+    assert_eq!(core.apply_graph_event(&second, now()).reverts.len(), 1, "a new edit is reverted again");
+    // The sink's rewrite comes back (an echo), then somebody makes the first edit once more.
+    let rewritten = graph(HALL_B, "AAMk-1", body(&content.subject, content.start, content.end, ours("booking:201")));
+    assert_eq!(core.apply_graph_event(&rewritten, now()), Output::default());
+    assert_eq!(core.apply_graph_event(&first, now()).reverts.len(), 1, "after the rewrite, an edit is new again");
+}
+
+#[test]
+fn a_late_view_of_roomsyncs_earlier_write_is_an_echo_but_an_edit_back_to_it_is_reverted() {
+    let (mut core, output) = core();
+    let first = output.desired.iter().find(|d| d.item_key == "booking:201").expect("booking").clone();
+    let moved =
+        Tx::new(20).update("bb_booking", &[("id", int(201)), ("to_", crate::fixtures::local("2026-03-24 18:30"))]);
+    let second = core.apply_transaction(&moved.done(), now());
+    let second = second.desired.iter().find(|d| d.item_key == "booking:201").expect("the booking moved").clone();
+    assert_ne!(first.content_hash, second.content_hash);
+
+    // The Graph source reports the event as the sink wrote it first, after the second version was emitted.
+    let old = first.content.clone().expect("content");
+    let tags = |hash: &str| RoomsyncTags { content_hash: Some(hash.to_owned()), ..ours("booking:201") };
+    let late = graph(HALL_B, "AAMk-1", body(&old.subject, old.start, old.end, tags(&first.content_hash)));
+    assert_eq!(core.apply_graph_event(&late, now()), Output::default(), "roomsync's own earlier write");
+
+    // Somebody sets the event back to the first version by hand after the second was written: the tag still
+    // names the second version, so this is an edit.
+    let by_hand = graph(HALL_B, "AAMk-1", body(&old.subject, old.start, old.end, tags(&second.content_hash)));
+    let reverted = core.apply_graph_event(&by_hand, now());
+    assert_eq!(second.source_committed_at, Some(20), "the moving transaction's commit time (fixture: its LSN)");
+    assert_eq!(reverted.desired, vec![DesiredItem { source_committed_at: None, ..second }], "no commit behind it");
 }
 
 #[test]
@@ -377,6 +427,18 @@ fn an_outlook_edit_made_while_the_resolver_was_down_is_reverted_at_start() {
     let (_, first) = core();
     let booking = first.desired.iter().find(|d| d.item_key == "booking:201").expect("booking").clone();
     let content = booking.content.clone().expect("content");
+    let mut restarted = restarted_from(&first);
+    let unchanged = graph(HALL_B, "AAMk-0", body(&content.subject, content.start, content.end, ours("booking:201")));
+    let edited = graph(HALL_B, "AAMk-1", body("Moved", content.start, content.end, ours("allocation:101")));
+    restarted.apply_graph_event_quietly(&unchanged);
+    restarted.apply_graph_event_quietly(&edited);
+    let output = restarted.full(now());
+    assert_eq!(keys(&output), vec![(HALL_B.into(), "allocation:101".into(), UpsertOrDelete::Upsert)]);
+    assert!(restarted.tick(now()).desired.is_empty(), "re-evaluations never revert again");
+}
+
+/// A resolver restarted on `first`'s output (ledger and reservations read back) with the base state replayed.
+fn restarted_from(first: &Output) -> Core {
     let mut restarted = Core::new(Policies::default(), WindowConfig::default());
     for item in &first.desired {
         restarted.ledger.record(item);
@@ -385,13 +447,56 @@ fn an_outlook_edit_made_while_the_resolver_was_down_is_reverted_at_start() {
         restarted.load_reservation(reservation);
     }
     restarted.apply_transaction_quietly(&base());
-    let unchanged = graph(HALL_B, "AAMk-0", body(&content.subject, content.start, content.end, ours("booking:201")));
-    let edited = graph(HALL_B, "AAMk-1", body("Moved", content.start, content.end, ours("allocation:101")));
-    restarted.apply_graph_event_quietly(&unchanged);
-    restarted.apply_graph_event_quietly(&edited);
+    restarted
+}
+
+/// A resolver restarted on `first`'s output, with the booking-system state and a mapping row that says the
+/// sink wrote booking 201 as Outlook event `event_id`.
+fn restarted_with_booking_201_written_as(first: &Output, event_id: &str) -> Core {
+    let mut restarted = restarted_from(first);
+    let mapping = Tx::new(30).insert(
+        "outlook_calendar_mapping",
+        &[
+            ("id", int(1)),
+            ("outlook_item_id", text(HALL_B)),
+            ("outlook_event_id", text(event_id)),
+            ("reservation_type", text("booking")),
+            ("reservation_id", int(201)),
+            ("item_key", text("booking:201")),
+        ],
+    );
+    restarted.apply_transaction_quietly(&mapping.done());
+    restarted
+}
+
+#[test]
+fn an_outlook_deletion_read_while_catching_up_is_reverted_at_start() {
+    let (_, first) = core();
+    let booking = first.desired.iter().find(|d| d.item_key == "booking:201").expect("booking").clone();
+    let content = booking.content.clone().expect("content");
+    let written = graph(HALL_B, "AAMk-0", body(&content.subject, content.start, content.end, ours("booking:201")));
+    let deleted = GraphEvent { op: UpsertOrDelete::Delete, event: None, ..written.clone() };
+
+    let mut restarted = restarted_with_booking_201_written_as(&first, "AAMk-0");
+    restarted.apply_graph_event_quietly(&written);
+    restarted.apply_graph_event_quietly(&deleted);
     let output = restarted.full(now());
-    assert_eq!(keys(&output), vec![(HALL_B.into(), "allocation:101".into(), UpsertOrDelete::Upsert)]);
-    assert!(restarted.tick(now()).desired.is_empty(), "re-evaluations never revert again");
+    assert_eq!(keys(&output), vec![(HALL_B.into(), "booking:201".into(), UpsertOrDelete::Upsert)]);
+    assert_eq!(output.reverts, vec![(HALL_B.to_owned(), "booking:201".to_owned())]);
+    assert!(restarted.tick(now()).desired.is_empty(), "decided once");
+
+    // The event came back (a later upsert of the same id): nothing to put back.
+    let mut restarted = restarted_with_booking_201_written_as(&first, "AAMk-0");
+    for event in [&written, &deleted, &written] {
+        restarted.apply_graph_event_quietly(event);
+    }
+    assert!(restarted.full(now()).desired.is_empty());
+
+    // The deletion was handled before the restart: the sink wrote the item again as another event.
+    let mut restarted = restarted_with_booking_201_written_as(&first, "AAMk-9");
+    restarted.apply_graph_event_quietly(&written);
+    restarted.apply_graph_event_quietly(&deleted);
+    assert!(restarted.full(now()).desired.is_empty(), "the deleted event is no longer roomsync's");
 }
 
 #[test]

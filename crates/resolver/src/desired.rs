@@ -100,6 +100,7 @@ pub fn desired_for_room(
                 content_hash: content_hash(&content),
                 content: Some(content),
                 commit_lsn: reservation.commit_lsn,
+                source_committed_at: None,
             },
         );
     }
@@ -119,5 +120,6 @@ pub fn delete_of(last: &DesiredItem) -> DesiredItem {
         content_hash: String::new(),
         content: None,
         commit_lsn: last.commit_lsn,
+        source_committed_at: None,
     }
 }

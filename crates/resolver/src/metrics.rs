@@ -12,3 +12,5 @@ pub const OUTLOOK_CLASSIFIED: &str = "roomsync_resolver_outlook_events_total";
 pub const DEAD_LETTERS: &str = "roomsync_resolver_dead_letters_total";
 /// Records dropped as replays at or below the applied position.
 pub const REPLAYS_DROPPED: &str = "roomsync_resolver_replays_dropped_total";
+/// Gauge: partitions of the resolver's group (desired/reservations) this instance is assigned.
+pub const ASSIGNED_PARTITIONS: &str = "roomsync_resolver_assigned_partitions";

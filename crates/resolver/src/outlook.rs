@@ -149,17 +149,33 @@ pub fn classify(
             Some(_) => Verdict::Edited { item_key },
         };
     }
+    let blocks = !body.is_cancelled && body.show_as != "free" && room.window.overlaps(body.start, body.end);
     if imported.is_some() {
+        // Imported while the slot was free; a reservation made over it later is a conflict all the same
+        // (whichever came first). Its own bb_event is not among the room's reservations.
+        let hits = if blocks { overlapping(&room, body) } else { Vec::new() };
+        if !hits.is_empty() {
+            return Verdict::Conflict(hits);
+        }
         return Verdict::Import(import_record(ImportOp::Upsert, event, resource_id, body));
     }
     if body.is_cancelled || body.show_as == "free" {
         return Verdict::Ignore("cancelled or free");
     }
-    if !room.window.overlaps(body.start, body.end) {
+    if !blocks {
         return Verdict::Ignore("outside the sync window");
     }
-    let hits: Vec<ConflictHit> = room
-        .reservations
+    let hits = overlapping(&room, body);
+    if hits.is_empty() {
+        Verdict::Import(import_record(ImportOp::Upsert, event, resource_id, body))
+    } else {
+        Verdict::Conflict(hits)
+    }
+}
+
+/// The room's reservations the event overlaps, with the overlapping span.
+fn overlapping(room: &RoomView<'_>, body: &GraphEventBody) -> Vec<ConflictHit> {
+    room.reservations
         .iter()
         .filter(|item| item.end > body.start && item.start < body.end)
         .map(|item| ConflictHit {
@@ -168,12 +184,7 @@ pub fn classify(
             start: item.start.max(body.start),
             end: item.end.min(body.end),
         })
-        .collect();
-    if hits.is_empty() {
-        Verdict::Import(import_record(ImportOp::Upsert, event, resource_id, body))
-    } else {
-        Verdict::Conflict(hits)
-    }
+        .collect()
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! over (edits made while nobody owned it), never on the periodic re-evaluations, so the sink's own rewrite
 //! coming back cannot start a loop.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use tracing::{debug, info};
 use vocabulary::records::{GraphEvent, GraphEventBody, ImportOp, UpsertOrDelete};
@@ -15,41 +15,23 @@ use vocabulary::ReservationKind;
 use crate::config::{ConflictPolicy, EditPolicy};
 use crate::core::{Conflict, Core, Output};
 use crate::desired::items_of;
-use crate::outlook::{classify, MappingRow, RoomView, Verdict};
+use crate::outlook::{classify, matches_desired, MappingRow, RoomView, Verdict};
 use crate::timeline::Item;
 use crate::window::Window;
 
+/// Reverted Outlook versions remembered at most (then forgotten at once: the cost is at most one more revert
+/// of a version still arriving).
+const REVERTED_KEPT: usize = 10_000;
+
 impl Core {
-    pub(crate) fn mapping_rows(&self) -> HashMap<(String, String), MappingRow> {
-        let mut out = HashMap::new();
-        for row in self.assembler.state.calendar_mapping.values() {
-            let (Some(mailbox), Some(event_id)) = (row.text("outlook_item_id"), row.text("outlook_event_id")) else {
-                continue;
-            };
-            let Some(reservation_id) = row.int("reservation_id").and_then(|v| i32::try_from(v).ok()) else {
-                continue;
-            };
-            out.insert(
-                (mailbox.to_owned(), event_id.to_owned()),
-                MappingRow {
-                    reservation_type: row.text("reservation_type").unwrap_or_default().to_owned(),
-                    reservation_id,
-                    item_key: row.text("item_key").unwrap_or_default().to_owned(),
-                    change_key: row.text("change_key").map(str::to_owned),
-                },
-            );
-        }
-        out
+    /// The bb_event ids imported from Outlook bookings in `mailbox`.
+    pub(crate) fn imported_events(&self, mailbox: &str) -> HashSet<i32> {
+        self.assembler.state.calendar_mapping.imported_events(mailbox)
     }
 
-    pub(crate) fn imported_events(&self, mailbox: &str) -> HashSet<i32> {
-        self.assembler
-            .state
-            .calendar_mapping
-            .values()
-            .filter(|r| r.text("reservation_type") == Some("outlook") && r.text("outlook_item_id") == Some(mailbox))
-            .filter_map(|r| r.int("reservation_id").and_then(|v| i32::try_from(v).ok()))
-            .collect()
+    /// roomsync's mapping row of an Outlook event, if any.
+    fn mapping_row(&self, mailbox: &str, event_id: &str) -> Option<MappingRow> {
+        self.assembler.state.calendar_mapping.row(mailbox, event_id).cloned()
     }
 
     /// Re-classifies the Outlook events of a room (a reservation change can make a booking conflict).
@@ -59,13 +41,12 @@ impl Core {
         resources: &[i32],
         window: Window,
         output: &mut Output,
-        mapping: &HashMap<(String, String), MappingRow>,
         start: bool,
     ) {
         let events: Vec<GraphEvent> = self
             .graph
-            .iter()
-            .filter(|((m, _), _)| m == mailbox)
+            .range((mailbox.to_owned(), String::new())..)
+            .take_while(|((m, _), _)| m == mailbox)
             .map(|((m, id), body)| GraphEvent {
                 op: UpsertOrDelete::Upsert,
                 mailbox: m.clone(),
@@ -76,12 +57,15 @@ impl Core {
             .collect();
         let items = self.room_items(mailbox, resources);
         for event in events {
-            let verdict = self.verdict(&event, None, resources, window, mapping, &items);
+            let verdict = self.verdict(&event, None, resources, window, &items);
             if matches!(verdict, Verdict::Import(_) | Verdict::Conflict(_))
                 || (start && matches!(verdict, Verdict::Edited { .. }))
             {
-                self.act(&event, resources, window, output, (false, mapping, &items));
+                self.act(&event, resources, window, output, (false, &items, None));
             }
+        }
+        if start {
+            self.decide_unseen_deletes(mailbox, resources, window, output, &items);
         }
     }
 
@@ -104,29 +88,89 @@ impl Core {
         previous: Option<&GraphEventBody>,
         resources: &[i32],
         window: Window,
-        mapping: &HashMap<(String, String), MappingRow>,
         items: &[Item],
     ) -> Verdict {
-        let row = mapping.get(&(event.mailbox.clone(), event.event_id.clone()));
+        let row = self.mapping_row(&event.mailbox, &event.event_id);
+        let row = row.as_ref();
         let room = RoomView { resource_id: resources.first().copied(), reservations: items, window };
         let ledger = &self.ledger;
         let mailbox = event.mailbox.clone();
-        classify(event, previous, row, |key| ledger.get(&mailbox, key).and_then(|d| d.content.clone()), room)
+        let verdict =
+            classify(event, previous, row, |key| ledger.get(&mailbox, key).and_then(|d| d.content.clone()), room);
+        match verdict {
+            Verdict::Edited { item_key } if self.is_earlier_write(event, &item_key) => Verdict::Echo,
+            other => other,
+        }
     }
 
-    /// Decides about one event and records what to emit; `context` is (the event just arrived, the mapping
-    /// rows, the room's items).
+    /// Whether the event is, unmodified, one of roomsync's own earlier writes of the item: its content-hash
+    /// tag names a superseded content and its content is that content. The Graph source saw it before the
+    /// sink's newer write (or reports the versions late): an echo, not an Outlook edit, and reverting it would
+    /// write the item a second time. An edit in Outlook changes the content but not the tag, so it still
+    /// differs from the content the tag names.
+    fn is_earlier_write(&self, event: &GraphEvent, item_key: &str) -> bool {
+        let Some(body) = event.event.as_ref() else { return false };
+        let Some(hash) = body.tags.content_hash.as_deref() else { return false };
+        self.ledger.earlier(&event.mailbox, item_key, hash).is_some_and(|content| matches_desired(body, content))
+    }
+
+    /// Decides, now that this instance evaluates the room from the start, about the Outlook deletions it read
+    /// without deciding (while catching up, or while another instance owned the room): a deleted roomsync
+    /// event is put back (per the edit policy), a deleted imported booking is cancelled. A deletion the
+    /// previous owner already handled finds no mapping row for the event any more and is ignored.
+    fn decide_unseen_deletes(
+        &mut self,
+        mailbox: &str,
+        resources: &[i32],
+        window: Window,
+        output: &mut Output,
+        items: &[Item],
+    ) {
+        let keys: Vec<(String, String)> = self
+            .unseen_deletes
+            .range((mailbox.to_owned(), String::new())..)
+            .take_while(|((m, _), _)| m == mailbox)
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in keys {
+            let previous = self.unseen_deletes.remove(&key).flatten();
+            let (mailbox, event_id) = key;
+            let event = GraphEvent { op: UpsertOrDelete::Delete, mailbox, event_id, observed_at: 0, event: None };
+            self.act(&event, resources, window, output, (false, items, previous));
+        }
+    }
+
+    /// Notes an Outlook event read without a decision: a deletion waits in `unseen_deletes` (with the last
+    /// body seen) until the room is evaluated from the start; a newer upsert of the event withdraws it.
+    fn note_unseen(&mut self, event: &GraphEvent) {
+        let key = (event.mailbox.clone(), event.event_id.clone());
+        match (&event.op, &event.event) {
+            (UpsertOrDelete::Upsert, Some(_)) => {
+                self.unseen_deletes.remove(&key);
+            }
+            _ => {
+                let previous = self.graph.get(&key).cloned();
+                let slot = self.unseen_deletes.entry(key).or_default();
+                if previous.is_some() {
+                    *slot = previous;
+                }
+            }
+        }
+    }
+
+    /// Decides about one event and records what to emit; `context` is (the event just arrived, the room's
+    /// items, the last body seen of a deleted event when the Graph state no longer holds it).
     fn act(
         &mut self,
         event: &GraphEvent,
         resources: &[i32],
         window: Window,
         output: &mut Output,
-        context: (bool, &HashMap<(String, String), MappingRow>, &[Item]),
+        context: (bool, &[Item], Option<GraphEventBody>),
     ) {
-        let (arrived, mapping, items) = context;
-        let previous = self.graph.get(&(event.mailbox.clone(), event.event_id.clone())).cloned();
-        let verdict = self.verdict(event, previous.as_ref(), resources, window, mapping, items);
+        let (arrived, items, previous) = context;
+        let previous = previous.or_else(|| self.graph.get(&(event.mailbox.clone(), event.event_id.clone())).cloned());
+        let verdict = self.verdict(event, previous.as_ref(), resources, window, items);
         let class = match &verdict {
             Verdict::Ignore(_) => "ignored",
             Verdict::Echo => "echo",
@@ -143,10 +187,19 @@ impl Core {
             Verdict::Echo => {}
             Verdict::Edited { item_key } => match self.policies.outlook_edit {
                 EditPolicy::Revert => {
-                    if let Some(last) = self.ledger.get(&event.mailbox, &item_key).cloned() {
+                    // One revert per version of the edit: duplicate notifications, delta replays and polls of
+                    // the same edited version arrive until the sink's rewrite lands.
+                    let version = event.event.as_ref().map(|b| b.change_key.clone());
+                    if self.reverted.get(&key) == Some(&version) {
+                        debug!(item = %item_key, "this outlook version was reverted already");
+                    } else if let Some(last) = self.ledger.get(&event.mailbox, &item_key).cloned() {
                         info!(item = %item_key, "roomsync event edited in outlook: reverting to the booking system's state");
                         output.reverts.push((event.mailbox.clone(), item_key.clone()));
                         output.desired.push(last);
+                        if self.reverted.len() >= REVERTED_KEPT {
+                            self.reverted.clear();
+                        }
+                        self.reverted.insert(key.clone(), version);
                     }
                 }
                 EditPolicy::Record => info!(item = %item_key, "roomsync event edited in outlook: recorded, left as is"),
@@ -157,7 +210,7 @@ impl Core {
             Verdict::Import(record)
                 if record.op == ImportOp::Cancel
                     && !self.imports.contains_key(&key)
-                    && mapping.get(&key).is_none_or(|m| m.reservation_type != "outlook") =>
+                    && self.mapping_row(&key.0, &key.1).is_none_or(|m| m.reservation_type != "outlook") =>
             {
                 debug!("deleted outlook booking was never imported: nothing to cancel");
             }
@@ -191,6 +244,7 @@ impl Core {
 
     /// Remembers an Outlook event while catching up at start (decided by [`Core::full`]).
     pub fn apply_graph_event_quietly(&mut self, event: &GraphEvent) {
+        self.note_unseen(event);
         self.remember(event);
     }
 
@@ -198,14 +252,15 @@ impl Core {
     pub fn apply_graph_event(&mut self, event: &GraphEvent, now: i64) -> Output {
         let mut output = Output::default();
         if !self.ownership.owns(&event.mailbox) {
+            self.note_unseen(event);
             self.remember(event);
             return output;
         }
         let window = self.window_at(now);
         let resources = self.rooms().get(&event.mailbox).cloned().unwrap_or_default();
-        let mapping = self.mapping_rows();
         let items = self.room_items(&event.mailbox, &resources);
-        self.act(event, &resources, window, &mut output, (true, &mapping, &items));
+        self.unseen_deletes.remove(&(event.mailbox.clone(), event.event_id.clone()));
+        self.act(event, &resources, window, &mut output, (true, &items, None));
         self.remember(event);
         output
     }
@@ -214,6 +269,10 @@ impl Core {
         let key = (event.mailbox.clone(), event.event_id.clone());
         match (&event.op, &event.event) {
             (UpsertOrDelete::Upsert, Some(body)) => {
+                // A newer version (the sink's rewrite, or a new edit already decided above) ends the old one.
+                if self.reverted.get(&key).is_some_and(|v| *v != Some(body.change_key.clone())) {
+                    self.reverted.remove(&key);
+                }
                 self.graph.insert(key, body.clone());
             }
             _ => {

@@ -77,6 +77,23 @@ fn an_imported_booking_is_updated_not_seen_as_a_conflict_with_its_own_reservatio
 }
 
 #[test]
+fn an_imported_booking_that_a_later_reservation_overlaps_is_a_conflict() {
+    let mapping = MappingRow {
+        reservation_type: "outlook".into(),
+        reservation_id: 900,
+        item_key: "outlook:e1".into(),
+        change_key: None,
+    };
+    let later = [Item { kind: vocabulary::ReservationKind::Event, reservation_id: 343, start: 15, end: 40 }];
+    let verdict = classify(&event(body("b", false, "busy")), None, Some(&mapping), |_| None, room(&later));
+    let Verdict::Conflict(hits) = verdict else { panic!("expected a conflict, got {verdict:?}") };
+    assert_eq!((hits[0].reservation_id, hits[0].start, hits[0].end), (343, 15, 20));
+    // Cancelled in Outlook meanwhile: it blocks nothing, the import is updated (and the sink cancels it).
+    let cancelled = classify(&event(body("c", true, "busy")), None, Some(&mapping), |_| None, room(&later));
+    assert!(matches!(cancelled, Verdict::Import(ImportRecord { op: ImportOp::Upsert, .. })), "{cancelled:?}");
+}
+
+#[test]
 fn an_event_of_the_earlier_php_integration_is_ours_not_an_outlook_booking() {
     let mut legacy = body("a", false, "busy");
     legacy.tags.booking_system_type = Some("allocation".into());

@@ -66,6 +66,11 @@ impl Membership {
         self.loading.read(topic, partition, offset);
     }
 
+    /// How many partitions are assigned (loaded or not).
+    pub fn assigned_count(&self) -> usize {
+        self.assigned.len()
+    }
+
     /// The partitions that are assigned and fully loaded.
     pub fn owned(&self) -> BTreeSet<i32> {
         self.assigned.iter().copied().filter(|p| self.topics.iter().all(|t| self.loading.done(t, *p))).collect()

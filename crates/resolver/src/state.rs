@@ -83,8 +83,8 @@ pub struct BookingState {
     pub resources: ById,
     /// bb_resource_outlook_item.
     pub rooms: ById,
-    /// outlook_calendar_mapping.
-    pub calendar_mapping: ById,
+    /// outlook_calendar_mapping, indexed.
+    pub calendar_mapping: crate::mappings::CalendarMappings,
     /// Wall-clock µs before which a reservation that ended is not kept (the window's past end, with slack):
     /// memory stays bounded by the window even while years of history are replayed.
     pub floor_local: Option<i64>,
@@ -103,7 +103,7 @@ fn kind_of_link(table: &str) -> Option<(ReservationKind, &'static str)> {
     }
 }
 
-fn apply_by_id(rows: &mut ById, record: &CdcRecord) -> bool {
+pub(crate) fn apply_by_id(rows: &mut ById, record: &CdcRecord) -> bool {
     if record.op == Op::Truncate {
         let changed = !rows.is_empty();
         rows.clear();
@@ -160,12 +160,11 @@ impl BookingState {
         }
         if table == "outlook_calendar_mapping" {
             let id = record.key.get("id").and_then(Cell::int);
-            let mailbox = |row: Option<&Stored>| row.and_then(|r| r.text("outlook_item_id")).map(str::to_owned);
-            let before = mailbox(id.and_then(|id| self.calendar_mapping.get(&id)));
-            if !apply_by_id(&mut self.calendar_mapping, record) {
+            let before = id.and_then(|id| self.calendar_mapping.mailbox_of(id));
+            if !self.calendar_mapping.apply(record) {
                 return Touched::Nothing;
             }
-            let after = mailbox(id.and_then(|id| self.calendar_mapping.get(&id)));
+            let after = id.and_then(|id| self.calendar_mapping.mailbox_of(id));
             return Touched::CalendarMapping(after.or(before));
         }
         let (rows, touched) = match table {

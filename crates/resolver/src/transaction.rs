@@ -16,8 +16,17 @@
 //! point as commit LSN) is one transaction, complete when anything after it arrives or the input goes quiet;
 //! the number of buffered records is bounded by the caller's limit (beyond it the oldest transactions are
 //! applied as they are).
+//!
+//! Replays: after a reconnect the cdc-reader produces the transactions it had not confirmed again, so the
+//! topics may hold a transaction's records and END twice, the copies interleaved with other records in any
+//! order across topics. Hence a record is counted once per (topic, position in the transaction), so copies never
+//! stand in for a record not yet read; and anything arriving for a commit LSN at or below the last one released
+//! never opens a new pending transaction (it would wait at the head for ever, holding back every later one):
+//! an END is dropped, a record is handed on alone at once (a replayed copy changes nothing in the state, which
+//! ignores records at or below a key's applied position; a record of a transaction the fallback released
+//! early is applied late rather than never).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use crate::cdc::CdcRecord;
 
@@ -35,7 +44,8 @@ pub struct TxEnd {
 #[derive(Debug, Default)]
 struct Pending {
     records: Vec<CdcRecord>,
-    per_topic: BTreeMap<String, i64>,
+    /// Distinct records per topic (by position in the transaction): replayed copies are not counted twice.
+    per_topic: BTreeMap<String, BTreeSet<i64>>,
     end: Option<TxEnd>,
 }
 
@@ -49,7 +59,7 @@ impl Pending {
         end.counts
             .iter()
             .filter(|(topic, _)| consumed.contains(*topic))
-            .all(|(topic, expected)| self.per_topic.get(topic).copied().unwrap_or(0) >= *expected)
+            .all(|(topic, expected)| self.per_topic.get(topic).map_or(0, |seen| seen.len() as i64) >= *expected)
     }
 }
 
@@ -59,12 +69,19 @@ pub struct TransactionAssembler {
     consumed: HashSet<String>,
     pending: BTreeMap<i64, Pending>,
     buffered: usize,
+    /// Commit LSN of the last transaction released: everything pending is above it.
+    released: Option<i64>,
 }
 
 impl TransactionAssembler {
     /// An assembler for a consumer that reads `consumed` topics (counts of other topics are not waited for).
     pub fn new(consumed: impl IntoIterator<Item = String>) -> Self {
-        TransactionAssembler { consumed: consumed.into_iter().collect(), pending: BTreeMap::new(), buffered: 0 }
+        TransactionAssembler {
+            consumed: consumed.into_iter().collect(),
+            pending: BTreeMap::new(),
+            buffered: 0,
+            released: None,
+        }
     }
 
     /// Records waiting for their transaction.
@@ -74,8 +91,14 @@ impl TransactionAssembler {
 
     /// Adds a data record read from `topic`; returns the transactions that are now complete.
     pub fn push(&mut self, topic: &str, record: CdcRecord) -> Vec<Vec<CdcRecord>> {
+        if self.is_released(record.commit_lsn) {
+            return vec![vec![record]];
+        }
         let pending = self.pending.entry(record.commit_lsn).or_default();
-        *pending.per_topic.entry(topic.to_owned()).or_insert(0) += 1;
+        if !pending.per_topic.entry(topic.to_owned()).or_default().insert(record.tx_position) {
+            // A replayed copy of a record already buffered.
+            return Vec::new();
+        }
         pending.records.push(record);
         self.buffered += 1;
         self.release_complete()
@@ -84,15 +107,36 @@ impl TransactionAssembler {
     /// Adds an END marker; returns the transactions that are now complete.
     pub fn end(&mut self, end: TxEnd) -> Vec<Vec<CdcRecord>> {
         let lsn = end.commit_lsn;
+        if self.is_released(lsn) {
+            // A replayed END of a transaction already applied: nothing to wait for.
+            return Vec::new();
+        }
         self.pending.entry(lsn).or_default().end = Some(end);
         self.release_complete()
     }
 
+    /// Whether the transaction at `commit_lsn` (or a later one) was released already.
+    fn is_released(&self, commit_lsn: i64) -> bool {
+        self.released.is_some_and(|released| commit_lsn <= released)
+    }
+
+    /// Takes the first pending transaction out, remembering that it was released.
+    fn pop_first(&mut self) -> Option<Pending> {
+        let (lsn, pending) = self.pending.pop_first()?;
+        self.released = Some(self.released.map_or(lsn, |released| released.max(lsn)));
+        self.buffered = self.buffered.saturating_sub(pending.records.len());
+        Some(pending)
+    }
+
     /// Releases everything buffered, in commit order (quiet-period fallback, shutdown).
     pub fn release_all(&mut self) -> Vec<Vec<CdcRecord>> {
-        let pending = std::mem::take(&mut self.pending);
-        self.buffered = 0;
-        pending.into_values().map(|p| sorted(p.records)).filter(|r| !r.is_empty()).collect()
+        let mut out = Vec::new();
+        while let Some(pending) = self.pop_first() {
+            if !pending.records.is_empty() {
+                out.push(sorted(pending.records));
+            }
+        }
+        out
     }
 
     /// Releases the initial snapshot when it is all that is buffered (an idle database after the snapshot sends
@@ -108,9 +152,10 @@ impl TransactionAssembler {
     pub fn release_overflow(&mut self, limit: usize) -> Vec<Vec<CdcRecord>> {
         let mut out = Vec::new();
         while self.buffered > limit {
-            let Some((_, pending)) = self.pending.pop_first() else { break };
-            self.buffered = self.buffered.saturating_sub(pending.records.len());
-            out.push(sorted(pending.records));
+            let Some(pending) = self.pop_first() else { break };
+            if !pending.records.is_empty() {
+                out.push(sorted(pending.records));
+            }
         }
         out
     }
@@ -126,8 +171,7 @@ impl TransactionAssembler {
             if !(snapshot_done || first.complete(&self.consumed)) {
                 break;
             }
-            let Some((_, pending)) = self.pending.pop_first() else { break };
-            self.buffered = self.buffered.saturating_sub(pending.records.len());
+            let Some(pending) = self.pop_first() else { break };
             if !pending.records.is_empty() {
                 out.push(sorted(pending.records));
             }
@@ -142,117 +186,5 @@ fn sorted(mut records: Vec<CdcRecord>) -> Vec<CdcRecord> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::cdc::{Op, Row};
-
-    fn record(table: &str, lsn: i64, position: i64) -> CdcRecord {
-        CdcRecord {
-            table: table.into(),
-            op: Op::Insert,
-            key: Row::new(),
-            after: Some(Row::new()),
-            commit_lsn: lsn,
-            tx_position: position,
-            commit_ts_ms: 0,
-            snapshot: false,
-        }
-    }
-
-    fn end(lsn: i64, counts: &[(&str, i64)]) -> TxEnd {
-        TxEnd {
-            commit_lsn: lsn,
-            event_count: counts.iter().map(|(_, n)| n).sum(),
-            counts: counts.iter().map(|(t, n)| ((*t).to_owned(), *n)).collect(),
-        }
-    }
-
-    fn assembler() -> TransactionAssembler {
-        TransactionAssembler::new(["t.event".to_owned(), "t.link".to_owned()])
-    }
-
-    #[test]
-    fn a_transaction_is_released_only_when_its_end_and_all_counted_records_arrived() {
-        let mut tx = assembler();
-        assert!(tx.push("t.link", record("link", 10, 1)).is_empty());
-        assert!(tx.end(end(10, &[("t.event", 1), ("t.link", 2)])).is_empty());
-        assert!(tx.push("t.event", record("event", 10, 0)).is_empty());
-        let ready = tx.push("t.link", record("link", 10, 2));
-        assert_eq!(ready.len(), 1);
-        let positions: Vec<i64> = ready[0].iter().map(|r| r.tx_position).collect();
-        assert_eq!(positions, vec![0, 1, 2], "released in transaction order");
-        assert_eq!(tx.buffered(), 0);
-    }
-
-    #[test]
-    fn a_later_complete_transaction_waits_for_an_earlier_incomplete_one() {
-        let mut tx = assembler();
-        tx.push("t.event", record("event", 10, 0));
-        tx.push("t.event", record("event", 20, 0));
-        assert!(tx.end(end(20, &[("t.event", 1)])).is_empty());
-        let ready = tx.end(end(10, &[("t.event", 1)]));
-        let lsns: Vec<i64> = ready.iter().map(|t| t[0].commit_lsn).collect();
-        assert_eq!(lsns, vec![10, 20]);
-    }
-
-    #[test]
-    fn counts_of_topics_the_resolver_does_not_read_are_not_waited_for() {
-        let mut tx = assembler();
-        tx.push("t.event", record("event", 10, 0));
-        let ready = tx.end(end(10, &[("t.event", 1), ("t.deadletter", 1)]));
-        assert_eq!(ready.len(), 1);
-    }
-
-    #[test]
-    fn the_snapshot_is_one_transaction_complete_when_streaming_begins() {
-        let mut tx = assembler();
-        for position in 0..3 {
-            let mut snap = record("event", 5, position);
-            snap.snapshot = true;
-            assert!(tx.push("t.event", snap).is_empty());
-        }
-        let ready = tx.push("t.event", record("event", 9, 0));
-        assert_eq!(ready.len(), 1, "the snapshot, released whole");
-        assert_eq!(ready[0].len(), 3);
-        assert_eq!(tx.end(end(9, &[("t.event", 1)])).len(), 1);
-    }
-
-    #[test]
-    fn a_snapshot_alone_is_released_by_release_snapshot_and_a_pending_transaction_is_not() {
-        let mut tx = assembler();
-        let mut snap = record("event", 5, 0);
-        snap.snapshot = true;
-        tx.push("t.event", snap);
-        assert_eq!(tx.release_snapshot().len(), 1);
-        tx.push("t.event", record("event", 9, 0));
-        assert!(tx.release_snapshot().is_empty(), "a streamed transaction waits for its END");
-        assert_eq!(tx.buffered(), 1);
-    }
-
-    #[test]
-    fn a_snapshot_with_an_end_marker_waits_for_all_its_counted_records() {
-        let mut tx = assembler();
-        let mut first = record("event", 5, 0);
-        first.snapshot = true;
-        tx.push("t.event", first);
-        assert!(tx.end(end(5, &[("t.event", 1), ("t.link", 1)])).is_empty());
-        let mut link = record("link", 5, 1);
-        link.snapshot = true;
-        assert_eq!(tx.push("t.link", link).len(), 1);
-    }
-
-    #[test]
-    fn the_fallback_releases_everything_in_commit_order_and_overflow_bounds_the_buffer() {
-        let mut tx = assembler();
-        tx.push("t.event", record("event", 30, 0));
-        tx.push("t.event", record("event", 10, 0));
-        tx.push("t.link", record("link", 20, 0));
-        let early = tx.release_overflow(2);
-        assert_eq!(early.len(), 1);
-        assert_eq!(early[0][0].commit_lsn, 10);
-        let rest = tx.release_all();
-        let lsns: Vec<i64> = rest.iter().map(|t| t[0].commit_lsn).collect();
-        assert_eq!(lsns, vec![20, 30]);
-        assert_eq!(tx.buffered(), 0);
-    }
-}
+#[path = "transaction_tests.rs"]
+mod tests;

@@ -39,13 +39,16 @@ impl CodecError {
 pub struct AvroCodec {
     registry: RegistryClient,
     ids: Arc<Mutex<HashMap<(String, String), u32>>>,
+    /// Ids of `'static` schemas by (subject, address): a `'static` schema is never freed, so its address cannot
+    /// be reused by another schema, and the hot path needs no JSON serialisation.
+    static_ids: Arc<Mutex<HashMap<(String, usize), u32>>>,
     schemas: Arc<Mutex<HashMap<u32, Arc<Schema>>>>,
 }
 
 impl AvroCodec {
     /// A codec using `registry` for ids and writer schemas.
     pub fn new(registry: RegistryClient) -> Self {
-        AvroCodec { registry, ids: Arc::default(), schemas: Arc::default() }
+        AvroCodec { registry, ids: Arc::default(), static_ids: Arc::default(), schemas: Arc::default() }
     }
 
     /// The registry client behind this codec.
@@ -67,6 +70,29 @@ impl AvroCodec {
         self.ids.lock().unwrap_or_else(PoisonError::into_inner).insert(key, id);
         self.schemas.lock().unwrap_or_else(PoisonError::into_inner).insert(id, Arc::new(schema.clone()));
         Ok(id)
+    }
+
+    /// [`schema_id`](Self::schema_id) for a schema that lives as long as the program (the records' compiled-in
+    /// schemas): after the first call a hash lookup, without serialising the schema.
+    pub async fn static_schema_id(&self, subject: &str, schema: &'static Schema) -> Result<u32, CodecError> {
+        let key = (subject.to_owned(), std::ptr::from_ref(schema) as usize);
+        if let Some(id) = self.static_ids.lock().unwrap_or_else(PoisonError::into_inner).get(&key) {
+            return Ok(*id);
+        }
+        let id = self.schema_id(subject, schema).await?;
+        self.static_ids.lock().unwrap_or_else(PoisonError::into_inner).insert(key, id);
+        Ok(id)
+    }
+
+    /// Registers (once) and encodes a value of a `'static` schema: the hot path of the record producers.
+    pub async fn encode_static(
+        &self,
+        subject: &str,
+        schema: &'static Schema,
+        value: Value,
+    ) -> Result<Vec<u8>, CodecError> {
+        let id = self.static_schema_id(subject, schema).await?;
+        self.encode_with_id(id, schema, value)
     }
 
     /// Encodes `value` with `schema` (already registered as `schema_id`) into a framed record. Pure: no I/O.

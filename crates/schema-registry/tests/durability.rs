@@ -100,6 +100,33 @@ async fn codec_gives_a_schema_that_only_adds_a_logical_type_its_own_id() -> Resu
 }
 
 #[tokio::test]
+async fn static_schemas_get_their_registered_ids_per_subject_and_schema() -> Result<()> {
+    let (_db, server) = fresh().await?;
+    let codec = AvroCodec::new(RegistryClient::new(&server.url));
+    let plain: &'static Schema =
+        Box::leak(Box::new(Schema::parse_str(&support::booking(r#"{"name":"at","type":"long"}"#))?));
+    let timestamp: &'static Schema = Box::leak(Box::new(Schema::parse_str(&support::booking(
+        r#"{"name":"at","type":{"type":"long","logicalType":"timestamp-millis"}}"#,
+    ))?));
+    let plain_id = codec.static_schema_id("bookings-value", plain).await?;
+    let timestamp_id = codec.static_schema_id("bookings-value", timestamp).await?;
+    assert_ne!(plain_id, timestamp_id);
+    // Asked again (cached) and through the general path: the same ids, as the registry knows them.
+    assert_eq!(codec.static_schema_id("bookings-value", plain).await?, plain_id);
+    assert_eq!(codec.schema_id("bookings-value", timestamp).await?, timestamp_id);
+    let text = serde_json::to_string(timestamp)?;
+    assert_eq!(codec.registry().register("bookings-value", &text).await?, timestamp_id);
+    // Another subject registers the schema under its own name (Confluent gives the same global id).
+    assert_eq!(codec.static_schema_id("other-value", plain).await?, plain_id);
+    let bytes = codec
+        .encode_static("bookings-value", timestamp, Value::Record(vec![("at".into(), Value::TimestampMillis(7))]))
+        .await?;
+    let (id, _) = AvroCodec::new(RegistryClient::new(&server.url)).decode(&bytes).await?;
+    assert_eq!(id, timestamp_id);
+    server.stop().await
+}
+
+#[tokio::test]
 async fn servers_starting_together_on_an_empty_database_create_the_tables_once() -> Result<()> {
     let db = TestDatabase::create_empty().await?;
     let config = StoreConfig { database_url: db.url().to_owned(), max_connections: 2 };

@@ -62,7 +62,7 @@ impl<'p> SendBatch<'p> {
     ) -> Result<(), StreamError> {
         let payload = match record {
             Some(record) => {
-                Some(self.producer.codec().encode(&value_subject(topic), T::schema(), record.to_avro()?).await?)
+                Some(self.producer.codec().encode_static(&value_subject(topic), T::schema(), record.to_avro()?).await?)
             }
             None => None,
         };

@@ -56,14 +56,8 @@ impl RecordConsumer {
     /// Joins `group` and subscribes to `topics`, starting from the earliest record where the group has no
     /// committed offset.
     pub fn subscribe(settings: &KafkaSettings, group: &str, topics: &[&str]) -> Result<Self, StreamError> {
-        let consumer: StreamConsumer = settings
-            .client_config()
-            .set("group.id", group)
-            .set("enable.auto.commit", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("enable.partition.eof", "false")
-            .create()
-            .map_err(|err| StreamError::kafka("creating a consumer", err))?;
+        let consumer: StreamConsumer =
+            settings.consumer_config(group).create().map_err(|err| StreamError::kafka("creating a consumer", err))?;
         consumer.subscribe(topics).map_err(|err| StreamError::kafka("subscribing", err))?;
         Ok(RecordConsumer { consumer })
     }

@@ -13,16 +13,18 @@
 //! `SendBatch::acked` gives the same promise for every record of a batch.
 //! Consumers never auto-commit: a stage commits offsets only for records whose effect is durable.
 
+mod assignment;
 mod batch;
 mod consumer;
 mod producer;
 mod settings;
 mod topics;
 
+pub use assignment::{AssignmentWatch, UNASSIGNED_REPORT_AFTER};
 pub use batch::{Acks, SendBatch};
 pub use consumer::{Received, RecordConsumer};
 pub use producer::RecordProducer;
-pub use settings::KafkaSettings;
+pub use settings::{KafkaSettings, FETCH_WAIT_MS};
 pub use topics::{ensure_topics, TopicSpec};
 
 use thiserror::Error;

@@ -64,7 +64,9 @@ impl RecordProducer {
         record: Option<&T>,
     ) -> Result<(i32, i64), StreamError> {
         let payload = match record {
-            Some(record) => Some(self.codec.encode(&value_subject(topic), T::schema(), record.to_avro()?).await?),
+            Some(record) => {
+                Some(self.codec.encode_static(&value_subject(topic), T::schema(), record.to_avro()?).await?)
+            }
             None => None,
         };
         self.send_bytes(topic, key, partition, payload.as_deref()).await

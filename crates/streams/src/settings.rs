@@ -4,6 +4,15 @@ use std::collections::BTreeMap;
 
 use rdkafka::ClientConfig;
 
+/// How long a consumer's fetch may wait at the broker for data (librdkafka `fetch.wait.max.ms`, default 500).
+///
+/// Why short: Apache Kafka answers a waiting fetch as soon as data arrives, but tansu 0.6 polls its storage and
+/// sleeps half the remaining wait (all of it under 250 ms) after every poll, even one that found data (see its
+/// `tansu-storage` `service/fetch.rs`): with the default, each fetch took 250 ms or more, on each of the two hops
+/// between a booking commit and its Graph write. An idle consumer now fetches every 50 ms per broker, which a
+/// Kafka broker handles without notice; set the property to tune it.
+pub const FETCH_WAIT_MS: u32 = 50;
+
 /// Where the cluster is and how to talk to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KafkaSettings {
@@ -28,6 +37,23 @@ impl KafkaSettings {
         }
     }
 
+    /// A consumer configuration for `group`: manual commits, from the earliest offset when the group has none,
+    /// no EOF events, and a short fetch wait ([`FETCH_WAIT_MS`]); the extra properties override all but the
+    /// group and the bootstrap servers.
+    pub fn consumer_config(&self, group: &str) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("enable.partition.eof", "false")
+            .set("fetch.wait.max.ms", FETCH_WAIT_MS.to_string());
+        for (key, value) in &self.properties {
+            config.set(key, value);
+        }
+        config.set("bootstrap.servers", &self.bootstrap_servers).set("group.id", group);
+        config
+    }
+
     /// A librdkafka client configuration with the bootstrap servers and the extra properties.
     pub fn client_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
@@ -36,5 +62,27 @@ impl KafkaSettings {
         }
         config.set("bootstrap.servers", &self.bootstrap_servers);
         config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consumers_fetch_with_a_short_wait_unless_the_properties_say_otherwise() {
+        let mut settings = KafkaSettings::new("127.0.0.1:9092");
+        let config = settings.consumer_config("g");
+        assert_eq!(config.get("fetch.wait.max.ms"), Some(FETCH_WAIT_MS.to_string().as_str()));
+        assert_eq!(config.get("enable.auto.commit"), Some("false"));
+        assert_eq!(config.get("group.id"), Some("g"));
+
+        settings.properties.insert("fetch.wait.max.ms".into(), "200".into());
+        settings.properties.insert("group.id".into(), "other".into());
+        settings.properties.insert("bootstrap.servers".into(), "elsewhere:9092".into());
+        let config = settings.consumer_config("g");
+        assert_eq!(config.get("fetch.wait.max.ms"), Some("200"));
+        assert_eq!(config.get("group.id"), Some("g"), "the stage's group is not a property to override");
+        assert_eq!(config.get("bootstrap.servers"), Some("127.0.0.1:9092"));
     }
 }

@@ -9,6 +9,7 @@
 //! stack's default ports, so `scripts/stack up && cargo test` works without exporting anything.
 
 mod database;
+pub mod desired;
 mod kafka;
 mod wait;
 

@@ -245,6 +245,10 @@ pub struct DesiredItem {
     pub content: Option<DesiredContent>,
     /// Highest source commit LSN behind this state.
     pub commit_lsn: i64,
+    /// Commit time (Unix ms) of the booking-system transaction that caused this record, for the end-to-end
+    /// latency; `None` when time passing, an Outlook edit or a repair caused it.
+    #[serde(default)]
+    pub source_committed_at: Option<i64>,
 }
 avro_record!(DesiredItem, "desired_item.avsc");
 

@@ -32,8 +32,13 @@ pub struct Running {
 
 /// Starts the reader.
 pub fn spawn(config: Config, registry: Arc<InProcessRegistry>) -> Running {
+    spawn_with(config, registry)
+}
+
+/// Starts the reader with another encoder (one that injects faults).
+pub fn spawn_with(config: Config, encoder: Arc<dyn cdc_reader::Encoder>) -> Running {
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(cdc_reader::run_with_encoder(config, registry, async move {
+    let task = tokio::spawn(cdc_reader::run_with_encoder(config, encoder, async move {
         let _ = stopped.await;
     }));
     Running { stop: Some(stop), task }

@@ -48,12 +48,24 @@ async fn a_burst_above_four_is_throttled_while_the_client_completes_everything_w
 async fn the_rate_window_throttles_with_a_fractional_retry_after_that_the_client_honours() {
     let limited = FaultConfig { rate_limit_requests: 3, rate_limit_window_ms: 300, ..FaultConfig::default() };
     let t = start_with(|c| c.faults = limited).await;
+    // This test runs on one thread (current-thread runtime): the client's metrics land in this recorder.
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let metrics = recorder.handle();
+    let guard = metrics::set_default_local_recorder(&recorder);
     for i in 0..5 {
         t.client.create_event(ROOM_B, &event(i)).await.expect("write");
     }
+    drop(guard);
     let log = t.emu.requests();
-    assert!(log.iter().any(|r| r.status == 429), "the fourth request in the window is throttled");
+    let throttled = log.iter().filter(|r| r.status == 429).count();
+    assert!(throttled > 0, "the fourth request in the window is throttled");
     assert_eq!(log.iter().filter(|r| r.status == 201).count(), 5);
+    let text = metrics.render();
+    let has = |line: String| text.lines().any(|l| l == line);
+    assert!(has(r#"roomsync_graph_requests_total{method="POST",status="201"} 5"#.into()), "{text}");
+    assert!(has(format!(r#"roomsync_graph_requests_total{{method="POST",status="429"}} {throttled}"#)), "{text}");
+    assert!(has(format!("roomsync_graph_throttled_total {throttled}")), "{text}");
+    assert!(has(format!(r#"roomsync_graph_retries_total{{reason="throttled"}} {throttled}"#)), "{text}");
     assert_eq!(t.emu.mailbox_events(ROOM_B).expect("mailbox").len(), 5);
     assert!(log.iter().all(|r| !r.retried_early), "the client waited out every Retry-After");
 }

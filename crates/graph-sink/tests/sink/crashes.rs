@@ -56,7 +56,18 @@ async fn run_with_crashes(
             .await;
         };
         match graph_sink::run(config, applied).await {
-            Ok(()) => return Ok(crashes),
+            Ok(()) if h.stored_offset().await?.is_some_and(|n| n >= want) => return Ok(crashes),
+            Ok(()) => bail!(
+                "the sink did not apply every record within 120 s of one run: stored offset {:?}, want {want}, \
+                 {crashes} crashes so far, rows {:?}",
+                h.stored_offset().await?,
+                h.rows(ROOM_A)
+                    .await?
+                    .iter()
+                    .chain(h.rows(ROOM_B).await?.iter())
+                    .map(|r| format!("{r:?}"))
+                    .collect::<Vec<_>>()
+            ),
             Err(SinkError::Crashed(_)) => crashes += 1,
             Err(err) => return Err(err.into()),
         }

@@ -10,10 +10,11 @@ use reconcile::{Config, Options, Report};
 use schema_registry::{AvroCodec, RegistryClient};
 use serde_json::Value;
 use streams::{ensure_topics, KafkaSettings, RecordProducer, TopicSpec};
+pub use testkit::desired::tag;
 use testkit::{kafka_bootstrap, unique_name, wait_until, Stack, TestDatabase};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use vocabulary::records::{DesiredContent, DesiredItem, UpsertOrDelete};
+use vocabulary::records::DesiredItem;
 use vocabulary::topics::Topics;
 use vocabulary::ReservationKind;
 
@@ -239,45 +240,9 @@ impl Drop for Harness {
     }
 }
 
-/// µs since the epoch of an RFC 3339 instant.
-pub fn micros(at: &str) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(at).expect("instant").timestamp_micros()
-}
-
 /// An upsert of reservation `id` in the room, 2030-01-`day` from `hour`:00Z to `hour+1`:30Z.
 pub fn upsert(kind: ReservationKind, id: i32, subject: &str, day: u32, hour: u32) -> DesiredItem {
-    DesiredItem {
-        op: UpsertOrDelete::Upsert,
-        mailbox: ROOM.into(),
-        resource_id: 1,
-        item_key: format!("{}:{id}", kind.as_str()),
-        kind,
-        reservation_id: id,
-        priority: i32::from(kind.priority()),
-        content_hash: format!("{subject}-{day}-{hour}"),
-        content: Some(DesiredContent {
-            subject: subject.into(),
-            body: Some(format!("about {subject}")),
-            start: micros(&format!("2030-01-{day:02}T{hour:02}:00:00Z")),
-            end: micros(&format!("2030-01-{day:02}T{:02}:30:00Z", hour + 1)),
-            time_zone: "Europe/Oslo".into(),
-            is_all_day: false,
-            show_as: "busy".into(),
-            sensitivity: "normal".into(),
-            location: Some("Hall".into()),
-            categories: vec!["Booking".into()],
-        }),
-        commit_lsn: 1,
-    }
-}
-
-/// The value of an extended property in the emulator's JSON of an event.
-pub fn tag<'a>(event: &'a Value, id: &str) -> Option<&'a str> {
-    event["singleValueExtendedProperties"]
-        .as_array()?
-        .iter()
-        .find(|p| p["id"].as_str().is_some_and(|i| i.eq_ignore_ascii_case(id)))?["value"]
-        .as_str()
+    testkit::desired::upsert(ROOM, kind, id, subject, day, hour)
 }
 
 /// The event the emulator holds for an item key.

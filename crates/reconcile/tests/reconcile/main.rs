@@ -5,4 +5,5 @@
 mod drift;
 mod harness;
 mod periodic;
+mod retry;
 mod sink_lag;
