@@ -28,7 +28,7 @@ pub const KNOWN_BROKEN_FAULTS: [&str; 1] = ["broker"];
 
 /// The fault kinds switched on: `ROOMSYNC_CHAOS_FAULTS` (comma-separated kinds of [`FAULTS`], `all`, or `none`),
 /// by default all but [`KNOWN_BROKEN_FAULTS`]. Switching one off marks a scenario as known-broken (see
-/// /work/notes/chaos-findings.md) without weakening the oracle.
+/// tests/convergence/FINDINGS.md) without weakening the oracle.
 pub fn enabled_faults() -> Vec<String> {
     let all = || FAULTS.iter().map(|(k, _)| (*k).to_owned());
     match std::env::var("ROOMSYNC_CHAOS_FAULTS") {

@@ -195,7 +195,7 @@ pub fn series_across_spring_change(rng: &mut StdRng) -> NaiveDate {
 }
 
 /// Workload scenarios that can be switched off with `ROOMSYNC_CHAOS_SKIP` (comma-separated), to mark a scenario
-/// that meets a known pipeline bug (listed in /work/notes/chaos-findings.md) without weakening the oracle.
+/// that meets a known pipeline bug (listed in tests/convergence/FINDINGS.md) without weakening the oracle.
 pub const SCENARIOS: [&str; 5] = [
     // F8: a reservation later lands on an imported Outlook booking. Switched off, Outlook users book free slots
     // only on days the booking system never uses (their deliberate conflicts stay).
@@ -219,7 +219,7 @@ pub fn skipped(scenario: &str) -> bool {
 }
 
 /// Scenarios switched off when `ROOMSYNC_CHAOS_SKIP` is not set: each meets a pipeline bug recorded in
-/// /work/notes/chaos-findings.md (F1, F8), so the CI run stays meaningful for everything else. Set
+/// tests/convergence/FINDINGS.md (F1, F8), so the CI run stays meaningful for everything else. Set
 /// `ROOMSYNC_CHAOS_SKIP=` (empty) to run them all; remove an entry here once its bug is fixed.
 pub const KNOWN_BROKEN_SCENARIOS: [&str; 4] = [
     "outlook-deletes-roomsync-event",
