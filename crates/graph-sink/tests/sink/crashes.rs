@@ -49,6 +49,12 @@ async fn run_with_crashes(
         }));
         config.max_batch_records = rng.lock().unwrap_or_else(PoisonError::into_inner).gen_range(1..8);
         let want = h.last_offset + 1;
+        // Everything applied (the last crash came after the commit): start no sink that would leave its group
+        // at once. A member leaving in the middle of its join can leave tansu 0.6's group coordinator stuck,
+        // so that the next member never gets partitions (the chaos test's F7; the sink warns about it).
+        if h.stored_offset().await?.is_some_and(|n| n >= want) {
+            return Ok(crashes);
+        }
         let applied = async {
             let _ = testkit::wait_until("all applied", Duration::from_secs(120), || async {
                 Ok(h.stored_offset().await?.filter(|n| *n >= want))
