@@ -22,6 +22,8 @@ pub struct CalendarMappings {
     by_event: HashMap<(String, String), BTreeMap<i64, MappingRow>>,
     /// mailbox -> row id -> the bb_event id of an import (reservation_type `outlook`).
     imported: HashMap<String, BTreeMap<i64, i32>>,
+    /// (mailbox, item key) -> row id -> the Outlook event id the row names (none before the create landed).
+    by_item: HashMap<(String, String), BTreeMap<i64, Option<String>>>,
 }
 
 impl CalendarMappings {
@@ -37,6 +39,7 @@ impl CalendarMappings {
             // A TRUNCATE (or the last row deleted): nothing may stay indexed.
             self.by_event.clear();
             self.imported.clear();
+            self.by_item.clear();
         }
         if let Some(id) = id {
             if let Some(new) = self.rows.get(&id).map(Indexed::of) {
@@ -57,6 +60,13 @@ impl CalendarMappings {
         self.by_event.get(&(mailbox.to_owned(), event_id.to_owned())).and_then(|rows| rows.values().next_back())
     }
 
+    /// The Outlook event the mapping row of an item names, if the item has a row (`Some(None)`: a row whose
+    /// create has not landed yet).
+    pub fn event_of_item(&self, mailbox: &str, item_key: &str) -> Option<Option<&str>> {
+        let rows = self.by_item.get(&(mailbox.to_owned(), item_key.to_owned()))?;
+        rows.values().next_back().map(Option::as_deref)
+    }
+
     /// The bb_event ids imported from Outlook bookings in `mailbox`.
     pub fn imported_events(&self, mailbox: &str) -> HashSet<i32> {
         self.imported.get(mailbox).map(|rows| rows.values().copied().collect()).unwrap_or_default()
@@ -74,6 +84,7 @@ impl CalendarMappings {
 
     fn index(&mut self, id: i64, indexed: Indexed) {
         let Some((mailbox, event_id, row)) = indexed else { return };
+        self.by_item.entry((mailbox.clone(), row.item_key.clone())).or_default().insert(id, event_id.clone());
         if row.reservation_type == "outlook" {
             self.imported.entry(mailbox.clone()).or_default().insert(id, row.reservation_id);
         }
@@ -84,6 +95,13 @@ impl CalendarMappings {
 
     fn unindex(&mut self, id: i64, indexed: Indexed) {
         let Some((mailbox, event_id, row)) = indexed else { return };
+        let item = (mailbox.clone(), row.item_key.clone());
+        if let Some(rows) = self.by_item.get_mut(&item) {
+            rows.remove(&id);
+            if rows.is_empty() {
+                self.by_item.remove(&item);
+            }
+        }
         if row.reservation_type == "outlook" {
             if let Some(rows) = self.imported.get_mut(&mailbox) {
                 rows.remove(&id);
@@ -157,6 +175,7 @@ mod tests {
         let mut mappings = CalendarMappings::default();
         assert!(mappings.apply(&one(Tx::new(10).insert(TABLE, &row(1, HALL, "event", 7, None)))));
         assert!(mappings.row(HALL, "e1").is_none(), "no event id yet (intent only)");
+        assert_eq!(mappings.event_of_item(HALL, "event:7"), Some(None), "a row without an event yet");
         let mut written = row(1, HALL, "event", 7, Some("e1"));
         written.push(("change_key", text("c1")));
         assert!(mappings.apply(&one(Tx::new(11).update(TABLE, &written))));
@@ -165,10 +184,12 @@ mod tests {
 
         assert!(mappings.apply(&one(Tx::new(12).update(TABLE, &row(1, HALL, "event", 7, Some("e2"))))));
         assert!(mappings.row(HALL, "e1").is_none(), "the old event id is no longer indexed");
+        assert_eq!(mappings.event_of_item(HALL, "event:7"), Some(Some("e2")));
         assert_eq!(mappings.row(HALL, "e2").map(|r| r.reservation_id), Some(7));
 
         assert!(mappings.apply(&one(Tx::new(13).delete(TABLE, &[("id", int(1))]))));
         assert!(mappings.row(HALL, "e2").is_none());
+        assert_eq!(mappings.event_of_item(HALL, "event:7"), None);
         assert!(mappings.is_empty());
     }
 

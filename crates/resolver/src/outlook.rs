@@ -98,6 +98,19 @@ fn import_record(op: ImportOp, event: &GraphEvent, resource_id: i32, body: &Grap
     }
 }
 
+/// Events of the earlier PHP integration carry only BookingSystemType/Id: their key is `<type>:<id>`.
+fn legacy_key(body: &GraphEventBody) -> Option<String> {
+    match (&body.tags.booking_system_type, &body.tags.booking_system_id) {
+        (Some(kind), Some(id)) => Some(format!("{}:{}", kind.trim().to_lowercase(), id.trim())),
+        _ => None,
+    }
+}
+
+/// The item key roomsync's tags on the event name (its own key, or the PHP integration's).
+fn tagged_key(body: &GraphEventBody) -> Option<String> {
+    body.tags.item_key.clone().or_else(|| legacy_key(body))
+}
+
 fn is_ours(body: &GraphEventBody) -> bool {
     body.tags.item_key.is_some() || body.tags.booking_system_id.is_some() || body.tags.booking_system_type.is_some()
 }
@@ -128,16 +141,19 @@ pub fn classify(
                 (_, Some(previous)) if !is_ours(previous) => {
                     Verdict::Import(import_record(ImportOp::Cancel, event, resource_id, previous))
                 }
+                // roomsync's event (by its tags), deleted before the resolver read the mapping row the sink
+                // wrote for it: the same as a deletion of a mapped one.
+                (None, Some(previous)) => match tagged_key(previous) {
+                    Some(item_key) if desired(&item_key).is_some() => Verdict::Edited { item_key },
+                    Some(_) => Verdict::Echo,
+                    None => Verdict::Ignore("deleted event unknown to roomsync"),
+                },
                 _ => Verdict::Ignore("deleted event unknown to roomsync"),
             };
         }
     };
-    // Events of the earlier PHP integration carry only BookingSystemType/Id: their key is `<type>:<id>`.
-    let legacy_key = match (&body.tags.booking_system_type, &body.tags.booking_system_id) {
-        (Some(kind), Some(id)) => Some(format!("{}:{}", kind.trim().to_lowercase(), id.trim())),
-        _ => None,
-    };
-    let item_key = body.tags.item_key.clone().or_else(|| ours_by_mapping.map(|m| m.item_key.clone())).or(legacy_key);
+    let item_key =
+        body.tags.item_key.clone().or_else(|| ours_by_mapping.map(|m| m.item_key.clone())).or(legacy_key(body));
     if let Some(item_key) = item_key.filter(|_| is_ours(body) || ours_by_mapping.is_some()) {
         if ours_by_mapping.is_some_and(|m| m.change_key.is_some() && m.change_key == body.change_key) {
             return Verdict::Echo;

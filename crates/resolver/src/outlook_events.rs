@@ -99,8 +99,16 @@ impl Core {
             classify(event, previous, row, |key| ledger.get(&mailbox, key).and_then(|d| d.content.clone()), room);
         match verdict {
             Verdict::Edited { item_key } if self.is_earlier_write(event, &item_key) => Verdict::Echo,
+            Verdict::Edited { item_key } if self.is_former_event(event, &item_key) => Verdict::Echo,
             other => other,
         }
+    }
+
+    /// Whether the item's mapping row names another event than this one: the item lives on as that event
+    /// (the sink wrote it again after this one was deleted or vanished), so this one's deletion changes nothing.
+    fn is_former_event(&self, event: &GraphEvent, item_key: &str) -> bool {
+        let mappings = &self.assembler.state.calendar_mapping;
+        mappings.event_of_item(&event.mailbox, item_key).flatten().is_some_and(|current| current != event.event_id)
     }
 
     /// Whether the event is, unmodified, one of roomsync's own earlier writes of the item: its content-hash

@@ -94,6 +94,36 @@ fn an_imported_booking_that_a_later_reservation_overlaps_is_a_conflict() {
 }
 
 #[test]
+fn a_tagged_event_deleted_before_its_mapping_row_was_read_is_put_back_if_still_wanted() {
+    let mut ours = body("a", false, "busy");
+    ours.tags.item_key = Some("booking:201".into());
+    let deleted = GraphEvent { op: UpsertOrDelete::Delete, event: None, ..event(ours.clone()) };
+    let wanted = |key: &str| (key == "booking:201").then(|| content_of(&ours));
+    let verdict = classify(&deleted, Some(&ours), None, wanted, room(&[]));
+    assert_eq!(verdict, Verdict::Edited { item_key: "booking:201".into() });
+    // roomsync deleted it itself (the item is no longer wanted): an echo.
+    assert_eq!(classify(&deleted, Some(&ours), None, |_| None, room(&[])), Verdict::Echo);
+    // Nothing known about it: nothing to do.
+    assert!(matches!(classify(&deleted, None, None, wanted, room(&[])), Verdict::Ignore(_)));
+}
+
+/// The desired content an event body shows.
+fn content_of(body: &GraphEventBody) -> vocabulary::records::DesiredContent {
+    vocabulary::records::DesiredContent {
+        subject: body.subject.clone().unwrap_or_default(),
+        body: None,
+        start: body.start,
+        end: body.end,
+        time_zone: "Europe/Oslo".into(),
+        is_all_day: body.is_all_day,
+        show_as: "busy".into(),
+        sensitivity: "normal".into(),
+        location: None,
+        categories: Vec::new(),
+    }
+}
+
+#[test]
 fn an_event_of_the_earlier_php_integration_is_ours_not_an_outlook_booking() {
     let mut legacy = body("a", false, "busy");
     legacy.tags.booking_system_type = Some("allocation".into());
