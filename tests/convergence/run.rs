@@ -16,7 +16,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use roomsync::cli::Stage;
 use roomsync::stages;
-use testkit::wait_until;
+use testkit::wait_until_every;
 use tokio_postgres::{Client, NoTls};
 
 use super::booking::{BookingSystem, APPLICATION_NAME};
@@ -31,6 +31,8 @@ use super::workload::{skipped, History, PREPARE, SCENARIOS};
 const SETTLE: Duration = Duration::from_secs(180);
 /// How long the system must stay without Graph writes to count as quiet.
 const STABLE: Duration = Duration::from_secs(8);
+/// How often the system is compared with the oracle while waiting (a comparison reads every table and calendar).
+const COMPARE_EVERY: Duration = Duration::from_millis(500);
 /// No faults during the first seconds: the initial snapshot settles first.
 const FAULT_FREE_START: Duration = Duration::from_secs(5);
 /// How often a long wait for convergence prints what is still different.
@@ -59,7 +61,7 @@ async fn settle(harness: &Harness, db: &Client, history: &History, what: &str) -
     let last: Arc<Mutex<Vec<String>>> = Arc::default();
     let started = Instant::now();
     let mut next_progress = PROGRESS;
-    let waited = wait_until(what, SETTLE, || {
+    let waited = wait_until_every(what, SETTLE, COMPARE_EVERY, || {
         let last = last.clone();
         let progress = started.elapsed() >= next_progress;
         if progress {
@@ -75,9 +77,6 @@ async fn settle(harness: &Harness, db: &Client, history: &History, what: &str) -
                 eprintln!("chaos: still {} differences after {:?}, e.g. {first:#?}", diffs.len(), started.elapsed());
             }
             *last.lock().unwrap_or_else(|e| e.into_inner()) = diffs;
-            if !done {
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
             Ok(done.then_some(()))
         }
     })
@@ -97,18 +96,13 @@ async fn settle(harness: &Harness, db: &Client, history: &History, what: &str) -
 /// Waits until no Graph write happened for `STABLE`.
 async fn quiet(harness: &Harness) -> anyhow::Result<()> {
     let mut seen = (graph_writes(&harness.emu).len(), Instant::now());
-    wait_until("the Graph writes to stop", SETTLE, || {
+    wait_until_every("the Graph writes to stop", SETTLE, Duration::from_millis(250), || {
         let count = graph_writes(&harness.emu).len();
         if count != seen.0 {
             seen = (count, Instant::now());
         }
         let stable = seen.1.elapsed() >= STABLE;
-        async move {
-            if !stable {
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-            Ok(stable.then_some(()))
-        }
+        async move { Ok(stable.then_some(())) }
     })
     .await
 }
@@ -182,12 +176,9 @@ async fn dump_state(harness: &Harness, db: &Client) -> String {
 async fn diagnose_by_restarts(harness: &Harness, db: &Client, history: &History) -> String {
     for stage in [Stage::Cdc, Stage::Resolver, Stage::GraphSink, Stage::GraphSource] {
         harness.kill(stage, Duration::ZERO).await;
-        let converged = wait_until("convergence after a restart", DIAGNOSIS, || async {
+        let converged = wait_until_every("convergence after a restart", DIAGNOSIS, COMPARE_EVERY, || async {
             let expectation = expected(db, history, rules(harness)?).await?;
             let diffs = differences(&harness.emu, db, &expectation, history).await?;
-            if !diffs.is_empty() {
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
             Ok(diffs.is_empty().then_some(()))
         })
         .await;

@@ -15,7 +15,7 @@ mod wait;
 
 pub use database::TestDatabase;
 pub use kafka::{consume_all, kafka_bootstrap, Record};
-pub use wait::wait_until;
+pub use wait::{wait_until, wait_until_every};
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
