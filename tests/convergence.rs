@@ -54,6 +54,7 @@ mod oracle;
 mod outlook;
 #[path = "convergence/run.rs"]
 mod run;
+mod support;
 #[path = "convergence/workload.rs"]
 mod workload;
 #[path = "convergence/writes.rs"]

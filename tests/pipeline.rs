@@ -2,6 +2,8 @@
 //! replication -> cdc-reader -> resolver -> graph-sink -> the Graph emulator's room calendars, with the Graph
 //! source feeding Outlook's changes back. Each stage runs with the settings `roomsync run` gives it.
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::time::Duration;
@@ -104,23 +106,13 @@ async fn start() -> anyhow::Result<Pipeline> {
         }),
     };
 
-    let stack = Stack::from_env();
     let name = unique_name("e2e");
-    let env = [
-        ("ROOMSYNC__DATABASE__URL", db.url().to_owned()),
-        ("ROOMSYNC__KAFKA__BOOTSTRAP_SERVERS", stack.kafka.clone()),
-        ("ROOMSYNC__KAFKA__TOPIC_PREFIX", name.clone()),
-        ("ROOMSYNC__REGISTRY__URL", stack.registry_url.clone()),
-        ("ROOMSYNC__GRAPH__BASE_URL", format!("{graph}/v1.0")),
-        ("ROOMSYNC__GRAPH__AUTHORITY_URL", graph.clone()),
-        ("ROOMSYNC__GRAPH__CLIENT_SECRET", "roomsync-local-secret".to_owned()),
-        ("ROOMSYNC__CDC__SLOT", name.clone()),
-        ("ROOMSYNC__CDC__PUBLICATION", name.clone()),
+    let extra = [
         // The sample data lies in March-June 2026.
         ("ROOMSYNC__SYNC__WINDOW_PAST", "400days".to_owned()),
         ("ROOMSYNC__GRAPH_SOURCE__POLL_INTERVAL", "1s".to_owned()),
     ];
-    let config = Config::load_with_env(None, env.map(|(k, v)| (k.to_owned(), v)))?;
+    let config = support::pipeline_config(db.url(), &Stack::from_env().kafka, &graph, &name, &extra)?;
 
     let mut running = Vec::new();
     for stage in Stage::ALL {

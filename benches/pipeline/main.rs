@@ -17,6 +17,8 @@ mod observe;
 mod probe;
 mod report;
 mod setup;
+#[path = "../../tests/support/mod.rs"]
+mod support;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use graph_emulator::{serve, Emulator, RoomConfig, TenantConfig};
 use roomsync::cli::Stage;
-use roomsync::config::Config;
 use roomsync::stages;
 use testkit::{unique_name, Stack, TestDatabase};
 use tokio::sync::watch;
@@ -109,21 +108,10 @@ pub async fn start(rooms: usize, seed: &str) -> anyhow::Result<Pipeline> {
         }
     })];
 
-    let stack = Stack::from_env();
     let name = unique_name("bench");
-    let env = [
-        ("ROOMSYNC__DATABASE__URL", db.url().to_owned()),
-        ("ROOMSYNC__KAFKA__BOOTSTRAP_SERVERS", stack.kafka.clone()),
-        ("ROOMSYNC__KAFKA__TOPIC_PREFIX", name.clone()),
-        ("ROOMSYNC__REGISTRY__URL", stack.registry_url.clone()),
-        ("ROOMSYNC__GRAPH__BASE_URL", format!("{graph}/v1.0")),
-        ("ROOMSYNC__GRAPH__AUTHORITY_URL", graph.clone()),
-        ("ROOMSYNC__GRAPH__CLIENT_SECRET", "roomsync-local-secret".to_owned()),
-        ("ROOMSYNC__CDC__SLOT", name.clone()),
-        ("ROOMSYNC__CDC__PUBLICATION", name.clone()),
-        ("ROOMSYNC__GRAPH_SOURCE__POLL_INTERVAL", "5s".to_owned()),
-    ];
-    let config = Config::load_with_env(None, env.map(|(k, v)| (k.to_owned(), v)))?;
+    let extra = [("ROOMSYNC__GRAPH_SOURCE__POLL_INTERVAL", "5s".to_owned())];
+    let kafka = Stack::from_env().kafka;
+    let config = crate::support::pipeline_config(db.url(), &kafka, &graph, &name, &extra)?;
 
     for stage in Stage::ALL {
         let task = stages::start(&config, stage, shutdown())?;
@@ -133,7 +121,7 @@ pub async fn start(rooms: usize, seed: &str) -> anyhow::Result<Pipeline> {
             }
         }));
     }
-    Ok(Pipeline { db, emu, prefix: name, kafka: stack.kafka, stop: stop_all, tasks })
+    Ok(Pipeline { db, emu, prefix: name, kafka, stop: stop_all, tasks })
 }
 
 /// How long the initial snapshot may take before the run is given up.

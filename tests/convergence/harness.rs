@@ -19,7 +19,7 @@ use graph_emulator::{serve, Emulator, TenantConfig};
 use roomsync::cli::Stage;
 use roomsync::config::Config;
 use roomsync::stages;
-use testkit::{unique_name, Stack, TestDatabase};
+use testkit::{unique_name, TestDatabase};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::broker::{free_port, Broker};
@@ -166,19 +166,9 @@ impl Harness {
         });
 
         let broker = Broker::start().await?;
-        let stack = Stack::from_env();
         let name = unique_name("chaos");
         let webhook = format!("127.0.0.1:{}", free_port()?);
-        let env = [
-            ("ROOMSYNC__DATABASE__URL", db.url().to_owned()),
-            ("ROOMSYNC__KAFKA__BOOTSTRAP_SERVERS", broker.bootstrap()),
-            ("ROOMSYNC__KAFKA__TOPIC_PREFIX", name.clone()),
-            ("ROOMSYNC__REGISTRY__URL", stack.registry_url.clone()),
-            ("ROOMSYNC__GRAPH__BASE_URL", format!("{graph_url}/v1.0")),
-            ("ROOMSYNC__GRAPH__AUTHORITY_URL", graph_url.clone()),
-            ("ROOMSYNC__GRAPH__CLIENT_SECRET", "roomsync-local-secret".to_owned()),
-            ("ROOMSYNC__CDC__SLOT", name.clone()),
-            ("ROOMSYNC__CDC__PUBLICATION", name.clone()),
+        let extra = [
             // The sample data lies in March-June 2026, the autumn change of 2026 is behind us and the spring
             // change of 2027 ahead: all of it inside the window.
             ("ROOMSYNC__SYNC__WINDOW_PAST", "400days".to_owned()),
@@ -187,7 +177,7 @@ impl Harness {
             ("ROOMSYNC__WEBHOOKS__LISTEN", webhook),
             ("ROOMSYNC__GRAPH_SINK__IMPORT_BB_EVENTS", "false".to_owned()),
         ];
-        let config = Config::load_with_env(None, env.map(|(k, v)| (k.to_owned(), v)))?;
+        let config = crate::support::pipeline_config(db.url(), &broker.bootstrap(), &graph_url, &name, &extra)?;
 
         let logs = StageLogs::default();
         let supervisors = Stage::ALL
