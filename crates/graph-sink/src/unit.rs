@@ -137,7 +137,7 @@ impl Sink {
         for work in &works {
             if let Some((op, _)) = &work.done {
                 metrics::counter!(crate::metrics::ITEMS_APPLIED, "op" => op.as_str()).increment(1);
-                if let Some(seconds) = work.end_to_end_seconds(*op, now_ms) {
+                if let Some(seconds) = crate::work::end_to_end_seconds(work.desired.as_ref(), *op, now_ms) {
                     metrics::histogram!(crate::metrics::END_TO_END_SECONDS, "op" => op.as_str()).record(seconds);
                 }
             }

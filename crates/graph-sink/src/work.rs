@@ -132,11 +132,6 @@ impl Work {
         }
     }
 
-    /// Seconds from the source commit behind the desired record to `now_ms` (see [`end_to_end_seconds`]).
-    pub fn end_to_end_seconds(&self, op: Op, now_ms: i64) -> Option<f64> {
-        end_to_end_seconds(self.desired.as_ref(), op, now_ms)
-    }
-
     /// Whether the item reached its final state.
     pub fn is_done(&self) -> bool {
         self.done.is_some()
