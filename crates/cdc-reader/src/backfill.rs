@@ -200,18 +200,9 @@ async fn copy_table(
     target: &mut Target<'_>,
     batch_rows: i32,
 ) -> Result<u64, CdcError> {
-    let columns: Vec<String> = table.shape.columns.iter().map(|c| format!("{}::text", quote_ident(&c.name))).collect();
-    let sql = format!(
-        "select {} from {}.{} {}",
-        columns.join(", "),
-        quote_ident(&table.shape.schema),
-        quote_ident(&table.shape.table),
-        rows.filter.unwrap_or_default()
-    );
-    let failed = |e| CdcError::pg(format!("backfilling {}", table.topic), e);
-    let statement = transaction.prepare(&sql).await.map_err(failed)?;
     let params: Vec<&(dyn ToSql + Sync)> = if rows.filter.is_some() { vec![&rows.resources] } else { Vec::new() };
-    let portal = transaction.bind(&statement, &params).await.map_err(failed)?;
+    let portal = crate::snapshot::open_rows(transaction, table, rows.filter, &params).await?;
+    let failed = |e| CdcError::pg(format!("backfilling {}", table.topic), e);
     let mut count = 0u64;
     loop {
         let batch = transaction.query_portal(&portal, batch_rows).await.map_err(failed)?;

@@ -67,22 +67,7 @@ pub async fn copy(
     let mut position: i64 = 0;
     let mut pending: Option<(Arc<Table>, Vec<Datum>)> = None;
     for table in tables {
-        let columns: Vec<String> =
-            table.shape.columns.iter().map(|c| format!("{}::text", quote_ident(&c.name))).collect();
-        let sql = format!(
-            "select {} from {}.{}",
-            columns.join(", "),
-            quote_ident(&table.shape.schema),
-            quote_ident(&table.shape.table)
-        );
-        let statement = transaction
-            .prepare(&sql)
-            .await
-            .map_err(|e| CdcError::pg(format!("preparing copy of {}", table.topic), e))?;
-        let portal = transaction
-            .bind(&statement, &[])
-            .await
-            .map_err(|e| CdcError::pg(format!("opening copy of {}", table.topic), e))?;
+        let portal = open_rows(&transaction, table, None, &[]).await?;
         let mut rows_of_table = 0u64;
         loop {
             let rows = transaction
@@ -114,6 +99,27 @@ pub async fn copy(
     pipeline.end_transaction(handle, None, point.lsn, context.started_ms).await?;
     pipeline.progress.seal(handle, point.lsn);
     Ok(u64::try_from(position).unwrap_or(0))
+}
+
+/// Opens a portal over the rows of `table` (every published column cast to text, so rows decode like pgoutput
+/// tuples), optionally restricted by a `where` clause with its parameters; fetch it in batches.
+pub async fn open_rows(
+    transaction: &tokio_postgres::Transaction<'_>,
+    table: &Table,
+    filter: Option<&str>,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<tokio_postgres::Portal, CdcError> {
+    let columns: Vec<String> = table.shape.columns.iter().map(|c| format!("{}::text", quote_ident(&c.name))).collect();
+    let sql = format!(
+        "select {} from {}.{} {}",
+        columns.join(", "),
+        quote_ident(&table.shape.schema),
+        quote_ident(&table.shape.table),
+        filter.unwrap_or_default()
+    );
+    let failed = |e| CdcError::pg(format!("opening copy of {}", table.topic), e);
+    let statement = transaction.prepare(&sql).await.map_err(failed)?;
+    transaction.bind(&statement, params).await.map_err(failed)
 }
 
 /// A row selected with every column cast to text, as the tuple a pgoutput message would carry.
