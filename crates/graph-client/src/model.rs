@@ -5,6 +5,7 @@
 //! a PATCH touches only what the caller set; unknown enum values deserialize to `Unknown` instead of failing.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::error::GraphError;
@@ -44,6 +45,39 @@ impl DateTimeTimeZone {
             return Err(GraphError::Decode(format!("zone {zone:?} is not UTC")));
         }
         Ok(self.naive()?.and_utc())
+    }
+
+    /// The instant, in UTC or in a zone chrono-tz knows by its IANA name (Graph echoes the zone of a create's
+    /// request in its answer); a wall clock the zone skips or repeats takes its earliest reading. Windows zone
+    /// names are an error: roomsync never writes them and never asks Graph for them.
+    pub fn instant(&self) -> Result<DateTime<Utc>, GraphError> {
+        use chrono::TimeZone;
+        if let Ok(utc) = self.to_utc() {
+            return Ok(utc);
+        }
+        let zone: Tz = self
+            .time_zone
+            .trim()
+            .parse()
+            .map_err(|_| GraphError::Decode(format!("unknown zone {:?}", self.time_zone)))?;
+        let local = self.naive()?;
+        zone.from_local_datetime(&local)
+            .earliest()
+            .or_else(|| zone.from_local_datetime(&(local + chrono::TimeDelta::hours(1))).earliest())
+            .map(|t| t.with_timezone(&Utc))
+            .ok_or_else(|| GraphError::Decode(format!("{local} does not exist in {zone}")))
+    }
+
+    /// An all-day event's start or end: Graph gives its wall-clock midnight whatever zone it answers in (a
+    /// floating date), read here as that midnight in `zone`, the zone the event was written in.
+    pub fn floating_midnight(&self, zone: Tz) -> Result<DateTime<Utc>, GraphError> {
+        use chrono::TimeZone;
+        let local = self.naive()?;
+        // Midnight exists in Oslo (its DST changes happen at 02:00 and 03:00); earliest() covers any zone.
+        zone.from_local_datetime(&local)
+            .earliest()
+            .map(|t| t.with_timezone(&Utc))
+            .ok_or_else(|| GraphError::Decode(format!("{local} does not exist in {zone}")))
     }
 }
 
@@ -292,6 +326,22 @@ impl Event {
         }
     }
 
+    /// The event's start and end instants (see [`DateTimeTimeZone::instant`]); an all-day event's floating
+    /// dates are read as midnights in `all_day_zone`. Missing or unreadable times are
+    /// an error naming which one.
+    pub fn span(&self, all_day_zone: Tz) -> Result<(DateTime<Utc>, DateTime<Utc>), GraphError> {
+        let all_day = self.is_all_day.unwrap_or(false);
+        let read = |value: Option<&DateTimeTimeZone>, what: &str| {
+            let value = value.ok_or_else(|| GraphError::Decode(format!("no {what}")))?;
+            let instant = if all_day { value.floating_midnight(all_day_zone) } else { value.instant() };
+            instant.map_err(|e| match e {
+                GraphError::Decode(reason) => GraphError::Decode(format!("{what}: {reason}")),
+                other => other,
+            })
+        };
+        Ok((read(self.start.as_ref(), "start")?, read(self.end.as_ref(), "end")?))
+    }
+
     /// Whether this is a delta deletion (or left-the-window) marker.
     pub fn is_removed(&self) -> bool {
         self.removed.is_some()
@@ -362,6 +412,38 @@ mod tests {
             let v = DateTimeTimeZone { date_time: dt.into(), time_zone: tz.into() };
             assert!(v.to_utc().is_err(), "{dt} {tz}");
         }
+    }
+
+    #[test]
+    fn instants_are_read_in_utc_or_in_the_named_iana_zone() {
+        let at = |dt: &str, tz: &str| DateTimeTimeZone { date_time: dt.into(), time_zone: tz.into() }.instant();
+        let utc = |s: &str| DateTime::parse_from_rfc3339(s).expect("t").with_timezone(&Utc);
+        assert_eq!(at("2026-03-29T12:00:00.0000000", "UTC").ok(), Some(utc("2026-03-29T12:00:00Z")));
+        // Summer and winter time in Oslo; 02:30 on the spring change does not exist and reads as 03:30.
+        assert_eq!(at("2026-03-29T12:00:00.0000000", "Europe/Oslo").ok(), Some(utc("2026-03-29T10:00:00Z")));
+        assert_eq!(at("2026-01-10T12:00:00", "Europe/Oslo").ok(), Some(utc("2026-01-10T11:00:00Z")));
+        assert_eq!(at("2026-03-29T02:30:00", "Europe/Oslo").ok(), Some(utc("2026-03-29T01:30:00Z")));
+        for (dt, tz) in [("2026-01-10T12:00:00", "W. Europe Standard Time"), ("garbage", "Europe/Oslo")] {
+            assert!(at(dt, tz).is_err(), "{dt} {tz}");
+        }
+    }
+
+    #[test]
+    fn an_all_day_span_is_read_as_midnights_of_the_given_zone() {
+        let utc = |s: &str| DateTime::parse_from_rfc3339(s).expect("t").with_timezone(&Utc);
+        let day = |dt: &str| Some(DateTimeTimeZone { date_time: dt.into(), time_zone: "UTC".into() });
+        let mut e = Event {
+            start: day("2026-07-01T00:00:00.0000000"),
+            end: day("2026-07-02T00:00:00.0000000"),
+            is_all_day: Some(true),
+            ..Event::default()
+        };
+        let oslo = chrono_tz::Europe::Oslo;
+        assert_eq!(e.span(oslo).ok(), Some((utc("2026-06-30T22:00:00Z"), utc("2026-07-01T22:00:00Z"))));
+        e.is_all_day = Some(false);
+        assert_eq!(e.span(oslo).ok(), Some((utc("2026-07-01T00:00:00Z"), utc("2026-07-02T00:00:00Z"))));
+        e.end = None;
+        assert!(matches!(e.span(oslo), Err(GraphError::Decode(reason)) if reason == "no end"));
     }
 
     #[test]

@@ -84,6 +84,23 @@ pub fn event_for(item: &DesiredItem) -> Result<Event, ContentError> {
     Ok(event)
 }
 
+/// Whether `event`, as Graph holds it, shows `content`: the same subject, instants and all-day flag, and not
+/// cancelled (what the Graph source compares too). A create answered with an existing event (transactionId
+/// de-duplication) or an event found by its tags may have been edited in Outlook since roomsync wrote it: its
+/// content-hash tag still names roomsync's content, so only its fields tell. `None`: the answer lacks readable
+/// times, so it cannot be told.
+pub fn shows(event: &Event, content: &DesiredContent) -> Option<bool> {
+    let zone = content.time_zone.parse::<Tz>().unwrap_or(chrono_tz::Europe::Oslo);
+    let (start, end) = event.span(zone).ok()?;
+    Some(
+        event.subject.as_deref().unwrap_or_default() == content.subject
+            && start.timestamp_micros() == content.start
+            && end.timestamp_micros() == content.end
+            && event.is_all_day.unwrap_or(false) == content.is_all_day
+            && !event.is_cancelled.unwrap_or(false),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,6 +167,40 @@ mod tests {
         let e = event_for(&item("2026-01-09T23:00:00Z", "2026-01-10T23:00:00Z", true)).expect("event");
         assert_eq!(e.start.expect("start").date_time, "2026-01-10T00:00:00.0000000");
         assert_eq!(e.is_all_day, Some(true));
+    }
+
+    #[test]
+    fn an_event_shows_the_content_it_was_written_with_and_not_after_an_outlook_move() {
+        for (start, end, all_day) in [
+            ("2026-03-29T10:00:00Z", "2026-03-29T11:30:00Z", false),
+            ("2026-01-09T23:00:00Z", "2026-01-10T23:00:00Z", true),
+        ] {
+            let desired = item(start, end, all_day);
+            let content = desired.content.as_ref().expect("content");
+            // As written (Oslo wall clock), and as Graph answers (UTC, or all-day floating midnights).
+            let written = event_for(&desired).expect("event");
+            assert_eq!(shows(&written, content), Some(true), "{start}");
+            let mut answered = written.clone();
+            let utc = |micros: i64| DateTimeTimeZone::utc(DateTime::from_timestamp_micros(micros).expect("t"));
+            if !all_day {
+                answered.start = Some(utc(content.start));
+                answered.end = Some(utc(content.end));
+                assert_eq!(shows(&answered, content), Some(true));
+            }
+            let mut moved = answered.clone();
+            moved.start = Some(utc(content.start + 3_600_000_000));
+            moved.end = Some(utc(content.end + 3_600_000_000));
+            moved.is_all_day = Some(false);
+            assert_eq!(shows(&moved, content), Some(false), "moved by an hour");
+            let mut renamed = answered.clone();
+            renamed.subject = Some("Privat fest".into());
+            assert_eq!(shows(&renamed, content), Some(false), "renamed");
+            let mut cancelled = answered.clone();
+            cancelled.is_cancelled = Some(true);
+            assert_eq!(shows(&cancelled, content), Some(false), "cancelled");
+            answered.start = None;
+            assert_eq!(shows(&answered, content), None, "no start: cannot tell");
+        }
     }
 
     #[test]

@@ -22,5 +22,8 @@ pub const UNIT_SECONDS: &str = "roomsync_graph_sink_unit_seconds";
 pub const DECLINES_DONE: &str = "roomsync_graph_sink_declines_total";
 /// Counter: declines that failed, by `kind` (definite: recorded in `decline_error`; transient: retried).
 pub const DECLINES_FAILED: &str = "roomsync_graph_sink_decline_failures_total";
+/// Counter: events found or answered (transactionId de-duplication) with roomsync's tags but edited in Outlook
+/// meanwhile, so rewritten instead of being taken as written, by `op` (adopt, create).
+pub const EDITED_BEFORE_SETTLED: &str = "roomsync_graph_sink_edited_before_settled_total";
 /// Gauge: partitions of the sink's group (desired/imports) this instance is assigned.
 pub const ASSIGNED_PARTITIONS: &str = "roomsync_graph_sink_assigned_partitions";

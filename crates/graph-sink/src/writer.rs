@@ -124,7 +124,7 @@ fn found(work: &mut Work, events: &[Event]) {
     match (candidate, upsert) {
         (Some(event), true) => {
             if event.extended(ROOMSYNC_CONTENT_HASH) == work.desired_hash().as_deref() {
-                work.synced(Op::Adopt, event);
+                settle_unless_edited(work, Op::Adopt, event);
             } else {
                 work.step = Step::Update(event.id.clone().unwrap_or_default());
             }
@@ -136,6 +136,22 @@ fn found(work: &mut Work, events: &[Event]) {
             work.step = Step::Create(tx);
         }
         (None, false) => work.deleted(),
+    }
+}
+
+/// Takes `event` as the item written, unless someone edited it in Outlook after roomsync wrote it: a create
+/// answered by transactionId de-duplication, or an event found by its tags, carries roomsync's content-hash tag
+/// whatever its fields now say. Recording its changeKey would make the resolver take the edited version for
+/// roomsync's own (an echo) for ever; the item is rewritten with the full content instead.
+fn settle_unless_edited(work: &mut Work, op: Op, event: &Event) {
+    let content = work.desired.as_ref().and_then(|d| d.content.as_ref());
+    match (content.and_then(|c| crate::content::shows(event, c)), &event.id) {
+        (Some(false), Some(id)) => {
+            metrics::counter!(crate::metrics::EDITED_BEFORE_SETTLED, "op" => op.as_str()).increment(1);
+            debug!(item_key = %work.item_key, event_id = %id, "event edited in Outlook before roomsync settled it: rewriting");
+            work.step = Step::Update(id.clone());
+        }
+        _ => work.synced(op, event),
     }
 }
 
@@ -233,7 +249,7 @@ pub async fn write(client: &GraphClient, mailbox: &str, items: &mut [Work]) {
         };
         match (step, result) {
             (Step::Create(_), Ok(a)) => match a.json::<Event>() {
-                Ok(event) => work.synced(Op::Create, &event),
+                Ok(event) => settle_unless_edited(work, Op::Create, &event),
                 Err(err) => retry(work, &err),
             },
             (Step::Update(_), Ok(a)) => match a.json::<Event>() {

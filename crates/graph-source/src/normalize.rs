@@ -50,24 +50,6 @@ pub fn upsert_record(
 /// writes its all-day events, so its own all-day writes read back as the instants it wrote.
 pub const ALL_DAY_ZONE: chrono_tz::Tz = chrono_tz::Europe::Oslo;
 
-/// An all-day event's start or end: the floating wall clock (a midnight) in [`ALL_DAY_ZONE`].
-fn all_day_instant(value: Option<&graph_client::DateTimeTimeZone>, what: &str) -> Result<i64, Unreadable> {
-    use chrono::TimeZone;
-    let value = value.ok_or_else(|| Unreadable(format!("no {what}")))?;
-    let local = value.naive().map_err(|e| Unreadable(format!("{what}: {e}")))?;
-    // Midnight always exists in Oslo (its DST changes happen at 02:00 and 03:00); earliest() covers any zone.
-    ALL_DAY_ZONE
-        .from_local_datetime(&local)
-        .earliest()
-        .map(|t| t.timestamp_micros())
-        .ok_or_else(|| Unreadable(format!("{what}: {local} does not exist in {ALL_DAY_ZONE}")))
-}
-
-fn instant(value: Option<&graph_client::DateTimeTimeZone>, what: &str) -> Result<i64, Unreadable> {
-    let value = value.ok_or_else(|| Unreadable(format!("no {what}")))?;
-    value.to_utc().map(|t| t.timestamp_micros()).map_err(|e| Unreadable(format!("{what}: {e}")))
-}
-
 fn millis(value: Option<&str>) -> Option<i64> {
     DateTime::parse_from_rfc3339(value?.trim()).ok().map(|t| t.timestamp_millis())
 }
@@ -93,9 +75,8 @@ fn change_key(event: &Event) -> Option<String> {
 }
 
 fn body(event: &Event) -> Result<GraphEventBody, Unreadable> {
-    let read = if event.is_all_day.unwrap_or(false) { all_day_instant } else { instant };
-    let start = read(event.start.as_ref(), "start")?;
-    let end = read(event.end.as_ref(), "end")?;
+    let (start, end) = event.span(ALL_DAY_ZONE).map_err(|e| Unreadable(e.to_string()))?;
+    let (start, end) = (start.timestamp_micros(), end.timestamp_micros());
     // Only the zone the organizer really used; the zone of `start` is always UTC here and says nothing.
     let time_zone = event.original_start_time_zone.clone();
     Ok(GraphEventBody {
@@ -227,8 +208,17 @@ mod tests {
         let event: Event = serde_json::from_value(json).expect("event");
         assert!(upsert_record("r", "x", &event, now()).is_err());
         let mut json = graph_json();
-        json["end"] = serde_json::json!({"dateTime": "2030-01-07T10:30:00", "timeZone": "Europe/Oslo"});
+        json["end"] = serde_json::json!({"dateTime": "2030-01-07T10:30:00", "timeZone": "Mars/Olympus"});
         assert!(upsert_record("r", "x", &serde_json::from_value(json).expect("event"), now()).is_err());
+        // A zone Graph was not asked for but named by its IANA name is read in that zone, not refused.
+        let mut json = graph_json();
+        json["end"] = serde_json::json!({"dateTime": "2030-01-07T11:30:00", "timeZone": "Europe/Oslo"});
+        let record = upsert_record("r", "x", &serde_json::from_value(json).expect("event"), now()).expect("record");
+        let end = record.event.map(|b| b.end);
+        assert_eq!(
+            end,
+            Some(chrono::DateTime::parse_from_rfc3339("2030-01-07T10:30:00Z").expect("t").timestamp_micros())
+        );
         assert!(upsert_record("r", "x", &Event::default(), now()).is_err());
         assert!(upsert_record("r", "", &serde_json::from_value(graph_json()).expect("event"), now()).is_err());
     }

@@ -8,17 +8,35 @@ use vocabulary::ReservationKind;
 
 use crate::harness::{tag, upsert, Harness, ROOM_A};
 
-fn existing(subject: &str, tags: &[(&str, &str)]) -> Event {
+/// An event 2030-01-`day` from `hour`:00 to `hour+1`:30 Oslo time (the times of `upsert(.., day, hour - 1)`).
+fn existing_at(subject: &str, day: u32, hour: u32, tags: &[(&str, &str)]) -> Event {
+    let at = |h: u32, m: u32| DateTimeTimeZone {
+        date_time: format!("2030-01-{day:02}T{h:02}:{m:02}:00"),
+        time_zone: "Europe/Oslo".into(),
+    };
     let mut e = Event {
         subject: Some(subject.into()),
-        start: Some(DateTimeTimeZone { date_time: "2030-01-10T09:00:00".into(), time_zone: "Europe/Oslo".into() }),
-        end: Some(DateTimeTimeZone { date_time: "2030-01-10T10:00:00".into(), time_zone: "Europe/Oslo".into() }),
+        start: Some(at(hour, 0)),
+        end: Some(at(hour + 1, 30)),
         ..Event::default()
     };
     for (id, value) in tags {
         e.set_extended(id, value);
     }
     e
+}
+
+fn existing(subject: &str, tags: &[(&str, &str)]) -> Event {
+    existing_at(subject, 10, 9, tags)
+}
+
+fn own_tags(item: &vocabulary::records::DesiredItem) -> Vec<(&'static str, String)> {
+    vec![
+        (BOOKING_SYSTEM_TYPE, item.kind.as_str().to_owned()),
+        (BOOKING_SYSTEM_ID, item.reservation_id.to_string()),
+        (ROOMSYNC_ITEM_KEY, item.item_key.clone()),
+        (ROOMSYNC_CONTENT_HASH, item.content_hash.clone()),
+    ]
 }
 
 #[tokio::test]
@@ -30,20 +48,10 @@ async fn pre_existing_tagged_events_are_adopted_not_duplicated() -> Result<()> {
         .create_event(ROOM_A, &existing("Old title", &[(BOOKING_SYSTEM_TYPE, "event"), (BOOKING_SYSTEM_ID, "42")]))
         .await?;
     let booking = upsert(ROOM_A, ReservationKind::Booking, 7, "Team", 11, 8);
-    let own = graph
-        .create_event(
-            ROOM_A,
-            &existing(
-                "Team",
-                &[
-                    (BOOKING_SYSTEM_TYPE, "booking"),
-                    (BOOKING_SYSTEM_ID, "7"),
-                    (ROOMSYNC_ITEM_KEY, "booking:7"),
-                    (ROOMSYNC_CONTENT_HASH, &booking.content_hash),
-                ],
-            ),
-        )
-        .await?;
+    let tags = own_tags(&booking);
+    let tags: Vec<(&str, &str)> = tags.iter().map(|(id, v)| (*id, v.as_str())).collect();
+    // 2030-01-11 09:00-10:30 Oslo is the booking's 08:00Z-09:30Z: the event shows the content its tag names.
+    let own = graph.create_event(ROOM_A, &existing_at("Team", 11, 9, &tags)).await?;
     // A piece of another reservation with the same id must not be taken for the PHP event of event 42.
     let event = upsert(ROOM_A, ReservationKind::Event, 42, "New title", 10, 8);
     h.emu.reset_requests();
@@ -66,5 +74,48 @@ async fn pre_existing_tagged_events_are_adopted_not_duplicated() -> Result<()> {
     assert_eq!(by_key("event:42").event_id, php.id);
     assert_eq!(by_key("booking:7").event_id, own.id);
     assert!(rows.iter().all(|r| r.status == "synced"));
+    Ok(())
+}
+
+/// roomsync created the event, its answer was lost, and an Outlook user moved it before the sink looked again:
+/// the event still carries roomsync's content-hash tag, but not that content. Taking it as written would record
+/// the moved version's changeKey as roomsync's own, and the resolver would never revert the move (F10 of the
+/// chaos test); the sink rewrites it instead.
+#[tokio::test]
+async fn a_tagged_event_moved_in_outlook_is_rewritten_not_adopted() -> Result<()> {
+    let mut h = Harness::start().await?;
+    let graph = h.graph();
+    let booking = upsert(ROOM_A, ReservationKind::Booking, 8, "Team", 11, 8);
+    let tags = own_tags(&booking);
+    let tags: Vec<(&str, &str)> = tags.iter().map(|(id, v)| (*id, v.as_str())).collect();
+    // One hour later than the booking (10:00-11:30 Oslo instead of 09:00-10:30).
+    let moved = graph.create_event(ROOM_A, &existing_at("Team", 11, 10, &tags)).await?;
+    h.emu.reset_requests();
+    h.send(&booking).await?;
+    let sink = h.spawn(h.config());
+    h.wait_applied().await?;
+    sink.stop().await?;
+
+    let log = h.emu.requests();
+    assert_eq!(log.iter().filter(|r| r.method == "POST" && r.in_batch).count(), 0, "nothing was created");
+    assert_eq!(log.iter().filter(|r| r.method == "PATCH").count(), 1, "the moved event was rewritten");
+    let events = h.events(ROOM_A);
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["id"].as_str(), moved.id.as_deref());
+    let start = graph_client::DateTimeTimeZone {
+        date_time: events[0]["start"]["dateTime"].as_str().unwrap_or_default().into(),
+        time_zone: events[0]["start"]["timeZone"].as_str().unwrap_or_default().into(),
+    };
+    let content = booking.content.as_ref().expect("content");
+    assert_eq!(start.instant()?.timestamp_micros(), content.start, "back at the booking's time");
+    let rows = h.rows(ROOM_A).await?;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].event_id, moved.id);
+    assert_eq!(rows[0].status, "synced");
+    assert_ne!(
+        rows[0].change_key, moved.change_key,
+        "the recorded changeKey is the rewrite's, not the moved version's"
+    );
+    assert_eq!(rows[0].change_key.as_deref(), events[0]["changeKey"].as_str());
     Ok(())
 }
