@@ -132,6 +132,7 @@ mod tests {
             }),
             commit_lsn: 1,
             source_committed_at: None,
+            rewrite: false,
         }
     }
 

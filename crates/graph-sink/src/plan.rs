@@ -2,7 +2,8 @@
 //! of "write exactly once".
 //!
 //! ```text
-//! upsert: row synced/parked with the same hash, no intent ........ skip (nothing to write)
+//! upsert: row synced/parked with the same hash, no intent,
+//!         not a rewrite (revert of an Outlook edit) ................ skip (nothing to write)
 //!         row knows the event id .................................. update (PATCH the full content)
 //!         otherwise ............................................... find by tags, then adopt or create
 //! delete: row knows the event id .................................. delete (404 counts as done)
@@ -41,7 +42,7 @@ pub fn first_step(desired: Option<&DesiredItem>, row: Option<&MappingRow>) -> St
         (Some(item), Some(row)) => {
             let same_hash = row.content_hash.as_deref() == Some(item.content_hash.as_str());
             let settled = (row.sync_status == "synced" && row.event_id.is_some()) || row.sync_status == "parked";
-            if same_hash && settled && idle {
+            if same_hash && settled && idle && !item.rewrite {
                 Step::Skip
             } else if let Some(id) = &row.event_id {
                 Step::Update(id.clone())
@@ -95,6 +96,7 @@ mod tests {
             content: None,
             commit_lsn: 0,
             source_committed_at: None,
+            rewrite: false,
         }
     }
 
@@ -121,6 +123,13 @@ mod tests {
             first_step(Some(&up), Some(&row("synced", Some("e"), Some("h0"), "none"))),
             Step::Update("e".into())
         );
+        // A revert of an Outlook edit rewrites the unchanged content.
+        let revert = DesiredItem { rewrite: true, ..up.clone() };
+        assert_eq!(
+            first_step(Some(&revert), Some(&row("synced", Some("e"), Some("h1"), "none"))),
+            Step::Update("e".into())
+        );
+        assert_eq!(first_step(Some(&revert), Some(&row("parked", None, Some("h1"), "none"))), Step::Find);
         // An interrupted update with the same hash is repeated, not trusted.
         assert_eq!(
             first_step(Some(&up), Some(&row("synced", Some("e"), Some("h1"), "update"))),

@@ -56,7 +56,8 @@ struct Decoded {
 }
 
 impl Sink {
-    /// Decodes the records; the desired state is full state, so only the latest record of an item matters.
+    /// Decodes the records; the desired state is full state, so only the latest record of an item matters (with
+    /// the `rewrite` flag of any of its records).
     /// A registry outage is an error of the unit (it is retried after a restart); an undecodable record is a
     /// dead letter and counts as applied.
     async fn decode(&self, records: Vec<Source>) -> Result<Decoded, SinkError> {
@@ -92,6 +93,12 @@ impl Sink {
                 out.letters.push(self.letter(&record, "bad_key", "tombstone without a '<mailbox>/<item>' key", None));
                 continue;
             };
+            // A revert among the item's records is not lost to a later record of the same unit.
+            let mut desired = desired;
+            let rewrite = out.latest.get(&key).and_then(|(d, _)| d.as_ref()).is_some_and(|d| d.rewrite);
+            if let Some(d) = desired.as_mut() {
+                d.rewrite |= rewrite;
+            }
             if out.latest.insert(key.clone(), (desired, record)).is_none() {
                 out.order.push(key);
             }

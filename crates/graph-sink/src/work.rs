@@ -209,6 +209,7 @@ mod tests {
             content: None,
             commit_lsn: 0,
             source_committed_at: committed,
+            rewrite: false,
         }
     }
 

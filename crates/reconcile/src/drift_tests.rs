@@ -45,6 +45,7 @@ fn entry(key: &str, hash: &str, start: &str, end: &str) -> DesiredEntry {
         }),
         commit_lsn: 1,
         source_committed_at: None,
+        rewrite: false,
     };
     let raw = RawRecord { partition: 0, offset: 7, key: format!("{ROOM}/{key}"), value: Some(vec![0]) };
     DesiredEntry { item, raw }

@@ -2,8 +2,8 @@
 //!
 //! Invariant: recording is idempotent (the table's unique key on mailbox, event and reservation makes a
 //! replay a no-op), so the resolver can record again after a restart without duplicating rows; a conflict still
-//! open takes the overlap's current span when the booking or the reservation moved. Both writes
-//! are idempotent, so a write whose connection dropped is sent once more on a new connection: a PostgreSQL
+//! open takes the overlap's current span when the booking or the reservation moved. The write is
+//! idempotent, so a write whose connection dropped is sent once more on a new connection: a PostgreSQL
 //! restart or a terminated session costs a reconnect, not a rebuild of the resolver's state.
 
 use chrono::{DateTime, Utc};
@@ -53,18 +53,6 @@ impl ConflictStore {
             }
             Err(err) => Err(pg(context)(err)),
         }
-    }
-
-    /// Clears the content hash roomsync last wrote for an item, so the sink rewrites it from the next desired
-    /// record even though that record's hash is unchanged (an Outlook edit is being reverted).
-    pub async fn forget_written_content(&self, mailbox: &str, item_key: &str) -> Result<(), ResolverError> {
-        self.execute(
-            "update outlook_calendar_mapping set content_hash = null, updated_at = now() \
-             where outlook_item_id = $1 and item_key = $2",
-            &[&mailbox, &item_key],
-            "clearing the content hash of a reverted item",
-        )
-        .await
     }
 
     /// Records one conflict (when it is already recorded and still open, its span is brought up to date).

@@ -73,9 +73,9 @@ pub struct Output {
     pub imports: Vec<ImportRecord>,
     /// To `roomsync_conflicts`.
     pub conflicts: Vec<Conflict>,
-    /// (mailbox, item key) of roomsync events edited in Outlook that are reverted: their mapping row's content
-    /// hash is cleared before the desired record is emitted again, because the sink skips a record whose hash it
-    /// has already written, and the edit happened behind its back.
+    /// (mailbox, item key) of roomsync events edited in Outlook that are reverted: their desired record is in
+    /// `desired` again, flagged `rewrite`, because the sink skips a record whose hash it has already written and
+    /// the edit happened behind its back.
     pub reverts: Vec<(String, String)>,
 }
 

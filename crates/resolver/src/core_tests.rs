@@ -202,12 +202,12 @@ fn an_outlook_edit_of_a_roomsync_event_is_reverted_by_reemitting_the_desired_sta
     let edited =
         graph(HALL_B, "AAMk-1", body("Moved by hand", content.start, content.end + 3_600_000_000, ours("booking:201")));
     let result = core.apply_graph_event(&edited, now());
-    assert_eq!(result.desired, vec![DesiredItem { source_committed_at: None, ..booking.clone() }]);
     assert_eq!(
-        result.reverts,
-        vec![(booking.mailbox.clone(), "booking:201".to_owned())],
-        "the written hash is forgotten so the sink rewrites the unchanged content"
+        result.desired,
+        vec![DesiredItem { source_committed_at: None, rewrite: true, ..booking.clone() }],
+        "flagged, so the sink rewrites the unchanged content"
     );
+    assert_eq!(result.reverts, vec![(booking.mailbox.clone(), "booking:201".to_owned())]);
 
     let mut recording =
         Core::new(Policies { outlook_edit: EditPolicy::Record, ..Policies::default() }, WindowConfig::default());
@@ -263,7 +263,11 @@ fn a_late_view_of_roomsyncs_earlier_write_is_an_echo_but_an_edit_back_to_it_is_r
     let by_hand = graph(HALL_B, "AAMk-1", body(&old.subject, old.start, old.end, tags(&second.content_hash)));
     let reverted = core.apply_graph_event(&by_hand, now());
     assert_eq!(second.source_committed_at, Some(20), "the moving transaction's commit time (fixture: its LSN)");
-    assert_eq!(reverted.desired, vec![DesiredItem { source_committed_at: None, ..second }], "no commit behind it");
+    assert_eq!(
+        reverted.desired,
+        vec![DesiredItem { source_committed_at: None, rewrite: true, ..second }],
+        "no commit behind it"
+    );
 }
 
 #[test]

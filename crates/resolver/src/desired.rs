@@ -101,6 +101,7 @@ pub fn desired_for_room(
                 content: Some(content),
                 commit_lsn: reservation.commit_lsn,
                 source_committed_at: None,
+                rewrite: false,
             },
         );
     }
@@ -121,5 +122,6 @@ pub fn delete_of(last: &DesiredItem) -> DesiredItem {
         content: None,
         commit_lsn: last.commit_lsn,
         source_committed_at: None,
+        rewrite: false,
     }
 }

@@ -39,16 +39,6 @@ impl Emitter {
             let partition = Some(room_partition(&key, self.partitions));
             batch.push(&self.topics.reservations(), &key, partition, Some(reservation)).await?;
         }
-        if let Some(store) = &self.conflicts {
-            for (mailbox, item_key) in &output.reverts {
-                store.forget_written_content(mailbox, item_key).await?;
-            }
-        } else if !output.reverts.is_empty() {
-            tracing::warn!(
-                reverts = output.reverts.len(),
-                "outlook edits to revert but no database configured: the sink will not rewrite them"
-            );
-        }
         for item in &output.desired {
             let key = room_item_key(&item.mailbox, &item.item_key);
             let partition = Some(room_partition(&item.mailbox, self.partitions));
@@ -87,4 +77,5 @@ fn count(output: &Output) {
         let op = op(item.op == UpsertOrDelete::Upsert);
         ::metrics::counter!(crate::metrics::DESIRED_EMITTED, "op" => op).increment(1);
     }
+    ::metrics::counter!(crate::metrics::REVERTS_EMITTED).increment(output.reverts.len() as u64);
 }

@@ -131,6 +131,7 @@ mod tests {
             content: Some(content),
             commit_lsn: 1,
             source_committed_at: None,
+            rewrite: false,
         }
     }
 

@@ -8,6 +8,8 @@ pub const RESERVATIONS_EMITTED: &str = "roomsync_resolver_reservations_emitted_t
 pub const DESIRED_EMITTED: &str = "roomsync_resolver_desired_emitted_total";
 /// Outlook events classified (label `class`: echo, edited, import, conflict, foreign_ignored).
 pub const OUTLOOK_CLASSIFIED: &str = "roomsync_resolver_outlook_events_total";
+/// Outlook edits of roomsync events reverted (their desired record emitted again with `rewrite`).
+pub const REVERTS_EMITTED: &str = "roomsync_resolver_reverts_total";
 /// Input records dead-lettered (label `kind`).
 pub const DEAD_LETTERS: &str = "roomsync_resolver_dead_letters_total";
 /// Records dropped as replays at or below the applied position.

@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 
 use tracing::{debug, info};
-use vocabulary::records::{GraphEvent, GraphEventBody, ImportOp, UpsertOrDelete};
+use vocabulary::records::{DesiredItem, GraphEvent, GraphEventBody, ImportOp, UpsertOrDelete};
 use vocabulary::ReservationKind;
 
 use crate::config::{ConflictPolicy, EditPolicy};
@@ -203,7 +203,7 @@ impl Core {
                     } else if let Some(last) = self.ledger.get(&event.mailbox, &item_key).cloned() {
                         info!(item = %item_key, "roomsync event edited in outlook: reverting to the booking system's state");
                         output.reverts.push((event.mailbox.clone(), item_key.clone()));
-                        output.desired.push(last);
+                        output.desired.push(DesiredItem { rewrite: true, ..last });
                         if self.reverted.len() >= REVERTED_KEPT {
                             self.reverted.clear();
                         }

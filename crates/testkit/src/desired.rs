@@ -36,6 +36,7 @@ pub fn upsert(mailbox: &str, kind: ReservationKind, id: i32, subject: &str, day:
         }),
         commit_lsn: 1,
         source_committed_at: None,
+        rewrite: false,
     }
 }
 

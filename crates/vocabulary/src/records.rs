@@ -249,6 +249,11 @@ pub struct DesiredItem {
     /// latency; `None` when time passing, an Outlook edit or a repair caused it.
     #[serde(default)]
     pub source_committed_at: Option<i64>,
+    /// Write the content even where the mapping table says it is in place: the resolver reverts an Outlook
+    /// edit (the content is unchanged, so its hash is too). Carried in the record itself, so it cannot race
+    /// with a write of the item the sink has in flight.
+    #[serde(default)]
+    pub rewrite: bool,
 }
 avro_record!(DesiredItem, "desired_item.avsc");
 

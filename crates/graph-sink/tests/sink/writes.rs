@@ -119,6 +119,44 @@ async fn a_delete_removes_the_event_and_an_event_already_gone_counts_as_deleted(
     Ok(())
 }
 
+/// The resolver reverts Outlook edits by sending the unchanged desired record again, flagged `rewrite`: the
+/// sink writes it although the mapping row says that content is in place (a moved event is moved back, a
+/// deleted one is created again). The flag travels with the record, so it holds even when the revert arrives
+/// while the sink's earlier write of the item is still being settled (F9 of the chaos test).
+#[tokio::test]
+async fn a_rewrite_restores_an_event_edited_or_deleted_in_outlook_though_its_hash_is_unchanged() -> Result<()> {
+    let mut h = Harness::start().await?;
+    let item = upsert(ROOM_A, ReservationKind::Booking, 4, "Choir", 10, 8);
+    h.send(&item).await?;
+    let sink = h.spawn(h.config());
+    h.wait_applied().await?;
+    let id = h.rows(ROOM_A).await?[0].event_id.clone().expect("id");
+    let renamed = graph_client::Event { subject: Some("Privat fest".into()), ..Default::default() };
+    h.graph().update_event(ROOM_A, &id, &renamed, None).await?;
+    h.emu.reset_requests();
+
+    // Without the flag an unchanged record is skipped; with it the event is rewritten.
+    h.send(&item).await?;
+    h.send(&vocabulary::records::DesiredItem { rewrite: true, ..item.clone() }).await?;
+    h.wait_applied().await?;
+    assert_eq!(h.emu.requests().iter().filter(|r| r.method == "PATCH").count(), 1, "{:?}", h.emu.requests());
+    let events = h.events(ROOM_A);
+    assert_eq!((events.len(), events[0]["subject"].as_str()), (1, Some("Choir")));
+    assert_eq!(h.rows(ROOM_A).await?[0].change_key.as_deref(), events[0]["changeKey"].as_str());
+
+    // Deleted in Outlook: the rewrite finds the event gone and creates it again (next generation).
+    h.graph().delete_event(ROOM_A, &id).await?;
+    h.send(&vocabulary::records::DesiredItem { rewrite: true, ..item.clone() }).await?;
+    h.wait_applied().await?;
+    sink.stop().await?;
+    let events = h.events(ROOM_A);
+    assert_eq!((events.len(), events[0]["subject"].as_str()), (1, Some("Choir")));
+    assert_ne!(events[0]["id"].as_str(), Some(id.as_str()));
+    let row = h.rows(ROOM_A).await?.remove(0);
+    assert_eq!((row.status.as_str(), row.event_id.as_deref()), ("synced", events[0]["id"].as_str()));
+    Ok(())
+}
+
 #[tokio::test]
 async fn an_event_deleted_in_outlook_is_recreated_when_its_item_changes() -> Result<()> {
     let mut h = Harness::start().await?;

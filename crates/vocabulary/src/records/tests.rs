@@ -109,6 +109,7 @@ fn desired_item_round_trips() {
         }),
         commit_lsn: 5,
         source_committed_at: Some(1_774_000_000_123),
+        rewrite: false,
     };
     round_trip(&upsert);
     round_trip(&DesiredItem { op: UpsertOrDelete::Delete, content: None, ..upsert });
