@@ -228,6 +228,10 @@ pub struct KafkaConfig {
     pub replication_factor: i32,
     /// Extra librdkafka properties (e.g. `"security.protocol" = "SASL_SSL"`).
     pub properties: std::collections::BTreeMap<String, String>,
+    /// Single-instance deployments: a resolver or graph sink without any partition of its group for this long
+    /// leaves the group and joins again (unset: it waits and warns). See `streams::KafkaSettings`.
+    #[serde(with = "humantime_serde")]
+    pub rejoin_unassigned_after: Option<Duration>,
 }
 
 impl Default for KafkaConfig {
@@ -238,6 +242,7 @@ impl Default for KafkaConfig {
             partitions: 1,
             replication_factor: 1,
             properties: Default::default(),
+            rejoin_unassigned_after: None,
         }
     }
 }

@@ -72,6 +72,7 @@ pub fn kafka_settings(config: &Config) -> streams::KafkaSettings {
         properties: config.kafka.properties.clone(),
         partitions: config.kafka.partitions,
         replication_factor: config.kafka.replication_factor,
+        rejoin_unassigned_after: config.kafka.rejoin_unassigned_after,
     }
 }
 
@@ -110,6 +111,7 @@ pub fn cdc(config: &Config) -> anyhow::Result<cdc_reader::Config> {
 pub fn resolver(config: &Config) -> resolver::Config {
     let mut resolver = resolver::Config::new(config.kafka.bootstrap_servers.clone(), config.registry.url.clone());
     resolver.kafka_properties = config.kafka.properties.clone();
+    resolver.rejoin_unassigned_after = config.kafka.rejoin_unassigned_after;
     resolver.topic_prefix = config.kafka.topic_prefix.clone();
     resolver.source_schema = config.cdc.schema.clone();
     resolver.partitions = config.kafka.partitions;

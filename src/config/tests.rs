@@ -122,4 +122,8 @@ fn the_local_stack_config_is_valid_and_needs_no_token() {
     let config = Config::load_with_env(Some(Path::new(path)), env(&[])).expect("local config is valid");
     assert!(matches!(config.admin_token(), Ok(None)));
     assert!(config.sync.window_past >= Duration::from_secs(300 * 24 * 3600));
+    assert_eq!(config.kafka.rejoin_unassigned_after, Some(Duration::from_secs(120)), "one instance: rejoin");
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config/roomsync.example.toml");
+    let example = Config::load_with_env(Some(Path::new(example)), env(&[])).expect("example config is valid");
+    assert_eq!(example.kafka.rejoin_unassigned_after, None, "off unless asked for");
 }

@@ -176,6 +176,9 @@ impl Harness {
             ("ROOMSYNC__WEBHOOKS__PUBLIC_URL", format!("http://{webhook}")),
             ("ROOMSYNC__WEBHOOKS__LISTEN", webhook),
             ("ROOMSYNC__GRAPH_SINK__IMPORT_BB_EVENTS", "false".to_owned()),
+            // One instance per stage, as `roomsync run`: a member left without partitions by a broker crash
+            // (tansu, F7) rejoins its group.
+            ("ROOMSYNC__KAFKA__REJOIN_UNASSIGNED_AFTER", "60s".to_owned()),
         ];
         let config = crate::support::pipeline_config(db.url(), &broker.bootstrap(), &graph_url, &name, &extra)?;
 

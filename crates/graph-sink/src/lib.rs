@@ -77,18 +77,15 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         }
     });
     let mut specs = vec![TopicSpec::compacted(topics.desired()), TopicSpec::log(topics.dead_letter())];
-    let mut inputs = vec![topics.desired()];
     if config.imports_enabled {
         specs.push(TopicSpec::compacted(topics.imports()));
-        inputs.push(topics.imports());
     }
     ensure_topics(&config.kafka, &specs).await?;
     let codec = AvroCodec::new(RegistryClient::new(&config.registry_url));
-    let input_refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
     let mut sink = Sink {
         graph: GraphClient::new(config.graph.clone())?,
         producer: RecordProducer::new(&config.kafka, codec.clone())?,
-        consumer: SinkConsumer::subscribe(&config.kafka, &config.consumer_group, &input_refs, &config.database_url)?,
+        consumer: subscribe(&config, &topics)?,
         codec,
         db,
         topics,
@@ -113,9 +110,20 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     result
 }
 
+/// Joins the sink's group on its input topics (the desired items, and the imports when enabled).
+fn subscribe(config: &Config, topics: &Topics) -> Result<SinkConsumer, SinkError> {
+    let mut inputs = vec![topics.desired()];
+    if config.imports_enabled {
+        inputs.push(topics.imports());
+    }
+    let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+    SinkConsumer::subscribe(&config.kafka, &config.consumer_group, &inputs, &config.database_url)
+}
+
 impl Sink {
     async fn serve(&mut self, shutdown: &mut (impl Future<Output = ()> + Unpin)) -> Result<(), SinkError> {
-        let mut assignment = streams::AssignmentWatch::new(std::time::Instant::now(), streams::UNASSIGNED_REPORT_AFTER);
+        let mut assignment = streams::AssignmentWatch::new(std::time::Instant::now(), streams::UNASSIGNED_REPORT_AFTER)
+            .with_rejoin(self.config.kafka.rejoin_unassigned_after);
         let mut check = tokio::time::interval(std::time::Duration::from_secs(10));
         loop {
             let first = tokio::select! {
@@ -127,6 +135,13 @@ impl Sink {
                     if let Some(idle) = assignment.observe(assigned, std::time::Instant::now()) {
                         warn!(idle_seconds = idle.as_secs(), "the graph sink has no partition of its group: it \
                             applies nothing (normal only while other instances hold every partition)");
+                    }
+                    if let Some(idle) = assignment.rejoin_due(std::time::Instant::now()) {
+                        // A new consumer joins as a new member; the old one leaves the group as it is dropped.
+                        warn!(idle_seconds = idle.as_secs(), "the graph sink leaves its group to join again");
+                        self.consumer = subscribe(&self.config, &self.topics)?;
+                        assignment = streams::AssignmentWatch::new(std::time::Instant::now(), streams::UNASSIGNED_REPORT_AFTER)
+                            .with_rejoin(self.config.kafka.rejoin_unassigned_after);
                     }
                     continue;
                 }

@@ -119,6 +119,9 @@ pub struct Config {
     pub bootstrap: String,
     /// Extra librdkafka properties (security, timeouts).
     pub kafka_properties: BTreeMap<String, String>,
+    /// Rebuild (and so rejoin the group) after this long without any partition of the group; `None`: wait and
+    /// warn (see `streams::KafkaSettings::rejoin_unassigned_after`).
+    pub rejoin_unassigned_after: Option<Duration>,
     /// Topic prefix (default `roomsync`).
     pub topic_prefix: String,
     /// Schema of the captured booking tables (default `public`).
@@ -150,6 +153,7 @@ impl Config {
         Config {
             bootstrap: bootstrap.into(),
             kafka_properties: BTreeMap::new(),
+            rejoin_unassigned_after: None,
             topic_prefix: vocabulary::topics::DEFAULT_PREFIX.to_owned(),
             source_schema: "public".to_owned(),
             schema_registry_url: schema_registry_url.into(),

@@ -257,7 +257,8 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
         TransactionMode::EndMarkers => (Duration::from_secs(1), false),
     };
     let mut last_input = Instant::now();
-    let mut assignment = streams::AssignmentWatch::new(std::time::Instant::now(), streams::UNASSIGNED_REPORT_AFTER);
+    let mut assignment = streams::AssignmentWatch::new(std::time::Instant::now(), streams::UNASSIGNED_REPORT_AFTER)
+        .with_rejoin(config.rejoin_unassigned_after);
     info!(partitions, inputs = inputs.len(), "resolver reading its inputs");
     loop {
         tokio::select! {
@@ -310,6 +311,10 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
                 if let Some(idle) = assignment.observe(assigned, std::time::Instant::now()) {
                     warn!(idle_seconds = idle.as_secs(), "the resolver has no partition of its group: it owns no room \
                         and emits nothing (normal only while other instances hold every partition)");
+                }
+                if let Some(idle) = assignment.rejoin_due(std::time::Instant::now()) {
+                    let group = config.group.clone();
+                    return Err(streams::StreamError::Unassigned { group, idle_seconds: idle.as_secs() }.into());
                 }
                 if driver.assembler.buffered() > 0 && last_input.elapsed() >= quiet {
                     let stalled = last_input.elapsed() >= crate::config::STALL_TIMEOUT;

@@ -16,12 +16,28 @@ pub struct AssignmentWatch {
     unassigned_since: Option<Instant>,
     reported_at: Option<Instant>,
     after: Duration,
+    rejoin_after: Option<Duration>,
 }
 
 impl AssignmentWatch {
     /// A watch for a member that just joined (unassigned from `now`), reporting after `after`.
     pub fn new(now: Instant, after: Duration) -> Self {
-        AssignmentWatch { unassigned_since: Some(now), reported_at: None, after }
+        AssignmentWatch { unassigned_since: Some(now), reported_at: None, after, rejoin_after: None }
+    }
+
+    /// The same watch, also saying when the member should leave and rejoin its group (`None`: never).
+    pub fn with_rejoin(mut self, after: Option<Duration>) -> Self {
+        self.rejoin_after = after;
+        self
+    }
+
+    /// How long the member has been without partitions, once that reaches the rejoin delay: it should then drop
+    /// its consumer and join again with a new one (see [`KafkaSettings::rejoin_unassigned_after`]).
+    ///
+    /// [`KafkaSettings::rejoin_unassigned_after`]: crate::KafkaSettings::rejoin_unassigned_after
+    pub fn rejoin_due(&self, now: Instant) -> Option<Duration> {
+        let idle = now.saturating_duration_since(self.unassigned_since?);
+        self.rejoin_after.filter(|after| idle >= *after).map(|_| idle)
     }
 
     /// Notes the number of partitions assigned at `now`; returns how long the member has been without any
@@ -63,5 +79,21 @@ mod tests {
         assert_eq!(watch.observe(2, at(250)), None, "assigned");
         assert_eq!(watch.observe(0, at(300)), None, "unassigned again: a new delay");
         assert_eq!(watch.observe(0, at(420)), Some(Duration::from_secs(120)));
+        assert_eq!(watch.rejoin_due(at(10_000)), None, "no rejoin unless asked for");
+    }
+
+    #[test]
+    fn a_rejoin_is_due_after_its_delay_without_partitions_and_never_while_assigned() {
+        let start = Instant::now();
+        let at = |s: u64| start + Duration::from_secs(s);
+        let mut watch =
+            AssignmentWatch::new(start, Duration::from_secs(120)).with_rejoin(Some(Duration::from_secs(30)));
+        assert_eq!(watch.rejoin_due(at(29)), None);
+        assert_eq!(watch.rejoin_due(at(31)), Some(Duration::from_secs(31)));
+        watch.observe(1, at(32));
+        assert_eq!(watch.rejoin_due(at(100)), None, "assigned");
+        watch.observe(0, at(101));
+        assert_eq!(watch.rejoin_due(at(120)), None);
+        assert_eq!(watch.rejoin_due(at(131)), Some(Duration::from_secs(30)));
     }
 }

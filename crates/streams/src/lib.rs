@@ -46,6 +46,14 @@ pub enum StreamError {
     /// The record does not fit its schema.
     #[error(transparent)]
     Record(#[from] vocabulary::records::RecordError),
+    /// A single-instance member had no partition of its group for too long and leaves to join again.
+    #[error("consumer group {group}: no partition for {idle_seconds} s; leaving to join again (kafka rejoin_unassigned_after)")]
+    Unassigned {
+        /// The consumer group.
+        group: String,
+        /// How long the member went without partitions.
+        idle_seconds: u64,
+    },
 }
 
 impl StreamError {
@@ -56,7 +64,7 @@ impl StreamError {
     /// Whether retrying later may succeed: broker and registry outages yes, a record that does not fit no.
     pub fn is_transient(&self) -> bool {
         match self {
-            StreamError::Kafka { .. } => true,
+            StreamError::Kafka { .. } | StreamError::Unassigned { .. } => true,
             StreamError::Codec(err) => err.is_transient(),
             StreamError::Record(_) => false,
         }

@@ -24,6 +24,11 @@ pub struct KafkaSettings {
     pub partitions: i32,
     /// Replication factor of created topics.
     pub replication_factor: i32,
+    /// A group member that has had no partition for this long leaves its group and joins again with a new
+    /// consumer (`None`, the default: it waits and warns). For single-instance deployments, where a member
+    /// without partitions is never normal: tansu 0.6 can leave a member waiting for ever for its assignment
+    /// after a broker crash (the chaos test's F7). Never set it where more instances than partitions run.
+    pub rejoin_unassigned_after: Option<std::time::Duration>,
 }
 
 impl KafkaSettings {
@@ -34,6 +39,7 @@ impl KafkaSettings {
             properties: BTreeMap::new(),
             partitions: 1,
             replication_factor: 1,
+            rejoin_unassigned_after: None,
         }
     }
 
