@@ -12,7 +12,8 @@ use crate::config::Config;
 /// A running stage: resolves when the stage stops, with its error if it failed.
 pub type StageTask = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
 
-/// Starts `stage` with the settings `roomsync run` gives it; it stops when `shutdown` completes. `roomsync run`,
+/// Starts `stage` with the settings `roomsync run` gives it (the graph sink with the periodic reconciliation of
+/// `[reconcile]`); it stops when `shutdown` completes. `roomsync run`,
 /// the end-to-end test and the pipeline benchmark all start stages through here, so they run the same thing.
 pub fn start(
     config: &Config,
@@ -34,7 +35,21 @@ pub fn start(
         }
         Stage::GraphSink => {
             let settings = graph_sink(config)?;
-            Box::pin(async move { graph_sink::run(settings, shutdown).await.map_err(Into::into) })
+            let periodic = match config.reconcile.enabled {
+                true => Some((reconcile(config)?, config.reconcile.interval)),
+                false => None,
+            };
+            Box::pin(async move {
+                let Some((reconcile, interval)) = periodic else {
+                    return graph_sink::run(settings, shutdown).await.map_err(Into::into);
+                };
+                // The periodic reconciliation lives and dies with the sink whose writes it checks; an interrupted
+                // run is like a crashed one (its repairs are compare-and-set on the mapping rows).
+                tokio::select! {
+                    result = graph_sink::run(settings, shutdown) => result.map_err(Into::into),
+                    () = reconcile::run_periodically(reconcile, interval, std::future::pending()) => Ok(()),
+                }
+            })
         }
     })
 }

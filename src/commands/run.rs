@@ -70,15 +70,6 @@ pub async fn run(config: &Config, stages: &[Stage]) -> anyhow::Result<()> {
         let name = stage.name().to_owned();
         tasks.spawn(async move { (name, task.await) });
     }
-    if config.reconcile.enabled && stages.contains(&Stage::GraphSink) {
-        let settings = crate::stages::reconcile(config)?;
-        let interval = config.reconcile.interval;
-        let stop = shutdown();
-        tasks.spawn(async move {
-            reconcile::run_periodically(settings, interval, stop).await;
-            ("reconcile".to_owned(), Ok(()))
-        });
-    }
     info!(stages = ?stages, "roomsync running; Ctrl-C stops it");
 
     let outcome = tokio::select! {

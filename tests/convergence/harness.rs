@@ -179,6 +179,9 @@ impl Harness {
             // One instance per stage, as `roomsync run`: a member left without partitions by a broker crash
             // (tansu, F7) rejoins its group.
             ("ROOMSYNC__KAFKA__REJOIN_UNASSIGNED_AFTER", "60s".to_owned()),
+            // The periodic reconciliation at its shortest: it repairs what no notification and no delta round
+            // can report, an event roomsync created and somebody deleted between two delta rounds (F11).
+            ("ROOMSYNC__RECONCILE__INTERVAL", "1m".to_owned()),
         ];
         let config = crate::support::pipeline_config(db.url(), &broker.bootstrap(), &graph_url, &name, &extra)?;
 
