@@ -6,9 +6,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use graph_client::properties::{BOOKING_SYSTEM_ID, BOOKING_SYSTEM_TYPE, ROOMSYNC_ITEM_KEY, ROOMSYNC_PROPERTIES};
-use graph_client::{expand_extended, BatchRequest, ErrorClass, Event, GraphClient, Method};
+use graph_client::{expand_extended, BatchRequest, DateTimeTimeZone, ErrorClass, Event, GraphClient, Method};
 use tokio_postgres::GenericClient;
 use tracing::debug;
 
@@ -48,10 +48,10 @@ pub(crate) struct Observed {
     pub id: String,
     /// Subject.
     pub subject: Option<String>,
-    /// Start as Graph answered it (UTC wall clock).
-    pub start: Option<NaiveDateTime>,
-    /// End as Graph answered it (UTC wall clock).
-    pub end: Option<NaiveDateTime>,
+    /// Start as Graph answered it (UTC, or an all-day event's floating midnight).
+    pub start: Option<DateTimeTimeZone>,
+    /// End as Graph answered it.
+    pub end: Option<DateTimeTimeZone>,
     /// All-day flag.
     pub is_all_day: Option<bool>,
     /// The item key its tags name (`RoomsyncItemKey`, or the PHP integration's `<type>:<id>`); `None` for an
@@ -62,7 +62,6 @@ pub(crate) struct Observed {
 impl Observed {
     pub(crate) fn of(event: &Event) -> Option<Self> {
         let id = event.id.clone()?;
-        let utc = |t: &Option<graph_client::DateTimeTimeZone>| t.as_ref().and_then(|t| t.to_utc().ok());
         let tagged_key = match (event.extended(ROOMSYNC_ITEM_KEY), event.extended(BOOKING_SYSTEM_TYPE)) {
             (Some(key), _) if !key.is_empty() => Some(key.to_owned()),
             (_, Some(kind)) => event.extended(BOOKING_SYSTEM_ID).map(|id| format!("{kind}:{id}")),
@@ -71,8 +70,8 @@ impl Observed {
         Some(Observed {
             id,
             subject: event.subject.clone(),
-            start: utc(&event.start).map(|t: DateTime<Utc>| t.naive_utc()),
-            end: utc(&event.end).map(|t: DateTime<Utc>| t.naive_utc()),
+            start: event.start.clone(),
+            end: event.end.clone(),
             is_all_day: event.is_all_day,
             tagged_key,
         })

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use chrono_tz::Tz;
+use graph_client::DateTimeTimeZone;
 use vocabulary::records::DesiredContent;
 
 use crate::actual::{Calendar, Observed, Row};
@@ -74,20 +75,25 @@ fn show(t: Option<NaiveDateTime>) -> String {
     t.map_or_else(|| "none".to_owned(), |t| format!("{}Z", t.format("%Y-%m-%dT%H:%M:%S")))
 }
 
-/// Whether an observed time is the desired instant; an all-day item also matches by its local date (Graph
-/// keeps all-day events as midnight-to-midnight dates).
-fn same_time(desired: i64, observed: Option<NaiveDateTime>, all_day: bool, zone: &str) -> bool {
+fn show_observed(t: Option<&DateTimeTimeZone>) -> String {
+    match t {
+        None => "none".to_owned(),
+        Some(t) => match t.instant() {
+            Ok(instant) => show(Some(instant.naive_utc())),
+            Err(_) => format!("{} {}", t.date_time, t.time_zone),
+        },
+    }
+}
+
+/// Whether an observed time is the desired instant; an all-day item also matches as the floating midnight Graph
+/// keeps all-day events at, read in the item's zone (the reading the Graph source and the sink use too).
+fn same_time(desired: i64, observed: Option<&DateTimeTimeZone>, all_day: bool, zone: &str) -> bool {
     let Some(observed) = observed else { return false };
-    let Some(want) = micros_to_naive(desired) else { return false };
-    if want == observed {
+    if observed.instant().is_ok_and(|t| t.timestamp_micros() == desired) {
         return true;
     }
-    if !all_day {
-        return false;
-    }
     let zone: Tz = zone.parse().unwrap_or(chrono_tz::Europe::Oslo);
-    let local = want.and_utc().with_timezone(&zone).naive_local();
-    local.date() == observed.date() && observed.time() == chrono::NaiveTime::MIN
+    all_day && observed.floating_midnight(zone).is_ok_and(|t| t.timestamp_micros() == desired)
 }
 
 /// The fields in which the event differs from the desired content (empty: none). Graph's own rewriting (html
@@ -95,11 +101,12 @@ fn same_time(desired: i64, observed: Option<NaiveDateTime>, all_day: bool, zone:
 pub(crate) fn differences(content: &DesiredContent, event: &Observed) -> Vec<String> {
     let mut out = Vec::new();
     let all_day = content.is_all_day;
-    if !same_time(content.start, event.start, all_day, &content.time_zone) {
-        out.push(format!("start desired {}, calendar {}", show(micros_to_naive(content.start)), show(event.start)));
+    let (start, end) = (event.start.as_ref(), event.end.as_ref());
+    if !same_time(content.start, start, all_day, &content.time_zone) {
+        out.push(format!("start desired {}, calendar {}", show(micros_to_naive(content.start)), show_observed(start)));
     }
-    if !same_time(content.end, event.end, all_day, &content.time_zone) {
-        out.push(format!("end desired {}, calendar {}", show(micros_to_naive(content.end)), show(event.end)));
+    if !same_time(content.end, end, all_day, &content.time_zone) {
+        out.push(format!("end desired {}, calendar {}", show(micros_to_naive(content.end)), show_observed(end)));
     }
     if event.subject.as_deref().unwrap_or("").trim() != content.subject.trim() {
         out.push("subject differs".to_owned());

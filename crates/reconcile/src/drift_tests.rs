@@ -65,8 +65,8 @@ fn event(id: &str, tag: Option<&str>, start: &str, end: &str) -> Observed {
     Observed {
         id: id.into(),
         subject: Some("Quiz".into()),
-        start: Some(at(start)),
-        end: Some(at(end)),
+        start: Some(graph_client::DateTimeTimeZone::local(at(start), "UTC")),
+        end: Some(graph_client::DateTimeTimeZone::local(at(end), "UTC")),
         is_all_day: Some(false),
         tagged_key: tag.map(str::to_owned),
     }
