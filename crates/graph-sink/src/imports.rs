@@ -59,6 +59,7 @@ pub async fn apply(
         ImportOp::Cancel => "cancel",
     };
     metrics::counter!(crate::metrics::IMPORTS_APPLIED, "op" => op).increment(1);
+    tracing::debug!(mailbox = %import.mailbox, event_id = %import.event_id, op, known = existing.is_some(), "applying an import");
     match import.op {
         ImportOp::Cancel => {
             if let (true, Some(event)) = (bb_events, existing.filter(|id| *id > 0)) {

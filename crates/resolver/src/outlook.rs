@@ -98,6 +98,24 @@ fn import_record(op: ImportOp, event: &GraphEvent, resource_id: i32, body: &Grap
     }
 }
 
+/// The cancellation of an imported booking known only by its id (the cancel needs nothing else).
+fn cancel_without_body(event: &GraphEvent, resource_id: i32) -> ImportRecord {
+    ImportRecord {
+        op: ImportOp::Cancel,
+        mailbox: event.mailbox.clone(),
+        resource_id,
+        event_id: event.event_id.clone(),
+        change_key: None,
+        ical_uid: None,
+        subject: None,
+        start: 0,
+        end: 0,
+        is_all_day: false,
+        organizer_name: None,
+        organizer_address: None,
+    }
+}
+
 /// Events of the earlier PHP integration carry only BookingSystemType/Id: their key is `<type>:<id>`.
 fn legacy_key(body: &GraphEventBody) -> Option<String> {
     match (&body.tags.booking_system_type, &body.tags.booking_system_id) {
@@ -141,6 +159,10 @@ pub fn classify(
                 (_, Some(previous)) if !is_ours(previous) => {
                     Verdict::Import(import_record(ImportOp::Cancel, event, resource_id, previous))
                 }
+                // An imported booking whose last body is not known: the compacted `graph.events` topic keeps only
+                // the deletion of an event, so a resolver rebuilt after the compaction never saw the body. The
+                // mapping row says it was imported: cancel it all the same.
+                (Some(_), None) => Verdict::Import(cancel_without_body(event, resource_id)),
                 // roomsync's event (by its tags), deleted before the resolver read the mapping row the sink
                 // wrote for it: the same as a deletion of a mapped one.
                 (None, Some(previous)) => match tagged_key(previous) {

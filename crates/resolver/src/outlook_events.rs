@@ -152,6 +152,7 @@ impl Core {
     /// body seen) until the room is evaluated from the start; a newer upsert of the event withdraws it.
     fn note_unseen(&mut self, event: &GraphEvent) {
         let key = (event.mailbox.clone(), event.event_id.clone());
+        debug!(mailbox = %event.mailbox, event_id = %event.event_id, op = ?event.op, "outlook event noted without a decision");
         match (&event.op, &event.event) {
             (UpsertOrDelete::Upsert, Some(_)) => {
                 self.unseen_deletes.remove(&key);
@@ -189,6 +190,7 @@ impl Core {
         if arrived {
             ::metrics::counter!(crate::metrics::OUTLOOK_CLASSIFIED, "class" => class).increment(1);
         }
+        debug!(mailbox = %event.mailbox, event_id = %event.event_id, class, arrived, "outlook event classified");
         let key = (event.mailbox.clone(), event.event_id.clone());
         match verdict {
             Verdict::Ignore(reason) => debug!(reason, "outlook event ignored"),

@@ -132,3 +132,24 @@ fn an_event_of_the_earlier_php_integration_is_ours_not_an_outlook_booking() {
     let verdict = classify(&event(legacy), None, None, |_| None, room(&items));
     assert_eq!(verdict, Verdict::Echo, "not a conflict with its own reservation");
 }
+
+/// tansu compacts `graph.events` (cleanup.policy=compact): a resolver rebuilt afterwards reads only the deletion
+/// of an imported booking, never its body. The import mapping row is enough to cancel it (chaos test, F12).
+#[test]
+fn a_deleted_imported_booking_is_cancelled_even_without_its_last_body() {
+    let import = MappingRow {
+        reservation_type: "outlook".into(),
+        reservation_id: 0,
+        item_key: "outlook:e1".into(),
+        change_key: Some("ck-1".into()),
+    };
+    let deleted = GraphEvent { op: UpsertOrDelete::Delete, event: None, ..event(body("x", false, "busy")) };
+    match classify(&deleted, None, Some(&import), |_| None, room(&[])) {
+        Verdict::Import(record) => {
+            assert_eq!((record.op, record.event_id.as_str(), record.mailbox.as_str()), (ImportOp::Cancel, "e1", "room"))
+        }
+        other => panic!("expected a cancel, got {other:?}"),
+    }
+    // Without a mapping row and without a body nothing is known of it: nothing to cancel.
+    assert!(matches!(classify(&deleted, None, None, |_| None, room(&[])), Verdict::Ignore(_)));
+}
