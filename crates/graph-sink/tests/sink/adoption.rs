@@ -9,7 +9,7 @@ use vocabulary::ReservationKind;
 use crate::harness::{tag, upsert, Harness, ROOM_A};
 
 /// An event 2030-01-`day` from `hour`:00 to `hour+1`:30 Oslo time (the times of `upsert(.., day, hour - 1)`).
-fn existing_at(subject: &str, day: u32, hour: u32, tags: &[(&str, &str)]) -> Event {
+fn existing_at(subject: &str, day: u32, hour: u32, tags: &[(&str, impl AsRef<str>)]) -> Event {
     let at = |h: u32, m: u32| DateTimeTimeZone {
         date_time: format!("2030-01-{day:02}T{h:02}:{m:02}:00"),
         time_zone: "Europe/Oslo".into(),
@@ -21,9 +21,19 @@ fn existing_at(subject: &str, day: u32, hour: u32, tags: &[(&str, &str)]) -> Eve
         ..Event::default()
     };
     for (id, value) in tags {
-        e.set_extended(id, value);
+        e.set_extended(id, value.as_ref());
     }
     e
+}
+
+/// Runs a sink until everything sent is applied; returns the creates and updates it sent to Graph.
+async fn apply(h: &Harness) -> Result<(usize, usize)> {
+    let sink = h.spawn(h.config());
+    h.wait_applied().await?;
+    sink.stop().await?;
+    let log = h.emu.requests();
+    let count = |method: &str| log.iter().filter(|r| r.method == method && (method != "POST" || r.in_batch)).count();
+    Ok((count("POST"), count("PATCH")))
 }
 
 fn existing(subject: &str, tags: &[(&str, &str)]) -> Event {
@@ -48,22 +58,14 @@ async fn pre_existing_tagged_events_are_adopted_not_duplicated() -> Result<()> {
         .create_event(ROOM_A, &existing("Old title", &[(BOOKING_SYSTEM_TYPE, "event"), (BOOKING_SYSTEM_ID, "42")]))
         .await?;
     let booking = upsert(ROOM_A, ReservationKind::Booking, 7, "Team", 11, 8);
-    let tags = own_tags(&booking);
-    let tags: Vec<(&str, &str)> = tags.iter().map(|(id, v)| (*id, v.as_str())).collect();
     // 2030-01-11 09:00-10:30 Oslo is the booking's 08:00Z-09:30Z: the event shows the content its tag names.
-    let own = graph.create_event(ROOM_A, &existing_at("Team", 11, 9, &tags)).await?;
+    let own = graph.create_event(ROOM_A, &existing_at("Team", 11, 9, &own_tags(&booking))).await?;
     // A piece of another reservation with the same id must not be taken for the PHP event of event 42.
     let event = upsert(ROOM_A, ReservationKind::Event, 42, "New title", 10, 8);
     h.emu.reset_requests();
     h.send(&event).await?;
     h.send(&booking).await?;
-    let sink = h.spawn(h.config());
-    h.wait_applied().await?;
-    sink.stop().await?;
-
-    let log = h.emu.requests();
-    assert_eq!(log.iter().filter(|r| r.method == "POST" && r.in_batch).count(), 0, "nothing was created");
-    assert_eq!(log.iter().filter(|r| r.method == "PATCH").count(), 1, "only the PHP event needed new content");
+    assert_eq!(apply(&h).await?, (0, 1), "nothing was created; only the PHP event needed new content");
     let events = h.events(ROOM_A);
     assert_eq!(events.len(), 2);
     let adopted = events.iter().find(|e| e["id"].as_str() == php.id.as_deref()).expect("php event");
@@ -86,19 +88,11 @@ async fn a_tagged_event_moved_in_outlook_is_rewritten_not_adopted() -> Result<()
     let mut h = Harness::start().await?;
     let graph = h.graph();
     let booking = upsert(ROOM_A, ReservationKind::Booking, 8, "Team", 11, 8);
-    let tags = own_tags(&booking);
-    let tags: Vec<(&str, &str)> = tags.iter().map(|(id, v)| (*id, v.as_str())).collect();
     // One hour later than the booking (10:00-11:30 Oslo instead of 09:00-10:30).
-    let moved = graph.create_event(ROOM_A, &existing_at("Team", 11, 10, &tags)).await?;
+    let moved = graph.create_event(ROOM_A, &existing_at("Team", 11, 10, &own_tags(&booking))).await?;
     h.emu.reset_requests();
     h.send(&booking).await?;
-    let sink = h.spawn(h.config());
-    h.wait_applied().await?;
-    sink.stop().await?;
-
-    let log = h.emu.requests();
-    assert_eq!(log.iter().filter(|r| r.method == "POST" && r.in_batch).count(), 0, "nothing was created");
-    assert_eq!(log.iter().filter(|r| r.method == "PATCH").count(), 1, "the moved event was rewritten");
+    assert_eq!(apply(&h).await?, (0, 1), "nothing was created; the moved event was rewritten");
     let events = h.events(ROOM_A);
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["id"].as_str(), moved.id.as_deref());
