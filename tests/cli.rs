@@ -8,6 +8,8 @@ fn roomsync(db: &TestDatabase, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_roomsync"))
         .args(args)
         .env("ROOMSYNC__DATABASE__URL", db.url())
+        // Slot names are cluster-wide: the default one may belong to a local pipeline on the same server.
+        .env("ROOMSYNC__CDC__SLOT", db.name())
         .env("ROOMSYNC__GRAPH__CLIENT_SECRET", "cli-test-secret")
         .env("RUST_LOG", "warn")
         .output()
@@ -55,7 +57,7 @@ async fn status_reports_rooms_items_and_conflicts() -> anyhow::Result<()> {
     let text = roomsync(&db, &["status"]);
     assert!(text.status.success(), "{}", stderr(&text));
     let text = stdout(&text);
-    assert!(text.contains("cdc slot roomsync: not created yet"), "{text}");
+    assert!(text.contains(&format!("cdc slot {}: not created yet", db.name())), "{text}");
     assert!(text.contains("hall-a@fjordvik.kommune.no"), "{text}");
     let json = stdout(&roomsync(&db, &["status", "--json"]));
     let parsed: serde_json::Value = serde_json::from_str(&json)?;
