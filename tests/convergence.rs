@@ -35,8 +35,11 @@
 //! as bb_event rows (`import_bb_events`), the `decline` conflict policy and overlap policies other than `trim`,
 //! room-mapping changes, deactivated resources or buildings, edits of single occurrences of an Outlook series and
 //! moves of whole series, Outlook all-day bookings and meeting requests, items near the sync window's edges,
-//! several instances of a stage at once, delta-token expiry and subscription lifecycle events, and the periodic
-//! reconciliation (the test checks the streaming path, which must converge on its own).
+//! several instances of a stage at once, delta-token expiry and subscription lifecycle events.
+//!
+//! The graph-sink stage runs its periodic reconciliation every minute here (production: every 30 minutes): an
+//! event roomsync created and someone deleted between two delta rounds is reported by no notification and no
+//! delta round, so only the full comparison can repair it (FINDINGS.md, F11).
 
 #[path = "convergence/booking.rs"]
 mod booking;
@@ -73,7 +76,6 @@ fn setting(name: &str, default: u64) -> anyhow::Result<u64> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "fails about one run in seven on open findings F9/F10 (tests/convergence/FINDINGS.md); run with --ignored"]
 async fn booking_and_outlook_changes_converge_under_chaos() -> anyhow::Result<()> {
     let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).try_init();
     let seed = setting("ROOMSYNC_CHAOS_SEED", DEFAULT_SEED)?;

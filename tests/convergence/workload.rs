@@ -197,12 +197,12 @@ pub fn series_across_spring_change(rng: &mut StdRng) -> NaiveDate {
 /// Workload scenarios that can be switched off with `ROOMSYNC_CHAOS_SKIP` (comma-separated), to mark a scenario
 /// that meets a known pipeline bug (listed in tests/convergence/FINDINGS.md) without weakening the oracle.
 pub const SCENARIOS: [&str; 5] = [
-    // F8: a reservation later lands on an imported Outlook booking. Switched off, Outlook users book free slots
+    // A reservation later lands on an imported Outlook booking (F8). Switched off, Outlook users book free slots
     // only on days the booking system never uses (their deliberate conflicts stay).
     "reservation-over-imported-booking",
-    // F1: someone deletes roomsync's event in Outlook (the revert is lost if the resolver restarts meanwhile).
+    // Someone deletes roomsync's event in Outlook (F1, F9).
     "outlook-deletes-roomsync-event",
-    // F1 (second symptom): an owner deletes their Outlook booking (the import's cancel is lost the same way).
+    // An owner deletes their Outlook booking: the import is cancelled (F1).
     "outlook-owner-deletes-booking",
     // Outlook users book weekly series.
     "outlook-series",
@@ -218,16 +218,10 @@ pub fn skipped(scenario: &str) -> bool {
     }
 }
 
-/// Scenarios switched off when `ROOMSYNC_CHAOS_SKIP` is not set. They met F1 and F8 (tests/convergence/FINDINGS.md),
-/// now fixed: with them on, seeds 11, 12, 13 and 20261123 converged except once (seed 11, F9, still open), so they
-/// stay off in CI until F9 is understood. Set `ROOMSYNC_CHAOS_SKIP=` (empty) to run them all.
-pub const KNOWN_BROKEN_SCENARIOS: [&str; 4] = [
-    "outlook-deletes-roomsync-event",
-    "outlook-owner-deletes-booking",
-    "reservation-over-imported-booking",
-    // Moving an Outlook booking onto or off a reservation turns a conflict into an import and back (F8).
-    "outlook-moves-own-booking",
-];
+/// Scenarios switched off when `ROOMSYNC_CHAOS_SKIP` is not set: none since F9 and F10 were fixed (seeds 11, 12,
+/// 13, 21-24 and 20261123 converged with every scenario on). A scenario that meets a new pipeline bug goes here,
+/// with its finding, until the bug is fixed.
+pub const KNOWN_BROKEN_SCENARIOS: [&str; 0] = [];
 
 /// A readable, unique subject.
 pub fn subject(rng: &mut StdRng, prefix: &str, n: usize) -> String {
