@@ -515,3 +515,42 @@ fn deleting_an_outlook_booking_that_was_never_imported_cancels_nothing() {
     let gone = GraphEvent { op: UpsertOrDelete::Delete, event: None, ..clash };
     assert!(core.apply_graph_event(&gone, now()).imports.is_empty());
 }
+
+/// An import whose Outlook event the Graph state no longer holds is cancelled at the room's next evaluation,
+/// whatever became of the deletion itself (read before the import's mapping row after a rebuild, or compacted
+/// away): the chaos test's imports left `synced` after the owner deleted them.
+#[test]
+fn an_import_whose_outlook_event_is_gone_is_cancelled_once() {
+    let (mut gone, _) = core();
+    let import_row = |status: &str| {
+        Tx::new(40).insert(
+            "outlook_calendar_mapping",
+            &[
+                ("id", int(7)),
+                ("outlook_item_id", text(HALL_B)),
+                ("outlook_event_id", text("outlook-9")),
+                ("reservation_type", text("outlook")),
+                ("reservation_id", int(0)),
+                ("item_key", text("outlook:outlook-9")),
+                ("sync_status", text(status)),
+            ],
+        )
+    };
+    let output = gone.apply_transaction(&import_row("synced").done(), now());
+    let cancels: Vec<(&str, ImportOp)> = output.imports.iter().map(|i| (i.event_id.as_str(), i.op)).collect();
+    assert_eq!(cancels, vec![("outlook-9", ImportOp::Cancel)]);
+    assert!(gone.tick(now()).imports.is_empty(), "emitted once");
+
+    // A live event keeps its import; a cancelled row asks for nothing.
+    let (mut live, _) = core();
+    let meeting = graph(
+        HALL_B,
+        "outlook-9",
+        body("Styremøte", utc("2026-03-25 10:00"), utc("2026-03-25 11:00"), RoomsyncTags::default()),
+    );
+    live.apply_graph_event(&meeting, now());
+    let output = live.apply_transaction(&import_row("synced").done(), now());
+    assert!(output.imports.iter().all(|i| i.op == ImportOp::Upsert), "{:?}", output.imports);
+    let (mut cancelled, _) = core();
+    assert!(cancelled.apply_transaction(&import_row("deleted").done(), now()).imports.is_empty());
+}

@@ -72,6 +72,17 @@ impl CalendarMappings {
         self.imported.get(mailbox).map(|rows| rows.values().copied().collect()).unwrap_or_default()
     }
 
+    /// The Outlook event ids of the imports in `mailbox` that are not cancelled (`sync_status` other than
+    /// `deleted`).
+    pub fn live_imports(&self, mailbox: &str) -> Vec<String> {
+        let Some(ids) = self.imported.get(mailbox) else { return Vec::new() };
+        ids.keys()
+            .filter_map(|id| self.rows.get(id))
+            .filter(|row| row.text("sync_status") != Some("deleted"))
+            .filter_map(|row| row.text("outlook_event_id").map(str::to_owned))
+            .collect()
+    }
+
     /// Number of rows.
     pub fn len(&self) -> usize {
         self.rows.len()
@@ -203,10 +214,16 @@ mod tests {
         assert_eq!(mappings.imported_events(HALL), HashSet::from([901, 902]));
         assert_eq!(mappings.imported_events("hall-b@x"), HashSet::from([903]));
 
-        mappings.apply(&one(Tx::new(14).delete(TABLE, &[("id", int(2))])));
+        assert_eq!(mappings.live_imports(HALL), vec!["o1".to_owned(), "o2".to_owned()]);
+        let mut cancelled = row(1, HALL, "outlook", 901, Some("o1"));
+        cancelled.push(("sync_status", text("deleted")));
+        mappings.apply(&one(Tx::new(14).update(TABLE, &cancelled)));
+        assert_eq!(mappings.live_imports(HALL), vec!["o2".to_owned()], "a cancelled import is not live");
+
+        mappings.apply(&one(Tx::new(15).delete(TABLE, &[("id", int(2))])));
         assert_eq!(mappings.imported_events(HALL), HashSet::from([901]));
 
-        let mut truncate = one(Tx::new(15).delete(TABLE, &[]));
+        let mut truncate = one(Tx::new(16).delete(TABLE, &[]));
         truncate.op = crate::cdc::Op::Truncate;
         assert!(mappings.apply(&truncate));
         assert!(mappings.imported_events(HALL).is_empty());

@@ -67,6 +67,41 @@ impl Core {
         if start {
             self.decide_unseen_deletes(mailbox, resources, window, output, &items);
         }
+        self.cancel_vanished_imports(mailbox, resources, window, output, &items);
+    }
+
+    /// Cancels the live imports of a room whose Outlook event the Graph state no longer holds. An import row
+    /// exists only for an event the resolver read, so one missing from the state was deleted; its deletion may
+    /// have been read when no cancel could be decided (the import's mapping row not yet read back after a
+    /// rebuild, or only the deletion left by compaction), and nothing else would look at it again. Emitted once
+    /// per instance (the import ledger), until the sink marks the row `deleted`.
+    fn cancel_vanished_imports(
+        &mut self,
+        mailbox: &str,
+        resources: &[i32],
+        window: Window,
+        output: &mut Output,
+        items: &[Item],
+    ) {
+        let vanished: Vec<String> = self
+            .assembler
+            .state
+            .calendar_mapping
+            .live_imports(mailbox)
+            .into_iter()
+            .filter(|event_id| !self.graph.contains_key(&(mailbox.to_owned(), event_id.clone())))
+            .filter(|event_id| !self.unseen_deletes.contains_key(&(mailbox.to_owned(), event_id.clone())))
+            .collect();
+        for event_id in vanished {
+            let event = GraphEvent {
+                op: UpsertOrDelete::Delete,
+                mailbox: mailbox.to_owned(),
+                event_id,
+                observed_at: 0,
+                event: None,
+            };
+            self.act(&event, resources, window, output, (false, items, None));
+        }
     }
 
     /// The room's reservations as timeline items, without the bb_events imported from Outlook.
