@@ -84,21 +84,21 @@ pub fn event_for(item: &DesiredItem) -> Result<Event, ContentError> {
     Ok(event)
 }
 
-/// Whether `event`, as Graph holds it, shows `content`: the same subject, instants and all-day flag, and not
-/// cancelled (what the Graph source compares too). A create answered with an existing event (transactionId
+/// Whether `event`, as Graph holds it, shows `content` ([`DesiredContent::is_shown_by`], the resolver's rule
+/// too). A create answered with an existing event (transactionId
 /// de-duplication) or an event found by its tags may have been edited in Outlook since roomsync wrote it: its
 /// content-hash tag still names roomsync's content, so only its fields tell. `None`: the answer lacks readable
 /// times, so it cannot be told.
 pub fn shows(event: &Event, content: &DesiredContent) -> Option<bool> {
     let zone = content.time_zone.parse::<Tz>().unwrap_or(chrono_tz::Europe::Oslo);
     let (start, end) = event.span(zone).ok()?;
-    Some(
-        event.subject.as_deref().unwrap_or_default() == content.subject
-            && start.timestamp_micros() == content.start
-            && end.timestamp_micros() == content.end
-            && event.is_all_day.unwrap_or(false) == content.is_all_day
-            && !event.is_cancelled.unwrap_or(false),
-    )
+    Some(content.is_shown_by(
+        event.subject.as_deref(),
+        start.timestamp_micros(),
+        end.timestamp_micros(),
+        event.is_all_day.unwrap_or(false),
+        event.is_cancelled.unwrap_or(false),
+    ))
 }
 
 #[cfg(test)]

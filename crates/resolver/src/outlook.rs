@@ -74,11 +74,7 @@ pub struct RoomView<'a> {
 
 /// The observable content of an event, to compare with what roomsync wants there.
 pub fn matches_desired(body: &GraphEventBody, desired: &vocabulary::records::DesiredContent) -> bool {
-    body.subject.as_deref().unwrap_or_default() == desired.subject
-        && body.start == desired.start
-        && body.end == desired.end
-        && body.is_all_day == desired.is_all_day
-        && !body.is_cancelled
+    desired.is_shown_by(body.subject.as_deref(), body.start, body.end, body.is_all_day, body.is_cancelled)
 }
 
 fn import_record(op: ImportOp, event: &GraphEvent, resource_id: i32, body: &GraphEventBody) -> ImportRecord {

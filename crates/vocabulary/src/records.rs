@@ -282,6 +282,27 @@ pub struct DesiredContent {
     pub categories: Vec<String>,
 }
 
+impl DesiredContent {
+    /// Whether a calendar event with these observable fields shows this content: the same subject, instants
+    /// (µs) and all-day flag, and not cancelled. Body, location, categories and Graph's own rewriting of them
+    /// are not compared. The one rule for "the calendar holds what roomsync wrote", used by the resolver (an
+    /// echo or an edit?) and the graph sink (an event found or answered, edited since it was written?).
+    pub fn is_shown_by(
+        &self,
+        subject: Option<&str>,
+        start: i64,
+        end: i64,
+        is_all_day: bool,
+        is_cancelled: bool,
+    ) -> bool {
+        subject.unwrap_or_default() == self.subject
+            && start == self.start
+            && end == self.end
+            && is_all_day == self.is_all_day
+            && !is_cancelled
+    }
+}
+
 /// Upsert or cancel of an imported Outlook booking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
