@@ -64,44 +64,7 @@ impl Core {
                 self.act(&event, resources, window, output, (false, &items, None));
             }
         }
-        if start {
-            self.decide_unseen_deletes(mailbox, resources, window, output, &items);
-        }
-        self.cancel_vanished_imports(mailbox, resources, window, output, &items);
-    }
-
-    /// Cancels the live imports of a room whose Outlook event the Graph state no longer holds. An import row
-    /// exists only for an event the resolver read, so one missing from the state was deleted; its deletion may
-    /// have been read when no cancel could be decided (the import's mapping row not yet read back after a
-    /// rebuild, or only the deletion left by compaction), and nothing else would look at it again. Emitted once
-    /// per instance (the import ledger), until the sink marks the row `deleted`.
-    fn cancel_vanished_imports(
-        &mut self,
-        mailbox: &str,
-        resources: &[i32],
-        window: Window,
-        output: &mut Output,
-        items: &[Item],
-    ) {
-        let vanished: Vec<String> = self
-            .assembler
-            .state
-            .calendar_mapping
-            .live_imports(mailbox)
-            .into_iter()
-            .filter(|event_id| !self.graph.contains_key(&(mailbox.to_owned(), event_id.clone())))
-            .filter(|event_id| !self.unseen_deletes.contains_key(&(mailbox.to_owned(), event_id.clone())))
-            .collect();
-        for event_id in vanished {
-            let event = GraphEvent {
-                op: UpsertOrDelete::Delete,
-                mailbox: mailbox.to_owned(),
-                event_id,
-                observed_at: 0,
-                event: None,
-            };
-            self.act(&event, resources, window, output, (false, items, None));
-        }
+        self.decide_deletions(mailbox, resources, window, output, &items, start);
     }
 
     /// The room's reservations as timeline items, without the bb_events imported from Outlook.
@@ -157,28 +120,53 @@ impl Core {
         self.ledger.earlier(&event.mailbox, item_key, hash).is_some_and(|content| matches_desired(body, content))
     }
 
-    /// Decides, now that this instance evaluates the room from the start, about the Outlook deletions it read
-    /// without deciding (while catching up, or while another instance owned the room): a deleted roomsync
-    /// event is put back (per the edit policy), a deleted imported booking is cancelled. A deletion the
-    /// previous owner already handled finds no mapping row for the event any more and is ignored.
-    fn decide_unseen_deletes(
+    /// Decides about the room's Outlook deletions nothing has decided yet, each with the last body seen:
+    /// - with `start` (this instance now evaluates the room from the start), the deletions read without a
+    ///   decision (while catching up, or while another instance owned the room): a deleted roomsync event is put
+    ///   back (per the edit policy), a deleted imported booking is cancelled; a deletion the previous owner
+    ///   already handled finds no mapping row for the event any more and is ignored;
+    /// - always, the live imports whose Outlook event the Graph state no longer holds. An import row exists only
+    ///   for an event the resolver read, so such an event was deleted; its deletion may have been read when no
+    ///   cancel could be decided (the import's row not yet read back after a rebuild, or only the deletion left
+    ///   by compaction), and nothing else would look at it again. The cancel is emitted once per instance (the
+    ///   import ledger), until the sink marks the row `deleted`.
+    fn decide_deletions(
         &mut self,
         mailbox: &str,
         resources: &[i32],
         window: Window,
         output: &mut Output,
         items: &[Item],
+        start: bool,
     ) {
-        let keys: Vec<(String, String)> = self
-            .unseen_deletes
-            .range((mailbox.to_owned(), String::new())..)
-            .take_while(|((m, _), _)| m == mailbox)
-            .map(|(key, _)| key.clone())
-            .collect();
-        for key in keys {
-            let previous = self.unseen_deletes.remove(&key).flatten();
-            let (mailbox, event_id) = key;
-            let event = GraphEvent { op: UpsertOrDelete::Delete, mailbox, event_id, observed_at: 0, event: None };
+        let mut pending: Vec<(String, Option<GraphEventBody>)> = Vec::new();
+        if start {
+            let keys: Vec<(String, String)> = self
+                .unseen_deletes
+                .range((mailbox.to_owned(), String::new())..)
+                .take_while(|((m, _), _)| m == mailbox)
+                .map(|(key, _)| key.clone())
+                .collect();
+            for key in keys {
+                let previous = self.unseen_deletes.remove(&key).flatten();
+                pending.push((key.1, previous));
+            }
+        }
+        for event_id in self.assembler.state.calendar_mapping.live_imports(mailbox) {
+            let key = (mailbox.to_owned(), event_id);
+            let undecided = self.unseen_deletes.contains_key(&key) || pending.iter().any(|(id, _)| *id == key.1);
+            if !self.graph.contains_key(&key) && !undecided {
+                pending.push((key.1, None));
+            }
+        }
+        for (event_id, previous) in pending {
+            let event = GraphEvent {
+                op: UpsertOrDelete::Delete,
+                mailbox: mailbox.to_owned(),
+                event_id,
+                observed_at: 0,
+                event: None,
+            };
             self.act(&event, resources, window, output, (false, items, previous));
         }
     }
