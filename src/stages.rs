@@ -13,8 +13,8 @@ use crate::config::Config;
 pub type StageTask = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
 
 /// Starts `stage` with the settings `roomsync run` gives it (the graph sink with the periodic reconciliation of
-/// `[reconcile]`); it stops when `shutdown` completes. `roomsync run`,
-/// the end-to-end test and the pipeline benchmark all start stages through here, so they run the same thing.
+/// `[reconcile]`); it stops when `shutdown` completes. `roomsync run`, the end-to-end test, the chaos test and
+/// the pipeline benchmark all start stages through here, so they run the same thing.
 pub fn start(
     config: &Config,
     stage: Stage,
@@ -35,12 +35,10 @@ pub fn start(
         }
         Stage::GraphSink => {
             let settings = graph_sink(config)?;
-            let periodic = match config.reconcile.enabled {
-                true => Some((reconcile(config)?, config.reconcile.interval)),
-                false => None,
-            };
+            let periodic = config.reconcile.enabled.then(|| reconcile(config)).transpose()?;
+            let interval = config.reconcile.interval;
             Box::pin(async move {
-                let Some((reconcile, interval)) = periodic else {
+                let Some(reconcile) = periodic else {
                     return graph_sink::run(settings, shutdown).await.map_err(Into::into);
                 };
                 // The periodic reconciliation lives and dies with the sink whose writes it checks; an interrupted

@@ -122,8 +122,11 @@ fn subscribe(config: &Config, topics: &Topics) -> Result<SinkConsumer, SinkError
 
 impl Sink {
     async fn serve(&mut self, shutdown: &mut (impl Future<Output = ()> + Unpin)) -> Result<(), SinkError> {
-        let mut assignment = streams::AssignmentWatch::new(std::time::Instant::now(), streams::UNASSIGNED_REPORT_AFTER)
-            .with_rejoin(self.config.kafka.rejoin_unassigned_after);
+        let watch = |rejoin| {
+            streams::AssignmentWatch::new(std::time::Instant::now(), streams::UNASSIGNED_REPORT_AFTER)
+                .with_rejoin(rejoin)
+        };
+        let mut assignment = watch(self.config.kafka.rejoin_unassigned_after);
         let mut check = tokio::time::interval(std::time::Duration::from_secs(10));
         loop {
             let first = tokio::select! {
@@ -140,8 +143,7 @@ impl Sink {
                         // A new consumer joins as a new member; the old one leaves the group as it is dropped.
                         warn!(idle_seconds = idle.as_secs(), "the graph sink leaves its group to join again");
                         self.consumer = subscribe(&self.config, &self.topics)?;
-                        assignment = streams::AssignmentWatch::new(std::time::Instant::now(), streams::UNASSIGNED_REPORT_AFTER)
-                            .with_rejoin(self.config.kafka.rejoin_unassigned_after);
+                        assignment.joined(std::time::Instant::now());
                     }
                     continue;
                 }

@@ -25,6 +25,12 @@ impl AssignmentWatch {
         AssignmentWatch { unassigned_since: Some(now), reported_at: None, after, rejoin_after: None }
     }
 
+    /// Notes that the member joined its group anew at `now` (a new consumer): unassigned from then on.
+    pub fn joined(&mut self, now: Instant) {
+        self.unassigned_since = Some(now);
+        self.reported_at = None;
+    }
+
     /// The same watch, also saying when the member should leave and rejoin its group (`None`: never).
     pub fn with_rejoin(mut self, after: Option<Duration>) -> Self {
         self.rejoin_after = after;
@@ -95,5 +101,8 @@ mod tests {
         watch.observe(0, at(101));
         assert_eq!(watch.rejoin_due(at(120)), None);
         assert_eq!(watch.rejoin_due(at(131)), Some(Duration::from_secs(30)));
+        watch.joined(at(131));
+        assert_eq!(watch.rejoin_due(at(150)), None, "a new member waits the whole delay again");
+        assert_eq!(watch.rejoin_due(at(161)), Some(Duration::from_secs(30)));
     }
 }
