@@ -122,11 +122,8 @@ fn subscribe(config: &Config, topics: &Topics) -> Result<SinkConsumer, SinkError
 
 impl Sink {
     async fn serve(&mut self, shutdown: &mut (impl Future<Output = ()> + Unpin)) -> Result<(), SinkError> {
-        let watch = |rejoin| {
-            streams::AssignmentWatch::new(std::time::Instant::now(), streams::UNASSIGNED_REPORT_AFTER)
-                .with_rejoin(rejoin)
-        };
-        let mut assignment = watch(self.config.kafka.rejoin_unassigned_after);
+        let mut assignment = streams::AssignmentWatch::new(std::time::Instant::now(), streams::UNASSIGNED_REPORT_AFTER)
+            .with_rejoin(self.config.kafka.rejoin_unassigned_after);
         let mut check = tokio::time::interval(std::time::Duration::from_secs(10));
         loop {
             let first = tokio::select! {
