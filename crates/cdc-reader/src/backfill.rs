@@ -164,13 +164,7 @@ async fn copy(
 ) -> Result<u64, CdcError> {
     let tables = selected(config, request)?;
     // One snapshot for every table, taken at the first query, after the signal committed.
-    let transaction = client
-        .build_transaction()
-        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .await
-        .map_err(|e| CdcError::pg("starting the backfill snapshot", e))?;
+    let transaction = crate::snapshot::read_only_snapshot(client, "starting the backfill snapshot").await?;
     let mut rows = 0u64;
     for name in &tables {
         let Some(shape) = setup::table_shape(&transaction, config, name).await? else {

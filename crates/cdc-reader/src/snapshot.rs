@@ -43,6 +43,21 @@ pub struct SnapshotPoint<'a> {
     pub name: &'a str,
 }
 
+/// A read-only REPEATABLE READ transaction: one snapshot for every table read in it (taken at its first query,
+/// or imported). `what` names the step in the error.
+pub(crate) async fn read_only_snapshot<'a>(
+    client: &'a mut Client,
+    what: &'static str,
+) -> Result<tokio_postgres::Transaction<'a>, CdcError> {
+    client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(|e| CdcError::pg(what, e))
+}
+
 /// Copies every table as of the exported snapshot. Returns the number of rows.
 pub async fn copy(
     client: &mut Client,
@@ -51,13 +66,7 @@ pub async fn copy(
     point: &SnapshotPoint<'_>,
     batch_rows: i32,
 ) -> Result<u64, CdcError> {
-    let transaction = client
-        .build_transaction()
-        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .await
-        .map_err(|e| CdcError::pg("starting the snapshot transaction", e))?;
+    let transaction = read_only_snapshot(client, "starting the snapshot transaction").await?;
     transaction
         .batch_execute(&format!("set transaction snapshot {}", crate::setup::quote_literal(point.snapshot_name)))
         .await
