@@ -10,12 +10,8 @@ use vocabulary::ReservationKind;
 
 #[tokio::test]
 async fn a_terminated_session_is_replaced_and_the_write_still_lands() -> Result<()> {
-    let db = TestDatabase::create().await?;
-    let mut admin = db.connect().await?;
-    migrations::apply(&mut admin).await?;
-    let store = ConflictStore::connect(db.url()).await?;
-    let hour = 3_600_000_000i64;
-    store.record(&conflict(343, 10 * hour, 11 * hour)).await?;
+    let (_db, admin, store) = fresh().await?;
+    store.record(&conflict(343, 10 * HOUR, 11 * HOUR)).await?;
 
     // Every other session of the database goes: the store's among them.
     let terminated: i64 = admin
@@ -27,7 +23,7 @@ async fn a_terminated_session_is_replaced_and_the_write_still_lands() -> Result<
         .await?
         .get(0);
     assert!(terminated >= 1, "the store's session was terminated");
-    store.record(&conflict(344, 12 * hour, 13 * hour)).await?;
+    store.record(&conflict(344, 12 * HOUR, 13 * HOUR)).await?;
 
     assert_eq!(
         read(&admin).await?,
@@ -39,22 +35,29 @@ async fn a_terminated_session_is_replaced_and_the_write_still_lands() -> Result<
 
 #[tokio::test]
 async fn an_open_conflict_takes_the_current_span_and_a_resolved_one_is_left_alone() -> Result<()> {
-    let db = TestDatabase::create().await?;
-    let mut admin = db.connect().await?;
-    migrations::apply(&mut admin).await?;
-    let store = ConflictStore::connect(db.url()).await?;
-    let hour = 3_600_000_000i64;
-    store.record(&conflict(343, 10 * hour, 12 * hour)).await?;
-    store.record(&conflict(343, 10 * hour, 11 * hour)).await?;
+    let (_db, admin, store) = fresh().await?;
+    store.record(&conflict(343, 10 * HOUR, 12 * HOUR)).await?;
+    store.record(&conflict(343, 10 * HOUR, 11 * HOUR)).await?;
     assert_eq!(read(&admin).await?, vec![(36_000, 39_600, "open".to_owned())], "one row, the overlap as it is now");
     admin.execute("update roomsync_conflicts set status = 'resolved'", &[]).await?;
-    store.record(&conflict(343, 10 * hour, 12 * hour)).await?;
+    store.record(&conflict(343, 10 * HOUR, 12 * HOUR)).await?;
     assert_eq!(
         read(&admin).await?,
         vec![(36_000, 39_600, "resolved".to_owned())],
         "a resolved conflict stays as decided"
     );
     Ok(())
+}
+
+const HOUR: i64 = 3_600_000_000;
+
+/// A migrated fresh database, an admin session on it and a conflict store (keep the database alive).
+async fn fresh() -> Result<(TestDatabase, tokio_postgres::Client, ConflictStore)> {
+    let db = TestDatabase::create().await?;
+    let mut admin = db.connect().await?;
+    migrations::apply(&mut admin).await?;
+    let store = ConflictStore::connect(db.url()).await?;
+    Ok((db, admin, store))
 }
 
 /// An open conflict of one Outlook booking in hall A with event `reservation_id` over [start, end) (µs).
