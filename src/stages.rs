@@ -123,12 +123,9 @@ pub fn cdc(config: &Config) -> anyhow::Result<cdc_reader::Config> {
 /// The resolver's settings.
 pub fn resolver(config: &Config) -> resolver::Config {
     let mut resolver = resolver::Config::new(config.kafka.bootstrap_servers.clone(), config.registry.url.clone());
-    resolver.kafka_properties = config.kafka.properties.clone();
-    resolver.rejoin_unassigned_after = config.kafka.rejoin_unassigned_after;
+    resolver.kafka = kafka_settings(config);
     resolver.topic_prefix = config.kafka.topic_prefix.clone();
     resolver.source_schema = config.cdc.schema.clone();
-    resolver.partitions = config.kafka.partitions;
-    resolver.replication_factor = config.kafka.replication_factor;
     resolver.database_url = Some(database_url(config));
     resolver.policies = resolver::Policies {
         overlap: config.sync.overlap,

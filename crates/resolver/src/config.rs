@@ -1,7 +1,6 @@
 //! Configuration of the resolver: a plain struct (the root binary maps its TOML into it), with every
 //! default in one place ([`Config::new`] and [`Policies::default`]).
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -115,13 +114,10 @@ pub enum TransactionMode {
 /// Settings of the resolver.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Kafka bootstrap servers.
-    pub bootstrap: String,
-    /// Extra librdkafka properties (security, timeouts).
-    pub kafka_properties: BTreeMap<String, String>,
-    /// Rebuild (and so rejoin the group) after this long without any partition of the group; `None`: wait and
-    /// warn (see `streams::KafkaSettings::rejoin_unassigned_after`).
-    pub rejoin_unassigned_after: Option<Duration>,
+    /// The Kafka cluster: bootstrap servers, extra librdkafka properties, partitions and replication factor of
+    /// the topics the resolver creates (reservations, desired, imports), and the rejoin delay of a member
+    /// without partitions (the resolver rebuilds, so it joins again).
+    pub kafka: streams::KafkaSettings,
     /// Topic prefix (default `roomsync`).
     pub topic_prefix: String,
     /// Schema of the captured booking tables (default `public`).
@@ -130,10 +126,6 @@ pub struct Config {
     pub schema_registry_url: String,
     /// Consumer group of the resolver instances (default `roomsync-resolver`).
     pub group: String,
-    /// Partitions of the topics the resolver creates (reservations, desired, imports).
-    pub partitions: i32,
-    /// Replication factor of the topics the resolver creates.
-    pub replication_factor: i32,
     /// PostgreSQL URL for the `roomsync_conflicts` table; without it conflicts are only logged and counted.
     pub database_url: Option<String>,
     /// Domain policies.
@@ -151,15 +143,11 @@ impl Config {
     /// Every default, for Kafka at `bootstrap` and the registry at `schema_registry_url`.
     pub fn new(bootstrap: impl Into<String>, schema_registry_url: impl Into<String>) -> Self {
         Config {
-            bootstrap: bootstrap.into(),
-            kafka_properties: BTreeMap::new(),
-            rejoin_unassigned_after: None,
+            kafka: streams::KafkaSettings::new(bootstrap),
             topic_prefix: vocabulary::topics::DEFAULT_PREFIX.to_owned(),
             source_schema: "public".to_owned(),
             schema_registry_url: schema_registry_url.into(),
             group: "roomsync-resolver".to_owned(),
-            partitions: 1,
-            replication_factor: 1,
             database_url: None,
             policies: Policies::default(),
             window: WindowConfig::default(),

@@ -187,10 +187,7 @@ fn consumer(settings: &KafkaSettings, group: &str) -> Result<Arc<StreamConsumer>
 
 async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Unpin)) -> Result<(), ResolverError> {
     let topics = Topics::new(config.topic_prefix.clone());
-    let mut settings = KafkaSettings::new(config.bootstrap.clone());
-    settings.properties = config.kafka_properties.clone();
-    settings.partitions = config.partitions;
-    settings.replication_factor = config.replication_factor;
+    let settings = &config.kafka;
     let mut inputs: Vec<String> = SOURCE_TABLES.iter().map(|t| topics.cdc(&config.source_schema, t)).collect();
     let cdc_topics = inputs.clone();
     inputs.push(topics.graph_events());
@@ -206,11 +203,11 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
     specs.push(TopicSpec::log(topics.reservations()));
     specs.push(TopicSpec::log(topics.imports()));
     specs.push(TopicSpec::log(topics.dead_letter()));
-    ensure_topics(&settings, &specs).await?;
+    ensure_topics(settings, &specs).await?;
 
     let codec = AvroCodec::new(RegistryClient::new(&config.schema_registry_url));
-    let input_consumer = consumer(&settings, &format!("{}-inputs", config.group))?;
-    let group_consumer = consumer(&settings, &config.group)?;
+    let input_consumer = consumer(settings, &format!("{}-inputs", config.group))?;
+    let group_consumer = consumer(settings, &config.group)?;
     let partitions = partition_count(&group_consumer, &topics.desired()).await?;
     let reservation_partitions = partition_count(&group_consumer, &topics.reservations()).await?;
     if partitions != reservation_partitions || partitions <= 0 {
@@ -230,7 +227,7 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
     };
     let (acks, mut ack_failure) = AckWatcher::start();
     let emitter = Emitter {
-        producer: RecordProducer::new(&settings, codec.clone())?,
+        producer: RecordProducer::new(settings, codec.clone())?,
         topics: topics.clone(),
         partitions,
         conflicts,
@@ -258,7 +255,7 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
     };
     let mut last_input = Instant::now();
     let mut assignment = streams::AssignmentWatch::new(std::time::Instant::now(), streams::UNASSIGNED_REPORT_AFTER)
-        .with_rejoin(config.rejoin_unassigned_after);
+        .with_rejoin(config.kafka.rejoin_unassigned_after);
     info!(partitions, inputs = inputs.len(), "resolver reading its inputs");
     loop {
         tokio::select! {

@@ -114,7 +114,7 @@ impl Running {
         let mut config = Config::new(testkit::kafka_bootstrap(), stack.registry_url.clone());
         config.topic_prefix = prefix.clone();
         config.group = unique_name("resolver");
-        config.partitions = partitions;
+        config.kafka.partitions = partitions;
         config.database_url = Some(db.url().to_owned());
         // The sample data lies in spring 2026: a wide past margin keeps it inside the window.
         config.window = WindowConfig {
