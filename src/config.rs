@@ -226,7 +226,10 @@ pub struct KafkaConfig {
     pub partitions: i32,
     /// Replication factor of topics roomsync creates.
     pub replication_factor: i32,
-    /// Extra librdkafka properties (e.g. `"security.protocol" = "SASL_SSL"`).
+    /// Extra librdkafka properties (e.g. `"security.protocol" = "SASL_SSL"`, `"session.timeout.ms" = 10000`);
+    /// numbers and booleans are taken as librdkafka's strings, so an environment override such as
+    /// `ROOMSYNC__KAFKA__PROPERTIES__session.timeout.ms=10000` works too.
+    #[serde(deserialize_with = "librdkafka_properties")]
     pub properties: std::collections::BTreeMap<String, String>,
     /// Single-instance deployments: a resolver or graph sink without any partition of its group for this long
     /// leaves the group and joins again (unset: it waits and warns). See `streams::KafkaSettings`.
@@ -546,6 +549,26 @@ fn reject_secrets(table: &toml::Table) -> Result<(), ConfigError> {
 }
 
 /// An environment value as TOML when it reads as a number, boolean or array, else as a string.
+/// librdkafka takes every property as a string: scalars of any TOML type are accepted and written as such.
+fn librdkafka_properties<'de, D>(deserializer: D) -> Result<std::collections::BTreeMap<String, String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let raw = std::collections::BTreeMap::<String, toml::Value>::deserialize(deserializer)?;
+    raw.into_iter()
+        .map(|(key, value)| match value {
+            toml::Value::String(text) => Ok((key, text)),
+            toml::Value::Integer(n) => Ok((key, n.to_string())),
+            toml::Value::Float(x) => Ok((key, x.to_string())),
+            toml::Value::Boolean(b) => Ok((key, b.to_string())),
+            other => Err(serde::de::Error::custom(format!(
+                "kafka property {key:?} must be a string, number or boolean, not {}",
+                other.type_str()
+            ))),
+        })
+        .collect()
+}
+
 fn parse_env_value(raw: &str) -> toml::Value {
     toml::from_str::<toml::Table>(&format!("v = {raw}"))
         .ok()

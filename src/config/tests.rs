@@ -127,3 +127,20 @@ fn the_local_stack_config_is_valid_and_needs_no_token() {
     let example = Config::load_with_env(Some(Path::new(example)), env(&[])).expect("example config is valid");
     assert_eq!(example.kafka.rejoin_unassigned_after, None, "off unless asked for");
 }
+
+#[test]
+fn kafka_properties_take_numbers_and_booleans_from_the_file_and_the_environment() {
+    let f = file(
+        "[kafka.properties]\n\"security.protocol\" = \"SASL_SSL\"\n\"enable.ssl.certificate.verification\" = true\n",
+    );
+    let config =
+        Config::load_with_env(Some(f.path()), env(&[("ROOMSYNC__KAFKA__PROPERTIES__session.timeout.ms", "10000")]))
+            .expect("valid");
+    let properties = &config.kafka.properties;
+    assert_eq!(properties.get("security.protocol").map(String::as_str), Some("SASL_SSL"));
+    assert_eq!(properties.get("enable.ssl.certificate.verification").map(String::as_str), Some("true"));
+    assert_eq!(properties.get("session.timeout.ms").map(String::as_str), Some("10000"));
+    let nested = file("[kafka.properties]\n\"sasl\" = { mechanism = \"PLAIN\" }\n");
+    let err = Config::load_with_env(Some(nested.path()), env(&[])).expect_err("a table is no property value");
+    assert!(err.to_string().contains("kafka property \"sasl\""), "{err}");
+}
