@@ -10,11 +10,18 @@
 //! Invariant: a partition counts as owned only once it has been read up to the high watermark it had when
 //! it was assigned, so an instance never emits for a room before it knows what that room's calendar already
 //! holds.
+//!
+//! The driver looks at the assignment every 250 ms, but the consumer starts reading a partition the moment it
+//! is assigned: a small partition can be read to its end before the driver first sees it assigned. Loading is
+//! therefore judged by the consumer's position (the offset after the last record handed to the driver), not
+//! only by the records read after the targets were taken: counting only those left a restarted instance, whose
+//! assignment arrived while it idled, without any room for ever (issue #18).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::{Offset, TopicPartitionList};
 use tracing::info;
 
 use crate::error::ResolverError;
@@ -34,13 +41,18 @@ impl Membership {
         Membership { topics, ..Membership::default() }
     }
 
-    /// Re-reads the assignment; returns true when it changed.
+    /// Re-reads the assignment and the consumer's positions; returns true when the assignment changed.
     pub async fn refresh(&mut self, consumer: &Arc<StreamConsumer>) -> Result<bool, ResolverError> {
-        let list = consumer.assignment().map_err(|e| {
-            ResolverError::Stream(streams::StreamError::Kafka { context: "reading the assignment".into(), source: e })
-        })?;
+        let kafka = |context: &str| {
+            let context = context.to_owned();
+            move |e| ResolverError::Stream(streams::StreamError::Kafka { context, source: e })
+        };
+        let list = consumer.assignment().map_err(kafka("reading the assignment"))?;
         let assigned: BTreeSet<i32> = list.elements().iter().map(|e| e.partition()).collect();
         if assigned == self.assigned {
+            if !self.loading.caught_up() {
+                self.reached(&consumer.position().map_err(kafka("reading the positions"))?);
+            }
             return Ok(false);
         }
         info!(partitions = ?assigned, "resolver partitions assigned");
@@ -52,7 +64,18 @@ impl Membership {
         }
         self.assigned = assigned;
         self.loading = loading;
+        self.reached(&consumer.position().map_err(kafka("reading the positions"))?);
         Ok(true)
+    }
+
+    /// Counts the records the consumer has already handed over (its position is the offset after the last
+    /// one), also those read before the targets were taken.
+    fn reached(&mut self, positions: &TopicPartitionList) {
+        for element in positions.elements() {
+            if let Offset::Offset(next) = element.offset() {
+                self.loading.read(element.topic(), element.partition(), next - 1);
+            }
+        }
     }
 
     /// Whether a record of `partition` is part of loading what is already there (to be recorded in the
