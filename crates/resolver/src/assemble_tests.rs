@@ -154,3 +154,56 @@ fn an_update_without_an_unchanged_toast_value_keeps_the_stored_value() {
     let event = applied.reservations.first().expect("moved");
     assert_eq!(event.description.as_deref(), Some("Hallen er stengt."));
 }
+
+#[test]
+fn a_late_record_of_a_transaction_applied_incomplete_still_counts_after_later_transactions() {
+    // Transaction 20 moved allocation 101 to Hall A (link rewrite); it was applied before its link INSERT
+    // arrived (the buffer bound released it), and transaction 30 came meanwhile.
+    let mut assembler = loaded();
+    let link_moved = Tx::new(20)
+        .delete("bb_allocation_resource", &[("allocation_id", int(101)), ("resource_id", int(2))])
+        .insert("bb_allocation_resource", &[("allocation_id", int(101)), ("resource_id", int(1))])
+        .done();
+    let (applied_early, late) = link_moved.split_at(1);
+    assembler.apply_transaction(applied_early);
+    assembler.apply_transaction(&Tx::new(30).insert("bb_organization", &[("id", int(9)), ("name", text("Ny"))]).done());
+    let applied = assembler.apply_transaction(late);
+    assert_eq!(
+        ops(&applied.reservations),
+        vec![(ReservationKind::Allocation, 101, 1, UpsertOrDelete::Upsert)],
+        "the late link is applied, not dropped for its commit LSN"
+    );
+}
+
+#[test]
+fn a_replayed_truncate_removes_only_what_was_written_before_it() {
+    let mut assembler = loaded();
+    let truncate = vec![crate::cdc::CdcRecord {
+        table: "bb_booking".into(),
+        op: crate::cdc::Op::Truncate,
+        key: Default::default(),
+        after: None,
+        commit_lsn: 20,
+        tx_position: 0,
+        commit_ts_ms: 20,
+        snapshot: false,
+    }];
+    let applied = assembler.apply_transaction(&truncate);
+    assert_eq!(ops(&applied.reservations), vec![(ReservationKind::Booking, 201, 2, UpsertOrDelete::Delete)]);
+    let again = Tx::new(30)
+        .insert(
+            "bb_booking",
+            &[
+                ("id", int(202)),
+                ("active", int(1)),
+                ("group_id", int(1)),
+                ("season_id", int(1)),
+                ("from_", local("2026-03-25 18:00")),
+                ("to_", local("2026-03-25 19:00")),
+            ],
+        )
+        .insert("bb_booking_resource", &[("booking_id", int(202)), ("resource_id", int(2))])
+        .done();
+    assert_eq!(assembler.apply_transaction(&again).reservations.len(), 1);
+    assert!(assembler.apply_transaction(&truncate).reservations.is_empty(), "the replayed TRUNCATE keeps booking 202");
+}

@@ -93,6 +93,8 @@ struct Driver {
     caught_up: bool,
     max_buffered: usize,
     replayed: usize,
+    /// The transaction whose late records were last reported (one warning per transaction).
+    late_reported: Option<i64>,
 }
 
 /// While catching up, prune after this many applied records.
@@ -150,7 +152,18 @@ impl Driver {
             None => None,
         };
         let record = crate::cdc::decode(key.as_ref(), &value)?;
-        let mut ready = self.assembler.push(topic, record);
+        let pushed = self.assembler.push(topic, record);
+        if pushed.duplicate {
+            ::metrics::counter!(crate::metrics::REPLAYS_DROPPED).increment(1);
+        }
+        if let Some(commit_lsn) = pushed.late {
+            ::metrics::counter!(crate::metrics::LATE_RECORDS).increment(1);
+            if self.late_reported != Some(commit_lsn) {
+                self.late_reported = Some(commit_lsn);
+                warn!(commit_lsn, topic, "a record arrived after its transaction was applied incomplete: applied late");
+            }
+        }
+        let mut ready = pushed.ready;
         ready.extend(self.assembler.release_overflow(self.max_buffered));
         self.apply_ready(ready).await
     }
@@ -242,6 +255,7 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
         caught_up: false,
         max_buffered: config.max_buffered_records,
         replayed: 0,
+        late_reported: None,
     };
     driver.core.prune(now_micros());
     driver.core.ownership = Ownership { partitions, owned: Some(Default::default()) };

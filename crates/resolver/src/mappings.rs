@@ -35,11 +35,16 @@ impl CalendarMappings {
             self.unindex(id, indexed);
         }
         let changed = apply_by_id(&mut self.rows, record);
-        if self.rows.is_empty() {
-            // A TRUNCATE (or the last row deleted): nothing may stay indexed.
+        if record.op == crate::cdc::Op::Truncate {
+            // Only the rows written after the TRUNCATE stay: index them again.
             self.by_event.clear();
             self.imported.clear();
             self.by_item.clear();
+            let rows: Vec<(i64, Indexed)> = self.rows.iter().map(|(id, row)| (*id, Indexed::of(row))).collect();
+            for (id, row) in rows {
+                self.index(id, row);
+            }
+            return changed;
         }
         if let Some(id) = id {
             if let Some(new) = self.rows.get(&id).map(Indexed::of) {

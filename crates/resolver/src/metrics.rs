@@ -12,7 +12,14 @@ pub const OUTLOOK_CLASSIFIED: &str = "roomsync_resolver_outlook_events_total";
 pub const REVERTS_EMITTED: &str = "roomsync_resolver_reverts_total";
 /// Input records dead-lettered (label `kind`).
 pub const DEAD_LETTERS: &str = "roomsync_resolver_dead_letters_total";
-/// Records dropped as replays at or below the applied position.
+/// Records skipped as copies: a replayed record at or below its key's applied position, or a copy of a record
+/// of a transaction already applied whole (normal after a reconnect or a crash of the cdc-reader).
 pub const REPLAYS_DROPPED: &str = "roomsync_resolver_replays_dropped_total";
+/// Transactions applied before all their records had arrived (buffer bound, stall timeout, snapshot without
+/// END); each is also a warning with its commit LSN.
+pub const RELEASED_INCOMPLETE: &str = "roomsync_resolver_transactions_released_incomplete_total";
+/// Records that arrived after their transaction had been applied incomplete: applied late, never dropped; each
+/// transaction is also a warning with its commit LSN.
+pub const LATE_RECORDS: &str = "roomsync_resolver_late_records_total";
 /// Gauge: partitions of the resolver's group (desired/reservations) this instance is assigned.
 pub const ASSIGNED_PARTITIONS: &str = "roomsync_resolver_assigned_partitions";

@@ -5,7 +5,9 @@
 //!  transaction (records in commit order) --apply--> BookingState --touched--> assemble --compare hash--> changes
 //! ```
 //! Invariants:
-//! - a transaction whose commit LSN is at or below the last applied one is a replay and is skipped whole;
+//! - replays are harmless record by record: the state ignores a record at or below its key's applied position
+//!   (never a whole transaction by its commit LSN: a record of a transaction applied incomplete, released early
+//!   by the assembler's buffer bound or stall timeout, arrives after later transactions and must still count);
 //! - a record is emitted only when its content hash differs from the last one emitted for its key, so a link
 //!   rewrite, an `id_string` UPDATE, a `completed = 1` batch or a full-table UPDATE emit nothing;
 //! - a reservation that stops applying (cancelled, deleted, unlinked, season hidden) gets a delete record for
@@ -52,10 +54,6 @@ impl Assembler {
     pub fn apply_transaction(&mut self, records: &[CdcRecord]) -> Applied {
         let mut applied = Applied::default();
         let Some(first) = records.first() else { return applied };
-        if !first.snapshot && first.commit_lsn <= self.applied_lsn {
-            ::metrics::counter!(crate::metrics::REPLAYS_DROPPED).increment(records.len() as u64);
-            return applied;
-        }
         let mut dirty = HashSet::new();
         let mut all = false;
         for record in records {
@@ -70,7 +68,8 @@ impl Assembler {
             }
         }
         if !first.snapshot {
-            self.applied_lsn = records.iter().map(|r| r.commit_lsn).max().unwrap_or(self.applied_lsn);
+            self.applied_lsn =
+                records.iter().map(|r| r.commit_lsn).max().unwrap_or(self.applied_lsn).max(self.applied_lsn);
         }
         let ts = records.iter().map(|r| r.commit_ts_ms).max().unwrap_or(0);
         let lsn = records.iter().map(|r| r.commit_lsn).max().unwrap_or(0);

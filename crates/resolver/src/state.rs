@@ -105,9 +105,11 @@ fn kind_of_link(table: &str) -> Option<(ReservationKind, &'static str)> {
 
 pub(crate) fn apply_by_id(rows: &mut ById, record: &CdcRecord) -> bool {
     if record.op == Op::Truncate {
-        let changed = !rows.is_empty();
-        rows.clear();
-        return changed;
+        // Only what was written before the TRUNCATE goes: a replayed or late TRUNCATE never removes a row that
+        // a later transaction wrote.
+        let before = rows.len();
+        rows.retain(|_, stored| stored.position > record.position());
+        return rows.len() != before;
     }
     let Some(id) = record.key.get("id").and_then(Cell::int) else { return false };
     if rows.get(&id).is_some_and(|stored| stored.position >= record.position()) {
@@ -134,7 +136,7 @@ impl BookingState {
         let table = record.table.as_str();
         if let Some(kind) = kind_of_main(table) {
             if record.op == Op::Truncate {
-                self.main.entry(kind).or_default().clear();
+                apply_by_id(self.main.entry(kind).or_default(), record);
                 return Touched::Dimension;
             }
             let key = record.key.get("id").and_then(Cell::int);
@@ -185,7 +187,14 @@ impl BookingState {
     fn apply_link(&mut self, kind: ReservationKind, column: &str, record: &CdcRecord) -> Touched {
         let links = self.links.entry(kind).or_default();
         if record.op == Op::Truncate {
-            links.clear();
+            // As for rows: links written after the TRUNCATE stay.
+            let truncated = record.position();
+            let positions = &mut self.link_positions;
+            positions.retain(|(k, _, _), position| *k != kind || *position > truncated);
+            for (id, resources) in links.iter_mut() {
+                resources.retain(|resource| positions.contains_key(&(kind, *id, *resource)));
+            }
+            links.retain(|_, resources| !resources.is_empty());
             return Touched::Dimension;
         }
         let int = |name: &str| record.key.get(name).and_then(Cell::int).and_then(|v| i32::try_from(v).ok());

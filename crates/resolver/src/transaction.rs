@@ -17,15 +17,17 @@
 //! the number of buffered records is bounded by the caller's limit (beyond it the oldest transactions are
 //! applied as they are).
 //!
-//! Replays: after a reconnect the cdc-reader produces the transactions it had not confirmed again, so the
-//! topics may hold a transaction's records and END twice, the copies interleaved with other records in any
-//! order across topics. Hence a record is counted once per (topic, position in the transaction), so copies never
-//! stand in for a record not yet read; and anything arriving for a commit LSN at or below the last one released
-//! never opens a new pending transaction (it would wait at the head for ever, holding back every later one):
-//! an END is dropped, a record is handed on alone at once (a replayed copy changes nothing in the state, which
-//! ignores records at or below a key's applied position; a record of a transaction the fallback released
-//! early is applied late rather than never).
-
+//! Replays: after a reconnect or a crash the cdc-reader produces the transactions it had not confirmed again,
+//! so the topics may hold a transaction's records and END twice, the first copy possibly incomplete, the copies
+//! interleaved with other records in any order across topics. Hence a record is counted once per (topic,
+//! position in the transaction), so copies never stand in for a record not yet read. Anything arriving for a
+//! commit LSN at or below the last one released never opens a new pending transaction (it would wait at the
+//! head for ever, holding back every later one). What it is depends on how its transaction was released:
+//! - released complete: every record it counts was applied, so the arrival is a copy and is skipped;
+//! - released incomplete (the buffer bound, the stall timeout, a snapshot without END; see [`Released`]): a
+//!   record at a position not seen yet is *late*, not a copy. It is handed on alone and applied (the state
+//!   keeps the newest position per key, so applying it late is safe), counted and reported with its
+//!   transaction's commit LSN. Nothing is ever dropped for arriving late.
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use crate::cdc::CdcRecord;
@@ -49,6 +51,23 @@ struct Pending {
     end: Option<TxEnd>,
 }
 
+/// What [`TransactionAssembler::push`] made of a record.
+#[derive(Debug, Default)]
+pub struct Pushed {
+    /// Transactions (or late records alone) ready to apply, in order.
+    pub ready: Vec<Vec<CdcRecord>>,
+    /// The record was a copy of one already taken (a replay): skipped.
+    pub duplicate: bool,
+    /// The record belongs to a transaction released incomplete before it arrived: its commit LSN. It is in
+    /// `ready`, alone, applied late.
+    pub late: Option<i64>,
+}
+
+/// Transactions released before they were complete whose missing records may still arrive (bounded:
+/// [`RELEASED_EARLY_KEPT`]; once forgotten, a late record of one is taken for a copy only if its position was
+/// seen, which it then cannot be, so it is still applied).
+const RELEASED_EARLY_KEPT: usize = 10_000;
+
 impl Pending {
     fn is_snapshot(&self) -> bool {
         self.end.is_none() && self.records.first().is_some_and(|r| r.snapshot)
@@ -71,6 +90,8 @@ pub struct TransactionAssembler {
     buffered: usize,
     /// Commit LSN of the last transaction released: everything pending is above it.
     released: Option<i64>,
+    /// Transactions released incomplete, by commit LSN: the positions seen and the END if any.
+    released_early: BTreeMap<i64, Pending>,
 }
 
 impl TransactionAssembler {
@@ -81,6 +102,7 @@ impl TransactionAssembler {
             pending: BTreeMap::new(),
             buffered: 0,
             released: None,
+            released_early: BTreeMap::new(),
         }
     }
 
@@ -89,26 +111,44 @@ impl TransactionAssembler {
         self.buffered
     }
 
-    /// Adds a data record read from `topic`; returns the transactions that are now complete.
-    pub fn push(&mut self, topic: &str, record: CdcRecord) -> Vec<Vec<CdcRecord>> {
-        if self.is_released(record.commit_lsn) {
-            return vec![vec![record]];
+    /// Adds a data record read from `topic`; says what became ready.
+    pub fn push(&mut self, topic: &str, record: CdcRecord) -> Pushed {
+        let lsn = record.commit_lsn;
+        if self.is_released(lsn) {
+            let Some(early) = self.released_early.get_mut(&lsn) else {
+                // Its transaction was released complete: this is a copy.
+                return Pushed { duplicate: true, ..Pushed::default() };
+            };
+            if !early.per_topic.entry(topic.to_owned()).or_default().insert(record.tx_position) {
+                return Pushed { duplicate: true, ..Pushed::default() };
+            }
+            if early.complete(&self.consumed) {
+                self.released_early.remove(&lsn);
+            }
+            return Pushed { ready: vec![vec![record]], late: Some(lsn), ..Pushed::default() };
         }
-        let pending = self.pending.entry(record.commit_lsn).or_default();
+        let pending = self.pending.entry(lsn).or_default();
         if !pending.per_topic.entry(topic.to_owned()).or_default().insert(record.tx_position) {
             // A replayed copy of a record already buffered.
-            return Vec::new();
+            return Pushed { duplicate: true, ..Pushed::default() };
         }
         pending.records.push(record);
         self.buffered += 1;
-        self.release_complete()
+        Pushed { ready: self.release_complete(), ..Pushed::default() }
     }
 
     /// Adds an END marker; returns the transactions that are now complete.
     pub fn end(&mut self, end: TxEnd) -> Vec<Vec<CdcRecord>> {
         let lsn = end.commit_lsn;
         if self.is_released(lsn) {
-            // A replayed END of a transaction already applied: nothing to wait for.
+            // A replayed END of a transaction already applied, or the END of one released early: it says how many
+            // late records to expect.
+            if let Some(early) = self.released_early.get_mut(&lsn) {
+                early.end = Some(end);
+                if early.complete(&self.consumed) {
+                    self.released_early.remove(&lsn);
+                }
+            }
             return Vec::new();
         }
         self.pending.entry(lsn).or_default().end = Some(end);
@@ -128,15 +168,38 @@ impl TransactionAssembler {
         Some(pending)
     }
 
-    /// Releases everything buffered, in commit order (quiet-period fallback, shutdown).
+    /// Releases everything buffered, in commit order (quiet-period fallback, stall timeout).
     pub fn release_all(&mut self) -> Vec<Vec<CdcRecord>> {
         let mut out = Vec::new();
         while let Some(pending) = self.pop_first() {
-            if !pending.records.is_empty() {
-                out.push(sorted(pending.records));
+            if let Some(records) = self.released_as_it_is(pending, true) {
+                out.push(records);
             }
         }
         out
+    }
+
+    /// The records of a transaction released without waiting for completeness; an incomplete one is
+    /// remembered, so its late records are told from copies.
+    fn released_as_it_is(&mut self, mut pending: Pending, report: bool) -> Option<Vec<CdcRecord>> {
+        let records = std::mem::take(&mut pending.records);
+        if !pending.complete(&self.consumed) {
+            let lsn = records.first().map_or(self.released.unwrap_or_default(), |r| r.commit_lsn);
+            if report {
+                tracing::warn!(
+                    commit_lsn = lsn,
+                    records = records.len(),
+                    end_seen = pending.end.is_some(),
+                    "transaction applied before all its records arrived; records arriving later are applied late"
+                );
+                ::metrics::counter!(crate::metrics::RELEASED_INCOMPLETE).increment(1);
+            }
+            self.released_early.insert(lsn, pending);
+            while self.released_early.len() > RELEASED_EARLY_KEPT {
+                self.released_early.pop_first();
+            }
+        }
+        (!records.is_empty()).then(|| sorted(records))
     }
 
     /// Releases the initial snapshot when it is all that is buffered (an idle database after the snapshot sends
@@ -153,8 +216,8 @@ impl TransactionAssembler {
         let mut out = Vec::new();
         while self.buffered > limit {
             let Some(pending) = self.pop_first() else { break };
-            if !pending.records.is_empty() {
-                out.push(sorted(pending.records));
+            if let Some(records) = self.released_as_it_is(pending, true) {
+                out.push(records);
             }
         }
         out
@@ -172,8 +235,10 @@ impl TransactionAssembler {
                 break;
             }
             let Some(pending) = self.pop_first() else { break };
-            if !pending.records.is_empty() {
-                out.push(sorted(pending.records));
+            // A snapshot released this way is done by design; its END and the records of other topics may
+            // still come (the topics are read interleaved): they are late, not copies.
+            if let Some(records) = self.released_as_it_is(pending, false) {
+                out.push(records);
             }
         }
         out

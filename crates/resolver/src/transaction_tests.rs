@@ -31,10 +31,10 @@ fn assembler() -> TransactionAssembler {
 #[test]
 fn a_transaction_is_released_only_when_its_end_and_all_counted_records_arrived() {
     let mut tx = assembler();
-    assert!(tx.push("t.link", record("link", 10, 1)).is_empty());
+    assert!(tx.push("t.link", record("link", 10, 1)).ready.is_empty());
     assert!(tx.end(end(10, &[("t.event", 1), ("t.link", 2)])).is_empty());
-    assert!(tx.push("t.event", record("event", 10, 0)).is_empty());
-    let ready = tx.push("t.link", record("link", 10, 2));
+    assert!(tx.push("t.event", record("event", 10, 0)).ready.is_empty());
+    let ready = tx.push("t.link", record("link", 10, 2)).ready;
     assert_eq!(ready.len(), 1);
     let positions: Vec<i64> = ready[0].iter().map(|r| r.tx_position).collect();
     assert_eq!(positions, vec![0, 1, 2], "released in transaction order");
@@ -66,9 +66,9 @@ fn the_snapshot_is_one_transaction_complete_when_streaming_begins() {
     for position in 0..3 {
         let mut snap = record("event", 5, position);
         snap.snapshot = true;
-        assert!(tx.push("t.event", snap).is_empty());
+        assert!(tx.push("t.event", snap).ready.is_empty());
     }
-    let ready = tx.push("t.event", record("event", 9, 0));
+    let ready = tx.push("t.event", record("event", 9, 0)).ready;
     assert_eq!(ready.len(), 1, "the snapshot, released whole");
     assert_eq!(ready[0].len(), 3);
     assert_eq!(tx.end(end(9, &[("t.event", 1)])).len(), 1);
@@ -95,7 +95,7 @@ fn a_snapshot_with_an_end_marker_waits_for_all_its_counted_records() {
     assert!(tx.end(end(5, &[("t.event", 1), ("t.link", 1)])).is_empty());
     let mut link = record("link", 5, 1);
     link.snapshot = true;
-    assert_eq!(tx.push("t.link", link).len(), 1);
+    assert_eq!(tx.push("t.link", link).ready.len(), 1);
 }
 
 #[test]
@@ -132,9 +132,9 @@ fn replayed_copies_of_records_do_not_stand_in_for_a_record_not_yet_read() {
     // First copy: the connection dropped after one of the two links.
     tx.push("t.link", record("link", 10, 0));
     // Second copy: its first link and its END are read before its second link.
-    assert!(tx.push("t.link", record("link", 10, 0)).is_empty());
+    assert!(tx.push("t.link", record("link", 10, 0)).ready.is_empty());
     assert!(tx.end(end(10, &[("t.link", 2)])).is_empty(), "link 1 is still missing");
-    let ready = tx.push("t.link", record("link", 10, 1));
+    let ready = tx.push("t.link", record("link", 10, 1)).ready;
     assert_eq!(ready.len(), 1);
     let positions: Vec<i64> = ready[0].iter().map(|r| r.tx_position).collect();
     assert_eq!(positions, vec![0, 1], "each record once");
@@ -142,12 +142,12 @@ fn replayed_copies_of_records_do_not_stand_in_for_a_record_not_yet_read() {
 }
 
 #[test]
-fn a_late_copy_of_a_released_record_is_handed_on_alone_and_holds_nothing_back() {
+fn a_late_copy_of_a_transaction_released_complete_is_skipped_and_holds_nothing_back() {
     let mut tx = assembler();
     tx.push("t.event", record("event", 10, 0));
     assert_eq!(tx.end(end(10, &[("t.event", 1)])).len(), 1);
-    let late = tx.push("t.event", record("event", 10, 0));
-    assert_eq!(late.len(), 1, "applied at once (the state ignores what it already applied)");
+    let copy = tx.push("t.event", record("event", 10, 0));
+    assert!(copy.duplicate && copy.ready.is_empty() && copy.late.is_none(), "a copy: {copy:?}");
     assert_eq!(tx.buffered(), 0);
     tx.push("t.link", record("link", 20, 0));
     assert_eq!(tx.end(end(20, &[("t.link", 1)])).len(), 1);
@@ -160,8 +160,10 @@ fn a_snapshot_released_before_its_end_was_read_does_not_hold_back_what_follows()
     let mut tx = assembler();
     let snap = |table: &str, position| CdcRecord { snapshot: true, ..record(table, 5, position) };
     tx.push("t.event", snap("event", 0));
-    assert_eq!(tx.push("t.event", record("event", 9, 0)).len(), 1, "the snapshot, released early");
-    assert_eq!(tx.push("t.link", snap("link", 1)).len(), 1, "a late snapshot record, handed on alone");
+    assert_eq!(tx.push("t.event", record("event", 9, 0)).ready.len(), 1, "the snapshot, released early");
+    let late = tx.push("t.link", snap("link", 1));
+    assert_eq!(late.ready.len(), 1, "a late snapshot record, handed on alone");
+    assert_eq!(late.late, Some(5));
     assert!(tx.end(end(5, &[("t.event", 1), ("t.link", 1)])).is_empty());
     let ready = tx.end(end(9, &[("t.event", 1)]));
     assert_eq!(ready.len(), 1, "9 released without waiting for the stall timeout");
@@ -219,7 +221,7 @@ fn transactions_replayed_after_reconnects_are_each_released_once_whole_in_commit
             released.extend(match position {
                 Some(position) => {
                     let table = if topic == "t.event" { "event" } else { "link" };
-                    tx.push(topic, record(table, lsn, position))
+                    tx.push(topic, record(table, lsn, position)).ready
                 }
                 None => tx.end(counts(lsn)),
             });
@@ -237,4 +239,21 @@ fn transactions_replayed_after_reconnects_are_each_released_once_whole_in_commit
         }
         assert_eq!(first, vec![(10, 2), (20, 3), (30, 2), (40, 1)]);
     }
+}
+
+#[test]
+fn a_record_of_a_transaction_released_by_the_buffer_bound_is_late_not_a_copy() {
+    let mut tx = assembler();
+    tx.push("t.event", record("event", 10, 0));
+    tx.push("t.event", record("event", 20, 0));
+    let released = tx.release_overflow(1);
+    assert_eq!(released.len(), 1, "transaction 10 released as it is");
+    let late = tx.push("t.link", record("link", 10, 1));
+    assert_eq!(late.late, Some(10));
+    assert_eq!(late.ready.len(), 1, "handed on alone, to be applied");
+    let copy = tx.push("t.link", record("link", 10, 1));
+    assert!(copy.duplicate && copy.ready.is_empty(), "its copy is a copy: {copy:?}");
+    // Its END says nothing more is missing: a further copy of the first record is a copy too.
+    assert!(tx.end(end(10, &[("t.event", 1), ("t.link", 1)])).is_empty());
+    assert!(tx.push("t.event", record("event", 10, 0)).duplicate);
 }
