@@ -47,6 +47,8 @@ mod booking;
 mod broker;
 #[path = "convergence/compare.rs"]
 mod compare;
+#[path = "convergence/crash.rs"]
+mod crash;
 #[path = "convergence/faults.rs"]
 mod faults;
 #[path = "convergence/harness.rs"]
@@ -55,6 +57,8 @@ mod harness;
 mod oracle;
 #[path = "convergence/outlook.rs"]
 mod outlook;
+#[path = "convergence/process.rs"]
+mod process;
 #[path = "convergence/run.rs"]
 mod run;
 mod support;
@@ -88,6 +92,26 @@ async fn booking_and_outlook_changes_converge_under_chaos() -> anyhow::Result<()
         }
         Err(error) => {
             Err(error.context(format!("chaos run failed; seed {seed} (replay with ROOMSYNC_CHAOS_SEED={seed})")))
+        }
+    }
+}
+
+/// Rounds of the kill-and-restart test when `ROOMSYNC_CRASH_ROUNDS` is not set: every kill point once.
+const DEFAULT_CRASH_ROUNDS: u64 = crash::POINTS.len() as u64;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_process_killed_at_any_point_converges_after_its_restart() -> anyhow::Result<()> {
+    let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).try_init();
+    let seed = setting("ROOMSYNC_CRASH_SEED", DEFAULT_SEED)?;
+    let rounds = setting("ROOMSYNC_CRASH_ROUNDS", DEFAULT_CRASH_ROUNDS)?;
+    eprintln!("crash: seed {seed}, {rounds} rounds (replay with ROOMSYNC_CRASH_SEED={seed})");
+    match crash::run(seed, usize::try_from(rounds)?).await {
+        Ok(report) => {
+            eprintln!("crash: converged after every restart; seed {seed}\n{report}");
+            Ok(())
+        }
+        Err(error) => {
+            Err(error.context(format!("crash test failed; seed {seed} (replay with ROOMSYNC_CRASH_SEED={seed})")))
         }
     }
 }

@@ -101,7 +101,7 @@ impl BookingSystem {
         BookingSystem { url, client: None, reservations: Vec::new(), counter: 0 }
     }
 
-    async fn client(&mut self) -> anyhow::Result<&mut Client> {
+    pub async fn client(&mut self) -> anyhow::Result<&mut Client> {
         if self.client.as_ref().is_none_or(Client::is_closed) {
             let (client, connection) = tokio_postgres::connect(&self.url, NoTls).await?;
             tokio::spawn(connection);
@@ -192,7 +192,7 @@ impl BookingSystem {
         }
     }
 
-    async fn new_event(&mut self, rng: &mut StdRng, history: &mut History) -> anyhow::Result<String> {
+    pub async fn new_event(&mut self, rng: &mut StdRng, history: &mut History) -> anyhow::Result<String> {
         let rooms = rooms_of(rng, false);
         let (from, to) = pick_slot(rng, true);
         let name = subject(rng, "Arr", self.counter);
@@ -229,7 +229,7 @@ impl BookingSystem {
         Ok(format!("new event {id} {name:?} {from}..{to} on {resources:?} public={public}"))
     }
 
-    async fn new_allocations(&mut self, rng: &mut StdRng, history: &mut History) -> anyhow::Result<String> {
+    pub async fn new_allocations(&mut self, rng: &mut StdRng, history: &mut History) -> anyhow::Result<String> {
         let rooms = rooms_of(rng, true);
         let room = rooms.first().copied().unwrap_or(ROOMS[0]);
         let resources: Vec<i32> = rooms.iter().map(|r| r.resource).collect();
@@ -281,7 +281,7 @@ impl BookingSystem {
         Ok(format!("new allocations {ids:?} org {organization} weekly from {from}..{to} on {resources:?}"))
     }
 
-    async fn new_booking(&mut self, rng: &mut StdRng, history: &mut History) -> anyhow::Result<String> {
+    pub async fn new_booking(&mut self, rng: &mut StdRng, history: &mut History) -> anyhow::Result<String> {
         // Usually inside an allocation (a group refines its club's slot), sometimes on its own.
         let allocations: Vec<Reservation> = self
             .reservations
@@ -329,7 +329,13 @@ impl BookingSystem {
 
     /// The legacy ORM's save: UPDATE of every column, then the links (and event dates) deleted and re-inserted.
     /// `same` keeps everything as it is (a save that changes nothing visible).
-    async fn save(&mut self, i: usize, rng: &mut StdRng, history: &mut History, same: bool) -> anyhow::Result<String> {
+    pub async fn save(
+        &mut self,
+        i: usize,
+        rng: &mut StdRng,
+        history: &mut History,
+        same: bool,
+    ) -> anyhow::Result<String> {
         let Some(mut r) = self.reservations.get(i).cloned() else { return Ok("nothing".into()) };
         if !same {
             match rng.gen_range(0..3) {
@@ -386,7 +392,7 @@ impl BookingSystem {
     }
 
     /// Cancellation or reactivation: through a save (with the link rewrite) or the REST path's one-column UPDATE.
-    async fn toggle_active(&mut self, i: usize, rng: &mut StdRng, history: &mut History) -> anyhow::Result<String> {
+    pub async fn toggle_active(&mut self, i: usize, rng: &mut StdRng, history: &mut History) -> anyhow::Result<String> {
         let Some(r) = self.reservations.get_mut(i) else { return Ok("nothing".into()) };
         r.active = !r.active;
         let r = r.clone();
@@ -401,7 +407,7 @@ impl BookingSystem {
     }
 
     /// Hard deletion in one transaction, children first.
-    async fn hard_delete(&mut self, i: usize, history: &mut History) -> anyhow::Result<String> {
+    pub async fn hard_delete(&mut self, i: usize, history: &mut History) -> anyhow::Result<String> {
         let Some(r) = self.reservations.get(i).cloned() else { return Ok("nothing".into()) };
         let client = self.client().await?;
         let tx = client.transaction().await?;
@@ -426,7 +432,7 @@ impl BookingSystem {
     }
 
     /// A season changes status or is (de)activated: every allocation and booking in it shows or hides.
-    async fn season(&mut self, rng: &mut StdRng, history: &mut History) -> anyhow::Result<String> {
+    pub async fn season(&mut self, rng: &mut StdRng, history: &mut History) -> anyhow::Result<String> {
         let season = SEASONS[rng.gen_range(0..SEASONS.len())];
         let client = self.client().await?;
         let description = if rng.gen_bool(0.3) {

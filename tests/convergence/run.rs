@@ -40,7 +40,8 @@ const PROGRESS: Duration = Duration::from_secs(30);
 /// How long each restart of the failure diagnosis may take to converge.
 const DIAGNOSIS: Duration = Duration::from_secs(45);
 
-async fn connect(url: &str) -> anyhow::Result<Client> {
+/// A connection of the test's own (spared by the fault injector).
+pub async fn connect(url: &str) -> anyhow::Result<Client> {
     let url = format!("{url}?application_name={APPLICATION_NAME}");
     let (client, connection) = tokio_postgres::connect(&url, NoTls).await?;
     tokio::spawn(connection);

@@ -4,17 +4,18 @@
 use roomsync::config::Config;
 use testkit::Stack;
 
-/// The configuration `roomsync run` would give the stages of a test pipeline: the test's database, the broker at
-/// `bootstrap`, the stack's schema registry, the in-process Graph emulator at `graph` (its base URL, tenant
-/// fixtures/emulator/tenant.toml's client), topic prefix, slot and publication `name`, and `extra` settings
-/// (as environment overrides) on top.
-pub fn pipeline_config(
+/// The environment overrides (`ROOMSYNC__...`) that configure `roomsync run` for a test pipeline: the test's
+/// database, the broker at `bootstrap`, the stack's schema registry, the Graph emulator at `graph` (its base URL,
+/// tenant fixtures/emulator/tenant.toml's client), topic prefix, slot and publication `name`, and `extra` settings
+/// on top. The in-process stages read them through [`pipeline_config`]; a child `roomsync` process gets them as
+/// its environment.
+pub fn pipeline_env(
     database_url: &str,
     bootstrap: &str,
     graph: &str,
     name: &str,
     extra: &[(&str, String)],
-) -> anyhow::Result<Config> {
+) -> Vec<(String, String)> {
     let stack = Stack::from_env();
     let base = [
         ("ROOMSYNC__DATABASE__URL", database_url.to_owned()),
@@ -27,6 +28,16 @@ pub fn pipeline_config(
         ("ROOMSYNC__CDC__SLOT", name.to_owned()),
         ("ROOMSYNC__CDC__PUBLICATION", name.to_owned()),
     ];
-    let env = base.into_iter().chain(extra.iter().cloned()).map(|(k, v)| (k.to_owned(), v));
-    Ok(Config::load_with_env(None, env)?)
+    base.into_iter().chain(extra.iter().cloned()).map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+/// The configuration `roomsync run` would give the stages of a test pipeline ([`pipeline_env`]'s settings).
+pub fn pipeline_config(
+    database_url: &str,
+    bootstrap: &str,
+    graph: &str,
+    name: &str,
+    extra: &[(&str, String)],
+) -> anyhow::Result<Config> {
+    Ok(Config::load_with_env(None, pipeline_env(database_url, bootstrap, graph, name, extra))?)
 }

@@ -1,0 +1,158 @@
+//! The real `roomsync` binary as a child process, killed the way a deployment loses it: SIGKILL (power loss,
+//! OOM killer, `kill -9`), no shutdown code runs, and started again at once with the same configuration.
+//!
+//! ```text
+//!  test --spawn (env: ROOMSYNC__...)--> roomsync run  --stderr--> <dir>/roomsync.log (every incarnation, appended)
+//!    \--GET /metrics, /health/ready, /api/status (its admin API)--^
+//!    \--kill(): SIGKILL, reaped --> start(): the same command again
+//! ```
+//! Invariant: at most one incarnation runs at a time, and a killed one is reaped before the next starts, so the
+//! restart meets exactly what a supervisor's restart after a crash would meet.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use tokio::process::{Child, Command};
+
+use super::broker::free_port;
+
+/// How long a started process may take to answer on its admin API.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// One `roomsync` process (all stages, or the ones named in `args`), restarted as often as it is killed.
+pub struct Process {
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    log: PathBuf,
+    admin: String,
+    child: Option<Child>,
+    http: reqwest::Client,
+    /// SIGKILLs so far.
+    pub kills: usize,
+}
+
+impl Process {
+    /// Starts `roomsync <args>` with `env` (the `ROOMSYNC__...` settings; none are inherited from the test's own
+    /// environment) and an admin API on a free port; its stderr goes to `log`.
+    pub async fn start(args: &[&str], env: Vec<(String, String)>, log: &Path) -> anyhow::Result<Process> {
+        let admin = format!("127.0.0.1:{}", free_port()?);
+        let mut env = env;
+        env.push(("ROOMSYNC__ADMIN__LISTEN".into(), admin.clone()));
+        env.push(("ROOMSYNC__ADMIN__AUTH_DISABLED".into(), "true".into()));
+        let mut process = Process {
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
+            env,
+            log: log.to_owned(),
+            admin,
+            child: None,
+            http: reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?,
+            kills: 0,
+        };
+        process.spawn().await?;
+        Ok(process)
+    }
+
+    async fn spawn(&mut self) -> anyhow::Result<()> {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log)?;
+        let mut command = Command::new(env!("CARGO_BIN_EXE_roomsync"));
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("ROOMSYNC") {
+                command.env_remove(name);
+            }
+        }
+        let filter = std::env::var("ROOMSYNC_CHILD_LOG").unwrap_or_else(|_| "info".to_owned());
+        let child = command
+            .args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("RUST_LOG", filter)
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting the roomsync binary")?;
+        self.child = Some(child);
+        let url = format!("http://{}/health/live", self.admin);
+        let http = self.http.clone();
+        testkit::wait_until("roomsync's admin API to answer", READY_TIMEOUT, || {
+            let (url, http) = (url.clone(), http.clone());
+            async move { Ok(http.get(&url).send().await.ok().filter(|r| r.status().is_success()).map(|_| ())) }
+        })
+        .await
+    }
+
+    /// SIGKILLs the process (no shutdown code runs) and reaps it.
+    pub async fn kill(&mut self) -> anyhow::Result<()> {
+        let Some(mut child) = self.child.take() else { bail!("roomsync is not running") };
+        if let Some(status) = child.try_wait()? {
+            bail!("roomsync had already exited ({status}) before it was killed; see {}", self.log.display());
+        }
+        child.kill().await.context("killing roomsync")?;
+        self.kills += 1;
+        Ok(())
+    }
+
+    /// Starts the same command again.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        if self.child.is_some() {
+            bail!("roomsync is still running");
+        }
+        self.spawn().await
+    }
+
+    /// Fails when the process exited by itself (a stage failed; `roomsync run` then stops with its error).
+    pub fn check_alive(&mut self) -> anyhow::Result<()> {
+        match self.child.as_mut().map(Child::try_wait).transpose()? {
+            Some(Some(status)) => bail!("roomsync exited by itself ({status}); see {}", self.log.display()),
+            Some(None) => Ok(()),
+            None => bail!("roomsync is not running"),
+        }
+    }
+
+    /// The admin API's answer to `GET path` (status and body).
+    pub async fn get(&self, path: &str) -> anyhow::Result<(u16, String)> {
+        let response = self.http.get(format!("http://{}{path}", self.admin)).send().await?;
+        Ok((response.status().as_u16(), response.text().await?))
+    }
+
+    /// The sum of a Prometheus metric's samples (every label set) as the process exports it now; 0 when absent.
+    pub async fn metric(&self, name: &str) -> anyhow::Result<f64> {
+        let (_, text) = self.get("/metrics").await?;
+        Ok(sum_of(&text, name))
+    }
+
+    /// The last `lines` lines of the log, for failure messages.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    /// Where the log is.
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+}
+
+/// The sum of the samples of `name` in a Prometheus text exposition.
+pub fn sum_of(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter(|line| line.strip_prefix(name).is_some_and(|rest| rest.starts_with(['{', ' '])))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sum_of;
+
+    #[test]
+    fn samples_of_one_metric_are_summed_over_labels() {
+        let text = "# TYPE a_total counter\na_total{t=\"x\"} 2\na_total{t=\"y\"} 3\na_total_other 9\nb 1\n";
+        assert_eq!(sum_of(text, "a_total"), 5.0);
+        assert_eq!(sum_of(text, "b"), 1.0);
+        assert_eq!(sum_of(text, "c"), 0.0);
+    }
+}
