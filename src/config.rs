@@ -358,6 +358,11 @@ pub struct SyncConfig {
     pub conflicts: ConflictPolicy,
     /// Turn non-conflicting Outlook-origin bookings into import records.
     pub import_outlook_bookings: bool,
+    /// Booking changes the resolver took in and could not turn into calendar changes for this long (a
+    /// transaction that never completes, partitions it cannot load) are a stall: logged as an error, shown by
+    /// `roomsync status`, failing `/health/ready`, in `roomsync_resolver_stalled_seconds`.
+    #[serde(with = "humantime_serde")]
+    pub stall_after: Duration,
 }
 
 impl Default for SyncConfig {
@@ -371,6 +376,7 @@ impl Default for SyncConfig {
             outlook_edits: EditPolicy::Revert,
             conflicts: ConflictPolicy::Record,
             import_outlook_bookings: true,
+            stall_after: Duration::from_secs(120),
         }
     }
 }

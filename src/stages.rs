@@ -138,6 +138,7 @@ pub fn resolver(config: &Config) -> resolver::Config {
     };
     resolver.window.past = config.sync.window_past;
     resolver.window.horizon = config.sync.horizon;
+    resolver.stall_after = config.sync.stall_after;
     resolver
 }
 

@@ -96,9 +96,31 @@ async fn ready(State(state): State<Shared>) -> Response {
     if let Some(kafka) = &state.kafka {
         checks.insert("kafka".into(), super::probe::kafka(kafka).await.into());
     }
-    let ready = checks.values().all(|v| v == "ok");
+    // What the stage instances say of their own progress: a stalled one makes the pipeline not ready, a
+    // degraded one (a transaction applied incomplete a moment ago) is reported without failing the probe.
+    let mut degraded = false;
+    if let Ok(stages) = status::stage_health(&state.database).await {
+        for stage in stages.iter().filter(|s| !s.gone) {
+            let name = format!("{} {}", stage.stage, stage.instance);
+            let detail = stage.detail.as_deref().unwrap_or_default();
+            match stage.state.as_str() {
+                "stalled" => checks.insert(name, format!("stalled: {detail}").into()),
+                "degraded" => {
+                    degraded = true;
+                    checks.insert(name, format!("degraded: {detail}").into())
+                }
+                _ => checks.insert(name, "ok".into()),
+            };
+        }
+    }
+    let ready = checks.values().all(|v| v == "ok" || v.as_str().is_some_and(|v| v.starts_with("degraded")));
     let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    let body = json!({ "status": if ready { "ready" } else { "not_ready" }, "checks": checks });
+    let word = match (ready, degraded) {
+        (false, _) => "not_ready",
+        (true, true) => "degraded",
+        (true, false) => "ready",
+    };
+    let body = json!({ "status": word, "checks": checks });
     (code, Json(body)).into_response()
 }
 

@@ -76,6 +76,20 @@ pub async fn status(config: &Config, json: bool) -> anyhow::Result<()> {
         ),
         None => println!("cdc slot {}: not created yet", config.cdc.slot),
     }
+    for stage in &status.stages {
+        let state = if stage.gone {
+            format!("gone (last seen {})", stage.updated_at.to_rfc3339())
+        } else {
+            stage.state.to_uppercase()
+        };
+        println!(
+            "{} {}: {state} since {}{}",
+            stage.stage,
+            stage.instance,
+            stage.since.to_rfc3339(),
+            stage.detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default()
+        );
+    }
     let items: Vec<String> = status.items_by_status.iter().map(|(s, n)| format!("{s} {n}")).collect();
     println!("items: {}", if items.is_empty() { "none".into() } else { items.join(", ") });
     println!("open conflicts: {}", status.open_conflicts);

@@ -1,5 +1,6 @@
-//! The pipeline's status as the database knows it: the replication slot (lag, retained WAL), the sync state
-//! of the mapped items, the rooms and the open conflicts. `roomsync status` prints it; the admin API serves it.
+//! The pipeline's status as the database knows it: the replication slot (lag, retained WAL), what the running
+//! stage instances say of their own progress (`roomsync_stage_health`), the sync state of the mapped items, the
+//! rooms and the open conflicts. `roomsync status` prints it; the admin API serves it.
 
 use std::collections::BTreeMap;
 
@@ -20,6 +21,54 @@ pub struct Status {
     pub rooms: Vec<RoomStatus>,
     /// Open conflicts.
     pub open_conflicts: i64,
+    /// What the stage instances say of their own progress (a stalled resolver says so here).
+    pub stages: Vec<StageHealth>,
+}
+
+/// How long a stage instance's health row stays current without a refresh (they refresh every 30 s): an older
+/// row belongs to an instance that is gone.
+pub const HEALTH_CURRENT_SECONDS: i64 = 120;
+
+/// One stage instance's own account of its progress.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageHealth {
+    /// The stage (`resolver`).
+    pub stage: String,
+    /// Host and process id.
+    pub instance: String,
+    /// `ok`, `catching_up`, `degraded` or `stalled`.
+    pub state: String,
+    /// What is wrong, for `degraded` and `stalled`.
+    pub detail: Option<String>,
+    /// Since when it is in this state.
+    pub since: DateTime<Utc>,
+    /// When the instance last refreshed its row.
+    pub updated_at: DateTime<Utc>,
+    /// The row was not refreshed for [`HEALTH_CURRENT_SECONDS`]: the instance is gone (or hangs).
+    pub gone: bool,
+}
+
+/// The current stage health rows (refreshed within [`HEALTH_CURRENT_SECONDS`]) and the gone ones.
+pub async fn stage_health(client: &Client) -> Result<Vec<StageHealth>, tokio_postgres::Error> {
+    Ok(client
+        .query(
+            "select stage::text, instance::text, state::text, detail, since, updated_at,
+                    updated_at < now() - make_interval(secs => $1::bigint)
+             from roomsync_stage_health order by stage, instance",
+            &[&HEALTH_CURRENT_SECONDS],
+        )
+        .await?
+        .iter()
+        .map(|row| StageHealth {
+            stage: row.get(0),
+            instance: row.get(1),
+            state: row.get(2),
+            detail: row.get(3),
+            since: row.get(4),
+            updated_at: row.get(5),
+            gone: row.get(6),
+        })
+        .collect())
 }
 
 /// The logical replication slot of the CDC reader.
@@ -129,5 +178,6 @@ pub async fn read(client: &Client, slot: &str) -> Result<Status, tokio_postgres:
         .collect();
     let open_conflicts =
         client.query_one("select count(*) from roomsync_conflicts where status = 'open'", &[]).await?.get(0);
-    Ok(Status { slot, items_by_status, recent_errors, rooms, open_conflicts })
+    let stages = stage_health(client).await?;
+    Ok(Status { slot, items_by_status, recent_errors, rooms, open_conflicts, stages })
 }

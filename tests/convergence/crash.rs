@@ -196,6 +196,10 @@ impl System {
             bail!("{error}: {} differences: {shown:#?}\n{}", last.len(), self.diagnostics().await);
         }
         self.process.check_alive()?;
+        let (code, ready) = self.process.get("/health/ready").await?;
+        if code != 200 {
+            bail!("converged, but /health/ready answers {code}: {ready}\n{}", self.diagnostics().await);
+        }
         Ok(started.elapsed())
     }
 }

@@ -38,6 +38,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(5, "0005_graph_known_events"),
     migration!(6, "0006_conflict_decline"),
     migration!(7, "0007_signals"),
+    migration!(8, "0008_stage_health"),
 ];
 
 /// Arbitrary constant for `pg_advisory_xact_lock`, so concurrent starts apply migrations one at a time.

@@ -137,6 +137,9 @@ pub struct Config {
     /// Most CDC records buffered while waiting for transactions to complete (bounds memory; when reached the
     /// oldest buffered transactions are applied as they are).
     pub max_buffered_records: usize,
+    /// Input taken in and not turned into output for this long is a stall: warned, counted in
+    /// `roomsync_resolver_stalled_seconds`, written to `roomsync_stage_health` (see `liveness`).
+    pub stall_after: Duration,
 }
 
 impl Config {
@@ -153,6 +156,7 @@ impl Config {
             window: WindowConfig::default(),
             transactions: TransactionMode::EndMarkers,
             max_buffered_records: 100_000,
+            stall_after: Duration::from_secs(120),
         }
     }
 }

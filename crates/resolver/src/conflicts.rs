@@ -1,4 +1,5 @@
-//! Recording Outlook-origin bookings that overlap a reservation in `roomsync_conflicts` (migration 0004).
+//! The resolver's PostgreSQL writes: Outlook-origin bookings that overlap a reservation in `roomsync_conflicts`
+//! (migration 0004), and its liveness in `roomsync_stage_health` (migration 0008, see [`crate::liveness`]).
 //!
 //! Invariant: recording is idempotent (the table's unique key on mailbox, event and reservation makes a
 //! replay a no-op), so the resolver can record again after a restart without duplicating rows; a conflict still
@@ -78,6 +79,36 @@ impl ConflictStore {
                 &conflict.status,
             ],
             "recording a conflict",
+        )
+        .await
+    }
+}
+
+impl ConflictStore {
+    /// Writes this instance's liveness row (state, detail, since when) and refreshes its `updated_at`.
+    pub async fn record_health(
+        &self,
+        instance: &str,
+        state: &crate::liveness::State,
+        since: DateTime<Utc>,
+    ) -> Result<(), ResolverError> {
+        self.execute(
+            "insert into roomsync_stage_health (stage, instance, state, detail, since, updated_at) \
+             values ('resolver', $1, $2, $3, $4, now()) \
+             on conflict (stage, instance) do update set state = excluded.state, detail = excluded.detail, \
+                 since = excluded.since, updated_at = now()",
+            &[&instance, &state.name(), &state.detail(), &since],
+            "recording the resolver's liveness",
+        )
+        .await
+    }
+
+    /// Removes this instance's liveness row (a graceful stop: the instance is gone, not stalled).
+    pub async fn forget_health(&self, instance: &str) -> Result<(), ResolverError> {
+        self.execute(
+            "delete from roomsync_stage_health where stage = 'resolver' and instance = $1",
+            &[&instance],
+            "removing the resolver's liveness row",
         )
         .await
     }

@@ -95,6 +95,9 @@ struct Driver {
     replayed: usize,
     /// The transaction whose late records were last reported (one warning per transaction).
     late_reported: Option<i64>,
+    /// Liveness facts gathered since the last poll tick.
+    input_read: bool,
+    late_at_tick: Option<i64>,
 }
 
 /// While catching up, prune after this many applied records.
@@ -157,6 +160,7 @@ impl Driver {
             ::metrics::counter!(crate::metrics::REPLAYS_DROPPED).increment(1);
         }
         if let Some(commit_lsn) = pushed.late {
+            self.late_at_tick = Some(commit_lsn);
             ::metrics::counter!(crate::metrics::LATE_RECORDS).increment(1);
             if self.late_reported != Some(commit_lsn) {
                 self.late_reported = Some(commit_lsn);
@@ -186,6 +190,66 @@ impl Driver {
         let dead_letters = self.topics.dead_letter();
         if let Err(send_err) = self.emitter.producer.send(&dead_letters, topic, None, Some(&letter)).await {
             warn!(error = %send_err, "dead letter could not be sent");
+        }
+    }
+}
+
+/// This process's name in `roomsync_stage_health`: host and process id.
+fn instance_name() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".to_owned());
+    format!("{host}:{}", std::process::id())
+}
+
+/// The liveness tracker with its reporting: a warning on every change, the stall gauge, the health row (written
+/// on every change and refreshed every [`HEALTH_REFRESH`]).
+struct Health {
+    liveness: crate::liveness::Liveness,
+    instance: String,
+    since: chrono::DateTime<chrono::Utc>,
+    written: Option<std::time::Instant>,
+}
+
+/// How often the health row is rewritten when nothing changes (readers take a row older than a few of these
+/// for an instance that is gone).
+const HEALTH_REFRESH: Duration = Duration::from_secs(30);
+
+impl Health {
+    fn new(bound: Duration, instance: String) -> Self {
+        let liveness = crate::liveness::Liveness::new(bound, std::time::Instant::now());
+        Health { liveness, instance, since: chrono::Utc::now(), written: None }
+    }
+
+    async fn observe(&mut self, facts: &crate::liveness::Facts, store: Option<&ConflictStore>) {
+        let now = std::time::Instant::now();
+        let changed = self.liveness.observe(facts, now);
+        ::metrics::gauge!(crate::metrics::STALLED_SECONDS).set(self.liveness.stalled_for(now).as_secs_f64());
+        if let Some(state) = &changed {
+            self.since = chrono::Utc::now();
+            match state {
+                crate::liveness::State::Stalled(detail) => error!(detail = %detail, "resolver stalled"),
+                crate::liveness::State::Degraded(detail) => warn!(detail = %detail, "resolver degraded"),
+                other => info!(state = other.name(), "resolver liveness"),
+            }
+        }
+        let due = self.written.is_none_or(|at| now.duration_since(at) >= HEALTH_REFRESH);
+        if let Some(store) = store.filter(|_| changed.is_some() || due) {
+            match store.record_health(&self.instance, self.liveness.state(), self.since).await {
+                Ok(()) => self.written = Some(now),
+                Err(err) => warn!(error = %err, "the resolver's liveness could not be recorded"),
+            }
+        }
+    }
+
+    async fn forget(&self, store: Option<&ConflictStore>) {
+        if let Some(store) = store {
+            if let Err(err) = store.forget_health(&self.instance).await {
+                warn!(error = %err, "the resolver's liveness row could not be removed");
+            }
         }
     }
 }
@@ -256,7 +320,10 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
         max_buffered: config.max_buffered_records,
         replayed: 0,
         late_reported: None,
+        input_read: false,
+        late_at_tick: None,
     };
+    let mut health = Health::new(config.stall_after, instance_name());
     driver.core.prune(now_micros());
     driver.core.ownership = Ownership { partitions, owned: Some(Default::default()) };
     let mut membership = Membership::new(vec![topics.desired(), topics.reservations()]);
@@ -275,6 +342,7 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
         tokio::select! {
             () = &mut *shutdown => {
                 info!("resolver stopping");
+                health.forget(driver.emitter.conflicts.as_ref()).await;
                 driver.emitter.acks.drain().await;
                 return Ok(());
             }
@@ -285,6 +353,7 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
                 let (key, value) = (message.key().map(<[u8]>::to_vec), message.payload().map(<[u8]>::to_vec));
                 drop(message);
                 last_input = Instant::now();
+                driver.input_read = true;
                 match driver.input(&topic, key.as_deref(), value.as_deref()).await {
                     Ok(()) => {}
                     Err(err) if err.disposition() == Disposition::DeadLetter => driver.dead_letter(&topic, partition, offset, &err).await,
@@ -327,6 +396,15 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
                     let group = config.group.clone();
                     return Err(streams::StreamError::Unassigned { group, idle_seconds: idle.as_secs() }.into());
                 }
+                let facts = crate::liveness::Facts {
+                    caught_up: driver.caught_up,
+                    oldest_buffered: driver.assembler.oldest_pending(),
+                    assigned,
+                    owned: membership.owned().len(),
+                    input_read: std::mem::take(&mut driver.input_read),
+                    incomplete: driver.assembler.take_incomplete().or(driver.late_at_tick.take()),
+                };
+                health.observe(&facts, driver.emitter.conflicts.as_ref()).await;
                 if driver.assembler.buffered() > 0 && last_input.elapsed() >= quiet {
                     let stalled = last_input.elapsed() >= crate::config::STALL_TIMEOUT;
                     if stalled && !release_everything {

@@ -30,6 +30,7 @@ pub mod error;
 pub mod hash;
 pub mod inputs;
 pub mod ledger;
+pub mod liveness;
 pub mod mappings;
 pub mod metrics;
 pub mod outlook;

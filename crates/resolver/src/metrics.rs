@@ -23,3 +23,5 @@ pub const RELEASED_INCOMPLETE: &str = "roomsync_resolver_transactions_released_i
 pub const LATE_RECORDS: &str = "roomsync_resolver_late_records_total";
 /// Gauge: partitions of the resolver's group (desired/reservations) this instance is assigned.
 pub const ASSIGNED_PARTITIONS: &str = "roomsync_resolver_assigned_partitions";
+/// Gauge: how long the resolver has been stalled (0 when it is not; see `liveness`).
+pub const STALLED_SECONDS: &str = "roomsync_resolver_stalled_seconds";

@@ -92,6 +92,8 @@ pub struct TransactionAssembler {
     released: Option<i64>,
     /// Transactions released incomplete, by commit LSN: the positions seen and the END if any.
     released_early: BTreeMap<i64, Pending>,
+    /// The last transaction released incomplete (and reported) since [`TransactionAssembler::take_incomplete`].
+    incomplete: Option<i64>,
 }
 
 impl TransactionAssembler {
@@ -103,12 +105,23 @@ impl TransactionAssembler {
             buffered: 0,
             released: None,
             released_early: BTreeMap::new(),
+            incomplete: None,
         }
     }
 
     /// Records waiting for their transaction.
     pub fn buffered(&self) -> usize {
         self.buffered
+    }
+
+    /// Commit LSN of the oldest transaction waiting (every later one waits behind it).
+    pub fn oldest_pending(&self) -> Option<i64> {
+        self.pending.first_key_value().map(|(lsn, _)| *lsn)
+    }
+
+    /// The last transaction applied incomplete (buffer bound, stall timeout) since the last call.
+    pub fn take_incomplete(&mut self) -> Option<i64> {
+        self.incomplete.take()
     }
 
     /// Adds a data record read from `topic`; says what became ready.
@@ -193,6 +206,7 @@ impl TransactionAssembler {
                     "transaction applied before all its records arrived; records arriving later are applied late"
                 );
                 ::metrics::counter!(crate::metrics::RELEASED_INCOMPLETE).increment(1);
+                self.incomplete = Some(lsn);
             }
             self.released_early.insert(lsn, pending);
             while self.released_early.len() > RELEASED_EARLY_KEPT {
