@@ -1,7 +1,8 @@
-//! Fault injection: stages killed and restarted at random points, the broker killed and restarted, roomsync's
-//! PostgreSQL sessions (the replication connection included) terminated, Graph 429/503 storms with latency and
-//! answers lost after the write was applied, duplicated and lost (held, never flushed) change notifications,
-//! delta rounds with empty first pages and replayed items.
+//! Fault injection: stage processes SIGKILLed and restarted at random points, one at a time or all at once (the
+//! whole deployment), the broker killed and restarted, roomsync's PostgreSQL sessions (the replication
+//! connection included) terminated, Graph 429/503 storms with latency and answers lost after the write was
+//! applied, duplicated and lost (held, never flushed) change notifications, delta rounds with empty first pages
+//! and replayed items.
 //!
 //! Invariant: `calm` returns the emulator to its fault-free defaults but never flushes held notifications: those
 //! stay lost, and only the Graph source's polling can make up for them.
@@ -19,8 +20,16 @@ use super::booking::APPLICATION_NAME;
 use super::harness::Harness;
 
 /// Fault kinds with the upper end of their share of the roll (out of 100).
-const FAULTS: [(&str, u32); 7] =
-    [("kill", 35), ("broker", 45), ("postgres", 60), ("storm", 75), ("lost", 85), ("duplicates", 95), ("delta", 100)];
+const FAULTS: [(&str, u32); 8] = [
+    ("kill", 27),
+    ("crash", 35),
+    ("broker", 45),
+    ("postgres", 60),
+    ("storm", 75),
+    ("lost", 85),
+    ("duplicates", 95),
+    ("delta", 100),
+];
 
 /// Fault kinds left out when `ROOMSYNC_CHAOS_FAULTS` is not set: none since F7 (stages rejoin their groups after
 /// a broker crash) and F12 (cancels survive compaction) were fixed. A fault that meets a new pipeline bug goes
@@ -98,12 +107,18 @@ impl Injector {
             return Ok(format!("fault {kind} switched off"));
         }
         let description = match roll {
-            0..=34 => {
+            0..=26 => {
                 let stage = Stage::ALL[rng.gen_range(0..Stage::ALL.len())];
                 let down = Duration::from_millis(rng.gen_range(0..3000));
                 harness.kill(stage, down).await;
                 self.count("stage killed");
                 format!("fault: kill {} for {down:?}", stage.name())
+            }
+            27..=34 => {
+                let down = Duration::from_millis(rng.gen_range(0..3000));
+                harness.crash(down).await;
+                self.count("every stage killed at once");
+                format!("fault: crash of every stage process at once, down for {down:?}")
             }
             35..=44 => {
                 if self.broker_restart.as_ref().is_some_and(|t| !t.is_finished()) {

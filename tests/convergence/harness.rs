@@ -1,14 +1,14 @@
-//! The system under test: the in-process Graph emulator, the test's own broker, and the four stages, each run by
-//! a supervisor that restarts it when it fails or is killed, as a process supervisor (systemd, Kubernetes)
-//! would restart `roomsync run --stage ...`.
+//! The system under test: the in-process Graph emulator, the test's own broker, and the four stages, each a
+//! real `roomsync run --stage <stage>` process run by a supervisor that restarts it when it exits or is killed,
+//! as a process supervisor (systemd, Kubernetes) would.
 //!
 //! ```text
-//!  supervisor(stage) --spawns--> thread + own tokio runtime --runs--> stages::start(config, stage)
-//!        ^   | kill: the runtime is dropped, which drops every task the stage spawned (like a killed process)
-//!        +---+ failure or kill -> wait -> start again (same config, same slot, same consumer groups)
+//!  supervisor(stage) --spawns--> roomsync run --stage <stage>   (stderr: $TMPDIR/<name>-<stage>.log)
+//!        ^   | kill: SIGKILL (no shutdown code runs); crash: every stage's process at once, the whole deployment
+//!        +---+ exit or kill -> wait -> start again (same config, same slot, same consumer groups)
 //! ```
-//! Invariant: a killed stage leaves nothing running behind (its runtime with all its tasks, connections and
-//! listeners is gone), so a restart meets exactly what a restarted process would meet.
+//! Invariant: a killed stage leaves nothing running behind (its process is reaped before the next one starts),
+//! so a restart meets exactly what a restarted process meets.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -18,21 +18,24 @@ use anyhow::Context;
 use graph_emulator::{serve, Emulator, TenantConfig};
 use roomsync::cli::Stage;
 use roomsync::config::Config;
-use roomsync::stages;
 use testkit::{unique_name, TestDatabase};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 
 use super::broker::{free_port, Broker};
+use super::process::Process;
 
 /// The Graph source's fallback polling: lost notifications cost at most this long.
 pub const POLL_INTERVAL: &str = "2s";
+
+/// How often a supervisor looks whether its process exited by itself.
+const WATCH_EVERY: Duration = Duration::from_millis(200);
 
 /// What happened to each stage (for the report and the failure message).
 #[derive(Debug, Default, Clone)]
 pub struct StageLog {
     /// Kills by the fault injector.
     pub kills: usize,
-    /// Returns with an error (then restarted).
+    /// Exits by itself (then restarted).
     pub failures: usize,
     /// Panics (a bug; the test fails).
     pub panics: Vec<String>,
@@ -61,7 +64,7 @@ pub struct Harness {
     pub emu: Emulator,
     /// Base URL of the emulator (for the admin endpoints).
     pub graph_url: String,
-    /// roomsync's configuration for this run.
+    /// roomsync's configuration for this run (what the stage processes are given).
     pub config: Config,
     /// The test's own broker (shared with the fault injector, which restarts it in the background).
     pub broker: Arc<tokio::sync::Mutex<Broker>>,
@@ -72,73 +75,51 @@ pub struct Harness {
     supervisors: Vec<Supervisor>,
 }
 
-/// Runs one incarnation of a stage on its own thread and runtime until it returns or `kill` fires. `None` means
-/// killed; a panic surfaces as a dropped sender.
-fn incarnation(config: Config, stage: Stage, kill: oneshot::Receiver<()>) -> oneshot::Receiver<Option<String>> {
-    let (done, outcome) = oneshot::channel();
-    let spawned = std::thread::Builder::new().name(format!("chaos-{}", stage.name())).spawn(move || {
-        let Ok(runtime) = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() else {
-            let _ = done.send(Some("could not build a runtime".to_owned()));
-            return;
-        };
-        let result = runtime.block_on(async move {
-            // The stage is never shut down gracefully here: the harness kills it or the test ends.
-            let task = match stages::start(&config, stage, std::future::pending()) {
-                Ok(task) => task,
-                Err(error) => return Some(Some(format!("{error:#}"))),
-            };
-            tokio::select! {
-                result = task => Some(Some(match result {
-                    Ok(()) => "returned without being asked to stop".to_owned(),
-                    Err(error) => format!("{error:#}"),
-                })),
-                _ = kill => None,
-            }
-        });
-        // Dropping the runtime without waiting: every task of the stage is dropped, like a killed process.
-        runtime.shutdown_background();
-        let _ = done.send(result.flatten());
-    });
-    if spawned.is_err() {
-        let (done, outcome) = oneshot::channel();
-        let _ = done.send(Some("could not spawn a thread".to_owned()));
-        return outcome;
+/// Notes that `stage`'s process exited by itself: a failure, or a panic (exit status 101), with its log's tail.
+fn note_exit(logs: &StageLogs, stage: Stage, process: &Process, status: std::process::ExitStatus) {
+    let mut logs = logs.lock().unwrap_or_else(|e| e.into_inner());
+    let log = logs.entry(stage.name()).or_default();
+    let tail = process.log_tail(3);
+    if status.code() == Some(101) || tail.contains("panicked") {
+        log.panics.push(format!("{} panicked: {tail}", stage.name()));
+    } else {
+        log.failures += 1;
+        log.last_error = Some(format!("{status}: {tail}").chars().take(300).collect());
     }
-    outcome
 }
 
-async fn supervise(config: Config, stage: Stage, mut commands: mpsc::Receiver<Command>, logs: StageLogs) {
+async fn supervise(mut process: Process, stage: Stage, mut commands: mpsc::Receiver<Command>, logs: StageLogs) {
     loop {
-        let (kill, killed) = oneshot::channel();
-        let mut outcome = incarnation(config.clone(), stage, killed);
         let down = tokio::select! {
-            result = &mut outcome => {
-                let mut logs = logs.lock().unwrap_or_else(|e| e.into_inner());
-                let log = logs.entry(stage.name()).or_default();
-                match result {
-                    Ok(Some(error)) => {
-                        log.failures += 1;
-                        log.last_error = Some(error.chars().take(300).collect());
-                    }
-                    Ok(None) => {}
-                    Err(_) => log.panics.push(format!("{} panicked", stage.name())),
-                }
-                // A supervisor's restart delay.
-                Duration::from_millis(500)
-            }
-            command = commands.recv() => {
-                let _ = kill.send(());
-                let _ = outcome.await;
-                match command {
-                    Some(Command::Kill { down }) => {
+            command = commands.recv() => match command {
+                Some(Command::Kill { down }) => {
+                    if process.kill().await.is_ok() {
                         logs.lock().unwrap_or_else(|e| e.into_inner()).entry(stage.name()).or_default().kills += 1;
-                        down
                     }
-                    None => return,
+                    down
                 }
-            }
+                None => {
+                    let _ = process.kill().await;
+                    return;
+                }
+            },
+            () = tokio::time::sleep(WATCH_EVERY) => match process.exited() {
+                Some(status) => {
+                    note_exit(&logs, stage, &process, status);
+                    // A supervisor's restart delay.
+                    Duration::from_millis(500)
+                }
+                None => continue,
+            },
         };
+        // Kept down for the fault's duration (or the restart delay), then started again.
         tokio::time::sleep(down).await;
+        while let Err(error) = process.restart().await {
+            let mut logs = logs.lock().unwrap_or_else(|e| e.into_inner());
+            let log = logs.entry(stage.name()).or_default();
+            log.failures += 1;
+            log.last_error = Some(format!("restart: {error:#}").chars().take(300).collect());
+        }
     }
 }
 
@@ -183,29 +164,38 @@ impl Harness {
             // can report, an event roomsync created and somebody deleted between two delta rounds (F11).
             ("ROOMSYNC__RECONCILE__INTERVAL", "1m".to_owned()),
         ];
-        let config = crate::support::pipeline_config(db.url(), &broker.bootstrap(), &graph_url, &name, &extra)?;
 
+        let env = crate::support::pipeline_env(db.url(), &broker.bootstrap(), &graph_url, &name, &extra);
+        let config = crate::support::pipeline_config(db.url(), &broker.bootstrap(), &graph_url, &name, &extra)?;
         let logs = StageLogs::default();
-        let supervisors = Stage::ALL
-            .into_iter()
-            .map(|stage| {
-                let (commands, receiver) = mpsc::channel(4);
-                let task = tokio::spawn(supervise(config.clone(), stage, receiver, logs.clone()));
-                Supervisor { stage, commands, task }
-            })
-            .collect();
+        let mut supervisors = Vec::new();
+        for stage in Stage::ALL {
+            let log = std::env::temp_dir().join(format!("{name}-{}.log", stage.name()));
+            let process = Process::start(&["run", "--stage", stage.name()], env.clone(), &log).await?;
+            let (commands, receiver) = mpsc::channel(4);
+            let task = tokio::spawn(supervise(process, stage, receiver, logs.clone()));
+            supervisors.push(Supervisor { stage, commands, task });
+        }
         let broker = Arc::new(tokio::sync::Mutex::new(broker));
         Ok(Harness { db, emu, graph_url, config, broker, logs, emulator_stop, emulator_task, supervisors })
     }
 
-    /// Kills `stage` (its whole runtime) and lets its supervisor start it again after `down`.
+    /// Kills `stage`'s process (SIGKILL) and lets its supervisor start it again after `down`.
     pub async fn kill(&self, stage: Stage, down: Duration) {
         if let Some(supervisor) = self.supervisors.iter().find(|s| s.stage == stage) {
             let _ = supervisor.commands.send(Command::Kill { down }).await;
         }
     }
 
-    /// Stops every stage and waits until each has let go of its connections (before the database is dropped).
+    /// Kills every stage's process at once (the whole deployment lost: power, host, OOM) and starts them all
+    /// again after `down`.
+    pub async fn crash(&self, down: Duration) {
+        for supervisor in &self.supervisors {
+            let _ = supervisor.commands.try_send(Command::Kill { down });
+        }
+    }
+
+    /// Kills every stage's process and waits until each is gone (before the database is dropped).
     pub async fn shutdown(&mut self) {
         for supervisor in std::mem::take(&mut self.supervisors) {
             drop(supervisor.commands);

@@ -84,7 +84,7 @@ impl Process {
 
     /// SIGKILLs the process (no shutdown code runs) and reaps it.
     pub async fn kill(&mut self) -> anyhow::Result<()> {
-        let Some(mut child) = self.child.take() else { bail!("roomsync is not running") };
+        let Some(mut child) = self.child.take() else { bail!("roomsync is not running (it exited by itself)") };
         if let Some(status) = child.try_wait()? {
             bail!("roomsync had already exited ({status}) before it was killed; see {}", self.log.display());
         }
@@ -99,6 +99,13 @@ impl Process {
             bail!("roomsync is still running");
         }
         self.spawn().await
+    }
+
+    /// The exit status, when the process exited by itself (not yet reaped by a kill).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        let status = self.child.as_mut()?.try_wait().ok()??;
+        self.child = None;
+        Some(status)
     }
 
     /// Fails when the process exited by itself (a stage failed; `roomsync run` then stops with its error).
