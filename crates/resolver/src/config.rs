@@ -95,15 +95,16 @@ impl Default for WindowConfig {
     }
 }
 
-/// How long buffered records may wait for an END marker while nothing arrives before they are applied anyway.
+/// How long the oldest buffered transaction may wait for its END and records (whatever else arrives meanwhile)
+/// before it is applied as it is, with a warning; records of it arriving later are applied late.
 pub const STALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How the resolver knows that a source transaction is complete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TransactionMode {
     /// Wait for the END record of `<prefix>.cdc.transactions` and all records it counts (exact; default).
-    /// A transaction still incomplete after [`STALL_TIMEOUT`] of quiet input (a record the resolver could not
-    /// decode never counts) is applied as it is, with a warning.
+    /// The oldest transaction still incomplete after [`STALL_TIMEOUT`] (a record the resolver could not decode
+    /// never counts) is applied as it is, with a warning.
     EndMarkers,
     /// FALLBACK for a cdc-reader without transaction metadata: apply the buffered transactions once no CDC
     /// record arrived for this long (a link rewrite spread over topics is applied as one step if it arrives

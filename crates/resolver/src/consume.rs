@@ -331,10 +331,13 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
     let mut poll = tokio::time::interval(Duration::from_millis(250));
     let (quiet, release_everything) = match config.transactions {
         TransactionMode::QuietPeriod(quiet) => (quiet, true),
-        // A quiet period releases only a snapshot without END marker (older cdc-reader); a stall releases all.
+        // A quiet period releases only a snapshot without END marker; an oldest transaction that waits for
+        // STALL_TIMEOUT is released whatever the input does.
         TransactionMode::EndMarkers => (Duration::from_secs(1), false),
     };
     let mut last_input = Instant::now();
+    // The oldest transaction waiting in the assembler, and since when.
+    let mut head: Option<(i64, Instant)> = None;
     let mut assignment = streams::AssignmentWatch::new(std::time::Instant::now(), streams::UNASSIGNED_REPORT_AFTER)
         .with_rejoin(config.kafka.rejoin_unassigned_after);
     info!(partitions, inputs = inputs.len(), "resolver reading its inputs");
@@ -405,17 +408,27 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
                     incomplete: driver.assembler.take_incomplete().or(driver.late_at_tick.take()),
                 };
                 health.observe(&facts, driver.emitter.conflicts.as_ref()).await;
-                if driver.assembler.buffered() > 0 && last_input.elapsed() >= quiet {
-                    let stalled = last_input.elapsed() >= crate::config::STALL_TIMEOUT;
-                    if stalled && !release_everything {
-                        warn!(buffered = driver.assembler.buffered(), "transactions incomplete after the stall timeout: applying them as they are");
+                if release_everything {
+                    if driver.assembler.buffered() > 0 && last_input.elapsed() >= quiet {
+                        let ready = driver.assembler.release_all();
+                        driver.apply_ready(ready).await?;
                     }
-                    let ready = if release_everything || stalled {
-                        driver.assembler.release_all()
-                    } else {
-                        driver.assembler.release_snapshot()
-                    };
-                    driver.apply_ready(ready).await?;
+                } else {
+                    if driver.assembler.buffered() > 0 && last_input.elapsed() >= quiet {
+                        let ready = driver.assembler.release_snapshot();
+                        driver.apply_ready(ready).await?;
+                    }
+                    // The oldest transaction waited too long for its END or records (a record the resolver could
+                    // not decode never arrives): applied as it is, so everything behind it goes on, under any
+                    // input rate; its records arriving later are applied late.
+                    let oldest = driver.assembler.oldest_pending();
+                    if oldest != head.map(|(lsn, _)| lsn) {
+                        head = oldest.map(|lsn| (lsn, Instant::now()));
+                    }
+                    if head.is_some_and(|(_, since)| since.elapsed() >= crate::config::STALL_TIMEOUT) {
+                        let ready = driver.assembler.release_head();
+                        driver.apply_ready(ready).await?;
+                    }
                 }
             }
         }

@@ -216,6 +216,17 @@ impl TransactionAssembler {
         (!records.is_empty()).then(|| sorted(records))
     }
 
+    /// Releases the oldest transaction as it is (it waited too long for its END or records), and whatever is
+    /// complete behind it.
+    pub fn release_head(&mut self) -> Vec<Vec<CdcRecord>> {
+        let mut out = Vec::new();
+        if let Some(pending) = self.pop_first() {
+            out.extend(self.released_as_it_is(pending, true));
+        }
+        out.extend(self.release_complete());
+        out
+    }
+
     /// Releases the initial snapshot when it is all that is buffered (an idle database after the snapshot sends
     /// nothing that would mark its end).
     pub fn release_snapshot(&mut self) -> Vec<Vec<CdcRecord>> {

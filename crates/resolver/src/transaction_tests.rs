@@ -257,3 +257,18 @@ fn a_record_of_a_transaction_released_by_the_buffer_bound_is_late_not_a_copy() {
     assert!(tx.end(end(10, &[("t.event", 1), ("t.link", 1)])).is_empty());
     assert!(tx.push("t.event", record("event", 10, 0)).duplicate);
 }
+
+#[test]
+fn an_oldest_transaction_released_for_waiting_too_long_lets_the_complete_ones_behind_it_go() {
+    let mut tx = assembler();
+    tx.push("t.event", record("event", 10, 0));
+    assert!(tx.end(end(10, &[("t.event", 2)])).is_empty(), "10 waits for a record that never comes");
+    tx.push("t.event", record("event", 20, 0));
+    assert!(tx.end(end(20, &[("t.event", 1)])).is_empty(), "20 is complete but waits behind 10");
+    let ready = tx.release_head();
+    let lsns: Vec<i64> = ready.iter().map(|t| t[0].commit_lsn).collect();
+    assert_eq!(lsns, vec![10, 20]);
+    assert_eq!(tx.take_incomplete(), Some(10), "reported");
+    let late = tx.push("t.event", record("event", 10, 1));
+    assert_eq!((late.late, late.ready.len()), (Some(10), 1), "the missing record, applied late");
+}
