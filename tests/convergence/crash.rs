@@ -18,16 +18,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use chrono::Utc;
-use graph_emulator::{serve, Emulator, TenantConfig};
+use graph_emulator::Emulator;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use testkit::{unique_name, wait_until_every, TestDatabase};
-use tokio::sync::watch;
 use tokio_postgres::{Client, Transaction};
 
 use super::booking::BookingSystem;
 use super::broker::{free_port, Broker};
 use super::compare::{differences, graph_writes};
+use super::harness::{booking_database, GraphServer};
 use super::oracle::{expected, Rules};
 use super::outlook::item_key;
 use super::process::Process;
@@ -93,30 +93,14 @@ struct System {
     window_past: Duration,
     horizon: Duration,
     _broker: Broker,
-    emulator_stop: watch::Sender<bool>,
+    _graph: GraphServer,
 }
 
 impl System {
     async fn start(log_dir: &std::path::Path) -> anyhow::Result<System> {
-        let db = TestDatabase::create().await?;
-        let mut client = db.connect().await?;
-        migrations::apply(&mut client).await?;
-        client.batch_execute(include_str!("../../fixtures/local/room_mappings.sql")).await?;
-        client.batch_execute(PREPARE).await.context("preparing the booking data")?;
-
-        let tenant = TenantConfig::load(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/emulator/tenant.toml"))?;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let graph_url = format!("http://{}", listener.local_addr()?);
-        let emu = Emulator::new(tenant);
-        let (emulator_stop, mut stopped) = watch::channel(false);
-        let served = emu.clone();
-        tokio::spawn(async move {
-            let _ = serve(listener, served, async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            })
-            .await;
-        });
-
+        let db = booking_database(PREPARE).await?;
+        let graph = GraphServer::start().await?;
+        let (emu, graph_url) = (graph.emu.clone(), graph.url.clone());
         let broker = Broker::start().await?;
         let name = unique_name("crash");
         let webhook = format!("127.0.0.1:{}", free_port()?);
@@ -142,7 +126,7 @@ impl System {
             window_past: config.sync.window_past,
             horizon: config.sync.horizon,
             _broker: broker,
-            emulator_stop,
+            _graph: graph,
         })
     }
 
@@ -221,12 +205,6 @@ impl System {
             self.process.log_path().display(),
             self.process.log_tail(30)
         )
-    }
-}
-
-impl Drop for System {
-    fn drop(&mut self) {
-        let _ = self.emulator_stop.send(true);
     }
 }
 

@@ -70,9 +70,54 @@ pub struct Harness {
     pub broker: Arc<tokio::sync::Mutex<Broker>>,
     /// Stage incidents.
     pub logs: StageLogs,
-    emulator_stop: watch::Sender<bool>,
-    emulator_task: tokio::task::JoinHandle<()>,
+    _graph: GraphServer,
     supervisors: Vec<Supervisor>,
+}
+
+/// A fresh copy of the booking database with roomsync's tables, the local room mappings, and `prepare` run.
+pub async fn booking_database(prepare: &str) -> anyhow::Result<TestDatabase> {
+    let db = TestDatabase::create().await?;
+    let mut client = db.connect().await?;
+    migrations::apply(&mut client).await?;
+    client.batch_execute(include_str!("../../fixtures/local/room_mappings.sql")).await?;
+    client.batch_execute(prepare).await.context("preparing the booking data")?;
+    Ok(db)
+}
+
+/// The Graph emulator with the local tenant, served on a free loopback port until dropped.
+pub struct GraphServer {
+    /// The tenant's state.
+    pub emu: Emulator,
+    /// Its base URL.
+    pub url: String,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl GraphServer {
+    /// Serves a fresh tenant (fixtures/emulator/tenant.toml).
+    pub async fn start() -> anyhow::Result<GraphServer> {
+        let tenant = TenantConfig::load(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/emulator/tenant.toml"))?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let emu = Emulator::new(tenant);
+        let (stop, mut stopped) = watch::channel(false);
+        let served = emu.clone();
+        let task = tokio::spawn(async move {
+            let _ = serve(listener, served, async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            })
+            .await;
+        });
+        Ok(GraphServer { emu, url, stop, task })
+    }
+}
+
+impl Drop for GraphServer {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        self.task.abort();
+    }
 }
 
 /// Notes that `stage`'s process exited by itself: a failure, or a panic (exit status 101), with its log's tail.
@@ -127,25 +172,9 @@ impl Harness {
     /// Starts the emulator, the broker and every stage on a fresh copy of the booking database; `prepare` runs
     /// on the database before any stage starts.
     pub async fn start(prepare: &str) -> anyhow::Result<Harness> {
-        let db = TestDatabase::create().await?;
-        let mut client = db.connect().await?;
-        migrations::apply(&mut client).await?;
-        client.batch_execute(include_str!("../../fixtures/local/room_mappings.sql")).await?;
-        client.batch_execute(prepare).await.context("preparing the booking data")?;
-
-        let tenant = TenantConfig::load(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/emulator/tenant.toml"))?;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let graph_url = format!("http://{}", listener.local_addr()?);
-        let emu = Emulator::new(tenant);
-        let (emulator_stop, mut stopped) = watch::channel(false);
-        let served = emu.clone();
-        let emulator_task = tokio::spawn(async move {
-            let _ = serve(listener, served, async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            })
-            .await;
-        });
-
+        let db = booking_database(prepare).await?;
+        let graph = GraphServer::start().await?;
+        let (emu, graph_url) = (graph.emu.clone(), graph.url.clone());
         let broker = Broker::start().await?;
         let name = unique_name("chaos");
         let webhook = format!("127.0.0.1:{}", free_port()?);
@@ -177,7 +206,7 @@ impl Harness {
             supervisors.push(Supervisor { stage, commands, task });
         }
         let broker = Arc::new(tokio::sync::Mutex::new(broker));
-        Ok(Harness { db, emu, graph_url, config, broker, logs, emulator_stop, emulator_task, supervisors })
+        Ok(Harness { db, emu, graph_url, config, broker, logs, _graph: graph, supervisors })
     }
 
     /// Kills `stage`'s process (SIGKILL) and lets its supervisor start it again after `down`.
@@ -214,7 +243,5 @@ impl Drop for Harness {
         for supervisor in &self.supervisors {
             supervisor.task.abort();
         }
-        let _ = self.emulator_stop.send(true);
-        self.emulator_task.abort();
     }
 }
