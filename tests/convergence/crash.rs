@@ -25,9 +25,9 @@ use testkit::{unique_name, wait_until_every, TestDatabase};
 use tokio_postgres::{Client, Transaction};
 
 use super::booking::BookingSystem;
-use super::broker::{free_port, Broker};
+use super::broker::Broker;
 use super::compare::{differences, graph_writes};
-use super::harness::{booking_database, GraphServer};
+use super::harness::{booking_database, observed_pipeline, GraphServer};
 use super::oracle::{expected, Rules};
 use super::outlook::item_key;
 use super::process::Process;
@@ -103,19 +103,14 @@ impl System {
         let (emu, graph_url) = (graph.emu.clone(), graph.url.clone());
         let broker = Broker::start().await?;
         let name = unique_name("crash");
-        let webhook = format!("127.0.0.1:{}", free_port()?);
-        let extra = [
-            ("ROOMSYNC__SYNC__WINDOW_PAST", "400days".to_owned()),
-            ("ROOMSYNC__GRAPH_SOURCE__POLL_INTERVAL", "2s".to_owned()),
-            ("ROOMSYNC__WEBHOOKS__PUBLIC_URL", format!("http://{webhook}")),
-            ("ROOMSYNC__WEBHOOKS__LISTEN", webhook),
-            ("ROOMSYNC__GRAPH_SINK__IMPORT_BB_EVENTS", "false".to_owned()),
+        let mut extra = observed_pipeline()?;
+        extra.extend([
             // A killed member's session ends after 6 s instead of 45 s (each test has its own broker and groups,
             // and tansu keeps a group's session timeout from its first member), and a member tansu leaves without
             // partitions rejoins after 15 s (F7): a round costs seconds, not minutes.
             ("ROOMSYNC__KAFKA__PROPERTIES__session.timeout.ms", "6000".to_owned()),
             ("ROOMSYNC__KAFKA__REJOIN_UNASSIGNED_AFTER", "15s".to_owned()),
-        ];
+        ]);
         let env = crate::support::pipeline_env(db.url(), &broker.bootstrap(), &graph_url, &name, &extra);
         let config = roomsync::config::Config::load_with_env(None, env.clone())?;
         let process = Process::start(&["run"], env, &log_dir.join(format!("{name}.log"))).await?;

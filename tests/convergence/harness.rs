@@ -74,6 +74,22 @@ pub struct Harness {
     supervisors: Vec<Supervisor>,
 }
 
+/// The settings both whole-system tests give roomsync on top of the test pipeline's: the window reaches the
+/// sample data, webhooks on a free port with fast fallback polling, imports as mapping rows only (what the
+/// oracle models).
+pub fn observed_pipeline() -> anyhow::Result<Vec<(&'static str, String)>> {
+    let webhook = format!("127.0.0.1:{}", free_port()?);
+    Ok(vec![
+        // The sample data lies in March-June 2026, the autumn change of 2026 is behind us and the spring change of
+        // 2027 ahead: all of it inside the window.
+        ("ROOMSYNC__SYNC__WINDOW_PAST", "400days".to_owned()),
+        ("ROOMSYNC__GRAPH_SOURCE__POLL_INTERVAL", POLL_INTERVAL.to_owned()),
+        ("ROOMSYNC__WEBHOOKS__PUBLIC_URL", format!("http://{webhook}")),
+        ("ROOMSYNC__WEBHOOKS__LISTEN", webhook),
+        ("ROOMSYNC__GRAPH_SINK__IMPORT_BB_EVENTS", "false".to_owned()),
+    ])
+}
+
 /// A fresh copy of the booking database with roomsync's tables, the local room mappings, and `prepare` run.
 pub async fn booking_database(prepare: &str) -> anyhow::Result<TestDatabase> {
     let db = TestDatabase::create().await?;
@@ -177,23 +193,15 @@ impl Harness {
         let (emu, graph_url) = (graph.emu.clone(), graph.url.clone());
         let broker = Broker::start().await?;
         let name = unique_name("chaos");
-        let webhook = format!("127.0.0.1:{}", free_port()?);
-        let extra = [
-            // The sample data lies in March-June 2026, the autumn change of 2026 is behind us and the spring
-            // change of 2027 ahead: all of it inside the window.
-            ("ROOMSYNC__SYNC__WINDOW_PAST", "400days".to_owned()),
-            ("ROOMSYNC__GRAPH_SOURCE__POLL_INTERVAL", POLL_INTERVAL.to_owned()),
-            ("ROOMSYNC__WEBHOOKS__PUBLIC_URL", format!("http://{webhook}")),
-            ("ROOMSYNC__WEBHOOKS__LISTEN", webhook),
-            ("ROOMSYNC__GRAPH_SINK__IMPORT_BB_EVENTS", "false".to_owned()),
+        let mut extra = observed_pipeline()?;
+        extra.extend([
             // One instance per stage, as `roomsync run`: a member left without partitions by a broker crash
             // (tansu, F7) rejoins its group.
             ("ROOMSYNC__KAFKA__REJOIN_UNASSIGNED_AFTER", "60s".to_owned()),
             // The periodic reconciliation at its shortest: it repairs what no notification and no delta round
             // can report, an event roomsync created and somebody deleted between two delta rounds (F11).
             ("ROOMSYNC__RECONCILE__INTERVAL", "1m".to_owned()),
-        ];
-
+        ]);
         let env = crate::support::pipeline_env(db.url(), &broker.bootstrap(), &graph_url, &name, &extra);
         let config = crate::support::pipeline_config(db.url(), &broker.bootstrap(), &graph_url, &name, &extra)?;
         let logs = StageLogs::default();
