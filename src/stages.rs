@@ -78,6 +78,13 @@ fn percent_encode(text: &str) -> String {
         .collect()
 }
 
+/// The consumer group of a stage: `<topic prefix>-<stage>`, so deployments sharing a Kafka cluster (a test
+/// and a demo, two municipalities) never share a group; the default prefix gives the names of earlier releases
+/// (`roomsync-resolver`, `roomsync-graph-sink`).
+pub fn consumer_group(config: &Config, stage: &str) -> String {
+    format!("{}-{stage}", config.kafka.topic_prefix)
+}
+
 /// Kafka connection settings.
 pub fn kafka_settings(config: &Config) -> streams::KafkaSettings {
     streams::KafkaSettings {
@@ -125,6 +132,7 @@ pub fn resolver(config: &Config) -> resolver::Config {
     let mut resolver = resolver::Config::new(config.kafka.bootstrap_servers.clone(), config.registry.url.clone());
     resolver.kafka = kafka_settings(config);
     resolver.topic_prefix = config.kafka.topic_prefix.clone();
+    resolver.group = consumer_group(config, "resolver");
     resolver.source_schema = config.cdc.schema.clone();
     resolver.database_url = Some(database_url(config));
     resolver.policies = resolver::Policies {
@@ -151,6 +159,7 @@ pub fn graph_sink(config: &Config) -> anyhow::Result<graph_sink::Config> {
         graph_client_config(config)?,
     );
     sink.topic_prefix = config.kafka.topic_prefix.clone();
+    sink.consumer_group = consumer_group(config, "graph-sink");
     sink.imports_enabled = config.graph_sink.imports_enabled;
     sink.import_bb_events = config.graph_sink.import_bb_events;
     sink.record_import_conflicts = config.graph_sink.record_import_conflicts;
@@ -226,6 +235,18 @@ mod tests {
         assert!(cdc.is_excluded("bb_event", "secret"));
         assert!(cdc.is_excluded("bb_event", "contact_phone"));
         assert!(!cdc.is_excluded("bb_booking", "contact_phone"));
+        Ok(())
+    }
+
+    #[test]
+    fn consumer_groups_follow_the_topic_prefix_so_deployments_never_share_one() -> anyhow::Result<()> {
+        let mut config = Config::default();
+        config.graph.client_secret = Some(Secret::new("s"));
+        assert_eq!(resolver(&config).group, "roomsync-resolver", "the default prefix keeps the old names");
+        assert_eq!(graph_sink(&config)?.consumer_group, "roomsync-graph-sink");
+        config.kafka.topic_prefix = "kommune".into();
+        assert_eq!(resolver(&config).group, "kommune-resolver");
+        assert_eq!(graph_sink(&config)?.consumer_group, "kommune-graph-sink");
         Ok(())
     }
 

@@ -32,7 +32,8 @@ pub struct Config {
     pub registry_url: String,
     /// Topic prefix (`roomsync` in production).
     pub topic_prefix: String,
-    /// Consumer group; also the key of the offsets stored in PostgreSQL.
+    /// Consumer group; also the key of the offsets stored in PostgreSQL (`roomsync run` uses `<prefix>-graph-sink`;
+    /// a group without offsets takes those of `offsets::LEGACY_GROUP` for the same topics).
     pub consumer_group: String,
     /// PostgreSQL connection string of the booking database (which holds roomsync's tables).
     pub database_url: String,

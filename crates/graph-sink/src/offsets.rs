@@ -3,6 +3,11 @@
 //! Invariants: the offsets move only in the transaction that commits the effects of the records before them,
 //! and never backwards; a record below the stored offset of its partition was applied already and is dropped
 //! (Kafka's own committed offsets are only a hint, sent after PostgreSQL's commit, so they are never ahead).
+//!
+//! Consumer groups follow the topic prefix (`<prefix>-graph-sink`); before they did, every deployment used
+//! [`LEGACY_GROUP`]. A partition without offsets of its own group takes that group's offsets for the same topic:
+//! topic names carry the prefix, so they are this deployment's, and an upgrade does not replay the whole desired
+//! topic.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -13,7 +18,11 @@ use crate::error::SinkError;
 /// A topic partition.
 pub type Partition = (String, i32);
 
-/// The stored next offsets of `partitions` (absent: nothing applied yet).
+/// The group every deployment's sink used before groups followed the topic prefix.
+pub const LEGACY_GROUP: &str = "roomsync-graph-sink";
+
+/// The stored next offsets of `partitions` (absent: nothing applied yet); the [`LEGACY_GROUP`]'s when `group`
+/// has none for a partition.
 pub async fn load(
     db: &impl GenericClient,
     group: &str,
@@ -24,8 +33,9 @@ pub async fn load(
         let row = db
             .query_opt(
                 "select next_offset from roomsync_consumer_offsets
-                 where consumer_group = $1 and topic = $2 and partition = $3",
-                &[&group, topic, partition],
+                 where consumer_group in ($1, $4) and topic = $2 and partition = $3
+                 order by consumer_group = $1 desc limit 1",
+                &[&group, topic, partition, &LEGACY_GROUP],
             )
             .await
             .map_err(SinkError::pg("loading consumer offsets"))?;

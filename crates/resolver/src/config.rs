@@ -125,7 +125,8 @@ pub struct Config {
     pub source_schema: String,
     /// Base URL of the schema registry.
     pub schema_registry_url: String,
-    /// Consumer group of the resolver instances (default `roomsync-resolver`).
+    /// Consumer group of the resolver instances (default `roomsync-resolver`; `roomsync run` uses
+    /// `<prefix>-resolver`).
     pub group: String,
     /// PostgreSQL URL for the `roomsync_conflicts` table; without it conflicts are only logged and counted.
     pub database_url: Option<String>,

@@ -35,3 +35,35 @@ async fn the_sink_resumes_from_postgres_offsets_even_when_kafka_has_committed_fu
     assert_eq!(subjects, vec!["e1", "e2"], "record 0 was applied already; 1 and 2 were not, whatever Kafka said");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_sink_whose_group_has_no_offsets_takes_those_of_the_group_every_deployment_used_before() -> Result<()> {
+    // An upgrade: the deployment's topics have a prefix of their own, its offsets were stored under the group
+    // all deployments used before groups followed the prefix.
+    let mut h = Harness::start().await?;
+    for i in 0..3 {
+        h.send(&upsert(ROOM_A, ReservationKind::Event, i, &format!("e{i}"), 1 + i as u32, 8)).await?;
+    }
+    h.pg.execute(
+        "insert into roomsync_consumer_offsets (consumer_group, topic, partition, next_offset) \
+         values ('roomsync-graph-sink', $1, 0, 2)",
+        &[&h.topics.desired()],
+    )
+    .await?;
+
+    let sink = h.spawn(h.config());
+    h.wait_applied().await?;
+    sink.stop().await?;
+    let subjects: Vec<String> =
+        h.events(ROOM_A).iter().filter_map(|e| e["subject"].as_str().map(str::to_owned)).collect();
+    assert_eq!(subjects, vec!["e2"], "records 0 and 1 were applied under the old group's name");
+    let own: i64 =
+        h.pg.query_one(
+            "select next_offset from roomsync_consumer_offsets where consumer_group = $1 and topic = $2",
+            &[&h.group, &h.topics.desired()],
+        )
+        .await?
+        .get(0);
+    assert_eq!(own, 3, "from then on under its own group");
+    Ok(())
+}
