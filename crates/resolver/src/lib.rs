@@ -28,6 +28,7 @@ pub mod desired;
 pub mod emit;
 pub mod error;
 pub mod hash;
+pub mod health;
 pub mod inputs;
 pub mod ledger;
 pub mod liveness;
