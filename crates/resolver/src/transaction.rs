@@ -24,10 +24,13 @@
 //! commit LSN at or below the last one released never opens a new pending transaction (it would wait at the
 //! head for ever, holding back every later one). What it is depends on how its transaction was released:
 //! - released complete: every record it counts was applied, so the arrival is a copy and is skipped;
-//! - released incomplete (the buffer bound, the stall timeout, a snapshot without END; see [`Released`]): a
-//!   record at a position not seen yet is *late*, not a copy. It is handed on alone and applied (the state
-//!   keeps the newest position per key, so applying it late is safe), counted and reported with its
-//!   transaction's commit LSN. Nothing is ever dropped for arriving late.
+//! - released incomplete (the buffer bound, the stall timeout, a snapshot without END): a record at a position
+//!   not seen yet is *late*, not a copy. It is handed on alone and applied (the state keeps the newest position
+//!   per key, so applying it late is safe), counted and reported with its transaction's commit LSN. Nothing is
+//!   ever dropped for arriving late: once more than [`RELEASED_EARLY_KEPT`] incomplete transactions are
+//!   remembered the oldest are forgotten, and anything arriving for one at or below the newest forgotten is
+//!   handed on unclassified (the state tells copies by position).
+
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use crate::cdc::CdcRecord;
@@ -63,10 +66,9 @@ pub struct Pushed {
     pub late: Option<i64>,
 }
 
-/// Transactions released before they were complete whose missing records may still arrive (bounded:
-/// [`RELEASED_EARLY_KEPT`]; once forgotten, a late record of one is taken for a copy only if its position was
-/// seen, which it then cannot be, so it is still applied).
-const RELEASED_EARLY_KEPT: usize = 10_000;
+/// Transactions released before they were complete that are remembered, so their missing records are told from
+/// copies (bounds memory; see the module documentation for what happens beyond it).
+pub const RELEASED_EARLY_KEPT: usize = 10_000;
 
 impl Pending {
     fn is_snapshot(&self) -> bool {
@@ -92,6 +94,8 @@ pub struct TransactionAssembler {
     released: Option<i64>,
     /// Transactions released incomplete, by commit LSN: the positions seen and the END if any.
     released_early: BTreeMap<i64, Pending>,
+    /// The newest commit LSN forgotten from `released_early`.
+    forgotten_up_to: Option<i64>,
     /// The last transaction released incomplete (and reported) since [`TransactionAssembler::take_incomplete`].
     incomplete: Option<i64>,
 }
@@ -105,6 +109,7 @@ impl TransactionAssembler {
             buffered: 0,
             released: None,
             released_early: BTreeMap::new(),
+            forgotten_up_to: None,
             incomplete: None,
         }
     }
@@ -129,6 +134,10 @@ impl TransactionAssembler {
         let lsn = record.commit_lsn;
         if self.is_released(lsn) {
             let Some(early) = self.released_early.get_mut(&lsn) else {
+                if self.forgotten_up_to.is_some_and(|forgotten| lsn <= forgotten) {
+                    // Perhaps a late record of a forgotten incomplete transaction: never dropped on a guess.
+                    return Pushed { ready: vec![vec![record]], ..Pushed::default() };
+                }
                 // Its transaction was released complete: this is a copy.
                 return Pushed { duplicate: true, ..Pushed::default() };
             };
@@ -174,30 +183,29 @@ impl TransactionAssembler {
     }
 
     /// Takes the first pending transaction out, remembering that it was released.
-    fn pop_first(&mut self) -> Option<Pending> {
+    fn pop_first(&mut self) -> Option<(i64, Pending)> {
         let (lsn, pending) = self.pending.pop_first()?;
         self.released = Some(self.released.map_or(lsn, |released| released.max(lsn)));
         self.buffered = self.buffered.saturating_sub(pending.records.len());
-        Some(pending)
+        Some((lsn, pending))
     }
 
-    /// Releases everything buffered, in commit order (quiet-period fallback, stall timeout).
+    /// Releases everything buffered, in commit order, without reporting (the quiet-period mode, where no END
+    /// ever says a transaction is complete, and a snapshot without END: both by design).
     pub fn release_all(&mut self) -> Vec<Vec<CdcRecord>> {
         let mut out = Vec::new();
-        while let Some(pending) = self.pop_first() {
-            if let Some(records) = self.released_as_it_is(pending, true) {
-                out.push(records);
-            }
+        while let Some((lsn, pending)) = self.pop_first() {
+            out.extend(self.released_as_it_is(lsn, pending, false));
         }
         out
     }
 
     /// The records of a transaction released without waiting for completeness; an incomplete one is
-    /// remembered, so its late records are told from copies.
-    fn released_as_it_is(&mut self, mut pending: Pending, report: bool) -> Option<Vec<CdcRecord>> {
+    /// remembered, so its late records are told from copies, and reported when `report` (it should have been
+    /// complete: the buffer bound or the stall timeout released it).
+    fn released_as_it_is(&mut self, lsn: i64, mut pending: Pending, report: bool) -> Option<Vec<CdcRecord>> {
         let records = std::mem::take(&mut pending.records);
         if !pending.complete(&self.consumed) {
-            let lsn = records.first().map_or(self.released.unwrap_or_default(), |r| r.commit_lsn);
             if report {
                 tracing::warn!(
                     commit_lsn = lsn,
@@ -210,7 +218,9 @@ impl TransactionAssembler {
             }
             self.released_early.insert(lsn, pending);
             while self.released_early.len() > RELEASED_EARLY_KEPT {
-                self.released_early.pop_first();
+                if let Some((forgotten, _)) = self.released_early.pop_first() {
+                    self.forgotten_up_to = Some(self.forgotten_up_to.map_or(forgotten, |f| f.max(forgotten)));
+                }
             }
         }
         (!records.is_empty()).then(|| sorted(records))
@@ -220,8 +230,8 @@ impl TransactionAssembler {
     /// complete behind it.
     pub fn release_head(&mut self) -> Vec<Vec<CdcRecord>> {
         let mut out = Vec::new();
-        if let Some(pending) = self.pop_first() {
-            out.extend(self.released_as_it_is(pending, true));
+        if let Some((lsn, pending)) = self.pop_first() {
+            out.extend(self.released_as_it_is(lsn, pending, true));
         }
         out.extend(self.release_complete());
         out
@@ -240,10 +250,8 @@ impl TransactionAssembler {
     pub fn release_overflow(&mut self, limit: usize) -> Vec<Vec<CdcRecord>> {
         let mut out = Vec::new();
         while self.buffered > limit {
-            let Some(pending) = self.pop_first() else { break };
-            if let Some(records) = self.released_as_it_is(pending, true) {
-                out.push(records);
-            }
+            let Some((lsn, pending)) = self.pop_first() else { break };
+            out.extend(self.released_as_it_is(lsn, pending, true));
         }
         out
     }
@@ -259,12 +267,10 @@ impl TransactionAssembler {
             if !(snapshot_done || first.complete(&self.consumed)) {
                 break;
             }
-            let Some(pending) = self.pop_first() else { break };
+            let Some((lsn, pending)) = self.pop_first() else { break };
             // A snapshot released this way is done by design; its END and the records of other topics may
             // still come (the topics are read interleaved): they are late, not copies.
-            if let Some(records) = self.released_as_it_is(pending, false) {
-                out.push(records);
-            }
+            out.extend(self.released_as_it_is(lsn, pending, false));
         }
         out
     }

@@ -272,3 +272,28 @@ fn an_oldest_transaction_released_for_waiting_too_long_lets_the_complete_ones_be
     let late = tx.push("t.event", record("event", 10, 1));
     assert_eq!((late.late, late.ready.len()), (Some(10), 1), "the missing record, applied late");
 }
+
+#[test]
+fn a_record_of_a_forgotten_incomplete_transaction_is_still_handed_on() {
+    let mut tx = assembler();
+    let last = i64::try_from(RELEASED_EARLY_KEPT).unwrap_or(i64::MAX) + 2;
+    for lsn in 1..=last {
+        tx.push("t.event", record("event", lsn, 0));
+        tx.end(end(lsn, &[("t.event", 1), ("t.link", 1)]));
+        tx.release_overflow(0);
+    }
+    let forgotten = tx.push("t.link", record("link", 1, 1));
+    assert_eq!(forgotten.ready.len(), 1, "handed on unclassified, never dropped on a guess: {forgotten:?}");
+    let remembered = tx.push("t.link", record("link", last, 1));
+    assert_eq!(remembered.late, Some(last));
+}
+
+#[test]
+fn releasing_everything_in_the_quiet_period_mode_reports_nothing() {
+    // Without END markers no transaction is ever known complete: releasing them is the design, not a fault.
+    let mut tx = assembler();
+    tx.push("t.event", record("event", 10, 0));
+    tx.push("t.event", record("event", 20, 0));
+    assert_eq!(tx.release_all().len(), 2);
+    assert_eq!(tx.take_incomplete(), None);
+}
