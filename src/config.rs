@@ -554,7 +554,6 @@ fn reject_secrets(table: &toml::Table) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// An environment value as TOML when it reads as a number, boolean or array, else as a string.
 /// librdkafka takes every property as a string: scalars of any TOML type are accepted and written as such.
 fn librdkafka_properties<'de, D>(deserializer: D) -> Result<std::collections::BTreeMap<String, String>, D::Error>
 where
@@ -575,6 +574,7 @@ where
         .collect()
 }
 
+/// An environment value as TOML when it reads as a number, boolean or array, else as a string.
 fn parse_env_value(raw: &str) -> toml::Value {
     toml::from_str::<toml::Table>(&format!("v = {raw}"))
         .ok()

@@ -98,22 +98,24 @@ async fn ready(State(state): State<Shared>) -> Response {
     }
     // What the stage instances say of their own progress: a stalled one makes the pipeline not ready, a
     // degraded one (a transaction applied incomplete a moment ago) is reported without failing the probe.
+    let mut ready = checks.values().all(|v| v == "ok");
     let mut degraded = false;
-    if let Ok(stages) = status::stage_health(&state.database).await {
-        for stage in stages.iter().filter(|s| !s.gone) {
-            let name = format!("{} {}", stage.stage, stage.instance);
-            let detail = stage.detail.as_deref().unwrap_or_default();
-            match stage.state.as_str() {
-                "stalled" => checks.insert(name, format!("stalled: {detail}").into()),
-                "degraded" => {
-                    degraded = true;
-                    checks.insert(name, format!("degraded: {detail}").into())
-                }
-                _ => checks.insert(name, "ok".into()),
-            };
-        }
+    let stages = status::stage_health(&state.database).await.unwrap_or_default();
+    for stage in stages.iter().filter(|s| !s.gone) {
+        let detail = stage.detail.as_deref().unwrap_or_default();
+        let check = match stage.state.as_str() {
+            "stalled" => {
+                ready = false;
+                format!("stalled: {detail}")
+            }
+            "degraded" => {
+                degraded = true;
+                format!("degraded: {detail}")
+            }
+            _ => "ok".to_owned(),
+        };
+        checks.insert(format!("{} {}", stage.stage, stage.instance), check.into());
     }
-    let ready = checks.values().all(|v| v == "ok" || v.as_str().is_some_and(|v| v.starts_with("degraded")));
     let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let word = match (ready, degraded) {
         (false, _) => "not_ready",

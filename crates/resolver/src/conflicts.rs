@@ -82,9 +82,7 @@ impl ConflictStore {
         )
         .await
     }
-}
 
-impl ConflictStore {
     /// Writes this instance's liveness row (state, detail, since when) and refreshes its `updated_at`.
     pub async fn record_health(
         &self,
