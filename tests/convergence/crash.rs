@@ -17,7 +17,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use chrono::Utc;
 use graph_emulator::Emulator;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -39,7 +38,8 @@ use super::workload::{History, PREPARE};
 const SETTLE: Duration = Duration::from_secs(150);
 /// How often the system is compared with the oracle while waiting.
 const COMPARE_EVERY: Duration = Duration::from_millis(500);
-/// Allocations inserted by the large transaction (each with its `id_string` update and resource link).
+/// Allocations inserted by the large transaction (each with its resource link and `id_string` update: about
+/// 9,000 CDC records).
 const LARGE_TRANSACTION_ROWS: i32 = 3_000;
 /// Events the sink-writing round creates in one transaction.
 const SEVERAL_EVENTS: i32 = 12;
@@ -90,8 +90,7 @@ struct System {
     db: TestDatabase,
     emu: Emulator,
     process: Process,
-    window_past: Duration,
-    horizon: Duration,
+    config: roomsync::config::Config,
     _broker: Broker,
     _graph: GraphServer,
 }
@@ -114,30 +113,13 @@ impl System {
         let env = crate::support::pipeline_env(db.url(), &broker.bootstrap(), &graph_url, &name, &extra);
         let config = roomsync::config::Config::load_with_env(None, env.clone())?;
         let process = Process::start(&["run"], env, &log_dir.join(format!("{name}.log"))).await?;
-        Ok(System {
-            db,
-            emu,
-            process,
-            window_past: config.sync.window_past,
-            horizon: config.sync.horizon,
-            _broker: broker,
-            _graph: graph,
-        })
-    }
-
-    fn rules(&self) -> anyhow::Result<Rules> {
-        let now = Utc::now();
-        Ok(Rules {
-            window_start: now - chrono::Duration::from_std(self.window_past)?,
-            window_end: now + chrono::Duration::from_std(self.horizon)?,
-            min_piece: Duration::from_secs(60),
-        })
+        Ok(System { db, emu, process, config, _broker: broker, _graph: graph })
     }
 
     /// Every difference from the oracle, plus roomsync events left in rooms that are no longer mapped.
     async fn differences(&self, db: &Client) -> anyhow::Result<Vec<String>> {
         let history = History::default();
-        let expectation = expected(db, &history, self.rules()?).await?;
+        let expectation = expected(db, &history, Rules::of(&self.config)?).await?;
         let mut diffs = differences(&self.emu, db, &expectation, &history).await?;
         let mapped: BTreeSet<String> = expectation.mailboxes.clone();
         for row in db.query("select distinct outlook_item_id from bb_resource_outlook_item", &[]).await? {
@@ -181,9 +163,7 @@ impl System {
         }
         Ok(started.elapsed())
     }
-}
 
-impl System {
     /// What the process says about itself (its roomsync metrics and readiness), for failure messages.
     async fn diagnostics(&self) -> String {
         let metrics = match self.process.get("/metrics").await {
@@ -295,18 +275,23 @@ async fn large_transaction(booking: &mut BookingSystem, rng: &mut StdRng) -> any
     let name = format!("Stor transaksjon {}", rng.gen_range(0..1_000_000));
     let client = booking.client().await?;
     let tx = client.transaction().await?;
-    tx.execute(
-        "with new as (
-           insert into bb_allocation (active, building_name, organization_id, from_, to_, season_id)
-           select 1, 'Fjordvik idrettshall', 1 + n % 5, timestamp '2019-01-07 18:00' + n * interval '1 hour',
-                  timestamp '2019-01-07 19:00' + n * interval '1 hour', 10
-             from generate_series(1, $1) n
-           returning id)
-         insert into bb_allocation_resource (allocation_id, resource_id) select id, 1 from new",
-        &[&LARGE_TRANSACTION_ROWS],
-    )
-    .await?;
-    tx.execute("update bb_allocation set id_string = cast(id as varchar) where id_string is null", &[]).await?;
+    // Inserted with their links, then `id_string = id` as the booking system does after an INSERT: three
+    // records per allocation.
+    let first: i32 = tx
+        .query_one(
+            "with new as (
+               insert into bb_allocation (active, building_name, organization_id, from_, to_, season_id)
+               select 1, 'Fjordvik idrettshall', 1 + n % 5, timestamp '2019-01-07 18:00' + n * interval '1 hour',
+                      timestamp '2019-01-07 19:00' + n * interval '1 hour', 10
+                 from generate_series(1, $1) n
+               returning id),
+             linked as (insert into bb_allocation_resource (allocation_id, resource_id) select id, 1 from new)
+             select min(id) from new",
+            &[&LARGE_TRANSACTION_ROWS],
+        )
+        .await?
+        .get(0);
+    tx.execute("update bb_allocation set id_string = cast(id as varchar) where id >= $1", &[&first]).await?;
     let id = insert_event(&tx, &name, 20, 2).await?;
     tx.commit().await?;
     Ok(format!("large transaction: {LARGE_TRANSACTION_ROWS} past allocations and event {id} {name:?}"))

@@ -27,9 +27,6 @@ use super::process::Process;
 /// The Graph source's fallback polling: lost notifications cost at most this long.
 pub const POLL_INTERVAL: &str = "2s";
 
-/// How often a supervisor looks whether its process exited by itself.
-const WATCH_EVERY: Duration = Duration::from_millis(200);
-
 /// What happened to each stage (for the report and the failure message).
 #[derive(Debug, Default, Clone)]
 pub struct StageLog {
@@ -164,14 +161,11 @@ async fn supervise(mut process: Process, stage: Stage, mut commands: mpsc::Recei
                     return;
                 }
             },
-            () = tokio::time::sleep(WATCH_EVERY) => match process.exited() {
-                Some(status) => {
-                    note_exit(&logs, stage, &process, status);
-                    // A supervisor's restart delay.
-                    Duration::from_millis(500)
-                }
-                None => continue,
-            },
+            status = process.exited() => {
+                note_exit(&logs, stage, &process, status);
+                // A supervisor's restart delay.
+                Duration::from_millis(500)
+            }
         };
         // Kept down for the fault's duration (or the restart delay), then started again.
         tokio::time::sleep(down).await;

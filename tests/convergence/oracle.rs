@@ -146,6 +146,18 @@ const QUERY: &str = "
       join bb_resource_outlook_item m on m.resource_id = r.resource_id and m.active = 1
      where a.active = 1 and s.active = 1 and s.status = 'PUBLISHED'";
 
+impl Rules {
+    /// The rules of `config` as of now.
+    pub fn of(config: &roomsync::config::Config) -> anyhow::Result<Rules> {
+        let now = chrono::Utc::now();
+        Ok(Rules {
+            window_start: now - TimeDelta::from_std(config.sync.window_past)?,
+            window_end: now + TimeDelta::from_std(config.sync.horizon)?,
+            min_piece: config.sync.min_piece,
+        })
+    }
+}
+
 /// Computes the expectation from the tables as they are now and the Outlook history.
 pub async fn expected(db: &Client, history: &History, rules: Rules) -> anyhow::Result<Expected> {
     let mut out = Expected::default();

@@ -101,11 +101,21 @@ impl Process {
         self.spawn().await
     }
 
-    /// The exit status, when the process exited by itself (not yet reaped by a kill).
-    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
-        let status = self.child.as_mut()?.try_wait().ok()??;
-        self.child = None;
-        Some(status)
+    /// Waits until the process exits by itself and reaps it (pends for ever while none runs). Cancel safe: a
+    /// kill may come first.
+    pub async fn exited(&mut self) -> std::process::ExitStatus {
+        let Some(child) = self.child.as_mut() else { return std::future::pending().await };
+        match child.wait().await {
+            Ok(status) => {
+                self.child = None;
+                status
+            }
+            // The process cannot be waited for: take it as gone, so the supervisor starts another.
+            Err(_) => {
+                self.child = None;
+                std::process::ExitStatus::default()
+            }
+        }
     }
 
     /// Fails when the process exited by itself (a stage failed; `roomsync run` then stops with its error).

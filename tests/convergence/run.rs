@@ -11,7 +11,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use chrono::Utc;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use roomsync::cli::Stage;
@@ -48,15 +47,6 @@ pub async fn connect(url: &str) -> anyhow::Result<Client> {
     Ok(client)
 }
 
-fn rules(harness: &Harness) -> anyhow::Result<Rules> {
-    let now = Utc::now();
-    Ok(Rules {
-        window_start: now - chrono::Duration::from_std(harness.config.sync.window_past)?,
-        window_end: now + chrono::Duration::from_std(harness.config.sync.horizon)?,
-        min_piece: harness.config.sync.min_piece,
-    })
-}
-
 /// Waits until the system matches the oracle; on timeout the error shows the last differences.
 async fn settle(harness: &Harness, db: &Client, history: &History, what: &str) -> anyhow::Result<()> {
     let last: Arc<Mutex<Vec<String>>> = Arc::default();
@@ -69,7 +59,7 @@ async fn settle(harness: &Harness, db: &Client, history: &History, what: &str) -
             next_progress += PROGRESS;
         }
         async move {
-            let expectation = expected(db, history, rules(harness)?).await?;
+            let expectation = expected(db, history, Rules::of(&harness.config)?).await?;
             let diffs = differences(&harness.emu, db, &expectation, history).await?;
             let done = diffs.is_empty();
             if progress && !done {
@@ -178,7 +168,7 @@ async fn diagnose_by_restarts(harness: &Harness, db: &Client, history: &History)
     for stage in [Stage::Cdc, Stage::Resolver, Stage::GraphSink, Stage::GraphSource] {
         harness.kill(stage, Duration::ZERO).await;
         let converged = wait_until_every("convergence after a restart", DIAGNOSIS, COMPARE_EVERY, || async {
-            let expectation = expected(db, history, rules(harness)?).await?;
+            let expectation = expected(db, history, Rules::of(&harness.config)?).await?;
             let diffs = differences(&harness.emu, db, &expectation, history).await?;
             Ok(diffs.is_empty().then_some(()))
         })
