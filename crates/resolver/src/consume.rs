@@ -33,7 +33,7 @@ use crate::core::{Core, Ownership};
 use crate::emit::Emitter;
 use crate::error::{Disposition, ResolverError};
 use crate::health::{instance_name, Health};
-use crate::inputs::{assign_all, partition_count};
+use crate::inputs::{assign_all, input_group, partition_count, Positions, REPORT_EVERY};
 use crate::ownership::Membership;
 use crate::transaction::TransactionAssembler;
 
@@ -56,6 +56,18 @@ pub const SOURCE_TABLES: &[&str] = &[
 /// The transaction-metadata topic of the cdc-reader.
 pub fn transactions_topic(topics: &Topics) -> String {
     format!("{}.cdc.transactions", topics.prefix())
+}
+
+/// Every topic the resolver reads whole: the CDC topics of [`SOURCE_TABLES`], the Graph events and, with END
+/// markers, the transaction topic.
+pub fn input_topics(config: &Config) -> Vec<String> {
+    let topics = Topics::new(config.topic_prefix.clone());
+    let mut inputs: Vec<String> = SOURCE_TABLES.iter().map(|t| topics.cdc(&config.source_schema, t)).collect();
+    inputs.push(topics.graph_events());
+    if config.transactions == TransactionMode::EndMarkers {
+        inputs.push(transactions_topic(&topics));
+    }
+    inputs
 }
 
 /// Runs the resolver until `shutdown` completes; transient failures restart it with backoff.
@@ -206,12 +218,8 @@ fn consumer(settings: &KafkaSettings, group: &str) -> Result<Arc<StreamConsumer>
 async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Unpin)) -> Result<(), ResolverError> {
     let topics = Topics::new(config.topic_prefix.clone());
     let settings = &config.kafka;
-    let mut inputs: Vec<String> = SOURCE_TABLES.iter().map(|t| topics.cdc(&config.source_schema, t)).collect();
-    let cdc_topics = inputs.clone();
-    inputs.push(topics.graph_events());
-    if config.transactions == TransactionMode::EndMarkers {
-        inputs.push(transactions_topic(&topics));
-    }
+    let inputs = input_topics(config);
+    let cdc_topics: Vec<String> = SOURCE_TABLES.iter().map(|t| topics.cdc(&config.source_schema, t)).collect();
     // Created here only when missing (the producers create them too): the same settings as theirs.
     let mut specs: Vec<TopicSpec> = inputs
         .iter()
@@ -224,7 +232,7 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
     ensure_topics(settings, &specs).await?;
 
     let codec = AvroCodec::new(RegistryClient::new(&config.schema_registry_url));
-    let input_consumer = consumer(settings, &format!("{}-inputs", config.group))?;
+    let input_consumer = consumer(settings, &input_group(&config.group))?;
     let group_consumer = consumer(settings, &config.group)?;
     let partitions = partition_count(&group_consumer, &topics.desired()).await?;
     let reservation_partitions = partition_count(&group_consumer, &topics.reservations()).await?;
@@ -270,6 +278,9 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
     let mut membership = Membership::new(vec![topics.desired(), topics.reservations()]);
     let mut tick = tokio::time::interval(config.window.tick);
     let mut poll = tokio::time::interval(Duration::from_millis(250));
+    let mut positions = Positions::default();
+    let mut report = tokio::time::interval(REPORT_EVERY);
+    let mut lag_task: Option<tokio::task::JoinHandle<()>> = None;
     let (quiet, release_everything) = match config.transactions {
         TransactionMode::QuietPeriod(quiet) => (quiet, true),
         // A quiet period releases only a snapshot without END marker; an oldest transaction that waits for
@@ -286,6 +297,7 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
         tokio::select! {
             () = &mut *shutdown => {
                 info!("resolver stopping");
+                positions.commit_now(&input_consumer).await;
                 health.forget(driver.emitter.conflicts.as_ref()).await;
                 driver.emitter.acks.drain().await;
                 return Ok(());
@@ -304,6 +316,13 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
                     Err(err) => return Err(err),
                 }
                 progress.read(&topic, partition, offset);
+                positions.handled(&topic, partition, offset);
+            }
+            _ = report.tick() => {
+                positions.commit(&input_consumer);
+                if lag_task.as_ref().is_none_or(tokio::task::JoinHandle::is_finished) {
+                    lag_task = Some(tokio::spawn(positions.lag_report(&input_consumer)));
+                }
             }
             message = group_consumer.recv() => {
                 let message = message.map_err(|e| ResolverError::Stream(streams::StreamError::Kafka { context: "reading own partitions".into(), source: e }))?;

@@ -1,22 +1,36 @@
 //! Reading the input topics whole: every instance reads every partition of the CDC topics and the Graph events
-//! from the beginning (state is rebuilt from the topics at start), by manual assignment, never committing.
+//! from the beginning (state is rebuilt from the topics at start), by manual assignment.
 //!
 //! Invariant: [`Progress::caught_up`] becomes true once every partition has been read up to the high
 //! watermark it had when reading started; before that the resolver only builds state (emitting intermediate
 //! states of a replay would flap room calendars).
+//!
+//! How far the resolver has handled each partition ([`Positions`]) is committed to the group
+//! [`input_group`] and reported as the gauge `roomsync_resolver_input_lag_records`, so Kafka tooling and
+//! dashboards show the resolver's lag like any consumer's. Those committed offsets are for monitoring only: the
+//! resolver never resumes from them.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::{Offset, TopicPartitionList};
+use tracing::warn;
 
 use crate::error::ResolverError;
 
 fn kafka(context: &str) -> impl FnOnce(rdkafka::error::KafkaError) -> ResolverError + '_ {
     move |err| ResolverError::Stream(streams::StreamError::Kafka { context: context.to_owned(), source: err })
 }
+
+/// The group under which the resolver of group `group` commits its input positions (monitoring only).
+pub fn input_group(group: &str) -> String {
+    format!("{group}-inputs")
+}
+
+/// How often the input positions are committed and the lag is measured.
+pub const REPORT_EVERY: Duration = Duration::from_secs(5);
 
 /// Partitions of `topic` (0 when it does not exist yet).
 pub async fn partition_count(consumer: &Arc<StreamConsumer>, topic: &str) -> Result<i32, ResolverError> {
@@ -91,6 +105,102 @@ pub async fn assign_all(consumer: &Arc<StreamConsumer>, topics: &[String]) -> Re
     Ok(progress)
 }
 
+/// The next offset to handle per input partition: what the resolver has handed to its core (records of a
+/// transaction still waiting for its END count as handled: they are in the assembler).
+#[derive(Debug, Default)]
+pub struct Positions {
+    next: BTreeMap<(String, i32), i64>,
+    uncommitted: bool,
+}
+
+impl Positions {
+    /// Notes that the record at `offset` was handled.
+    pub fn handled(&mut self, topic: &str, partition: i32, offset: i64) {
+        self.next.insert((topic.to_owned(), partition), offset + 1);
+        self.uncommitted = true;
+    }
+
+    /// The positions as a partition list (empty when nothing was handled).
+    fn list(&self) -> TopicPartitionList {
+        let mut list = TopicPartitionList::new();
+        for ((topic, partition), next) in &self.next {
+            // Only fails for an invalid offset kind; `Offset::Offset` is always valid.
+            let _ = list.add_partition_offset(topic, *partition, Offset::Offset(*next));
+        }
+        list
+    }
+
+    /// Commits what changed since the last commit, without waiting (a failure is only a stale lag view).
+    pub fn commit(&mut self, consumer: &StreamConsumer) {
+        if !self.uncommitted {
+            return;
+        }
+        self.uncommitted = false;
+        if let Err(err) = consumer.commit(&self.list(), CommitMode::Async) {
+            warn!(error = %err, "committing the resolver's input positions failed (lag monitoring only)");
+        }
+    }
+
+    /// Measures the lag of every assigned partition (high watermark minus the next offset to handle) and sets
+    /// the gauge per topic. Watermarks are a request per partition: the future runs on a blocking thread and
+    /// owns what it needs, so the caller can spawn it and go on.
+    pub fn lag_report(&self, consumer: &Arc<StreamConsumer>) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let consumer = Arc::clone(consumer);
+        let next = self.next.clone();
+        async move {
+            let measured = tokio::task::spawn_blocking(move || -> Result<BTreeMap<String, i64>, String> {
+                let assignment = consumer.assignment().map_err(|e| e.to_string())?;
+                let mut watermarks = BTreeMap::new();
+                for element in assignment.elements() {
+                    let (topic, partition) = (element.topic(), element.partition());
+                    let low_high = consumer
+                        .fetch_watermarks(topic, partition, Duration::from_secs(5))
+                        .map_err(|e| format!("{topic}/{partition}: {e}"))?;
+                    watermarks.insert((topic.to_owned(), partition), low_high);
+                }
+                Ok(lag_per_topic(&next, &watermarks))
+            })
+            .await;
+            match measured {
+                Ok(Ok(lag)) => {
+                    for (topic, records) in lag {
+                        ::metrics::gauge!(crate::metrics::INPUT_LAG, "topic" => topic).set(records as f64);
+                    }
+                }
+                Ok(Err(err)) => warn!(error = %err, "measuring the resolver's input lag failed"),
+                Err(err) => warn!(error = %err, "the input lag task failed"),
+            }
+        }
+    }
+
+    /// Commits every position and waits for the answer (graceful stop).
+    pub async fn commit_now(&self, consumer: &Arc<StreamConsumer>) {
+        let consumer = Arc::clone(consumer);
+        let list = self.list();
+        if list.count() == 0 {
+            return;
+        }
+        let done = tokio::task::spawn_blocking(move || consumer.commit(&list, CommitMode::Sync)).await;
+        if let Ok(Err(err)) = done {
+            warn!(error = %err, "committing the resolver's input positions failed (lag monitoring only)");
+        }
+    }
+}
+
+/// Records not yet handled per topic: for each partition, its high watermark minus the next offset to handle
+/// (its low watermark when nothing was handled yet: what retention removed cannot be read).
+fn lag_per_topic(
+    next: &BTreeMap<(String, i32), i64>,
+    watermarks: &BTreeMap<(String, i32), (i64, i64)>,
+) -> BTreeMap<String, i64> {
+    let mut lag: BTreeMap<String, i64> = BTreeMap::new();
+    for ((topic, partition), (low, high)) in watermarks {
+        let from = next.get(&(topic.clone(), *partition)).copied().unwrap_or(*low).max(*low);
+        *lag.entry(topic.clone()).or_default() += (high - from).max(0);
+    }
+    lag
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,5 +216,30 @@ mod tests {
         assert!(!progress.done("a", 0));
         progress.read("a", 0, 2);
         assert!(progress.caught_up());
+    }
+
+    #[test]
+    fn positions_are_the_offset_after_the_last_handled_record() {
+        let mut positions = Positions::default();
+        positions.handled("a", 0, 4);
+        positions.handled("a", 1, 0);
+        positions.handled("a", 0, 5);
+        let list = positions.list();
+        let offsets: Vec<(i32, Offset)> = list.elements().iter().map(|e| (e.partition(), e.offset())).collect();
+        assert_eq!(offsets, vec![(0, Offset::Offset(6)), (1, Offset::Offset(1))]);
+    }
+
+    #[test]
+    fn lag_counts_what_is_left_to_read_in_every_partition_of_a_topic() {
+        let key = |t: &str, p: i32| (t.to_owned(), p);
+        let next = BTreeMap::from([(key("a", 0), 6), (key("a", 1), 1), (key("b", 0), 10)]);
+        let watermarks = BTreeMap::from([
+            (key("a", 0), (0, 10)),
+            (key("a", 1), (0, 1)),
+            (key("a", 2), (3, 7)),
+            (key("b", 0), (0, 10)),
+        ]);
+        let lag = lag_per_topic(&next, &watermarks);
+        assert_eq!(lag, BTreeMap::from([("a".to_owned(), 4 + 4), ("b".to_owned(), 0)]), "a/2 from its low watermark");
     }
 }

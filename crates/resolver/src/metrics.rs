@@ -25,3 +25,6 @@ pub const LATE_RECORDS: &str = "roomsync_resolver_late_records_total";
 pub const ASSIGNED_PARTITIONS: &str = "roomsync_resolver_assigned_partitions";
 /// Gauge: how long the resolver has been stalled (0 when it is not; see `liveness`).
 pub const STALLED_SECONDS: &str = "roomsync_resolver_stalled_seconds";
+/// Gauge (label `topic`): input records not yet handled, summed over the topic's partitions (the resolver's
+/// lag; its position is also committed to the group `<group>-inputs` for Kafka tooling).
+pub const INPUT_LAG: &str = "roomsync_resolver_input_lag_records";
