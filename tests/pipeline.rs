@@ -38,6 +38,8 @@ fn stop_switch() -> (watch::Sender<bool>, impl Future<Output = ()> + Send + 'sta
 struct Pipeline {
     db: TestDatabase,
     emu: Emulator,
+    /// The emulator's base URL.
+    graph_url: String,
     config: Config,
     emulator: Running,
     stages: Vec<(Stage, Running)>,
@@ -125,7 +127,7 @@ async fn start() -> anyhow::Result<Pipeline> {
         });
         running.push((stage, Running { stop, task }));
     }
-    Ok(Pipeline { db, emu, config, emulator, stages: running })
+    Ok(Pipeline { db, emu, graph_url: graph, config, emulator, stages: running })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -271,5 +273,124 @@ async fn booking_changes_reach_the_room_calendars_and_outlook_edits_are_reverted
     .await?;
     assert_eq!(writes(&emu) - before, 1, "only the marker is written: a backfill of unchanged rows writes nothing");
     assert_eq!(calendar(&emu, HALL_B), expected_hall_b, "hall B is as it was");
+    Ok(())
+}
+
+/// The install line of the README's analytics recipe: the one line that starts with `python3 -m venv`.
+fn readme_install_line() -> anyhow::Result<String> {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))?;
+    let lines: Vec<&str> = readme.lines().filter(|l| l.trim_start().starts_with("python3 -m venv")).collect();
+    anyhow::ensure!(lines.len() == 1, "the README has one install line for the analytics recipe: {lines:?}");
+    Ok(lines[0].trim().to_owned())
+}
+
+/// Runs the analytics example with `args` in the virtual environment under `dir`; its records, parsed.
+fn read_topics(dir: &std::path::Path, prefix: &str, args: &[&str]) -> anyhow::Result<Vec<Value>> {
+    let stack = Stack::from_env();
+    let output = std::process::Command::new(dir.join(".venv/bin/python"))
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/analytics/read_topics.py"))
+        .args(["--bootstrap", &stack.kafka, "--registry", &stack.registry_url, "--prefix", prefix, "--to-end"])
+        .args(args)
+        .output()?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    anyhow::ensure!(output.status.success(), "read_topics.py {args:?} failed ({}): {stderr}", output.status);
+    Ok(String::from_utf8(output.stdout)?.lines().map(serde_json::from_str).collect::<Result<_, _>>()?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_analytics_example_reads_every_topic_decoded_from_a_fresh_virtual_environment() -> anyhow::Result<()> {
+    let pipeline = start().await?;
+    let prefix = pipeline.config.kafka.topic_prefix.clone();
+    let topics = vocabulary::topics::Topics::new(prefix.clone());
+    // The snapshot is through once the sample data is in a room calendar.
+    let emu = pipeline.emu.clone();
+    wait_until("the sample data in hall B", DEADLINE, || {
+        let filled = !calendar(&emu, HALL_B).is_empty();
+        async move { Ok(filled.then_some(())) }
+    })
+    .await?;
+    // Every kind of record: the sample data (snapshot), an Outlook booking in a free slot (a Graph event and an
+    // import), a row the CDC reader cannot encode (a dead letter: 'infinity' is a valid PostgreSQL timestamp),
+    // a delete (its tombstone).
+    let booking = serde_json::json!({
+        "subject": "Styremøte",
+        "start": {"dateTime": "2026-12-10T10:00:00", "timeZone": "Europe/Oslo"},
+        "end": {"dateTime": "2026-12-10T11:00:00", "timeZone": "Europe/Oslo"},
+    });
+    let url = format!("{}/_emulator/mailboxes/{HALL_A}/bookings", pipeline.graph_url);
+    let created = reqwest::Client::new().post(&url).json(&booking).send().await?;
+    anyhow::ensure!(created.status().is_success(), "the Outlook booking: {}", created.status());
+    let db = pipeline.db.connect().await?;
+    db.batch_execute(
+        "update bb_booking set to_ = 'infinity' where id = 205;
+         delete from bb_event_resource where event_id = 302;",
+    )
+    .await?;
+    for topic in [topics.imports(), topics.dead_letter()] {
+        wait_until(&format!("a record in {topic}"), DEADLINE, || {
+            let topic = topic.clone();
+            async move { Ok(testkit::consume_all(&topic, 1, Duration::from_secs(5)).await.ok().map(|_| ())) }
+        })
+        .await?;
+    }
+
+    // A fresh virtual environment, set up with the README's own line.
+    let dir = std::env::temp_dir().join(unique_name("analytics"));
+    std::fs::create_dir_all(&dir)?;
+    let line = readme_install_line()?;
+    let install = std::process::Command::new("sh").arg("-c").arg(&line).current_dir(&dir).output()?;
+    anyhow::ensure!(
+        install.status.success(),
+        "`{line}` failed: {}{}",
+        String::from_utf8_lossy(&install.stdout),
+        String::from_utf8_lossy(&install.stderr)
+    );
+
+    let link_topic = topics.cdc("public", "bb_event_resource");
+    let tombstone =
+        |r: &Value| r["topic"] == link_topic.as_str() && r["value"].is_null() && r["key"]["event_id"] == 302;
+    let with_registry =
+        wait_until("the example to read the import, the dead letter and the tombstone", DEADLINE, || {
+            let records = read_topics(&dir, &prefix, &[]);
+            let wanted = [topics.imports(), topics.dead_letter()];
+            async move {
+                let records = records?;
+                let topics_seen = wanted.iter().all(|t| records.iter().any(|r| r["topic"] == t.as_str()));
+                Ok((topics_seen && records.iter().any(tombstone)).then_some(records))
+            }
+        })
+        .await?;
+    let schemas = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas");
+    let with_files = read_topics(&dir, &prefix, &["--schemas", schemas])?;
+    std::fs::remove_dir_all(&dir)?;
+    // The pipeline runs on: the second reading may end later. Every record of the first is in the second, decoded
+    // the same way.
+    let position = |r: &Value| (r["topic"].as_str().map(str::to_owned), r["partition"].as_i64(), r["offset"].as_i64());
+    let by_position: std::collections::BTreeMap<_, &Value> = with_files.iter().map(|r| (position(r), r)).collect();
+    for record in &with_registry {
+        assert_eq!(Some(&record), by_position.get(&position(record)), "the files decode as the registry's schemas");
+    }
+
+    let seen: BTreeSet<&str> = with_registry.iter().filter_map(|r| r["topic"].as_str()).collect();
+    let expected: BTreeSet<String> = roomsync::commands::run::captured_tables(&pipeline.config)
+        .iter()
+        .map(|t| topics.cdc("public", t))
+        .chain([
+            format!("{prefix}.cdc.transactions"),
+            topics.graph_events(),
+            topics.reservations(),
+            topics.desired(),
+            topics.imports(),
+            topics.dead_letter(),
+        ])
+        .collect();
+    for topic in &expected {
+        assert!(seen.contains(topic.as_str()), "{topic} was read: {seen:?}");
+    }
+    let key_of = |topic: &str| with_registry.iter().find(|r| r["topic"] == topic).map(|r| r["key"].clone());
+    assert!(key_of(&topics.cdc("public", "bb_booking")).is_some_and(|k| k["id"].is_i64()), "the primary key record");
+    assert!(key_of(&topics.desired()).is_some_and(|k| k.as_str().is_some_and(|k| k.contains('/'))), "<mailbox>/<item>");
+    let letter = with_registry.iter().find(|r| r["topic"] == topics.dead_letter()).map(|r| r["value"].clone());
+    assert_eq!(letter.as_ref().and_then(|l| l["stage"].as_str()), Some("cdc-reader"), "{letter:?}");
     Ok(())
 }

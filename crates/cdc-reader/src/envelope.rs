@@ -61,8 +61,10 @@ pub struct TableSchemas {
     pub key: Schema,
     /// Envelope schema.
     pub envelope: Schema,
-    /// The envelope schema as JSON (the published contract).
+    /// The envelope schema as JSON (the published contract, `schemas/cdc/<schema>.<table>.avsc`).
     pub envelope_json: Json,
+    /// The key schema as JSON (the published contract, `schemas/cdc/<schema>.<table>.key.avsc`).
+    pub key_json: Json,
 }
 
 /// The Avro type of a column (inside the `["null", T]` union of value records).
@@ -136,7 +138,7 @@ impl TableSchemas {
             ]
         });
         let parse = |json: &Json| Schema::parse(json).map_err(|e| RowError::Schema(e.to_string()));
-        Ok(TableSchemas { key: parse(&key)?, envelope: parse(&envelope)?, envelope_json: envelope })
+        Ok(TableSchemas { key: parse(&key)?, envelope: parse(&envelope)?, envelope_json: envelope, key_json: key })
     }
 }
 

@@ -90,10 +90,11 @@ async fn the_slot_name_is_validated_before_it_reaches_a_replication_command() {
     assert!(config.validate().is_err());
 }
 
-/// The envelope schemas of the default tables, as generated from the fixture schema, are the published
-/// contract: regenerate them with `ROOMSYNC_BLESS=1 cargo test -p cdc-reader --test setup`.
+/// The key and envelope schemas of the default tables, as generated from the fixture schema, are the published
+/// contract (`schemas/cdc/<schema>.<table>.key.avsc` and `.avsc`): regenerate them with
+/// `ROOMSYNC_BLESS=1 cargo test -p cdc-reader --test setup`.
 #[tokio::test]
-async fn envelope_schemas_match_the_golden_files() -> Result<()> {
+async fn key_and_envelope_schemas_match_the_golden_files() -> Result<()> {
     let db = TestDatabase::create().await?;
     let config = config(&db);
     let client = setup::connect(&config).await?;
@@ -108,15 +109,17 @@ async fn envelope_schemas_match_the_golden_files() -> Result<()> {
     assert_eq!(shapes.len(), cdc_reader::config::DEFAULT_TABLES.len(), "every default table is captured");
     for shape in shapes {
         let schemas = TableSchemas::generate(&shape)?;
-        let generated = serde_json::to_string_pretty(&schemas.envelope_json)? + "\n";
-        let path = dir.join(format!("{}.{}.avsc", shape.schema, shape.table));
-        if bless {
-            std::fs::create_dir_all(&dir)?;
-            std::fs::write(&path, &generated)?;
+        for (suffix, json) in [("avsc", &schemas.envelope_json), ("key.avsc", &schemas.key_json)] {
+            let generated = serde_json::to_string_pretty(json)? + "\n";
+            let path = dir.join(format!("{}.{}.{suffix}", shape.schema, shape.table));
+            if bless {
+                std::fs::create_dir_all(&dir)?;
+                std::fs::write(&path, &generated)?;
+            }
+            let golden = std::fs::read_to_string(&path)
+                .with_context(|| format!("{} missing: run with ROOMSYNC_BLESS=1", path.display()))?;
+            assert_eq!(golden, generated, "{} differs from the generator", path.display());
         }
-        let golden = std::fs::read_to_string(&path)
-            .with_context(|| format!("{} missing: run with ROOMSYNC_BLESS=1", path.display()))?;
-        assert_eq!(golden, generated, "{} differs from the generator", path.display());
     }
     Ok(())
 }
