@@ -394,3 +394,46 @@ async fn the_analytics_example_reads_every_topic_decoded_from_a_fresh_virtual_en
     assert_eq!(letter.as_ref().and_then(|l| l["stage"].as_str()), Some("cdc-reader"), "{letter:?}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_deployments_on_one_broker_keep_their_own_consumer_groups() -> anyhow::Result<()> {
+    let deployments = [start().await?, start().await?];
+    for pipeline in &deployments {
+        let emu = pipeline.emu.clone();
+        wait_until("each deployment's sample data in its hall B", DEADLINE, || {
+            let filled = !calendar(&emu, HALL_B).is_empty();
+            async move { Ok(filled.then_some(())) }
+        })
+        .await?;
+    }
+    // Each deployment's groups hold offsets of its own topics only: the sink's (a hint beside PostgreSQL's) and
+    // the resolver's input positions.
+    let topics: Vec<vocabulary::topics::Topics> =
+        deployments.iter().map(|p| vocabulary::topics::Topics::new(p.config.kafka.topic_prefix.clone())).collect();
+    let watched: Vec<String> = topics.iter().flat_map(|t| [t.desired(), t.graph_events()]).collect();
+    for (pipeline, own) in deployments.iter().zip(&topics) {
+        let sink_group = stages::consumer_group(&pipeline.config, "graph-sink");
+        let inputs_group = resolver::inputs::input_group(&stages::consumer_group(&pipeline.config, "resolver"));
+        let (sink, inputs) = wait_until("both groups to commit", DEADLINE, || {
+            let (sink, inputs) = (
+                testkit::committed_offsets(&sink_group, &watched),
+                testkit::committed_offsets(&inputs_group, &watched),
+            );
+            async move {
+                let (sink, inputs) = (sink?, inputs?);
+                let committed = |positions: &std::collections::BTreeMap<(String, i32), testkit::GroupPosition>,
+                                 topic: &str| {
+                    positions.iter().any(|((t, _), p)| t == topic && p.committed.is_some())
+                };
+                let ready = committed(&sink, &own.desired()) && committed(&inputs, &own.graph_events());
+                Ok(ready.then_some((sink, inputs)))
+            }
+        })
+        .await?;
+        for ((topic, _), position) in sink.iter().chain(&inputs) {
+            let foreign = topic != &own.desired() && topic != &own.graph_events();
+            assert!(!(foreign && position.committed.is_some()), "{sink_group}/{inputs_group} committed on {topic}");
+        }
+    }
+    Ok(())
+}

@@ -405,37 +405,6 @@ async fn an_input_record_that_cannot_be_decoded_is_dead_lettered_and_the_resolve
     running.stop().await
 }
 
-/// (topic, partition) -> (committed offset of a group, high watermark).
-type GroupPositions = BTreeMap<(String, i32), (Option<i64>, i64)>;
-
-/// Committed offsets of `group` and high watermarks of every partition of `topics`.
-fn committed_and_high(group: &str, topics: &[String]) -> Result<GroupPositions> {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    use rdkafka::{Offset, TopicPartitionList};
-    let consumer: BaseConsumer = KafkaSettings::new(testkit::kafka_bootstrap()).consumer_config(group).create()?;
-    let timeout = Duration::from_secs(10);
-    let mut list = TopicPartitionList::new();
-    let mut highs = BTreeMap::new();
-    for topic in topics {
-        let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
-        for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
-            list.add_partition(topic, partition.id());
-            highs.insert((topic.clone(), partition.id()), consumer.fetch_watermarks(topic, partition.id(), timeout)?.1);
-        }
-    }
-    let committed = consumer.committed_offsets(list, timeout)?;
-    let mut out = BTreeMap::new();
-    for element in committed.elements() {
-        let offset = match element.offset() {
-            Offset::Offset(offset) => Some(offset),
-            _ => None,
-        };
-        let key = (element.topic().to_owned(), element.partition());
-        out.insert(key.clone(), (offset, highs[&key]));
-    }
-    Ok(out)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_resolver_commits_how_far_it_has_read_its_inputs_so_kafka_tools_show_its_lag() -> Result<()> {
     let running = Running::start().await?;
@@ -447,14 +416,14 @@ async fn the_resolver_commits_how_far_it_has_read_its_inputs_so_kafka_tools_show
     let group = resolver::inputs::input_group(&running.config.group);
     let inputs = resolver::consume::input_topics(&running.config);
     let positions = testkit::wait_until("the resolver's committed offsets", Duration::from_secs(60), || async {
-        let positions = committed_and_high(&group, &inputs)?;
+        let positions = testkit::committed_offsets(&group, &inputs)?;
         // A partition never written to has nothing to commit.
-        Ok(positions.values().all(|(committed, high)| committed.unwrap_or(0) == *high).then_some(positions))
+        Ok(positions.values().all(|p| p.committed.unwrap_or(0) == p.high).then_some(positions))
     })
     .await?;
     assert_eq!(positions.len(), inputs.len(), "one partition per input topic: {positions:?}");
     assert!(
-        positions.iter().any(|((topic, _), (_, high))| topic.ends_with("bb_allocation") && *high > 0),
+        positions.iter().any(|((topic, _), p)| topic.ends_with("bb_allocation") && p.high > 0),
         "the booking topics are among them: {positions:?}"
     );
     running.stop().await

@@ -62,3 +62,48 @@ pub async fn consume_all(topic: &str, expected: usize, timeout: Duration) -> Res
     }
     Ok(records)
 }
+
+/// A group's view of a partition: its committed offset (`None`: nothing committed) and the high watermark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupPosition {
+    /// The group's committed offset.
+    pub committed: Option<i64>,
+    /// The partition's high watermark.
+    pub high: i64,
+}
+
+/// What `group` has committed on every partition of `topics` (OffsetFetch, as Kafka tooling asks for lag).
+pub fn committed_offsets(
+    group: &str,
+    topics: &[String],
+) -> Result<std::collections::BTreeMap<(String, i32), GroupPosition>> {
+    use rdkafka::consumer::BaseConsumer;
+    use rdkafka::{Offset, TopicPartitionList};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", kafka_bootstrap())
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let timeout = Duration::from_secs(10);
+    let mut list = TopicPartitionList::new();
+    let mut highs = std::collections::BTreeMap::new();
+    for topic in topics {
+        let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
+        for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+            list.add_partition(topic, partition.id());
+            highs.insert((topic.clone(), partition.id()), consumer.fetch_watermarks(topic, partition.id(), timeout)?.1);
+        }
+    }
+    let committed = consumer.committed_offsets(list, timeout)?;
+    let mut out = std::collections::BTreeMap::new();
+    for element in committed.elements() {
+        let key = (element.topic().to_owned(), element.partition());
+        let committed = match element.offset() {
+            Offset::Offset(offset) => Some(offset),
+            _ => None,
+        };
+        let high = highs.get(&key).copied().context("a partition that was asked for")?;
+        out.insert(key, GroupPosition { committed, high });
+    }
+    Ok(out)
+}

@@ -14,7 +14,7 @@ mod kafka;
 mod wait;
 
 pub use database::TestDatabase;
-pub use kafka::{consume_all, kafka_bootstrap, Record};
+pub use kafka::{committed_offsets, consume_all, kafka_bootstrap, GroupPosition, Record};
 pub use wait::{wait_until, wait_until_every};
 
 use std::sync::atomic::{AtomicU32, Ordering};
