@@ -284,17 +284,45 @@ fn readme_install_line() -> anyhow::Result<String> {
     Ok(lines[0].trim().to_owned())
 }
 
-/// Runs the analytics example with `args` in the virtual environment under `dir`; its records, parsed.
-fn read_topics(dir: &std::path::Path, prefix: &str, args: &[&str]) -> anyhow::Result<Vec<Value>> {
-    let stack = Stack::from_env();
+/// A fresh virtual environment, set up with the README's own line, once per test process; its directory.
+async fn analytics_venv() -> anyhow::Result<&'static std::path::Path> {
+    static VENV: tokio::sync::OnceCell<std::path::PathBuf> = tokio::sync::OnceCell::const_new();
+    let dir = VENV
+        .get_or_try_init(|| async {
+            let dir = std::env::temp_dir().join(unique_name("analytics"));
+            std::fs::create_dir_all(&dir)?;
+            let line = readme_install_line()?;
+            let install = tokio::process::Command::new("sh").arg("-c").arg(&line).current_dir(&dir).output().await?;
+            anyhow::ensure!(
+                install.status.success(),
+                "`{line}` failed: {}{}",
+                String::from_utf8_lossy(&install.stdout),
+                String::from_utf8_lossy(&install.stderr)
+            );
+            Ok(dir)
+        })
+        .await?;
+    Ok(dir.as_path())
+}
+
+/// Runs an analytics example (`examples/analytics/<script>`) with `args` in the virtual environment under
+/// `dir`; the JSON objects it printed.
+fn run_example(dir: &std::path::Path, script: &str, args: &[&str]) -> anyhow::Result<Vec<Value>> {
     let output = std::process::Command::new(dir.join(".venv/bin/python"))
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/analytics/read_topics.py"))
-        .args(["--bootstrap", &stack.kafka, "--registry", &stack.registry_url, "--prefix", prefix, "--to-end"])
+        .arg(format!("{}/examples/analytics/{script}", env!("CARGO_MANIFEST_DIR")))
+        .args(["--bootstrap", &Stack::from_env().kafka])
         .args(args)
         .output()?;
     let stderr = String::from_utf8_lossy(&output.stderr);
-    anyhow::ensure!(output.status.success(), "read_topics.py {args:?} failed ({}): {stderr}", output.status);
+    anyhow::ensure!(output.status.success(), "{script} {args:?} failed ({}): {stderr}", output.status);
     Ok(String::from_utf8(output.stdout)?.lines().map(serde_json::from_str).collect::<Result<_, _>>()?)
+}
+
+/// The analytics example's records of every topic of `prefix`, read to their current end.
+fn read_topics(dir: &std::path::Path, prefix: &str, args: &[&str]) -> anyhow::Result<Vec<Value>> {
+    let registry = Stack::from_env().registry_url;
+    let common = ["--registry", registry.as_str(), "--prefix", prefix, "--to-end"];
+    run_example(dir, "read_topics.py", &common.iter().chain(args).copied().collect::<Vec<_>>())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -334,24 +362,13 @@ async fn the_analytics_example_reads_every_topic_decoded_from_a_fresh_virtual_en
         .await?;
     }
 
-    // A fresh virtual environment, set up with the README's own line.
-    let dir = std::env::temp_dir().join(unique_name("analytics"));
-    std::fs::create_dir_all(&dir)?;
-    let line = readme_install_line()?;
-    let install = std::process::Command::new("sh").arg("-c").arg(&line).current_dir(&dir).output()?;
-    anyhow::ensure!(
-        install.status.success(),
-        "`{line}` failed: {}{}",
-        String::from_utf8_lossy(&install.stdout),
-        String::from_utf8_lossy(&install.stderr)
-    );
-
+    let dir = analytics_venv().await?;
     let link_topic = topics.cdc("public", "bb_event_resource");
     let tombstone =
         |r: &Value| r["topic"] == link_topic.as_str() && r["value"].is_null() && r["key"]["event_id"] == 302;
     let with_registry =
         wait_until("the example to read the import, the dead letter and the tombstone", DEADLINE, || {
-            let records = read_topics(&dir, &prefix, &[]);
+            let records = read_topics(dir, &prefix, &[]);
             let wanted = [topics.imports(), topics.dead_letter()];
             async move {
                 let records = records?;
@@ -361,8 +378,7 @@ async fn the_analytics_example_reads_every_topic_decoded_from_a_fresh_virtual_en
         })
         .await?;
     let schemas = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas");
-    let with_files = read_topics(&dir, &prefix, &["--schemas", schemas])?;
-    std::fs::remove_dir_all(&dir)?;
+    let with_files = read_topics(dir, &prefix, &["--schemas", schemas])?;
     // The pipeline runs on: the second reading may end later. Every record of the first is in the second, decoded
     // the same way.
     let position = |r: &Value| (r["topic"].as_str().map(str::to_owned), r["partition"].as_i64(), r["offset"].as_i64());
@@ -434,6 +450,14 @@ async fn two_deployments_on_one_broker_keep_their_own_consumer_groups() -> anyho
             let foreign = topic != &own.desired() && topic != &own.graph_events();
             assert!(!(foreign && position.committed.is_some()), "{sink_group}/{inputs_group} committed on {topic}");
         }
+        // The local stack's group view (README: browsing the local stack) shows both groups with their lag.
+        let prefix = own.prefix().to_owned();
+        let rows = run_example(analytics_venv().await?, "consumer_groups.py", &["--prefix", &prefix])?;
+        let listed: BTreeSet<&str> = rows.iter().filter_map(|r| r["group"].as_str()).collect();
+        assert_eq!(listed, BTreeSet::from([sink_group.as_str(), inputs_group.as_str()]), "{rows:?}");
+        assert!(rows
+            .iter()
+            .all(|r| r["topic"].as_str().is_some_and(|t| t.starts_with(&format!("{prefix}."))) && r["lag"].is_i64()));
     }
     Ok(())
 }
