@@ -6,6 +6,8 @@
 //! one (INSERT, then `id_string = id`; one `bb_event_resource` link; one `bb_event_date` row mirroring
 //! `from_`/`to_`, in Europe/Oslo wall clock); the row's `reservation_id` is that event's id, which is how the
 //! CDC side recognises the event as roomsync's own. A cancel sets the imported `bb_event` to `active = 0`.
+//! The row keeps the booking's `starts_at`/`ends_at`: the resolver never cancels an import whose booking is
+//! over before the sync window (migration 0009).
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use schema_registry::AvroCodec;
@@ -30,8 +32,8 @@ pub fn item_key(event_id: &str) -> String {
     format!("outlook:{event_id}")
 }
 
-fn oslo_wall_clock(micros: i64) -> Option<NaiveDateTime> {
-    DateTime::<Utc>::from_timestamp_micros(micros).map(|t| t.with_timezone(&chrono_tz::Europe::Oslo).naive_local())
+fn oslo_wall_clock(instant: DateTime<Utc>) -> NaiveDateTime {
+    instant.with_timezone(&chrono_tz::Europe::Oslo).naive_local()
 }
 
 /// Applies one import inside the caller's transaction.
@@ -50,10 +52,15 @@ pub async fn apply(
         .await
         .map_err(SinkError::pg("loading an import's mapping row"))?
         .map(|row| row.get::<_, i32>(0));
-    let (from, to) = match (oslo_wall_clock(import.start), oslo_wall_clock(import.end)) {
-        (Some(from), Some(to)) => (from, to),
-        _ => return Ok(()),
+    let (Some(starts), Some(ends)) =
+        (DateTime::<Utc>::from_timestamp_micros(import.start), DateTime::<Utc>::from_timestamp_micros(import.end))
+    else {
+        tracing::warn!(mailbox = %import.mailbox, event_id = %import.event_id, start = import.start, end = import.end,
+            "import with times out of range: skipped");
+        metrics::counter!(crate::metrics::IMPORTS_APPLIED, "op" => "skipped").increment(1);
+        return Ok(());
     };
+    let (from, to) = (oslo_wall_clock(starts), oslo_wall_clock(ends));
     let op = match import.op {
         ImportOp::Upsert => "upsert",
         ImportOp::Cancel => "cancel",
@@ -90,7 +97,7 @@ pub async fn apply(
                             .await
                             .map_err(SinkError::pg("deactivating a conflicting import"))?;
                     }
-                    return upsert_row(db, import, existing.unwrap_or(0), "conflict").await;
+                    return upsert_row(db, import, existing.unwrap_or(0), "conflict", (starts, ends)).await;
                 }
             }
             let reservation_id = match (bb_events, existing.filter(|id| *id > 0)) {
@@ -101,7 +108,7 @@ pub async fn apply(
                 (true, None) => insert_bb_event(db, import, from, to).await?,
                 (false, id) => id.unwrap_or(0),
             };
-            upsert_row(db, import, reservation_id, "synced").await
+            upsert_row(db, import, reservation_id, "synced", (starts, ends)).await
         }
     }
 }
@@ -111,20 +118,23 @@ async fn upsert_row(
     import: &Import,
     reservation_id: i32,
     status: &str,
+    (starts, ends): (DateTime<Utc>, DateTime<Utc>),
 ) -> Result<(), SinkError> {
     let key = item_key(&import.event_id);
     db.execute(
         "insert into outlook_calendar_mapping as m
              (reservation_type, reservation_id, resource_id, outlook_item_id, outlook_event_id,
               sync_status, last_sync_at, priority_level, sync_direction, item_key, transaction_id,
-              change_key, ical_uid, intent)
-         values ('outlook', $1, $2, $3, $4, $9, now(), 0, 'from_outlook', $5, $6, $7, $8, 'none')
+              change_key, ical_uid, intent, starts_at, ends_at)
+         values ('outlook', $1, $2, $3, $4, $9, now(), 0, 'from_outlook', $5, $6, $7, $8, 'none', $10, $11)
          on conflict (outlook_item_id, item_key) do update set
              reservation_id = excluded.reservation_id,
              resource_id = excluded.resource_id,
              sync_status = excluded.sync_status,
              change_key = excluded.change_key,
              ical_uid = coalesce(excluded.ical_uid, m.ical_uid),
+             starts_at = excluded.starts_at,
+             ends_at = excluded.ends_at,
              last_sync_at = now(),
              updated_at = now()",
         &[
@@ -137,6 +147,8 @@ async fn upsert_row(
             &import.change_key,
             &import.ical_uid,
             &status,
+            &starts,
+            &ends,
         ],
     )
     .await

@@ -11,7 +11,7 @@ pub const ITEMS_RETRIED: &str = "roomsync_graph_sink_retries_total";
 pub const RECORDS_REPLAYED: &str = "roomsync_graph_sink_replayed_records_total";
 /// Counter: records written to the dead-letter topic.
 pub const DEAD_LETTERS: &str = "roomsync_graph_sink_dead_letters_total";
-/// Counter: import records applied, by `op`.
+/// Counter: import records applied, by `op` (`upsert`, `cancel`; `skipped`: times out of range, logged).
 pub const IMPORTS_APPLIED: &str = "roomsync_graph_sink_imports_total";
 /// Histogram: seconds from the booking-system commit to the Graph write that carries it, acknowledged and
 /// recorded in the mapping table (items whose desired record names its source commit time), by `op`.

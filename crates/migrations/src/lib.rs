@@ -39,6 +39,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(6, "0006_conflict_decline"),
     migration!(7, "0007_signals"),
     migration!(8, "0008_stage_health"),
+    migration!(9, "0009_import_times"),
 ];
 
 /// Arbitrary constant for `pg_advisory_xact_lock`, so concurrent starts apply migrations one at a time.

@@ -24,9 +24,11 @@ pub enum Cell {
     Local(i64),
     /// A `date`: days since 1970-01-01.
     Date(i32),
+    /// `timestamp with time zone`: µs since the epoch (UTC).
+    Instant(i64),
     /// A boolean.
     Bool(bool),
-    /// Anything else (floats, instants, times): kept only so that unknown columns do not fail decoding.
+    /// Anything else (floats, times): kept only so that unknown columns do not fail decoding.
     Other,
 }
 
@@ -115,6 +117,8 @@ fn cell(value: &Value) -> Cell {
         Value::LocalTimestampMicros(v) => Cell::Local(*v),
         Value::LocalTimestampMillis(v) => Cell::Local(v.saturating_mul(1000)),
         Value::Date(d) => Cell::Date(*d),
+        Value::TimestampMicros(v) => Cell::Instant(*v),
+        Value::TimestampMillis(v) => Cell::Instant(v.saturating_mul(1000)),
         _ => Cell::Other,
     }
 }
@@ -259,6 +263,7 @@ mod tests {
                 ("id", u(Value::Int(7))),
                 ("name", u(Value::String("Konsert".into()))),
                 ("from_", u(Value::LocalTimestampMicros(42))),
+                ("ends_at", u(Value::TimestampMicros(43))),
             ]),
             &[],
         );
@@ -268,6 +273,7 @@ mod tests {
         assert_eq!(after.get("id"), Some(&Cell::Int(7)));
         assert_eq!(after.get("name").and_then(Cell::text), Some("Konsert"));
         assert_eq!(after.get("from_"), Some(&Cell::Local(42)));
+        assert_eq!(after.get("ends_at"), Some(&Cell::Instant(43)), "timestamptz: an instant");
         assert_eq!(record.position(), (100, 2));
         assert_eq!(record.key.get("id"), Some(&Cell::Int(7)));
     }

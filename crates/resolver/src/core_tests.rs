@@ -6,6 +6,7 @@ use vocabulary::records::{GraphEvent, GraphEventBody, ImportOp, RoomsyncTags, Up
 use vocabulary::ReservationKind;
 
 use super::*;
+use crate::cdc::Cell;
 use crate::config::{ConflictPolicy, EditPolicy};
 use crate::fixtures::{allocation_101, base, event_305, int, text, utc, Tx, HALL_A, HALL_B};
 
@@ -553,4 +554,100 @@ fn an_import_whose_outlook_event_is_gone_is_cancelled_once() {
     assert!(output.imports.iter().all(|i| i.op == ImportOp::Upsert), "{:?}", output.imports);
     let (mut cancelled, _) = core();
     assert!(cancelled.apply_transaction(&import_row("deleted").done(), now()).imports.is_empty());
+}
+
+/// The mapping row the sink writes for an import of `event_id` (ending at `ends_at`, µs UTC, when known).
+fn import_row(id: i64, event_id: &str, status: &str, ends_at: Option<i64>) -> Vec<(&'static str, Cell)> {
+    let mut row = vec![
+        ("id", int(id)),
+        ("outlook_item_id", text(HALL_B)),
+        ("outlook_event_id", text(event_id)),
+        ("reservation_type", text("outlook")),
+        ("reservation_id", int(0)),
+        ("item_key", text(&format!("outlook:{event_id}"))),
+        ("sync_status", text(status)),
+    ];
+    if let Some(end) = ends_at {
+        row.push(("ends_at", Cell::Instant(end)));
+    }
+    row
+}
+
+/// A week of an Outlook room with a one-day past window: a meeting that took place keeps its import when it
+/// leaves the window (the resolver forgets its event, and the Graph source's next full round reports it gone),
+/// after a restart too; a meeting deleted in Outlook before it took place is cancelled, once.
+#[test]
+fn an_import_keeps_its_state_after_its_meeting_took_place_and_only_a_real_deletion_cancels_one() {
+    let day = 24 * 3600 * 1_000_000_i64;
+    let (mut core, _) = core();
+    let held = graph(
+        HALL_B,
+        "outlook-1",
+        body("Styremøte", utc("2026-03-21 10:00"), utc("2026-03-21 11:00"), RoomsyncTags::default()),
+    );
+    let deleted = graph(
+        HALL_B,
+        "outlook-2",
+        body("Kurs", utc("2026-03-26 10:00"), utc("2026-03-26 11:00"), RoomsyncTags::default()),
+    );
+    let mut imports: Vec<(String, ImportOp)> = Vec::new();
+    let mut note = |output: &Output| imports.extend(output.imports.iter().map(|i| (i.event_id.clone(), i.op)));
+    note(&core.apply_graph_event(&held, now()));
+    note(&core.apply_graph_event(&deleted, now()));
+    // The sink applies both imports.
+    let rows = Tx::new(40)
+        .insert(
+            "outlook_calendar_mapping",
+            &import_row(7, "outlook-1", "synced", Some(held.event.as_ref().map_or(0, |b| b.end))),
+        )
+        .insert(
+            "outlook_calendar_mapping",
+            &import_row(8, "outlook-2", "synced", Some(deleted.event.as_ref().map_or(0, |b| b.end))),
+        );
+    note(&core.apply_transaction(&rows.done(), now()));
+    for days in 1..=7 {
+        let at = now() + days * day;
+        note(&core.tick(at));
+        if days == 2 {
+            // The window moved on: the Graph source's full round no longer finds the meeting.
+            note(&core.apply_graph_event(&GraphEvent { op: UpsertOrDelete::Delete, event: None, ..held.clone() }, at));
+        }
+        if days == 3 {
+            // Its owner deletes the other booking before it takes place.
+            note(
+                &core.apply_graph_event(&GraphEvent { op: UpsertOrDelete::Delete, event: None, ..deleted.clone() }, at),
+            );
+            let row = Tx::new(50).update(
+                "outlook_calendar_mapping",
+                &import_row(8, "outlook-2", "deleted", Some(deleted.event.as_ref().map_or(0, |b| b.end))),
+            );
+            note(&core.apply_transaction(&row.done(), at));
+        }
+    }
+    let expected = |id: &str, op| (id.to_owned(), op);
+    assert_eq!(
+        imports,
+        vec![
+            expected("outlook-1", ImportOp::Upsert),
+            expected("outlook-2", ImportOp::Upsert),
+            expected("outlook-2", ImportOp::Cancel)
+        ],
+        "the meeting that took place is never cancelled"
+    );
+
+    // Restarted a week later: the compacted Graph topic holds only the deletion, the mapping row its end.
+    let at = now() + 7 * day;
+    let mut restarted = Core::new(Policies::default(), WindowConfig::default());
+    restarted.apply_transaction_quietly(&base());
+    restarted.apply_transaction_quietly(&rows_after_the_week());
+    restarted.apply_graph_event_quietly(&GraphEvent { op: UpsertOrDelete::Delete, event: None, ..held.clone() });
+    restarted.prune(at);
+    assert!(restarted.full(at).imports.is_empty(), "nothing to cancel after a restart either");
+
+    fn rows_after_the_week() -> Vec<crate::cdc::CdcRecord> {
+        Tx::new(60)
+            .insert("outlook_calendar_mapping", &import_row(7, "outlook-1", "synced", Some(utc("2026-03-21 11:00"))))
+            .insert("outlook_calendar_mapping", &import_row(8, "outlook-2", "deleted", Some(utc("2026-03-26 11:00"))))
+            .done()
+    }
 }

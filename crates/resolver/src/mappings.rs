@@ -78,12 +78,13 @@ impl CalendarMappings {
     }
 
     /// The Outlook event ids of the imports in `mailbox` that are not cancelled (`sync_status` other than
-    /// `deleted`).
-    pub fn live_imports(&self, mailbox: &str) -> Vec<String> {
+    /// `deleted`) and not over before `window_start` (µs UTC; an import whose end is unknown counts as live).
+    pub fn live_imports(&self, mailbox: &str, window_start: i64) -> Vec<String> {
         let Some(ids) = self.imported.get(mailbox) else { return Vec::new() };
         ids.keys()
             .filter_map(|id| self.rows.get(id))
             .filter(|row| row.text("sync_status") != Some("deleted"))
+            .filter(|row| row.instant("ends_at").is_none_or(|end| end > window_start))
             .filter_map(|row| row.text("outlook_event_id").map(str::to_owned))
             .collect()
     }
@@ -155,6 +156,7 @@ impl IndexedOf for Indexed {
             reservation_id,
             item_key: stored.text("item_key").unwrap_or_default().to_owned(),
             change_key: stored.text("change_key").map(str::to_owned),
+            ends_at: stored.instant("ends_at"),
         };
         Some((mailbox, stored.text("outlook_event_id").map(str::to_owned), row))
     }
@@ -219,11 +221,16 @@ mod tests {
         assert_eq!(mappings.imported_events(HALL), HashSet::from([901, 902]));
         assert_eq!(mappings.imported_events("hall-b@x"), HashSet::from([903]));
 
-        assert_eq!(mappings.live_imports(HALL), vec!["o1".to_owned(), "o2".to_owned()]);
+        assert_eq!(mappings.live_imports(HALL, 0), vec!["o1".to_owned(), "o2".to_owned()]);
         let mut cancelled = row(1, HALL, "outlook", 901, Some("o1"));
         cancelled.push(("sync_status", text("deleted")));
         mappings.apply(&one(Tx::new(14).update(TABLE, &cancelled)));
-        assert_eq!(mappings.live_imports(HALL), vec!["o2".to_owned()], "a cancelled import is not live");
+        assert_eq!(mappings.live_imports(HALL, 0), vec!["o2".to_owned()], "a cancelled import is not live");
+        let mut over = row(2, HALL, "outlook", 902, Some("o2"));
+        over.push(("ends_at", Cell::Instant(1_000)));
+        mappings.apply(&one(Tx::new(14).update(TABLE, &over)));
+        assert_eq!(mappings.live_imports(HALL, 999), vec!["o2".to_owned()]);
+        assert!(mappings.live_imports(HALL, 1_000).is_empty(), "an import over before the window is not live");
 
         mappings.apply(&one(Tx::new(15).delete(TABLE, &[("id", int(2))])));
         assert_eq!(mappings.imported_events(HALL), HashSet::from([901]));

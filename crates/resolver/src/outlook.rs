@@ -4,12 +4,14 @@
 //! ```text
 //!  GraphEvent --ours? (tags or mapping row)--> desired content equal or changeKey stored -> Echo
 //!      |                                      \-> otherwise -> Edited (policy: revert = re-emit desired)
-//!      +--imported before (mapping row `outlook`)--> Import (update or cancel)
+//!      +--imported before (mapping row `outlook`)--> Import (update, or cancel unless it ended before the window)
 //!      +--Outlook-origin--> overlaps a reservation of the room? -> Conflict : Import
 //! ```
 //! Invariants: roomsync never imports its own events (recognised by its extended properties, its mapping rows
 //! and its stored changeKey), so nothing loops; the booking system is the authority, so an overlapping
-//! Outlook-origin booking never takes a slot from a reservation; cancelled and free events occupy nothing.
+//! Outlook-origin booking never takes a slot from a reservation; cancelled and free events occupy nothing; an
+//! import whose booking ended before the window keeps its state for good: the Graph source reports an event
+//! that left the window like a deleted one, so only a deletion of a booking not yet over cancels its import.
 
 use vocabulary::records::{GraphEvent, GraphEventBody, ImportOp, ImportRecord, UpsertOrDelete};
 use vocabulary::ReservationKind;
@@ -28,6 +30,9 @@ pub struct MappingRow {
     pub item_key: String,
     /// The changeKey Graph returned after roomsync's last write.
     pub change_key: Option<String>,
+    /// For an import: when the Outlook booking ends (µs UTC, `ends_at`); unknown for rows written before
+    /// roomsync kept it.
+    pub ends_at: Option<i64>,
 }
 
 /// A reservation an Outlook-origin booking overlaps.
@@ -150,6 +155,10 @@ pub fn classify(
                     Some(_) => Verdict::Edited { item_key: row.item_key.clone() },
                     None => Verdict::Echo,
                 };
+            }
+            let end = previous.map(|b| b.end).or(imported.and_then(|m| m.ends_at));
+            if end.is_some_and(|end| room.window.is_past(end)) && previous.is_none_or(|b| !is_ours(b)) {
+                return Verdict::Ignore("booking over before the window: its import keeps its state");
             }
             return match (imported, previous) {
                 (_, Some(previous)) if !is_ours(previous) => {

@@ -125,7 +125,8 @@ impl Core {
     ///   decision (while catching up, or while another instance owned the room): a deleted roomsync event is put
     ///   back (per the edit policy), a deleted imported booking is cancelled; a deletion the previous owner
     ///   already handled finds no mapping row for the event any more and is ignored;
-    /// - always, the live imports whose Outlook event the Graph state no longer holds. An import row exists only
+    /// - always, the live imports (not over before the window) whose Outlook event the Graph state no longer
+    ///   holds (it forgets events over before the window: their imports keep their state). An import row exists only
     ///   for an event the resolver read, so such an event was deleted; its deletion may have been read when no
     ///   cancel could be decided (the import's row not yet read back after a rebuild, or only the deletion left
     ///   by compaction), and nothing else would look at it again. The cancel is emitted once per instance (the
@@ -152,7 +153,7 @@ impl Core {
                 pending.push((key.1, previous));
             }
         }
-        for event_id in self.assembler.state.calendar_mapping.live_imports(mailbox) {
+        for event_id in self.assembler.state.calendar_mapping.live_imports(mailbox, window.start) {
             let key = (mailbox.to_owned(), event_id);
             let undecided = self.unseen_deletes.contains_key(&key) || pending.iter().any(|(id, _)| *id == key.1);
             if !self.graph.contains_key(&key) && !undecided {

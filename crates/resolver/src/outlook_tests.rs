@@ -49,6 +49,7 @@ fn the_change_key_stored_after_roomsyncs_write_marks_an_echo_even_without_tags()
         reservation_id: 201,
         item_key: "booking:201".into(),
         change_key: Some("ck-9".into()),
+        ends_at: None,
     };
     let verdict = classify(&event(body("ck-9", false, "busy")), None, Some(&mapping), |_| None, room(&[]));
     assert_eq!(verdict, Verdict::Echo);
@@ -71,6 +72,7 @@ fn an_imported_booking_is_updated_not_seen_as_a_conflict_with_its_own_reservatio
         reservation_id: 900,
         item_key: "outlook:e1".into(),
         change_key: None,
+        ends_at: None,
     };
     let verdict = classify(&event(body("b", false, "busy")), None, Some(&mapping), |_| None, room(&[]));
     assert!(matches!(verdict, Verdict::Import(ImportRecord { op: ImportOp::Upsert, .. })));
@@ -83,6 +85,7 @@ fn an_imported_booking_that_a_later_reservation_overlaps_is_a_conflict() {
         reservation_id: 900,
         item_key: "outlook:e1".into(),
         change_key: None,
+        ends_at: None,
     };
     let later = [Item { kind: vocabulary::ReservationKind::Event, reservation_id: 343, start: 15, end: 40 }];
     let verdict = classify(&event(body("b", false, "busy")), None, Some(&mapping), |_| None, room(&later));
@@ -142,6 +145,7 @@ fn a_deleted_imported_booking_is_cancelled_even_without_its_last_body() {
         reservation_id: 0,
         item_key: "outlook:e1".into(),
         change_key: Some("ck-1".into()),
+        ends_at: Some(50),
     };
     let deleted = GraphEvent { op: UpsertOrDelete::Delete, event: None, ..event(body("x", false, "busy")) };
     match classify(&deleted, None, Some(&import), |_| None, room(&[])) {
@@ -150,6 +154,12 @@ fn a_deleted_imported_booking_is_cancelled_even_without_its_last_body() {
         }
         other => panic!("expected a cancel, got {other:?}"),
     }
+    // Over before the window (the window moved on: the Graph source reports it like a deletion): it stays.
+    let over = MappingRow { ends_at: Some(0), ..import.clone() };
+    assert!(matches!(classify(&deleted, None, Some(&over), |_| None, room(&[])), Verdict::Ignore(_)));
+    // An end unknown (a row written before roomsync kept it) counts as current.
+    let unknown = MappingRow { ends_at: None, ..import.clone() };
+    assert!(matches!(classify(&deleted, None, Some(&unknown), |_| None, room(&[])), Verdict::Import(_)));
     // Without a mapping row and without a body nothing is known of it: nothing to cancel.
     assert!(matches!(classify(&deleted, None, None, |_| None, room(&[])), Verdict::Ignore(_)));
 }

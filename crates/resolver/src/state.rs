@@ -41,6 +41,14 @@ impl Stored {
         }
     }
 
+    /// A `timestamp with time zone` column (µs since the epoch).
+    pub fn instant(&self, column: &str) -> Option<i64> {
+        match self.row.get(column) {
+            Some(Cell::Instant(v)) => Some(*v),
+            _ => None,
+        }
+    }
+
     /// A 0/1 flag column is 1.
     pub fn flag(&self, column: &str) -> bool {
         self.int(column) == Some(1)

@@ -69,7 +69,7 @@ async fn an_outlook_booking_is_imported_as_a_mapping_row_and_a_bb_event_and_a_ca
     let row =
         h.pg.query_one(
             "select reservation_type, reservation_id, sync_direction, sync_status, outlook_event_id, change_key,
-                    priority_level
+                    priority_level, starts_at, ends_at
              from outlook_calendar_mapping where outlook_item_id = $1 and item_key = 'outlook:AAMkOutlook1'",
             &[&ROOM_A],
         )
@@ -81,6 +81,10 @@ async fn an_outlook_booking_is_imported_as_a_mapping_row_and_a_bb_event_and_a_ca
     assert_eq!(row.get::<_, Option<String>>(4).as_deref(), Some("AAMkOutlook1"));
     assert_eq!(row.get::<_, Option<String>>(5).as_deref(), Some("ck-Styremøte"));
     assert_eq!(row.get::<_, i16>(6), 0);
+    // The booking's own times stay on the row: the resolver keeps an import that is over (never cancels it).
+    let instant = |text: &str| chrono::DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&chrono::Utc));
+    assert_eq!(row.get::<_, Option<chrono::DateTime<chrono::Utc>>>(7), Some(instant("2030-06-01T10:00:00Z")?));
+    assert_eq!(row.get::<_, Option<chrono::DateTime<chrono::Utc>>>(8), Some(instant("2030-06-01T11:00:00Z")?));
 
     let event =
         h.pg.query_one(
