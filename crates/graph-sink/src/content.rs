@@ -1,12 +1,14 @@
 //! The Graph event roomsync writes for a desired item.
 //!
 //! Invariants: start and end are written as Europe/Oslo (or the item's zone) wall clock with the zone's name,
-//! never with an offset inside `dateTime`; every written event carries the four extended properties of
+//! never with an offset inside `dateTime`, so Outlook shows the booking in the room's zone; a wall clock that
+//! the zone's autumn fold makes ambiguous (02:00-03:00 in Oslo) is written in UTC instead, since Exchange would
+//! read it as standard time whatever instant the resolver chose (`sync.dst.fold`); every written event carries the four extended properties of
 //! `graph_client::properties`, so the Graph source recognises roomsync's own events and a later run (or the PHP
 //! integration's successor) adopts them instead of creating duplicates. An all-day item is passed through as it
 //! is: if its times are not local midnights Graph refuses it (400) and the item is parked, the honest outcome.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, LocalResult, TimeZone, Utc};
 use chrono_tz::Tz;
 use graph_client::properties::{BOOKING_SYSTEM_ID, BOOKING_SYSTEM_TYPE, ROOMSYNC_CONTENT_HASH, ROOMSYNC_ITEM_KEY};
 use graph_client::{DateTimeTimeZone, Event, ItemBody, Location, Sensitivity, ShowAs};
@@ -32,6 +34,10 @@ fn wall_clock(micros: i64, zone: Tz, zone_name: &str) -> Result<DateTimeTimeZone
     // Graph's dateTime has four year digits; chrono would write other years with a sign ("+244399-05-27").
     if !(1..=9999).contains(&chrono::Datelike::year(&local)) {
         return Err(ContentError::BadInstant(micros));
+    }
+    if matches!(zone.from_local_datetime(&local), LocalResult::Ambiguous(..)) {
+        // The wall clock names two instants: only UTC keeps the one chosen.
+        return Ok(DateTimeTimeZone::utc(instant));
     }
     Ok(DateTimeTimeZone::local(local, zone_name))
 }
@@ -146,6 +152,25 @@ mod tests {
         assert_eq!(e.end.expect("end").date_time, "2026-03-29T13:30:00.0000000");
         let winter = event_for(&item("2026-01-10T10:00:00Z", "2026-01-10T11:00:00Z", false)).expect("event");
         assert_eq!(winter.start.expect("start").date_time, "2026-01-10T11:00:00.0000000");
+    }
+
+    #[test]
+    fn a_time_in_the_autumn_fold_is_written_in_utc_so_the_chosen_instant_stays_exact() {
+        // 2026-10-25 02:30 in Oslo is both 00:30Z (summer time) and 01:30Z (standard time).
+        for (start, end) in
+            [("2026-10-25T00:30:00Z", "2026-10-25T03:00:00Z"), ("2026-10-25T01:30:00Z", "2026-10-25T03:00:00Z")]
+        {
+            let e = event_for(&item(start, end, false)).expect("event");
+            let written = e.start.expect("start");
+            let expected = format!("{}.0000000", &start[..19]);
+            assert_eq!((written.date_time.as_str(), written.time_zone.as_str()), (expected.as_str(), "UTC"));
+            // 03:00Z is 04:00 standard time: not ambiguous, written as Oslo wall clock.
+            let end = e.end.expect("end");
+            assert_eq!(
+                (end.date_time.as_str(), end.time_zone.as_str()),
+                ("2026-10-25T04:00:00.0000000", "Europe/Oslo")
+            );
+        }
     }
 
     #[test]
