@@ -1,5 +1,5 @@
-//! The sink's errors and the one place that decides what each means: retry the unit later (transient), or
-//! stop the sink (fatal: the supervisor restarts it, and the restart resumes from PostgreSQL's offsets).
+//! The sink's errors and the one place that decides what each means: transient (the sink starts again after a
+//! backoff, `supervision`, and resumes from PostgreSQL's offsets) or definite (the sink stops and says why).
 //!
 //! Per-item Graph failures are not errors of the sink: a definite one parks the item (see `writer`), a transient
 //! one keeps the item pending; only infrastructure failures reach this type.
@@ -52,5 +52,11 @@ impl SinkError {
             SinkError::Graph(err) => err.classify().is_retryable(),
             SinkError::Crashed(_) => false,
         }
+    }
+}
+
+impl supervision::Transient for SinkError {
+    fn is_transient(&self) -> bool {
+        SinkError::is_transient(self)
     }
 }

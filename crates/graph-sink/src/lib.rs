@@ -66,8 +66,14 @@ pub(crate) struct Sink {
 }
 
 /// Runs the sink until `shutdown` completes (a unit in progress is abandoned uncommitted: it is replayed on the
-/// next start, which is safe by construction) or an infrastructure error stops it.
+/// next start, which is safe by construction) or an error that needs fixing stops it; transient failures (a lost
+/// database connection, a broker outage) start it again, from PostgreSQL's offsets (`supervision`).
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), SinkError> {
+    supervision::supervise("graph-sink", shutdown, |stop| run_once(&config, stop.wait())).await
+}
+
+async fn run_once(config: &Config, shutdown: impl Future<Output = ()>) -> Result<(), SinkError> {
+    let config = config.clone();
     let topics = Topics::new(config.topic_prefix.clone());
     let (db, connection) =
         tokio_postgres::connect(&config.database_url, NoTls).await.map_err(SinkError::pg("connecting"))?;

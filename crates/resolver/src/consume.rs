@@ -22,7 +22,7 @@ use rdkafka::message::Message;
 use schema_registry::{AvroCodec, RegistryClient};
 use streams::{ensure_topics, KafkaSettings, RecordProducer, TopicSpec};
 use tokio::time::Instant;
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 use vocabulary::records::{AvroRecord, DesiredItem, GraphEvent, Reservation};
 use vocabulary::topics::Topics;
 
@@ -70,27 +70,17 @@ pub fn input_topics(config: &Config) -> Vec<String> {
     inputs
 }
 
-/// Runs the resolver until `shutdown` completes; transient failures restart it with backoff.
+/// Runs the resolver until `shutdown` completes; transient failures start it again after a backoff, rebuilding
+/// its state from the topics (`supervision`).
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), ResolverError> {
-    tokio::pin!(shutdown);
-    let mut backoff = Duration::from_millis(200);
-    loop {
-        match run_once(&config, &mut shutdown).await {
-            Ok(()) => return Ok(()),
-            Err(err) if err.disposition() == Disposition::Retry => {
-                warn!(error = %err, retry_in = ?backoff, "resolver interrupted; rebuilding from the topics");
-                tokio::select! {
-                    () = &mut shutdown => return Ok(()),
-                    () = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(30));
-            }
-            Err(err) => {
-                error!(error = %err, "resolver stopped");
-                return Err(err);
-            }
+    supervision::supervise("resolver", shutdown, |stop| {
+        let config = &config;
+        async move {
+            let mut stopped = std::pin::pin!(stop.wait());
+            run_once(config, &mut stopped).await
         }
-    }
+    })
+    .await
 }
 
 fn now_micros() -> i64 {

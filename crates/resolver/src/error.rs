@@ -68,3 +68,9 @@ impl ResolverError {
         }
     }
 }
+
+impl supervision::Transient for ResolverError {
+    fn is_transient(&self) -> bool {
+        self.disposition() == Disposition::Retry
+    }
+}

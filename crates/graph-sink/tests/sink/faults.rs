@@ -154,3 +154,29 @@ async fn a_graph_outage_longer_than_the_clients_retries_holds_items_until_graph_
     assert!(rows.iter().all(|r| r.status == "synced"), "{rows:?}");
     Ok(())
 }
+
+/// A lost PostgreSQL connection (a failover, a restart, an administrator's pg_terminate_backend) is an outage,
+/// not a reason to stop: the sink starts again from PostgreSQL's offsets and applies what comes next. Before,
+/// any sink error ended the stage and, in `roomsync run`, the whole process with every other stage.
+#[tokio::test]
+async fn the_sink_survives_the_loss_of_its_database_connection_and_goes_on() -> Result<()> {
+    let mut h = Harness::start().await?;
+    h.send(&upsert(ROOM_A, ReservationKind::Event, 1, "before", 2, 8)).await?;
+    let sink = h.spawn(h.config());
+    h.wait_applied().await?;
+    let killed: i64 =
+        h.pg.query_one(
+            "select count(pg_terminate_backend(pid)) from pg_stat_activity
+             where datname = current_database() and pid <> pg_backend_pid()",
+            &[],
+        )
+        .await?
+        .get(0);
+    assert!(killed >= 1, "the sink's connections were there to kill");
+    h.send(&upsert(ROOM_A, ReservationKind::Event, 2, "after", 3, 8)).await?;
+    h.wait_applied().await?;
+    assert!(!sink.task.is_finished(), "the sink still runs");
+    sink.stop().await?;
+    assert_one_event_per_item(&h, ROOM_A, 2);
+    Ok(())
+}
