@@ -21,7 +21,7 @@ use crate::links::base_url;
 use crate::prefer::Prefer;
 use crate::state::{lock, Emulator};
 use crate::subscriptions::{notify, ChangeType};
-use crate::time::parse_query_instant;
+use crate::time::query_instant;
 use crate::view::{occurrence_on, parse_occurrence_id, view, ViewItem};
 
 type Params = HashMap<String, String>;
@@ -227,9 +227,7 @@ pub async fn list(
 
 fn window(query: &Params) -> Result<(chrono::DateTime<Utc>, chrono::DateTime<Utc>), ApiError> {
     let param = |k: &str| {
-        query
-            .get(k)
-            .and_then(|v| parse_query_instant(v))
+        query_instant(query, k)
             .ok_or_else(|| {
                 ApiError::new(
                     StatusCode::BAD_REQUEST,

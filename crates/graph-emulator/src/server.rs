@@ -40,7 +40,14 @@ fn graph_routes(emu: &Emulator) -> Router<Emulator> {
         .route("/v1.0/users/{user}/calendar/events/{id}/decline", post(responses::decline))
         .route("/v1.0/users/{user}/calendarView", get(events::calendar_view))
         .route("/v1.0/users/{user}/calendar/calendarView", get(events::calendar_view))
+        // Graph answers the delta function under every form clients use: the plain segment, the OData function
+        // call Kiota-generated SDKs send (`delta()`) and the namespace-qualified call, also under /calendar.
         .route("/v1.0/users/{user}/calendarView/delta", get(delta::delta))
+        .route("/v1.0/users/{user}/calendarView/delta()", get(delta::delta))
+        .route("/v1.0/users/{user}/calendarView/microsoft.graph.delta()", get(delta::delta))
+        .route("/v1.0/users/{user}/calendar/calendarView/delta", get(delta::delta))
+        .route("/v1.0/users/{user}/calendar/calendarView/delta()", get(delta::delta))
+        .route("/v1.0/users/{user}/calendar/calendarView/microsoft.graph.delta()", get(delta::delta))
         .route("/v1.0/places/microsoft.graph.room", get(places::rooms))
         .route("/v1.0/places/microsoft.graph.roomlist", get(places::room_lists))
         .route("/v1.0/places/{list}/microsoft.graph.roomlist/rooms", get(places::rooms_in_list))
