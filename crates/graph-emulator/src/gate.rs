@@ -24,7 +24,7 @@ use crate::auth::is_authorized;
 use crate::config::ConcurrencyScope;
 use crate::error::ApiError;
 use crate::state::{lock, Emulator, LogEntry};
-use crate::throttle::Quota;
+use crate::throttle::{retry_after_value, Quota};
 
 /// Internal header marking inner `$batch` requests (for the log only).
 pub const BATCH_MARK: &str = "x-emulator-batch-inner";
@@ -156,7 +156,7 @@ pub async fn gate(State(emu): State<Emulator>, req: Request, next: Next) -> Resp
         Ok(quota) => quota,
         Err(wait) => {
             let err = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", "Too many requests.")
-                .with_retry_after(format!("{:.3}", wait.as_secs_f64().max(0.001)));
+                .with_retry_after(retry_after_value(wait, faults.fractional_retry_after));
             let mut response = err.into_response();
             let limit = faults.rate_limit_requests;
             rate_limit_headers(&mut response, Quota { limit, remaining: 0, reset: wait });

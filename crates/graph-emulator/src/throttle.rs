@@ -80,6 +80,18 @@ impl Throttle {
     }
 }
 
+/// The `Retry-After` value for a computed `wait`: delay-seconds as Graph sends them (an integer, RFC 9110), rounded
+/// up so a client that waits exactly that long is never early, and at least 1; with `fractional`, seconds with
+/// three decimals (at least 0.001), the form some reports say Graph sends.
+pub fn retry_after_value(wait: Duration, fractional: bool) -> String {
+    if fractional {
+        format!("{:.3}", wait.as_secs_f64().max(0.001))
+    } else {
+        let whole = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        whole.max(1).to_string()
+    }
+}
+
 /// Remembers, per request key, until when the client was told to wait.
 #[derive(Debug, Default)]
 pub struct RetryWatch {
@@ -119,6 +131,15 @@ mod tests {
         assert!(t.try_acquire("other", 4).is_some());
         drop(held);
         assert!(t.try_acquire("m", 4).is_some());
+    }
+
+    #[test]
+    fn retry_after_is_whole_seconds_rounded_up_unless_fractional_is_asked_for() {
+        assert_eq!(retry_after_value(Duration::from_millis(2958), false), "3");
+        assert_eq!(retry_after_value(Duration::from_secs(2), false), "2");
+        assert_eq!(retry_after_value(Duration::ZERO, false), "1");
+        assert_eq!(retry_after_value(Duration::from_millis(2958), true), "2.958");
+        assert_eq!(retry_after_value(Duration::ZERO, true), "0.001");
     }
 
     #[test]
