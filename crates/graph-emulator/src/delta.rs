@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 use crate::error::ApiError;
 use crate::event::opaque;
 use crate::links::base_url;
-use crate::prefer::Prefer;
+use crate::prefer::{Paging, Prefer};
 use crate::state::{lock, Emulator};
 use crate::time::query_instant;
 use crate::view::view;
@@ -139,7 +139,9 @@ pub async fn delta(
     if let Some(m) = body.as_object_mut() {
         m.insert(link.0.into(), json!(link.1));
     }
-    Ok((StatusCode::OK, Json(body)).into_response())
+    let mut response = (StatusCode::OK, Json(body)).into_response();
+    prefer.stamp(&mut response, Paging::Sized);
+    Ok(response)
 }
 
 /// Items changed since `state.snapshot` (all items when it is empty) and the snapshot of now.

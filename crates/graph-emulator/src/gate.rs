@@ -1,8 +1,9 @@
 //! The gate every `/v1.0` request passes: bearer check, fault injection, throttling, latency, request log.
 //!
 //! ```text
-//! request -> auth (401) -> random fault before apply (429/5xx) -> rate window (429 TooManyRequests)
-//!         -> concurrency slot (429 ApplicationThrottled) -> latency -> handler -> [504 after apply] -> log
+//! request -> ids (request-id, client-request-id) -> auth (401) -> random fault before apply (429/5xx)
+//!         -> rate window (429 TooManyRequests) -> concurrency slot (429 ApplicationThrottled) -> latency
+//!         -> handler -> [504 after apply] -> log -> ids stamped on the answer
 //! ```
 //! Invariants: every request that reaches the gate is logged exactly once with the status the client saw; the
 //! concurrency slot is held for the whole handler including injected latency; an injected "after apply" failure
@@ -22,6 +23,7 @@ use serde_json::Value;
 
 use crate::auth::is_authorized;
 use crate::config::ConcurrencyScope;
+use crate::correlation::RequestIds;
 use crate::error::ApiError;
 use crate::state::{lock, Emulator, LogEntry};
 use crate::throttle::{retry_after_value, Quota};
@@ -81,8 +83,16 @@ fn percent_decode(segment: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// The middleware.
+/// The middleware. The request's correlation ids are current while it is handled (error bodies repeat them) and
+/// stamped on whatever it answers, throttling and auth failures included.
 pub async fn gate(State(emu): State<Emulator>, req: Request, next: Next) -> Response {
+    let ids = RequestIds::for_request(req.headers());
+    let mut response = ids.clone().scope(guarded(emu, req, next)).await;
+    ids.stamp(&mut response);
+    response
+}
+
+async fn guarded(emu: Emulator, req: Request, next: Next) -> Response {
     let method = req.method().to_string();
     let path = req.uri().path_and_query().map_or_else(|| req.uri().path().to_string(), |p| p.to_string());
     let in_batch = req.headers().contains_key(BATCH_MARK);

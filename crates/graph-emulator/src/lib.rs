@@ -13,6 +13,7 @@ pub mod admin;
 pub mod auth;
 pub mod batch;
 pub mod config;
+pub mod correlation;
 pub mod delta;
 pub mod error;
 pub mod event;

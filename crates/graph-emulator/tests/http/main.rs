@@ -2,6 +2,7 @@
 
 mod auth_and_errors;
 mod calendar;
+mod headers;
 mod responses;
 mod room_processing;
 mod subscriptions;
