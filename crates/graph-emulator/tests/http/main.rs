@@ -2,6 +2,7 @@
 
 mod auth_and_errors;
 mod calendar;
+mod event_resource;
 mod headers;
 mod responses;
 mod room_processing;
