@@ -57,7 +57,9 @@ fn parse(body: &Value) -> Result<Vec<Inner>, ApiError> {
         if !["GET", "POST", "PATCH", "PUT", "DELETE"].contains(&method.as_str()) {
             return Err(bad("Invalid method."));
         }
-        let url = text("url").filter(|u| !u.contains("://")).ok_or_else(|| bad("A relative url is required."))?;
+        // Graph takes only URLs relative to the version root; an absolute one (as msgraph-sdk-python-core sends)
+        // fails the whole batch with its generic payload error (microsoft-graph-docs-contrib issue #8576).
+        let url = text("url").filter(|u| !u.contains("://")).ok_or_else(|| bad("Invalid batch payload format."))?;
         let headers = r.get("headers").and_then(Value::as_object).cloned().unwrap_or_default();
         let body = r.get("body").filter(|b| !b.is_null()).cloned();
         let has_content_type = headers.keys().any(|k| k.eq_ignore_ascii_case("content-type"));
