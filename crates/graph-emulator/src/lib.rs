@@ -26,6 +26,7 @@ pub mod places;
 pub mod prefer;
 pub mod recurrence;
 pub mod responses;
+pub mod retry_watch;
 pub mod server;
 pub mod state;
 pub mod subscriptions;

@@ -98,6 +98,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), EmulatorError> {
     let app = router(&emu);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    // The peer address tells a retry on the same connection from an identical request on another (retry_watch).
+    let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service).with_graceful_shutdown(shutdown).await?;
     Ok(())
 }

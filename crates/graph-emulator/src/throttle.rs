@@ -92,32 +92,6 @@ pub fn retry_after_value(wait: Duration, fractional: bool) -> String {
     }
 }
 
-/// Remembers, per request key, until when the client was told to wait.
-#[derive(Debug, Default)]
-pub struct RetryWatch {
-    until: Mutex<HashMap<String, Instant>>,
-}
-
-impl RetryWatch {
-    /// Records that `key` was told to wait `wait`.
-    pub fn penalize(&self, key: &str, wait: Duration) {
-        let mut until = self.until.lock().unwrap_or_else(PoisonError::into_inner);
-        until.insert(key.to_string(), Instant::now() + wait);
-    }
-
-    /// Whether `key` arrives before its wait is over. A 5 ms grace absorbs clock granularity.
-    pub fn is_early(&self, key: &str) -> bool {
-        let until = self.until.lock().unwrap_or_else(PoisonError::into_inner);
-        until.get(key).is_some_and(|t| Instant::now() + Duration::from_millis(5) < *t)
-    }
-
-    /// Forgets `key` after a success.
-    pub fn clear(&self, key: &str) {
-        let mut until = self.until.lock().unwrap_or_else(PoisonError::into_inner);
-        until.remove(key);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
