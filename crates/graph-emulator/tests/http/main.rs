@@ -7,6 +7,7 @@ mod event_resource;
 mod headers;
 mod responses;
 mod room_processing;
+mod sdk_requests;
 mod subscriptions;
 mod tenant;
 mod throttling;
