@@ -153,6 +153,11 @@ pub async fn meeting_request(
     if decision == "tentativelyAccepted" {
         event.fields.insert("showAs".into(), json!("tentative"));
     }
+    // The room's copy of someone else's meeting: the assistant answered it on the room's behalf.
+    let organizer_address = event.fields.get("organizer").and_then(|o| o.get("emailAddress"));
+    event.fields.insert("isOrganizer".into(), json!(owner.get("emailAddress") == organizer_address));
+    let answered = crate::time::format_instant(Utc::now());
+    event.fields.insert("responseStatus".into(), json!({"response": decision, "time": answered}));
     let rendered = store(&emu, &mailbox, event)?;
     Ok(Json(json!({"response": decision, "event": rendered})).into_response())
 }

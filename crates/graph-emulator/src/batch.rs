@@ -13,6 +13,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
 use futures::StreamExt;
 use rand::seq::SliceRandom;
@@ -21,6 +22,7 @@ use tower::ServiceExt;
 
 use crate::error::ApiError;
 use crate::gate::BATCH_MARK;
+use crate::retry_watch::Origin;
 use crate::state::{lock, Emulator};
 
 /// Graph's limit on inner requests.
@@ -57,7 +59,9 @@ fn parse(body: &Value) -> Result<Vec<Inner>, ApiError> {
         if !["GET", "POST", "PATCH", "PUT", "DELETE"].contains(&method.as_str()) {
             return Err(bad("Invalid method."));
         }
-        let url = text("url").filter(|u| !u.contains("://")).ok_or_else(|| bad("A relative url is required."))?;
+        // Graph takes only URLs relative to the version root; an absolute one (as msgraph-sdk-python-core sends)
+        // fails the whole batch with its generic payload error (microsoft-graph-docs-contrib issue #8576).
+        let url = text("url").filter(|u| !u.contains("://")).ok_or_else(|| bad("Invalid batch payload format."))?;
         let headers = r.get("headers").and_then(Value::as_object).cloned().unwrap_or_default();
         let body = r.get("body").filter(|b| !b.is_null()).cloned();
         let has_content_type = headers.keys().any(|k| k.eq_ignore_ascii_case("content-type"));
@@ -82,12 +86,15 @@ fn parse(body: &Value) -> Result<Vec<Inner>, ApiError> {
     Ok(out)
 }
 
-async fn dispatch(emu: &Emulator, outer: &HeaderMap, inner: &Inner) -> Value {
+async fn dispatch(emu: &Emulator, outer: &HeaderMap, origin: Option<&Origin>, inner: &Inner) -> Value {
     let Some(router) = emu.shared.router.get().cloned() else {
         return json!({"id": inner.id, "status": 500, "headers": {}, "body": null});
     };
     let path = format!("/v1.0/{}", inner.url.trim_start_matches('/'));
     let mut builder = Request::builder().method(inner.method.as_str()).uri(path).header(BATCH_MARK, "1");
+    if let Some(origin) = origin {
+        builder = builder.extension(origin.clone());
+    }
     for name in ["authorization", "host"] {
         if let Some(v) = outer.get(name) {
             builder = builder.header(name, v);
@@ -126,6 +133,7 @@ fn failed_dependency(id: &str) -> Value {
 /// POST /v1.0/$batch
 pub async fn batch(
     State(emu): State<Emulator>,
+    origin: Option<Extension<Origin>>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
@@ -149,8 +157,8 @@ pub async fn batch(
             responses.push(failed_dependency(&r.id));
         }
         let jobs = runnable.into_iter().map(|r| {
-            let (emu, headers) = (emu.clone(), headers.clone());
-            async move { dispatch(&emu, &headers, &r).await }
+            let (emu, headers, origin) = (emu.clone(), headers.clone(), origin.as_ref().map(|o| o.0.clone()));
+            async move { dispatch(&emu, &headers, origin.as_ref(), &r).await }
         });
         let done: Vec<Value> = futures::stream::iter(jobs).buffer_unordered(MAX_PARALLEL).collect().await;
         for r in done {

@@ -101,17 +101,21 @@ pub struct FaultConfig {
     pub max_concurrency: usize,
     /// Scope of `max_concurrency`.
     pub concurrency_scope: ConcurrencyScope,
-    /// `Retry-After` sent with ApplicationThrottled.
+    /// `Retry-After` sent with ApplicationThrottled, verbatim.
     pub concurrency_retry_after: String,
     /// Requests allowed per mailbox per window; 0 disables the check.
     pub rate_limit_requests: usize,
     /// Length of the rate window in milliseconds.
     pub rate_limit_window_ms: u64,
+    /// When false (Graph's documented form), the rate window's `Retry-After` is whole seconds, rounded up;
+    /// when true it carries milliseconds ("2.958"), as some issue threads report Graph sending. Kiota-based SDKs
+    /// fail to parse a fractional value, so only clients that must survive it should switch this on.
+    pub fractional_retry_after: bool,
     /// Probability (0..=1) that a mailbox request fails at random.
     pub random_error_rate: f64,
     /// Statuses picked from at random (429, 500, 502, 503, 504, 507).
     pub random_error_statuses: Vec<u16>,
-    /// `Retry-After` sent with random errors (fractional allowed); empty = no header.
+    /// `Retry-After` sent with random errors, verbatim (fractional allowed, to keep tests fast); empty = no header.
     pub random_retry_after: String,
     /// When true, a random 504 is produced AFTER the request was applied (the write lands, the answer is lost),
     /// which is exactly the case transactionId de-duplication exists for.
@@ -152,6 +156,7 @@ impl Default for FaultConfig {
             concurrency_retry_after: "1".into(),
             rate_limit_requests: 0,
             rate_limit_window_ms: 600_000,
+            fractional_retry_after: false,
             random_error_rate: 0.0,
             random_error_statuses: vec![429, 503, 504],
             random_retry_after: "0.05".into(),

@@ -21,9 +21,9 @@ use serde_json::{json, Value};
 use crate::error::ApiError;
 use crate::event::opaque;
 use crate::links::base_url;
-use crate::prefer::Prefer;
+use crate::prefer::{Paging, Prefer};
 use crate::state::{lock, Emulator};
-use crate::time::parse_query_instant;
+use crate::time::query_instant;
 use crate::view::view;
 
 /// The persistent part of a sync: what the client has seen.
@@ -98,7 +98,7 @@ pub async fn delta(
         Round { state: SyncState { snapshot, ..state }, items, offset: 0, empty_page_pending: empty_first }
     } else {
         let param = |k: &str| {
-            query.get(k).and_then(|v| parse_query_instant(v)).ok_or_else(|| {
+            query_instant(&query, k).ok_or_else(|| {
                 ApiError::bad_request(format!("The '{k}' parameter is required and must be a date-time."))
             })
         };
@@ -139,7 +139,9 @@ pub async fn delta(
     if let Some(m) = body.as_object_mut() {
         m.insert(link.0.into(), json!(link.1));
     }
-    Ok((StatusCode::OK, Json(body)).into_response())
+    let mut response = (StatusCode::OK, Json(body)).into_response();
+    prefer.stamp(&mut response, Paging::Sized);
+    Ok(response)
 }
 
 /// Items changed since `state.snapshot` (all items when it is empty) and the snapshot of now.

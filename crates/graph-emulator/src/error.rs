@@ -10,6 +10,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+use crate::correlation::RequestIds;
+
 /// A Graph-shaped error response.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{status} {code}: {message}")]
@@ -56,15 +58,18 @@ impl ApiError {
         Self::new(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", "Access token is empty or invalid.")
     }
 
-    /// The JSON body Graph sends with this error.
+    /// The JSON body Graph sends with this error; `innerError` carries the ids of the request being answered
+    /// (fresh ones outside a request, e.g. in unit tests).
     pub fn body(&self) -> serde_json::Value {
+        let ids = RequestIds::current().unwrap_or_else(|| RequestIds::for_request(&axum::http::HeaderMap::new()));
         json!({
             "error": {
                 "code": self.code,
                 "message": self.message,
                 "innerError": {
-                    "request-id": uuid::Uuid::new_v4().to_string(),
                     "date": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string(),
+                    "request-id": ids.request_id,
+                    "client-request-id": ids.client_request_id,
                 }
             }
         })

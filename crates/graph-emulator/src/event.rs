@@ -29,6 +29,7 @@ const PASSTHROUGH: &[&str] = &[
     "responseRequested",
     "allowNewTimeProposals",
     "isOnlineMeeting",
+    "onlineMeetingProvider",
     "hideAttendees",
 ];
 
@@ -44,7 +45,24 @@ const READ_ONLY: &[&str] = &[
     "bodyPreview",
     "webLink",
     "originalStart",
+    "originalStartTimeZone",
+    "originalEndTimeZone",
+    "responseStatus",
+    "isOrganizer",
+    "hasAttachments",
+    "isDraft",
+    "onlineMeeting",
+    "onlineMeetingUrl",
 ];
+
+/// `responseStatus.time` when no response was ever made (Graph's "no date").
+const NO_TIME: &str = "0001-01-01T00:00:00Z";
+
+/// The `webLink` Graph gives an event: Outlook on the web with the URL-encoded id.
+pub fn web_link(id: &str) -> String {
+    let encoded: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
+    format!("https://outlook.office365.com/owa/?itemid={encoded}&exvsurl=1&path=/calendar/item")
+}
 
 /// One event as the emulator stores it.
 #[derive(Debug, Clone)]
@@ -77,6 +95,11 @@ pub struct StoredEvent {
     pub extended: Vec<(String, String)>,
     /// Passthrough properties plus body/location(s).
     pub fields: Map<String, Value>,
+}
+
+/// The lower-cased SMTP address of a recipient (`{"emailAddress":{"address":...}}`).
+fn address_of(recipient: &Value) -> Option<String> {
+    recipient.get("emailAddress")?.get("address")?.as_str().map(str::to_ascii_lowercase)
 }
 
 /// A fresh opaque token (ids, change keys).
@@ -124,6 +147,7 @@ impl StoredEvent {
             Some(Value::String(s)) => Some(s.clone()),
             Some(_) => return Err(bad("transactionId must be a string")),
         };
+        let owner_address = address_of(&owner);
         let mut event = Self {
             id: opaque("AAMkAD"),
             change_key: opaque("CQAAAB"),
@@ -142,6 +166,12 @@ impl StoredEvent {
         };
         event.fields.insert("organizer".into(), owner);
         event.apply(body)?;
+        // The mailbox owner organises what is written into its calendar, unless the body names someone else
+        // (a meeting the owner was invited to): then it is an attendee that has not answered yet.
+        if address_of(event.fields.get("organizer").unwrap_or(&Value::Null)) != owner_address {
+            event.fields.insert("isOrganizer".into(), json!(false));
+            event.fields.insert("responseStatus".into(), json!({"response": "notResponded", "time": NO_TIME}));
+        }
         Ok(event)
     }
 
@@ -309,9 +339,28 @@ impl StoredEvent {
         m.entry("location").or_insert(json!({"displayName": ""}));
         m.entry("locations").or_insert(json!([]));
         m.insert("recurrence".into(), self.recurrence.as_ref().map(|r| r.raw.clone()).unwrap_or(Value::Null));
-        if let Some(t) = &self.transaction_id {
-            m.insert("transactionId".into(), json!(t));
-        }
+        // Graph's defaults for the rest of the event type (see the create-event response in its docs); the
+        // owner of the calendar organises the event unless `create` recorded otherwise.
+        m.insert("originalStartTimeZone".into(), json!(self.start.zone_name));
+        m.insert("originalEndTimeZone".into(), json!(self.end.zone_name));
+        m.entry("responseStatus").or_insert(json!({"response": "organizer", "time": NO_TIME}));
+        m.entry("isOrganizer").or_insert(json!(true));
+        m.entry("importance").or_insert(json!("normal"));
+        m.entry("isReminderOn").or_insert(json!(true));
+        m.entry("reminderMinutesBeforeStart").or_insert(json!(15));
+        m.entry("responseRequested").or_insert(json!(true));
+        m.entry("allowNewTimeProposals").or_insert(json!(true));
+        m.entry("hideAttendees").or_insert(json!(false));
+        m.entry("isOnlineMeeting").or_insert(json!(false));
+        m.entry("onlineMeetingProvider").or_insert(json!("unknown"));
+        m.insert("hasAttachments".into(), json!(false));
+        m.insert("isDraft".into(), json!(false));
+        m.insert("onlineMeeting".into(), Value::Null);
+        m.insert("onlineMeetingUrl".into(), Value::Null);
+        m.insert("seriesMasterId".into(), Value::Null);
+        m.insert("webLink".into(), json!(web_link(&self.id)));
+        // Null when the client set none (Graph's event-delta example shows `"transactionId": null`).
+        m.insert("transactionId".into(), self.transaction_id.as_ref().map_or(Value::Null, |t| json!(t)));
         if let Some(ids) = expand {
             let props: Vec<Value> = ids
                 .iter()

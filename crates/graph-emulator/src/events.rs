@@ -18,10 +18,10 @@ use crate::event::StoredEvent;
 use crate::exceptions::patch_occurrence;
 use crate::filter::{parse_any_filter, parse_expand, AnyFilter};
 use crate::links::base_url;
-use crate::prefer::Prefer;
+use crate::prefer::{Paging, Prefer};
 use crate::state::{lock, Emulator};
 use crate::subscriptions::{notify, ChangeType};
-use crate::time::parse_query_instant;
+use crate::time::query_instant;
 use crate::view::{occurrence_on, parse_occurrence_id, view, ViewItem};
 
 type Params = HashMap<String, String>;
@@ -78,7 +78,7 @@ pub async fn create(
         let tx = body.get("transactionId").and_then(Value::as_str);
         if let Some(existing) = tx.and_then(|t| mbx.events.iter().find(|e| e.transaction_id.as_deref() == Some(t))) {
             let rendered = existing.render(&prefer.output_zone, None);
-            return Ok((StatusCode::CREATED, Json(rendered)).into_response());
+            return Ok(created(&headers, &prefer, (&mbx.id, &existing.id), rendered));
         }
         let event = StoredEvent::create(&body, mbx.as_recipient(), Utc::now())?;
         let rendered = event.render(&prefer.output_zone, None);
@@ -87,7 +87,26 @@ pub async fn create(
         (rendered, mbx.id.clone(), id)
     };
     notify(&emu, &mailbox_id, &id, ChangeType::Created);
-    Ok((StatusCode::CREATED, Json(rendered)).into_response())
+    Ok(created(&headers, &prefer, (&mailbox_id, &id), rendered))
+}
+
+/// 201 with the event, its `Location` (an absolute URL that reads it back, as OData asks of a create) and the
+/// preferences honoured.
+fn created(headers: &HeaderMap, prefer: &Prefer, (mailbox, id): (&str, &str), rendered: Value) -> Response {
+    let mut response = (StatusCode::CREATED, Json(rendered)).into_response();
+    let location = format!("{}/v1.0/users/{mailbox}/events/{id}", base_url(headers));
+    if let Ok(value) = axum::http::HeaderValue::from_str(&location) {
+        response.headers_mut().insert("location", value);
+    }
+    prefer.stamp(&mut response, Paging::NotSized);
+    response
+}
+
+/// A single event's JSON answer with the preferences honoured.
+fn entity(prefer: &Prefer, rendered: Value) -> Response {
+    let mut response = Json(rendered).into_response();
+    prefer.stamp(&mut response, Paging::NotSized);
+    response
 }
 
 /// GET /users/{id}/events/{eventId}
@@ -102,13 +121,13 @@ pub async fn get(
     let tenant = lock(&emu.shared.tenant);
     let mbx = tenant.find(&user).ok_or_else(ApiError::user_not_found)?;
     if let Some(pos) = mbx.position(&id) {
-        let rendered = mbx.events.get(pos).map(|e| e.render(&prefer.output_zone, expand.as_deref()));
-        return Ok(Json(rendered).into_response());
+        let event = mbx.events.get(pos).ok_or_else(ApiError::item_not_found)?;
+        return Ok(entity(&prefer, event.render(&prefer.output_zone, expand.as_deref())));
     }
     let (master, date) = parse_occurrence_id(&id).ok_or_else(ApiError::item_not_found)?;
     let event = mbx.events.iter().find(|e| e.id == master).ok_or_else(ApiError::item_not_found)?;
     let item = ViewItem::member(event, date).ok_or_else(ApiError::item_not_found)?;
-    Ok(Json(item.render(&prefer.output_zone, expand.as_deref())).into_response())
+    Ok(entity(&prefer, item.render(&prefer.output_zone, expand.as_deref())))
 }
 
 /// PATCH /users/{id}/events/{eventId}
@@ -130,14 +149,14 @@ pub async fn update(
             let rendered = patch_occurrence(event, date, &body, &headers, &prefer)?;
             drop(tenant);
             notify(&emu, &mailbox_id, &id, ChangeType::Updated);
-            return Ok(Json(rendered).into_response());
+            return Ok(entity(&prefer, rendered));
         };
         check_if_match(&headers, event)?;
         event.patch(&body, Utc::now())?;
         (event.render(&prefer.output_zone, None), mailbox_id)
     };
     notify(&emu, &mailbox_id, &id, ChangeType::Updated);
-    Ok(Json(rendered).into_response())
+    Ok(entity(&prefer, rendered))
 }
 
 /// DELETE /users/{id}/events/{eventId}; deleting an occurrence cancels that date of the series.
@@ -180,7 +199,9 @@ fn page(items: Vec<Value>, query: &Params, headers: &HeaderMap, path: &str) -> R
             .transpose()
     };
     let prefer = Prefer::from_headers(headers);
-    let top = number("$top")?.or(prefer.max_page_size).unwrap_or(10).clamp(1, 1000);
+    let top_asked = number("$top")?;
+    let paging = if top_asked.is_none() { Paging::Sized } else { Paging::NotSized };
+    let top = top_asked.or(prefer.max_page_size).unwrap_or(10).clamp(1, 1000);
     let skip = number("$skip")?.unwrap_or(0);
     let total = items.len();
     let value: Vec<Value> = items.into_iter().skip(skip).take(top).collect();
@@ -200,7 +221,9 @@ fn page(items: Vec<Value>, query: &Params, headers: &HeaderMap, path: &str) -> R
             m.insert("@odata.nextLink".into(), json!(url.to_string()));
         }
     }
-    Ok(Json(body).into_response())
+    let mut response = Json(body).into_response();
+    prefer.stamp(&mut response, paging);
+    Ok(response)
 }
 
 /// GET /users/{id}/events: single instances and series masters.
@@ -227,9 +250,7 @@ pub async fn list(
 
 fn window(query: &Params) -> Result<(chrono::DateTime<Utc>, chrono::DateTime<Utc>), ApiError> {
     let param = |k: &str| {
-        query
-            .get(k)
-            .and_then(|v| parse_query_instant(v))
+        query_instant(query, k)
             .ok_or_else(|| {
                 ApiError::new(
                     StatusCode::BAD_REQUEST,

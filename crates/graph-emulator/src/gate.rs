@@ -1,19 +1,21 @@
 //! The gate every `/v1.0` request passes: bearer check, fault injection, throttling, latency, request log.
 //!
 //! ```text
-//! request -> auth (401) -> random fault before apply (429/5xx) -> rate window (429 TooManyRequests)
-//!         -> concurrency slot (429 ApplicationThrottled) -> latency -> handler -> [504 after apply] -> log
+//! request -> ids (request-id, client-request-id) -> auth (401) -> random fault before apply (429/5xx)
+//!         -> rate window (429 TooManyRequests) -> concurrency slot (429 ApplicationThrottled) -> latency
+//!         -> handler -> [504 after apply] -> log -> ids stamped on the answer
 //! ```
 //! Invariants: every request that reaches the gate is logged exactly once with the status the client saw; the
 //! concurrency slot is held for the whole handler including injected latency; an injected "after apply" failure
-//! only ever hides a response, it never undoes the write (that is the case clients must survive); a request that
-//! repeats one (same method, path and transactionId) told to wait by Retry-After, before the wait is over, is
-//! flagged `retriedEarly` in the log, so tests can prove the client honours Retry-After.
+//! only ever hides a response, it never undoes the write (that is the case clients must survive); a retry of a
+//! request told to wait by Retry-After, made before the wait is over, is flagged `retriedEarly` in the log, so
+//! tests can prove the client honours Retry-After (what counts as a retry: `retry_watch`).
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -22,9 +24,11 @@ use serde_json::Value;
 
 use crate::auth::is_authorized;
 use crate::config::ConcurrencyScope;
+use crate::correlation::RequestIds;
 use crate::error::ApiError;
+use crate::retry_watch::Origin;
 use crate::state::{lock, Emulator, LogEntry};
-use crate::throttle::Quota;
+use crate::throttle::{retry_after_value, Quota};
 
 /// Internal header marking inner `$batch` requests (for the log only).
 pub const BATCH_MARK: &str = "x-emulator-batch-inner";
@@ -81,8 +85,16 @@ fn percent_decode(segment: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// The middleware.
+/// The middleware. The request's correlation ids are current while it is handled (error bodies repeat them) and
+/// stamped on whatever it answers, throttling and auth failures included.
 pub async fn gate(State(emu): State<Emulator>, req: Request, next: Next) -> Response {
+    let ids = RequestIds::for_request(req.headers());
+    let mut response = ids.clone().scope(guarded(emu, req, next)).await;
+    ids.stamp(&mut response);
+    response
+}
+
+async fn guarded(emu: Emulator, req: Request, next: Next) -> Response {
     let method = req.method().to_string();
     let path = req.uri().path_and_query().map_or_else(|| req.uri().path().to_string(), |p| p.to_string());
     let in_batch = req.headers().contains_key(BATCH_MARK);
@@ -98,21 +110,23 @@ pub async fn gate(State(emu): State<Emulator>, req: Request, next: Next) -> Resp
         retried_early: false,
         immutable_id: asks_immutable_ids(req.headers()),
     };
-    let (parts, body) = req.into_parts();
+    let origin = origin_of(&emu, &req);
+    let (mut parts, body) = req.into_parts();
+    // Inner `$batch` requests inherit this origin: they share the batch's connection and exchange.
+    parts.extensions.insert(origin.clone());
     let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
         Err(_) => {
-            let key = String::new();
             let response = ApiError::bad_request("Body too large.").into_response();
-            return finish(&emu, (entry, key), response);
+            return finish(&emu, Watched { entry, key: String::new(), origin }, response);
         }
     };
     entry.transaction_id =
         serde_json::from_slice::<Value>(&bytes).ok().and_then(|v| v.get("transactionId")?.as_str().map(str::to_string));
     let req = Request::from_parts(parts, Body::from(bytes));
     let key = format!("{} {} {}", entry.method, entry.path, entry.transaction_id.as_deref().unwrap_or(""));
-    entry.retried_early = emu.shared.retry_watch.is_early(&key);
-    let entry = (entry, key);
+    entry.retried_early = emu.shared.retry_watch.is_early(&key, &origin);
+    let entry = Watched { entry, key, origin };
 
     if !is_authorized(&emu, req.headers()) {
         return finish(&emu, entry, ApiError::unauthorized().into_response());
@@ -130,7 +144,7 @@ pub async fn gate(State(emu): State<Emulator>, req: Request, next: Next) -> Resp
         );
         return finish(&emu, entry, err.into_response());
     }
-    if faults.read_only && entry.0.method != "GET" {
+    if faults.read_only && entry.entry.method != "GET" {
         let err = ApiError::new(
             StatusCode::FORBIDDEN,
             "ErrorAccessDenied",
@@ -156,7 +170,7 @@ pub async fn gate(State(emu): State<Emulator>, req: Request, next: Next) -> Resp
         Ok(quota) => quota,
         Err(wait) => {
             let err = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", "Too many requests.")
-                .with_retry_after(format!("{:.3}", wait.as_secs_f64().max(0.001)));
+                .with_retry_after(retry_after_value(wait, faults.fractional_retry_after));
             let mut response = err.into_response();
             let limit = faults.rate_limit_requests;
             rate_limit_headers(&mut response, Quota { limit, remaining: 0, reset: wait });
@@ -222,7 +236,26 @@ fn is_denied(emu: &Emulator, denied: &[String], mailbox_id: &str) -> bool {
     denied.iter().any(|d| tenant.find(d).is_some_and(|m| m.id == mailbox_id))
 }
 
-fn finish(emu: &Emulator, (mut entry, key): (LogEntry, String), response: Response) -> Response {
+/// A request on its way through the gate: its log line, its key for the retry watch, and where it came from.
+struct Watched {
+    entry: LogEntry,
+    key: String,
+    origin: Origin,
+}
+
+/// The origin of `req`: inherited from the enclosing `$batch` for inner requests, else its connection's peer
+/// and a new exchange number. The client-request-id is always the request's own.
+fn origin_of(emu: &Emulator, req: &Request) -> Origin {
+    let client_request_id =
+        req.headers().get("client-request-id").and_then(|v| v.to_str().ok()).map(|v| v.trim().to_string());
+    if let Some(outer) = req.extensions().get::<Origin>() {
+        return Origin { client_request_id, ..outer.clone() };
+    }
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    Origin { client_request_id, peer, exchange: emu.shared.retry_watch.next_exchange() }
+}
+
+fn finish(emu: &Emulator, Watched { mut entry, key, origin }: Watched, response: Response) -> Response {
     entry.status = response.status().as_u16();
     let retry_after = response
         .headers()
@@ -231,8 +264,8 @@ fn finish(emu: &Emulator, (mut entry, key): (LogEntry, String), response: Respon
         .and_then(|v| v.trim().parse::<f64>().ok())
         .filter(|s| s.is_finite() && *s >= 0.0);
     match retry_after {
-        Some(seconds) => emu.shared.retry_watch.penalize(&key, Duration::from_secs_f64(seconds.min(86_400.0))),
-        None if response.status().is_success() => emu.shared.retry_watch.clear(&key),
+        Some(seconds) => emu.shared.retry_watch.penalize(&key, &origin, Duration::from_secs_f64(seconds.min(86_400.0))),
+        None if response.status().is_success() => emu.shared.retry_watch.clear(&key, &origin),
         None => {}
     }
     tracing::debug!(method = %entry.method, status = entry.status, "graph request");

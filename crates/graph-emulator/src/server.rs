@@ -40,7 +40,14 @@ fn graph_routes(emu: &Emulator) -> Router<Emulator> {
         .route("/v1.0/users/{user}/calendar/events/{id}/decline", post(responses::decline))
         .route("/v1.0/users/{user}/calendarView", get(events::calendar_view))
         .route("/v1.0/users/{user}/calendar/calendarView", get(events::calendar_view))
+        // Graph answers the delta function under every form clients use: the plain segment, the OData function
+        // call Kiota-generated SDKs send (`delta()`) and the namespace-qualified call, also under /calendar.
         .route("/v1.0/users/{user}/calendarView/delta", get(delta::delta))
+        .route("/v1.0/users/{user}/calendarView/delta()", get(delta::delta))
+        .route("/v1.0/users/{user}/calendarView/microsoft.graph.delta()", get(delta::delta))
+        .route("/v1.0/users/{user}/calendar/calendarView/delta", get(delta::delta))
+        .route("/v1.0/users/{user}/calendar/calendarView/delta()", get(delta::delta))
+        .route("/v1.0/users/{user}/calendar/calendarView/microsoft.graph.delta()", get(delta::delta))
         .route("/v1.0/places/microsoft.graph.room", get(places::rooms))
         .route("/v1.0/places/microsoft.graph.roomlist", get(places::room_lists))
         .route("/v1.0/places/{list}/microsoft.graph.roomlist/rooms", get(places::rooms_in_list))
@@ -91,6 +98,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), EmulatorError> {
     let app = router(&emu);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+    // The peer address tells a retry on the same connection from an identical request on another (retry_watch).
+    let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service).with_graceful_shutdown(shutdown).await?;
     Ok(())
 }

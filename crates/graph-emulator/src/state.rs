@@ -15,9 +15,10 @@ use serde::Serialize;
 
 use crate::config::{FaultConfig, TenantConfig};
 use crate::delta::DeltaStore;
+use crate::retry_watch::RetryWatch;
 use crate::subscriptions::SubscriptionStore;
 use crate::tenant::Tenant;
-use crate::throttle::{RetryWatch, Throttle};
+use crate::throttle::Throttle;
 
 /// One line of the request log (`GET /_emulator/requests`).
 #[derive(Debug, Clone, Serialize)]
@@ -39,8 +40,9 @@ pub struct LogEntry {
     pub in_batch: bool,
     /// Whether the request carried `Prefer: IdType="ImmutableId"` (clients should always send it).
     pub immutable_id: bool,
-    /// Whether the same request (method, path, transactionId) came back before the Retry-After it was given
-    /// had elapsed: a client that does not honour Retry-After.
+    /// Whether this request retried one (same method, path and transactionId, and certainly the same request:
+    /// same client-request-id, or same connection later) before the Retry-After it was given had elapsed: a
+    /// client that does not honour Retry-After. Identical concurrent requests are not flagged.
     pub retried_early: bool,
 }
 

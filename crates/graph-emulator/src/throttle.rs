@@ -80,29 +80,15 @@ impl Throttle {
     }
 }
 
-/// Remembers, per request key, until when the client was told to wait.
-#[derive(Debug, Default)]
-pub struct RetryWatch {
-    until: Mutex<HashMap<String, Instant>>,
-}
-
-impl RetryWatch {
-    /// Records that `key` was told to wait `wait`.
-    pub fn penalize(&self, key: &str, wait: Duration) {
-        let mut until = self.until.lock().unwrap_or_else(PoisonError::into_inner);
-        until.insert(key.to_string(), Instant::now() + wait);
-    }
-
-    /// Whether `key` arrives before its wait is over. A 5 ms grace absorbs clock granularity.
-    pub fn is_early(&self, key: &str) -> bool {
-        let until = self.until.lock().unwrap_or_else(PoisonError::into_inner);
-        until.get(key).is_some_and(|t| Instant::now() + Duration::from_millis(5) < *t)
-    }
-
-    /// Forgets `key` after a success.
-    pub fn clear(&self, key: &str) {
-        let mut until = self.until.lock().unwrap_or_else(PoisonError::into_inner);
-        until.remove(key);
+/// The `Retry-After` value for a computed `wait`: delay-seconds as Graph sends them (an integer, RFC 9110), rounded
+/// up so a client that waits exactly that long is never early, and at least 1; with `fractional`, seconds with
+/// three decimals (at least 0.001), the form some reports say Graph sends.
+pub fn retry_after_value(wait: Duration, fractional: bool) -> String {
+    if fractional {
+        format!("{:.3}", wait.as_secs_f64().max(0.001))
+    } else {
+        let whole = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        whole.max(1).to_string()
     }
 }
 
@@ -119,6 +105,15 @@ mod tests {
         assert!(t.try_acquire("other", 4).is_some());
         drop(held);
         assert!(t.try_acquire("m", 4).is_some());
+    }
+
+    #[test]
+    fn retry_after_is_whole_seconds_rounded_up_unless_fractional_is_asked_for() {
+        assert_eq!(retry_after_value(Duration::from_millis(2958), false), "3");
+        assert_eq!(retry_after_value(Duration::from_secs(2), false), "2");
+        assert_eq!(retry_after_value(Duration::ZERO, false), "1");
+        assert_eq!(retry_after_value(Duration::from_millis(2958), true), "2.958");
+        assert_eq!(retry_after_value(Duration::ZERO, true), "0.001");
     }
 
     #[test]

@@ -152,6 +152,12 @@ pub fn parse_query_instant(text: &str) -> Option<DateTime<Utc>> {
         .map(|n| n.and_utc())
 }
 
+/// The window parameter `name` (`startDateTime`, `endDateTime`) of a query, its name matched case-insensitively
+/// as Graph does (its own delta example writes `startdatetime`), parsed with [`parse_query_instant`].
+pub fn query_instant(query: &std::collections::HashMap<String, String>, name: &str) -> Option<DateTime<Utc>> {
+    query.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).and_then(|(_, v)| parse_query_instant(v))
+}
+
 /// Formats an instant as Graph formats `createdDateTime` (UTC, 7 digits, `Z`).
 pub fn format_instant(instant: DateTime<Utc>) -> String {
     format!("{}Z", format_local(instant.naive_utc()))

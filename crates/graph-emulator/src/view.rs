@@ -143,7 +143,11 @@ impl<'a> ViewItem<'a> {
         let mut value = self.exception.unwrap_or(self.event).render(out, expand);
         if let (Some(o), Some(m)) = (&self.occurrence, value.as_object_mut()) {
             let (start, end) = self.times(out);
-            m.insert("id".into(), json!(occurrence_id(&self.event.id, o.date)));
+            let id = occurrence_id(&self.event.id, o.date);
+            m.insert("webLink".into(), json!(crate::event::web_link(&id)));
+            m.insert("originalStartTimeZone".into(), json!(self.event.start.zone_name));
+            m.insert("originalEndTimeZone".into(), json!(self.event.end.zone_name));
+            m.insert("id".into(), json!(id));
             m.insert("type".into(), json!(self.kind()));
             m.insert("seriesMasterId".into(), json!(self.event.id));
             m.insert("originalStart".into(), json!(time::format_instant(o.start)));

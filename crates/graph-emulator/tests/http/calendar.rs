@@ -179,3 +179,24 @@ async fn editing_one_occurrence_makes_an_exception_that_cannot_cross_its_neighbo
     assert_eq!(crossing.status, 400);
     assert_eq!(crossing.body["error"]["code"], "ErrorOccurrenceCrossingBoundary");
 }
+
+#[tokio::test]
+async fn delta_answers_the_function_call_forms_the_sdks_send() {
+    let g = start().await;
+    g.post(&format!("/users/{ROOM}/events"), event("x", "2030-01-07T08:00:00", "2030-01-07T09:00:00")).await;
+    // Kiota's URL templates call delta as an OData function, `delta()`, some with the namespace; Graph accepts
+    // every form, with the window's colons percent-encoded or not, and with the parameter names in any case
+    // (Graph's own delta example writes `startdatetime`).
+    let window = "startDateTime=2030-01-01T00%3A00%3A00Z&endDateTime=2030-02-01T00%3A00%3A00Z";
+    for form in [
+        format!("/users/{ROOM}/calendarView/delta()?{window}"),
+        format!("/users/{ROOM}/calendarView/microsoft.graph.delta()?{window}"),
+        format!("/users/room%40example.org/calendar/calendarView/delta()?{window}"),
+        format!("/users/{ROOM}/calendarView/delta?startdatetime=2030-01-01T00:00:00Z&enddatetime=2030-02-01T00:00:00Z"),
+    ] {
+        let a = g.get(&form).await;
+        assert_eq!(a.status, 200, "{form}: {}", a.body);
+        assert_eq!(ids(&a.body).len(), 1, "{form}");
+        assert!(a.body["@odata.deltaLink"].as_str().is_some_and(|l| l.contains("$deltatoken=")), "{form}");
+    }
+}
