@@ -33,12 +33,21 @@ pub struct BatchRequest {
     pub body: Option<Value>,
     /// Ids that must succeed first (same chunk).
     pub depends_on: Vec<String>,
+    /// The inner request's `client-request-id`, the same when it is sent again in a later batch.
+    pub client_request_id: String,
 }
 
 impl BatchRequest {
     /// A request without body or dependencies.
     pub fn new(id: impl Into<String>, method: Method, url: impl Into<String>) -> Self {
-        Self { id: id.into(), method, url: url.into(), body: None, depends_on: Vec::new() }
+        Self {
+            id: id.into(),
+            method,
+            url: url.into(),
+            body: None,
+            depends_on: Vec::new(),
+            client_request_id: crate::transport::new_request_id(),
+        }
     }
 }
 
@@ -211,7 +220,7 @@ impl GraphClient {
         let inner: Vec<Value> = chunk
             .iter()
             .map(|r| {
-                let mut headers = json!({"Prefer": "IdType=\"ImmutableId\""});
+                let mut headers = json!({"Prefer": "IdType=\"ImmutableId\"", "client-request-id": r.client_request_id});
                 let mut v = json!({"id": r.id, "method": r.method.as_str(), "url": r.url});
                 if let Some(body) = &r.body {
                     headers["Content-Type"] = json!("application/json");

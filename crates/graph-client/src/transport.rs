@@ -5,7 +5,8 @@
 //!                    ^                                                 | 401: refresh token once
 //!                    +---- sleep Retry-After or jittered backoff <----- | 429/5xx/network: retry (max_attempts)
 //! ```
-//! Invariants: every request carries `Prefer: IdType="ImmutableId"`; the bearer token is only ever sent to the
+//! Invariants: every request carries `Prefer: IdType="ImmutableId"` and a `client-request-id` (a random GUID,
+//! kept across the request's retries, as Microsoft's SDKs do); the bearer token is only ever sent to the
 //! configured Graph origin (links from responses are checked before they are followed); permits are released
 //! while sleeping between attempts.
 
@@ -36,6 +37,8 @@ pub struct Call {
     pub prefer: Vec<String>,
     /// `If-Match` value.
     pub if_match: Option<String>,
+    /// `client-request-id`: names the request in Graph's logs; the same on every retry of this call.
+    pub client_request_id: String,
 }
 
 impl Call {
@@ -49,6 +52,7 @@ impl Call {
             body: None,
             prefer: Vec::new(),
             if_match: None,
+            client_request_id: new_request_id(),
         }
     }
 
@@ -149,7 +153,8 @@ impl Transport {
             };
             let wait = wait_before_retry(attempt, hint, self.config.base_backoff, self.config.max_backoff);
             ::metrics::counter!(crate::metrics::RETRIES, "reason" => crate::metrics::retry_reason(&class)).increment(1);
-            tracing::debug!(attempt, wait_ms = wait.as_millis() as u64, error = %err, "retrying graph request");
+            tracing::debug!(attempt, wait_ms = wait.as_millis() as u64, error = %err,
+                client_request_id = %call.client_request_id, "retrying graph request");
             tokio::time::sleep(wait).await;
         }
     }
@@ -162,8 +167,12 @@ impl Transport {
         let token = self.tokens.token().await?;
         let mut prefer = vec!["IdType=\"ImmutableId\"".to_string()];
         prefer.extend(call.prefer.iter().cloned());
-        let mut request =
-            self.http.request(call.method.clone(), &call.url).bearer_auth(token).header("Prefer", prefer.join(", "));
+        let mut request = self
+            .http
+            .request(call.method.clone(), &call.url)
+            .bearer_auth(token)
+            .header("Prefer", prefer.join(", "))
+            .header("client-request-id", &call.client_request_id);
         if let Some(tag) = &call.if_match {
             request = request.header("If-Match", tag);
         }
@@ -195,6 +204,11 @@ impl Transport {
             Err(GraphError::from_response(status, retry_after, &body))
         }
     }
+}
+
+/// A new `client-request-id`: a random (version 4) GUID.
+pub(crate) fn new_request_id() -> String {
+    uuid::Uuid::new_v4().to_string()
 }
 
 /// Percent-encodes one URL path segment or query value (RFC 3986 unreserved characters stay as they are).

@@ -109,8 +109,10 @@ async fn guarded(emu: Emulator, req: Request, next: Next) -> Response {
         in_batch,
         retried_early: false,
         immutable_id: asks_immutable_ids(req.headers()),
+        client_request_id: None,
     };
     let origin = origin_of(&emu, &req);
+    entry.client_request_id = origin.client_request_id.clone();
     let (mut parts, body) = req.into_parts();
     // Inner `$batch` requests inherit this origin: they share the batch's connection and exchange.
     parts.extensions.insert(origin.clone());

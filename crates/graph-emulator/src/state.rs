@@ -40,6 +40,8 @@ pub struct LogEntry {
     pub in_batch: bool,
     /// Whether the request carried `Prefer: IdType="ImmutableId"` (clients should always send it).
     pub immutable_id: bool,
+    /// The `client-request-id` the request carried (a client keeps it across the retries of one request).
+    pub client_request_id: Option<String>,
     /// Whether this request retried one (same method, path and transactionId, and certainly the same request:
     /// same client-request-id, or same connection later) before the Retry-After it was given had elapsed: a
     /// client that does not honour Retry-After. Identical concurrent requests are not flagged.

@@ -152,3 +152,34 @@ async fn a_graph_that_hangs_up_is_a_transient_network_error_after_the_allowed_at
     assert!(matches!(err, graph_client::GraphError::Network(_)), "{err:?}");
     assert_eq!(err.classify(), ErrorClass::Transient { retry_after: None });
 }
+
+/// Every request carries a `client-request-id` (a GUID, as Microsoft's SDKs send it: it names the request in
+/// Graph's own logs and support cases) and keeps it across its retries, in a `$batch` too, so Graph and the
+/// emulator can tell a retry from an identical concurrent request.
+#[tokio::test]
+async fn every_request_names_itself_with_a_client_request_id_kept_across_its_retries() {
+    let limited = FaultConfig { rate_limit_requests: 2, rate_limit_window_ms: 300, ..FaultConfig::default() };
+    let t = start_with(|c| c.faults = limited).await;
+    for i in 0..4 {
+        t.client.create_event(ROOM_B, &event(i)).await.expect("write");
+    }
+    let log = t.emu.requests();
+    assert!(log.iter().any(|r| r.status == 429), "the rate window throttled some");
+    let ids: Vec<&str> = log.iter().filter_map(|r| r.client_request_id.as_deref()).collect();
+    assert_eq!(ids.len(), log.len(), "every request carries one: {log:?}");
+    assert!(ids.iter().all(|id| uuid_like(id)), "{ids:?}");
+    // Each create: its throttled attempts and its success share one id; the four creates have four ids.
+    let created: Vec<&str> =
+        log.iter().filter(|r| r.status == 201).filter_map(|r| r.client_request_id.as_deref()).collect();
+    let distinct: std::collections::HashSet<&str> = ids.iter().copied().collect();
+    assert_eq!((created.len(), distinct.len()), (4, 4), "{log:?}");
+    for throttled in log.iter().filter(|r| r.status == 429) {
+        assert!(created.contains(&throttled.client_request_id.as_deref().unwrap_or_default()), "retried under its id");
+    }
+}
+
+fn uuid_like(id: &str) -> bool {
+    id.len() == 36
+        && id.chars().filter(|c| *c == '-').count() == 4
+        && id.chars().all(|c| c == '-' || c.is_ascii_hexdigit())
+}
