@@ -126,9 +126,14 @@ fn count_item(method: &str, status: u16) {
 /// being sent again (their `dependsOn` then keeps only the latter, since Graph rejects unknown ids).
 fn retry_set(pending: &[BatchRequest], answers: &HashMap<String, BatchResponse>) -> Vec<BatchRequest> {
     let succeeded = |id: &str| answers.get(id).is_some_and(|a| (200..300).contains(&a.status));
+    // A create whose answer leaves open whether it was carried out (500/502/504) goes back to the caller, who
+    // looks before posting again; everything else retryable is sent again here.
+    let resend = |r: &BatchRequest, e: &GraphError| {
+        e.classify().is_retryable() && !(r.method == Method::POST && e.may_have_been_applied())
+    };
     let mut again: HashSet<String> = pending
         .iter()
-        .filter(|r| answers.get(&r.id).and_then(BatchResponse::error).is_some_and(|e| e.classify().is_retryable()))
+        .filter(|r| answers.get(&r.id).and_then(BatchResponse::error).is_some_and(|e| resend(r, &e)))
         .map(|r| r.id.clone())
         .collect();
     loop {
@@ -158,8 +163,10 @@ impl GraphClient {
     /// Sends `requests` (all for `mailbox`) in `$batch` calls of at most 20; answers in request order.
     ///
     /// Inner requests that fail retryably (429, 503, ...) are sent again in a smaller batch after the largest
-    /// `Retry-After` among them, up to `max_attempts`; what still fails is returned as that item's answer.
-    /// Creates should carry a `transactionId` so a resend after a lost answer cannot duplicate them.
+    /// `Retry-After` among them, up to `max_attempts`; what still fails is returned as that item's answer. A
+    /// create (POST) whose answer leaves open whether it was carried out (500, 502, 504; for the whole call also
+    /// a broken connection) is never sent again here: Graph de-duplicates a repeated `transactionId` only for a
+    /// while, so the caller looks the item up before it posts again.
     pub async fn batch(&self, mailbox: &str, requests: Vec<BatchRequest>) -> Result<Vec<BatchResponse>, GraphError> {
         let config = self.transport.config();
         let mut ordered = Vec::new();
@@ -235,6 +242,8 @@ impl GraphClient {
             .collect();
         let url = format!("{}/$batch", self.transport.base());
         let mut call = Call::new(Method::POST, url, Some(mailbox)).json(json!({"requests": inner}));
+        // The envelope is a POST; sending it again is harmless unless it carries creates.
+        call.idempotent = chunk.iter().all(|r| r.method != Method::POST);
         // Outlook runs up to 4 inner requests at once: the batch occupies that many of the mailbox's slots.
         call.permits = chunk.len();
         let reply: BatchReply = self.transport.send(&call).await?.json()?;

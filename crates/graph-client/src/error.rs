@@ -92,6 +92,17 @@ impl GraphError {
         }
     }
 
+    /// Whether the request may have been carried out although it failed: the connection broke after the request
+    /// went out (not a refused connection), or Graph answered 500, 502 or 504. A 429 or 503 says it was not
+    /// processed.
+    pub fn may_have_been_applied(&self) -> bool {
+        match self {
+            Self::Api { status, .. } => matches!(status, 500 | 502 | 504),
+            Self::Network(err) => !err.is_connect(),
+            _ => false,
+        }
+    }
+
     /// The Graph error code, if Graph sent one.
     pub fn code(&self) -> Option<&str> {
         match self {

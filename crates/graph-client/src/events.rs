@@ -134,7 +134,9 @@ impl GraphClient {
             object.insert("comment".into(), serde_json::Value::String(text.to_owned()));
         }
         let url = format!("{}/{action}", self.event_url(mailbox, id));
-        let call = Call::new(Method::POST, url, Some(mailbox)).json(body);
+        let mut call = Call::new(Method::POST, url, Some(mailbox)).json(body);
+        // Answering a meeting twice answers it the same (or meets 404 once it is declined).
+        call.idempotent = true;
         match self.transport.send(&call).await {
             Ok(_) => Ok(ResponseOutcome::Sent),
             // An unknown mailbox is a configuration error, not an event that is gone: it stays an error.

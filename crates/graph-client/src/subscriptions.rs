@@ -29,7 +29,9 @@ impl GraphClient {
     /// POST /subscriptions/{id}/reauthorize, the answer to a `reauthorizationRequired` lifecycle event.
     pub async fn reauthorize_subscription(&self, id: &str) -> Result<(), GraphError> {
         let url = format!("{}/subscriptions/{}/reauthorize", self.transport.base(), encode(id));
-        self.transport.send(&Call::new(Method::POST, url, None)).await?;
+        let mut call = Call::new(Method::POST, url, None);
+        call.idempotent = true;
+        self.transport.send(&call).await?;
         Ok(())
     }
 

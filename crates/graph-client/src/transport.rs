@@ -39,11 +39,16 @@ pub struct Call {
     pub if_match: Option<String>,
     /// `client-request-id`: names the request in Graph's logs; the same on every retry of this call.
     pub client_request_id: String,
+    /// Whether sending it twice does no harm. A request that is not (a create, a `$batch` with creates) is sent
+    /// again only after an answer that says it was not processed (429, 503); after one that leaves it open (a
+    /// timeout, a lost connection, 500/502/504) the error goes back to the caller, who looks before it posts again.
+    pub idempotent: bool,
 }
 
 impl Call {
     /// A call with no body, no extra preferences.
     pub fn new(method: Method, url: String, mailbox: Option<&str>) -> Self {
+        let idempotent = method_is_idempotent(&method);
         Self {
             method,
             url,
@@ -53,6 +58,7 @@ impl Call {
             prefer: Vec::new(),
             if_match: None,
             client_request_id: new_request_id(),
+            idempotent,
         }
     }
 
@@ -145,6 +151,11 @@ impl Transport {
             if !class.is_retryable() || attempt >= self.config.max_attempts.max(1) {
                 return Err(err);
             }
+            if !call.idempotent && err.may_have_been_applied() {
+                tracing::debug!(error = %err, client_request_id = %call.client_request_id,
+                    "a non-idempotent request may have been applied: not sent again blindly");
+                return Err(err);
+            }
             let hint = match class {
                 crate::ErrorClass::Transient { retry_after } | crate::ErrorClass::Throttled { retry_after } => {
                     retry_after
@@ -204,6 +215,11 @@ impl Transport {
             Err(GraphError::from_response(status, retry_after, &body))
         }
     }
+}
+
+/// GET, PUT, PATCH (roomsync sends full content) and DELETE can be sent twice; POST creates.
+fn method_is_idempotent(method: &Method) -> bool {
+    *method != Method::POST
 }
 
 /// A new `client-request-id`: a random (version 4) GUID.

@@ -111,6 +111,10 @@ pub struct FaultConfig {
     /// when true it carries milliseconds ("2.958"), as some issue threads report Graph sending. Kiota-based SDKs
     /// fail to parse a fractional value, so only clients that must survive it should switch this on.
     pub fractional_retry_after: bool,
+    /// How long after a create a POST with the same `transactionId` gets the existing event back instead of a new
+    /// one (ms; 0: never). Graph de-duplicates a repeated transactionId only for a limited, undocumented time, and
+    /// never against an event deleted since; a client must not rely on it beyond a quick retry.
+    pub transaction_id_window_ms: u64,
     /// Probability (0..=1) that a mailbox request fails at random.
     pub random_error_rate: f64,
     /// Statuses picked from at random (429, 500, 502, 503, 504, 507).
@@ -157,6 +161,7 @@ impl Default for FaultConfig {
             rate_limit_requests: 0,
             rate_limit_window_ms: 600_000,
             fractional_retry_after: false,
+            transaction_id_window_ms: 300_000,
             random_error_rate: 0.0,
             random_error_statuses: vec![429, 503, 504],
             random_retry_after: "0.05".into(),

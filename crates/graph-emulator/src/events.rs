@@ -72,15 +72,19 @@ pub async fn create(
     let user = params.get("user").cloned().unwrap_or_default();
     let body = parse_body(&body)?;
     let prefer = Prefer::from_headers(&headers);
+    let window_ms = emu.faults().transaction_id_window_ms;
     let (rendered, mailbox_id, id) = {
         let mut tenant = lock(&emu.shared.tenant);
         let mbx = tenant.find_mut(&user).ok_or_else(ApiError::user_not_found)?;
         let tx = body.get("transactionId").and_then(Value::as_str);
-        if let Some(existing) = tx.and_then(|t| mbx.events.iter().find(|e| e.transaction_id.as_deref() == Some(t))) {
+        let window = chrono::Duration::milliseconds(i64::try_from(window_ms).unwrap_or(i64::MAX));
+        let now = Utc::now();
+        let repeated = |e: &&StoredEvent| e.transaction_id.as_deref() == tx && now - e.created < window;
+        if let Some(existing) = tx.and_then(|_| mbx.events.iter().find(repeated)) {
             let rendered = existing.render(&prefer.output_zone, None);
             return Ok(created(&headers, &prefer, (&mbx.id, &existing.id), rendered));
         }
-        let event = StoredEvent::create(&body, mbx.as_recipient(), Utc::now())?;
+        let event = StoredEvent::create(&body, mbx.as_recipient(), now)?;
         let rendered = event.render(&prefer.output_zone, None);
         let id = event.id.clone();
         mbx.events.push(event);

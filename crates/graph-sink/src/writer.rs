@@ -5,7 +5,7 @@
 //! ```text
 //! Find   -> GET events?$filter=Any(BookingSystemId eq id)&$expand=tags -> adopt (same hash: no write;
 //!           else Update) | Create(transactionId) | Delete(found) | gone
-//! Create -> POST (transactionId)  201: synced               definite: parked
+//! Create -> POST (transactionId)  201: synced               definite: parked   ambiguous failure: Find again
 //! Update -> PATCH (full content)  200: synced  404: Find again, next generation   definite: parked
 //! Delete -> DELETE                204 or 404: deleted        definite: parked
 //! ```
@@ -101,6 +101,13 @@ fn retry(work: &mut Work, err: &GraphError) {
     work.failures += 1;
     metrics::counter!(crate::metrics::ITEMS_RETRIED).increment(1);
     debug!(item_key = %work.item_key, error = %err, "graph write will be retried");
+    // A create that failed without a throttle (a timeout, a 5xx, a lost or unreadable answer) may have landed:
+    // Graph de-duplicates a repeated transactionId only for a while and never against a deleted event, so the
+    // next round looks the item up by its tags first and posts again (same transactionId) only if nothing is
+    // there. A 429 means the request was not processed: posting again is safe.
+    if matches!(work.step, Step::Create(_)) && !matches!(err.classify(), ErrorClass::Throttled { .. }) {
+        work.step = Step::Find;
+    }
 }
 
 /// Whether `event` is the one `work` is about: roomsync's key matches, or it is the PHP integration's event

@@ -141,3 +141,28 @@ async fn a_read_only_app_can_read_but_not_write() {
     assert_eq!(a.status, 403);
     assert_eq!(a.body["error"]["code"], "ErrorAccessDenied");
 }
+
+/// Graph answers a repeated transactionId with the existing event only for a limited time, and never with an
+/// event deleted since: a client that retries a create later must look it up first, or it makes a duplicate.
+#[tokio::test]
+async fn a_repeated_transaction_id_returns_the_event_only_within_the_window_and_only_while_it_exists() {
+    let path = format!("/users/{ROOM}/events");
+    let mut body = event("x", "2030-01-01T10:00:00", "2030-01-01T11:00:00");
+    body["transactionId"] = json!("t-1");
+
+    let g = start().await;
+    let first = g.post(&path, body.clone()).await;
+    let again = g.post(&path, body.clone()).await;
+    assert_eq!((first.status, again.status), (201, 201));
+    assert_eq!(first.body["id"], again.body["id"], "within the window: the same event");
+    let id = first.body["id"].as_str().expect("id").to_string();
+    assert_eq!(g.call(Method::DELETE, &format!("{path}/{id}"), None, &[]).await.status, 204);
+    let after_delete = g.post(&path, body.clone()).await;
+    assert_ne!(after_delete.body["id"], first.body["id"], "a deleted event is not de-duplicated against");
+
+    let expired = start_with(|c| c.faults.transaction_id_window_ms = 0).await;
+    let one = expired.post(&path, body.clone()).await;
+    let two = expired.post(&path, body).await;
+    assert_ne!(one.body["id"], two.body["id"], "after the window: a second event");
+    assert_eq!(expired.get(&path).await.body["value"].as_array().map(Vec::len), Some(2));
+}

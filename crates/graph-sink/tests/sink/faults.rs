@@ -180,3 +180,32 @@ async fn the_sink_survives_the_loss_of_its_database_connection_and_goes_on() -> 
     assert_one_event_per_item(&h, ROOM_A, 2);
     Ok(())
 }
+
+/// Answers lost after Graph applied the create, and Graph no longer de-duplicating the transactionId (its window
+/// is limited; here 0): the sink must look the item up by its tags before it posts again, or the room gets the
+/// event twice.
+#[tokio::test]
+async fn a_create_whose_answer_was_lost_is_looked_up_before_it_is_posted_again() -> Result<()> {
+    let lost = FaultConfig {
+        random_error_rate: 0.4,
+        random_error_statuses: vec![504, 503],
+        random_retry_after: "0.02".into(),
+        fail_after_apply: true,
+        transaction_id_window_ms: 0,
+        seed: 5,
+        ..FaultConfig::default()
+    };
+    let mut h = Harness::start_with(lost).await?;
+    for i in 0..20 {
+        h.send(&upsert(ROOM_A, ReservationKind::Booking, i, &format!("b{i}"), 1 + (i % 20) as u32, 9)).await?;
+    }
+    let sink = h.spawn(h.config());
+    h.wait_applied().await?;
+    sink.stop().await?;
+    let log = h.emu.requests();
+    assert!(log.iter().any(|r| r.method == "POST" && r.status == 504), "answers were lost after applying");
+    assert_one_event_per_item(&h, ROOM_A, 20);
+    let rows = h.rows(ROOM_A).await?;
+    assert!(rows.iter().all(|r| r.status == "synced" && r.event_id.is_some()), "{rows:?}");
+    Ok(())
+}
