@@ -90,6 +90,11 @@ fn writes(emu: &Emulator) -> usize {
 }
 
 async fn start() -> anyhow::Result<Pipeline> {
+    start_with(&[]).await
+}
+
+/// A pipeline with `settings` (`ROOMSYNC__...` overrides) on top of the test defaults.
+async fn start_with(settings: &[(&str, String)]) -> anyhow::Result<Pipeline> {
     let db = TestDatabase::create().await?;
     let mut client = db.connect().await?;
     migrations::apply(&mut client).await?;
@@ -109,11 +114,12 @@ async fn start() -> anyhow::Result<Pipeline> {
     };
 
     let name = unique_name("e2e");
-    let extra = [
+    let mut extra = vec![
         // The sample data lies in March-June 2026.
         ("ROOMSYNC__SYNC__WINDOW_PAST", "400days".to_owned()),
         ("ROOMSYNC__GRAPH_SOURCE__POLL_INTERVAL", "1s".to_owned()),
     ];
+    extra.extend(settings.iter().cloned());
     let config = support::pipeline_config(db.url(), &Stack::from_env().kafka, &graph, &name, &extra)?;
 
     let mut running = Vec::new();
@@ -458,6 +464,30 @@ async fn two_deployments_on_one_broker_keep_their_own_consumer_groups() -> anyho
         assert!(rows
             .iter()
             .all(|r| r["topic"].as_str().is_some_and(|t| t.starts_with(&format!("{prefix}."))) && r["lag"].is_i64()));
+    }
+    Ok(())
+}
+
+/// 02:30 on the autumn fold day happens twice in Oslo (00:30Z in summer time, 01:30Z in standard time);
+/// `sync.dst.fold` chooses, and the event lands on exactly that instant whatever Exchange would make of the wall
+/// clock (the emulator reads a repeated wall clock as standard time, as Exchange does).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_event_in_the_autumn_fold_lands_on_the_instant_sync_dst_fold_chooses() -> anyhow::Result<()> {
+    let earlier = start().await?;
+    let later = start_with(&[("ROOMSYNC__SYNC__DST__FOLD", "later".to_owned())]).await?;
+    for (pipeline, expected) in [(&earlier, "2026-10-25T00:30"), (&later, "2026-10-25T01:30")] {
+        let db = pipeline.db.connect().await?;
+        db.batch_execute(
+            "update bb_event set name = 'Natteøving', from_ = '2026-10-25 02:30', to_ = '2026-10-25 03:30' where id = 304",
+        )
+        .await?;
+        let emu = pipeline.emu.clone();
+        let landed = wait_until("the fold event in Storsalen", DEADLINE, || {
+            let event = calendar(&emu, STORSALEN).into_iter().find(|(_, subject)| subject == "Natteøving");
+            async move { Ok(event) }
+        })
+        .await?;
+        assert_eq!(landed.0, expected, "start instant in UTC");
     }
     Ok(())
 }

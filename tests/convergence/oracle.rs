@@ -209,8 +209,12 @@ pub async fn expected(db: &Client, history: &History, rules: Rules) -> anyhow::R
         let mut overlaps_any = false;
         for k in 0..booking.occurrences {
             let week = TimeDelta::days(7 * i64::from(k));
-            let start = oslo_instant(local(booking.start) + week);
-            let end = oslo_instant(local(booking.end) + week);
+            // The first occurrence is where Outlook put it; later ones repeat its wall clock, as Outlook expands.
+            let (start, end) = if k == 0 {
+                (booking.start, booking.end)
+            } else {
+                (oslo_instant(local(booking.start) + week), oslo_instant(local(booking.end) + week))
+            };
             if end <= rules.window_start || start >= rules.window_end {
                 continue;
             }

@@ -220,11 +220,12 @@ impl OutlookUsers {
     }
 }
 
-/// The instant of an Oslo wall-clock time of an Outlook occurrence (Outlook's own rule: the earlier instant of
+/// The instant of an Oslo wall-clock time of an Outlook occurrence (Outlook's own rule: standard time for
 /// a repeated time, a nonexistent time moved forward by an hour).
 pub fn oslo_instant(local: NaiveDateTime) -> DateTime<Utc> {
     match Oslo.from_local_datetime(&local) {
-        chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => t.with_timezone(&Utc),
+        // A repeated autumn wall clock is standard time, as Exchange (and the emulator) read it.
+        chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(_, t) => t.with_timezone(&Utc),
         chrono::LocalResult::None => oslo_instant(local + TimeDelta::hours(1)),
     }
 }

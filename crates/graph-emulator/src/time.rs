@@ -2,7 +2,9 @@
 //!
 //! Invariants: a `dateTime` carrying an offset (`Z`, `+01:00`) is rejected, never silently reinterpreted;
 //! answers always carry 7 fraction digits and no offset; local times resolve deterministically across DST
-//! (a time in the spring gap moves forward by the gap, a repeated autumn time takes the earlier instant).
+//! (a time in the spring gap moves forward by the gap; a repeated autumn time is standard time, as Exchange,
+//! built on .NET, reads it: `TimeZoneInfo.ConvertTimeToUtc` "assumes that it is the standard time of the source
+//! time zone", <https://learn.microsoft.com/dotnet/api/system.timezoneinfo.converttimetoutc>).
 
 use chrono::{DateTime, Duration, LocalResult, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -70,11 +72,13 @@ pub fn parse_local(text: &str) -> Result<NaiveDateTime, TimeError> {
         .map_err(|_| TimeError::Malformed(text.into()))
 }
 
-/// Converts local wall-clock time in `tz` to UTC: gap -> shifted forward by the gap, fold -> earlier instant.
+/// Converts local wall-clock time in `tz` to UTC: gap -> shifted forward by the gap, fold -> the standard-time
+/// instant, which is the later one (the clock was set back from daylight saving to standard time; Windows zones
+/// call Dublin's winter time standard time too, whatever the tz database's "negative DST" says).
 pub fn local_to_utc(local: NaiveDateTime, tz: Tz) -> DateTime<Utc> {
     match tz.from_local_datetime(&local) {
         LocalResult::Single(t) => t.with_timezone(&Utc),
-        LocalResult::Ambiguous(earlier, _) => earlier.with_timezone(&Utc),
+        LocalResult::Ambiguous(_, later) => later.with_timezone(&Utc),
         LocalResult::None => {
             // The wall clock jumped over `local`: the offset before the gap applies, which lands past the gap.
             let before = local.checked_sub_signed(Duration::hours(3)).unwrap_or(local);
@@ -188,12 +192,22 @@ mod tests {
     }
 
     #[test]
-    fn a_time_in_the_spring_gap_moves_forward_and_a_repeated_time_takes_the_earlier_instant() {
+    fn a_time_in_the_spring_gap_moves_forward_and_a_repeated_time_is_read_as_standard_time() {
         let oslo = zone("Europe/Oslo").expect("zone");
         let gap = local_to_utc(parse_local("2025-03-30T02:30:00").expect("t"), oslo);
         assert_eq!(format_instant(gap), "2025-03-30T01:30:00.0000000Z");
+        // 02:30 on the fold day is 00:30Z in summer time and 01:30Z in standard time (CET, +01:00).
         let fold = local_to_utc(parse_local("2025-10-26T02:30:00").expect("t"), oslo);
-        assert_eq!(format_instant(fold), "2025-10-26T00:30:00.0000000Z");
+        assert_eq!(format_instant(fold), "2025-10-26T01:30:00.0000000Z");
+        // The same through a Windows zone name, as Outlook clients send it.
+        let windows = local_to_utc(
+            parse_local("2025-10-26T02:30:00").expect("t"),
+            zone("W. Europe Standard Time").expect("zone"),
+        );
+        assert_eq!(format_instant(windows), "2025-10-26T01:30:00.0000000Z");
+        // Dublin's tz rules call winter time "negative daylight saving": its fold still takes the later instant.
+        let dublin = local_to_utc(parse_local("2025-10-26T01:30:00").expect("t"), zone("Europe/Dublin").expect("zone"));
+        assert_eq!(format_instant(dublin), "2025-10-26T01:30:00.0000000Z");
     }
 
     #[test]
