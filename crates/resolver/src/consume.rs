@@ -98,6 +98,8 @@ struct Driver {
     replayed: usize,
     /// The transaction whose late records were last reported (one warning per transaction).
     late_reported: Option<i64>,
+    /// Reads forgotten reservations again (needs the database).
+    lookup: Option<crate::lookup::Lookup>,
     /// Liveness facts gathered since the last poll tick.
     input_read: bool,
     late_at_tick: Option<i64>,
@@ -111,8 +113,33 @@ impl Driver {
         Ok(self.codec.decode(bytes).await?.1)
     }
 
+    /// Puts the rows of the forgotten reservations `tx` moves back into the window in front of it.
+    async fn restore(&self, tx: Vec<crate::cdc::CdcRecord>) -> Result<Vec<crate::cdc::CdcRecord>, ResolverError> {
+        let forgotten = self.core.forgotten_in(&tx);
+        if forgotten.is_empty() {
+            return Ok(tx);
+        }
+        let Some(lookup) = &self.lookup else {
+            warn!(
+                ?forgotten,
+                "reservations moved back into the window cannot be read again without a database_url: \
+                they stay without their rooms until their next change"
+            );
+            return Ok(tx);
+        };
+        let before = tx.iter().map(crate::cdc::CdcRecord::position).min().unwrap_or_default();
+        let mut records = Vec::new();
+        for (kind, id) in forgotten {
+            records.extend(lookup.reservation(kind, id, before).await?);
+            ::metrics::counter!(crate::metrics::RESTORED, "kind" => kind.as_str()).increment(1);
+        }
+        records.extend(tx);
+        Ok(records)
+    }
+
     async fn apply_ready(&mut self, ready: Vec<Vec<crate::cdc::CdcRecord>>) -> Result<(), ResolverError> {
         for tx in ready {
+            let tx = self.restore(tx).await?;
             if !self.caught_up {
                 // Replaying years of history: forget what ended before the window as we go.
                 self.replayed += tx.len();
@@ -259,6 +286,10 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
         max_buffered: config.max_buffered_records,
         replayed: 0,
         late_reported: None,
+        lookup: match &config.database_url {
+            Some(url) => Some(crate::lookup::Lookup::connect(url).await?),
+            None => None,
+        },
         input_read: false,
         late_at_tick: None,
     };
@@ -391,6 +422,9 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
         if newly_caught_up {
             info!("resolver caught up with its inputs");
             driver.caught_up = true;
+            // What the replay kept of reservations that ended before the window (links read before their main
+            // row was dropped) goes now, not at the next tick: memory after a restart is the window's.
+            driver.core.prune(now_micros());
         }
         if driver.caught_up && (newly_caught_up || ownership_grew) {
             let output = driver.core.full(now_micros());

@@ -144,6 +144,12 @@ impl Core {
         resources.iter().flat_map(|r| self.assembler.of_resource(*r)).collect()
     }
 
+    /// Reservations `records` move back into the window although they were forgotten: their rows must be read
+    /// again ([`crate::lookup`]) and applied before `records`.
+    pub fn forgotten_in(&self, records: &[CdcRecord]) -> Vec<(ReservationKind, i32)> {
+        self.assembler.state.forgotten_in(records)
+    }
+
     /// Applies one whole source transaction; returns what to emit.
     pub fn apply_transaction(&mut self, records: &[CdcRecord], now: i64) -> Output {
         let applied = self.assembler.apply_transaction(records);

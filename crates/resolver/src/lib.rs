@@ -32,6 +32,7 @@ pub mod health;
 pub mod inputs;
 pub mod ledger;
 pub mod liveness;
+pub mod lookup;
 pub mod mappings;
 pub mod metrics;
 pub mod outlook;

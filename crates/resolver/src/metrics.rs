@@ -28,3 +28,6 @@ pub const STALLED_SECONDS: &str = "roomsync_resolver_stalled_seconds";
 /// Gauge (label `topic`): input records not yet handled, summed over the topic's partitions (the resolver's
 /// lag; its position is also committed to the group `<group>-inputs` for Kafka tooling).
 pub const INPUT_LAG: &str = "roomsync_resolver_input_lag_records";
+/// Forgotten reservations (ended before the window) read again from the database because an UPDATE moved them
+/// back into it (label `kind`).
+pub const RESTORED: &str = "roomsync_resolver_reservations_restored_total";

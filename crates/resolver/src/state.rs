@@ -102,13 +102,21 @@ fn kind_of_main(table: &str) -> Option<ReservationKind> {
     ReservationKind::ALL.into_iter().find(|k| k.table() == table)
 }
 
-fn kind_of_link(table: &str) -> Option<(ReservationKind, &'static str)> {
-    match table {
-        "bb_event_resource" => Some((ReservationKind::Event, "event_id")),
-        "bb_booking_resource" => Some((ReservationKind::Booking, "booking_id")),
-        "bb_allocation_resource" => Some((ReservationKind::Allocation, "allocation_id")),
-        _ => None,
+/// The link table of a kind of reservation and its column naming the reservation.
+pub(crate) fn link_of(kind: ReservationKind) -> (&'static str, &'static str) {
+    match kind {
+        ReservationKind::Event => ("bb_event_resource", "event_id"),
+        ReservationKind::Booking => ("bb_booking_resource", "booking_id"),
+        ReservationKind::Allocation => ("bb_allocation_resource", "allocation_id"),
     }
+}
+
+fn kind_of_link(table: &str) -> Option<(ReservationKind, &'static str)> {
+    ReservationKind::ALL
+        .into_iter()
+        .map(|kind| (kind, link_of(kind)))
+        .find(|(_, (t, _))| *t == table)
+        .map(|(k, (_, c))| (k, c))
 }
 
 pub(crate) fn apply_by_id(rows: &mut ById, record: &CdcRecord) -> bool {
@@ -226,6 +234,29 @@ impl BookingState {
         } else {
             Touched::Nothing
         }
+    }
+
+    /// The reservations whose main row `records` update although this state forgot them (they ended before the
+    /// window), into the window again: the UPDATE carries neither their room links nor the columns it did not
+    /// change, so those must be read again (see `lookup`) before it is applied.
+    pub fn forgotten_in(&self, records: &[CdcRecord]) -> Vec<(ReservationKind, i32)> {
+        let Some(floor) = self.floor_local else { return Vec::new() };
+        let mut out = Vec::new();
+        for record in records.iter().filter(|r| r.op == Op::Update) {
+            let Some(kind) = kind_of_main(&record.table) else { continue };
+            let Some(id) = record.key.get("id").and_then(Cell::int) else { continue };
+            let known = self.main.get(&kind).is_some_and(|rows| rows.contains_key(&id));
+            let end = record.after.as_ref().and_then(|after| match after.get("to_") {
+                Some(Cell::Local(end)) => Some(*end),
+                _ => None,
+            });
+            if let (false, Some(end), Ok(id)) = (known, end, i32::try_from(id)) {
+                if end >= floor && !out.contains(&(kind, id)) {
+                    out.push((kind, id));
+                }
+            }
+        }
+        out
     }
 
     /// The main row of a reservation.

@@ -69,6 +69,17 @@ impl Running {
 
     /// `instances` resolvers in one group, over output topics of `partitions` partitions.
     async fn start_instances(instances: usize, partitions: i32) -> Result<Self> {
+        // The sample data lies in spring 2026: a wide past margin keeps it inside the window.
+        let window = WindowConfig {
+            past: Duration::from_secs(3 * 365 * 86_400),
+            horizon: Duration::from_secs(3 * 365 * 86_400),
+            tick: Duration::from_secs(5),
+        };
+        Self::start_with(instances, partitions, window).await
+    }
+
+    /// Resolvers with the sync window `window`.
+    async fn start_with(instances: usize, partitions: i32, window: WindowConfig) -> Result<Self> {
         let stack = Stack::from_env();
         let db = TestDatabase::create().await?;
         let mut client = db.connect().await?;
@@ -116,12 +127,7 @@ impl Running {
         config.group = unique_name("resolver");
         config.kafka.partitions = partitions;
         config.database_url = Some(db.url().to_owned());
-        // The sample data lies in spring 2026: a wide past margin keeps it inside the window.
-        config.window = WindowConfig {
-            past: Duration::from_secs(3 * 365 * 86_400),
-            horizon: Duration::from_secs(3 * 365 * 86_400),
-            tick: Duration::from_secs(5),
-        };
+        config.window = window;
         let (mut stop, mut tasks) = (Vec::new(), Vec::new());
         for _ in 0..instances {
             let (stop_resolver, task) = spawn_resolver(config.clone());
@@ -426,5 +432,43 @@ async fn the_resolver_commits_how_far_it_has_read_its_inputs_so_kafka_tools_show
         positions.iter().any(|((topic, _), p)| topic.ends_with("bb_allocation") && p.high > 0),
         "the booking topics are among them: {positions:?}"
     );
+    running.stop().await
+}
+
+/// A booking that took place long ago (the sample data's spring 2026, before a one-day window) is forgotten with
+/// its room links; then the booking system moves it into the future with an UPDATE of its main row only. It
+/// must come back with its room, and stay right after a restart (which replays the old INSERT, forgotten again,
+/// and the UPDATE).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_past_booking_moved_into_the_window_comes_back_with_its_room_after_a_restart_too() -> Result<()> {
+    let window = WindowConfig { past: Duration::from_secs(86_400), ..WindowConfig::default() };
+    let mut running = Running::start_with(1, 1, window).await?;
+    let topic = running.topics.desired();
+    // Booking 202 in the future is the only item at start: once it is out, the resolver has caught up and
+    // forgotten everything before the window, booking 201 and its room with it.
+    let move_to_day = |id: i32, day: i32| {
+        format!(
+            "update bb_booking set from_ = now()::date + interval '{day} days 18 hours',
+                                   to_ = now()::date + interval '{day} days 19 hours' where id = {id}"
+        )
+    };
+    running.client.batch_execute(&move_to_day(202, 10)).await?;
+    let first = desired(&topic, 1, &running.codec).await?;
+    assert_eq!(first[0].item_key, "booking:202");
+    running.client.batch_execute(&move_to_day(201, 20)).await?;
+    let all = desired(&topic, 2, &running.codec).await?;
+    let moved = &all[1..];
+    let keys: Vec<(&str, &str, UpsertOrDelete)> =
+        moved.iter().map(|d| (d.mailbox.as_str(), d.item_key.as_str(), d.op)).collect();
+    assert_eq!(keys, vec![(HALL_B, "booking:201", UpsertOrDelete::Upsert)], "the moved booking in its room");
+    let subject = moved[0].content.as_ref().map(|c| c.subject.clone());
+    assert!(subject.as_ref().is_some_and(|s| !s.is_empty()), "with its group's name: {subject:?}");
+
+    running.restart_resolver().await?;
+    // A change after the restart is the marker: once it is out, the restarted resolver has read everything.
+    running.client.batch_execute("update bb_booking set active = 0 where id = 201").await?;
+    let all = desired(&topic, 3, &running.codec).await?;
+    let tail: Vec<(&str, UpsertOrDelete)> = all[2..].iter().map(|d| (d.item_key.as_str(), d.op)).collect();
+    assert_eq!(tail, vec![("booking:201", UpsertOrDelete::Delete)], "nothing else: the restart agreed");
     running.stop().await
 }
