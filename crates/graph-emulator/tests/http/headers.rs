@@ -14,18 +14,8 @@ async fn send(
     body: Option<Value>,
     headers: &[(&str, &str)],
 ) -> (u16, HeaderMap, Value) {
-    let mut request = g.http.request(method, format!("{}/v1.0{path}", g.base)).bearer_auth(&g.token);
-    for (k, v) in headers {
-        request = request.header(*k, *v);
-    }
-    if let Some(b) = body {
-        request = request.json(&b);
-    }
-    let response = request.send().await.expect("send");
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let body = response.json().await.unwrap_or(Value::Null);
-    (status, headers, body)
+    let answer = g.call(method, path, body, headers).await;
+    (answer.status, answer.headers, answer.body)
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

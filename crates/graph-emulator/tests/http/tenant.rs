@@ -21,6 +21,7 @@ pub struct Graph {
 pub struct Answer {
     pub status: u16,
     pub retry_after: Option<String>,
+    pub headers: reqwest::header::HeaderMap,
     pub body: Value,
 }
 
@@ -86,8 +87,9 @@ impl Graph {
         let response = request.send().await.expect("send");
         let status = response.status().as_u16();
         let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let headers = response.headers().clone();
         let bytes = response.bytes().await.expect("body");
-        Answer { status, retry_after, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) }
+        Answer { status, retry_after, headers, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) }
     }
 
     pub async fn get(&self, path: &str) -> Answer {
@@ -102,7 +104,8 @@ impl Graph {
     pub async fn admin(&self, path: &str, body: Value) -> Answer {
         let response = self.http.post(format!("{}/_emulator{path}", self.base)).json(&body).send().await.expect("send");
         let status = response.status().as_u16();
-        Answer { status, retry_after: None, body: response.json().await.unwrap_or(Value::Null) }
+        let headers = response.headers().clone();
+        Answer { status, retry_after: None, headers, body: response.json().await.unwrap_or(Value::Null) }
     }
 }
 
