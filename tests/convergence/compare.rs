@@ -139,6 +139,23 @@ async fn mapping_differences(
             other => diffs.push(format!("import   {mailbox} {event}: must be imported, mapping status {other:?}")),
         }
     }
+    // Bookings that took place during the run keep their imports: only a deletion cancels one. At least one of
+    // them must have been imported while it was still in the window, or the check tested nothing.
+    let mut aging_imported = 0;
+    for event in &history.aging_outlook_bookings {
+        let Some(booking) = history.outlook_bookings.get(event) else { continue };
+        match imports.get(&(booking.mailbox.clone(), event.clone())).map(String::as_str) {
+            Some("deleted") => diffs.push(format!(
+                "import   {} {event}: cancelled, but its booking only ended and left the window",
+                booking.mailbox
+            )),
+            Some(_) => aging_imported += 1,
+            None => {}
+        }
+    }
+    if !history.aging_outlook_bookings.is_empty() && aging_imported == 0 {
+        diffs.push("import   none of the bookings that age out during the run was imported".to_owned());
+    }
     for (event, booking) in &history.deleted_outlook_bookings {
         if let Some(status) = imports.get(&(booking.mailbox.clone(), event.clone())) {
             if status != "deleted" {

@@ -81,6 +81,9 @@ pub fn observed_pipeline() -> anyhow::Result<Vec<(&'static str, String)>> {
         // 2027 ahead: all of it inside the window.
         ("ROOMSYNC__SYNC__WINDOW_PAST", "400days".to_owned()),
         ("ROOMSYNC__GRAPH_SOURCE__POLL_INTERVAL", POLL_INTERVAL.to_owned()),
+        // Full rounds over a fresh window every 30 s (daily in production): an Outlook booking that ended during
+        // the run is reported gone by them, as it is a day after a meeting in production.
+        ("ROOMSYNC__GRAPH_SOURCE__WINDOW_REFRESH", "30s".to_owned()),
         ("ROOMSYNC__WEBHOOKS__PUBLIC_URL", format!("http://{webhook}")),
         ("ROOMSYNC__WEBHOOKS__LISTEN", webhook),
         ("ROOMSYNC__GRAPH_SINK__IMPORT_BB_EVENTS", "false".to_owned()),

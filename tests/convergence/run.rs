@@ -34,6 +34,8 @@ const STABLE: Duration = Duration::from_secs(8);
 const COMPARE_EVERY: Duration = Duration::from_millis(500);
 /// No faults during the first seconds: the initial snapshot settles first.
 const FAULT_FREE_START: Duration = Duration::from_secs(5);
+/// Outlook bookings made at the start leave the sync window this long into the workload (`book_aging`).
+const AGING_AFTER: chrono::Duration = chrono::Duration::seconds(30);
 /// How often a long wait for convergence prints what is still different.
 const PROGRESS: Duration = Duration::from_secs(30);
 /// How long each restart of the failure diagnosis may take to converge.
@@ -215,6 +217,8 @@ async fn drive(harness: &Harness, seed: u64, workload: Duration, started: Instan
     let mut users = OutlookUsers::new(graph, harness.emu.clone(), harness.graph_url.clone());
     let mut booking = BookingSystem::new(harness.db.url());
     let mut injector = Injector::new(seed);
+    let aging = users.book_aging(&mut history, harness.config.sync.window_past, AGING_AFTER).await;
+    history.log(format!("{:>7.1}s {aging}", 0.0));
     let begin = Instant::now();
     let mut actions = 0usize;
     while begin.elapsed() < workload {

@@ -131,6 +131,9 @@ pub struct History {
     pub outlook_bookings: BTreeMap<String, OutlookBooking>,
     /// Outlook-origin bookings deleted by their owner, by event id.
     pub deleted_outlook_bookings: BTreeMap<String, OutlookBooking>,
+    /// Outlook-origin bookings that end, and so leave the sync window, while the test runs (by event id; also in
+    /// `outlook_bookings`): their imports must keep their state.
+    pub aging_outlook_bookings: std::collections::BTreeSet<String>,
     /// Outlook edits and deletions of roomsync's events, by event id.
     pub roomsync_event_edits: HashMap<String, usize>,
     /// Successful Graph writes the simulated Outlook users made, by event id (not roomsync's writes).
