@@ -82,9 +82,9 @@ async fn run_once(config: &Config, shutdown: impl Future<Output = ()>) -> Result
             warn!(error = %err, "postgres connection ended");
         }
     });
-    let mut specs = vec![TopicSpec::compacted(topics.desired()), TopicSpec::log(topics.dead_letter())];
+    let mut specs = vec![TopicSpec::of(&topics, topics.desired()), TopicSpec::of(&topics, topics.dead_letter())];
     if config.imports_enabled {
-        specs.push(TopicSpec::compacted(topics.imports()));
+        specs.push(TopicSpec::of(&topics, topics.imports()));
     }
     ensure_topics(&config.kafka, &specs).await?;
     let codec = AvroCodec::new(RegistryClient::new(&config.registry_url));

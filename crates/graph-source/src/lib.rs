@@ -66,8 +66,9 @@ pub async fn run_with_listener(
     config.validate()?;
     let store = store::Store::new(&config.database_url);
     store.check_schema().await?;
-    let topic = Topics::new(&config.topic_prefix).graph_events();
-    ensure_topics(&config.kafka, &[TopicSpec::compacted(&topic)]).await?;
+    let topics = Topics::new(&config.topic_prefix);
+    let topic = topics.graph_events();
+    ensure_topics(&config.kafka, &[TopicSpec::of(&topics, &topic)]).await?;
     let codec = AvroCodec::new(RegistryClient::new(&config.registry_url));
     let producer = RecordProducer::new(&config.kafka, codec)?;
     let graph = GraphClient::new(config.graph.clone())?;

@@ -70,6 +70,14 @@ pub fn input_topics(config: &Config) -> Vec<String> {
     inputs
 }
 
+/// Every topic the resolver reads or writes, as it creates them when missing (the other stages create theirs
+/// too: each with the topic catalogue's cleanup policy, so whichever starts first creates it the same way).
+pub fn topic_specs(config: &Config) -> Vec<TopicSpec> {
+    let topics = Topics::new(config.topic_prefix.clone());
+    let outputs = [topics.desired(), topics.reservations(), topics.imports(), topics.dead_letter()];
+    input_topics(config).into_iter().chain(outputs).map(|name| TopicSpec::of(&topics, name)).collect()
+}
+
 /// Runs the resolver until `shutdown` completes; transient failures start it again after a backoff, rebuilding
 /// its state from the topics (`supervision`).
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), ResolverError> {
@@ -237,16 +245,7 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
     let settings = &config.kafka;
     let inputs = input_topics(config);
     let cdc_topics: Vec<String> = SOURCE_TABLES.iter().map(|t| topics.cdc(&config.source_schema, t)).collect();
-    // Created here only when missing (the producers create them too): the same settings as theirs.
-    let mut specs: Vec<TopicSpec> = inputs
-        .iter()
-        .map(|t| if *t == topics.graph_events() { TopicSpec::compacted(t) } else { TopicSpec::log(t) })
-        .collect();
-    specs.push(TopicSpec::compacted(topics.desired()));
-    specs.push(TopicSpec::log(topics.reservations()));
-    specs.push(TopicSpec::log(topics.imports()));
-    specs.push(TopicSpec::log(topics.dead_letter()));
-    ensure_topics(settings, &specs).await?;
+    ensure_topics(settings, &topic_specs(config)).await?;
 
     let codec = AvroCodec::new(RegistryClient::new(&config.schema_registry_url));
     let input_consumer = consumer(settings, &input_group(&config.group))?;
@@ -430,5 +429,24 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
             let output = driver.core.full(now_micros());
             driver.emitter.send(&output).await?;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_resolver_creates_its_topics_with_the_catalogues_cleanup_policy() {
+        let config = Config::new("127.0.0.1:1".to_owned(), "http://127.0.0.1:1".to_owned());
+        let topics = Topics::new(config.topic_prefix.clone());
+        let specs = topic_specs(&config);
+        let compacted = |name: &str| specs.iter().find(|s| s.name == name).map(|s| s.compacted);
+        // The graph sink creates the imports topic compacted: the resolver, starting first, did it as a plain log.
+        assert_eq!(compacted(&topics.imports()), Some(true));
+        assert_eq!(compacted(&topics.desired()), Some(true));
+        assert_eq!(compacted(&topics.graph_events()), Some(true));
+        assert_eq!(compacted(&topics.reservations()), Some(false));
+        assert_eq!(compacted(&topics.cdc("public", "bb_event")), Some(false));
     }
 }

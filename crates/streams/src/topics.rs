@@ -25,6 +25,13 @@ impl TopicSpec {
     pub fn compacted(name: impl Into<String>) -> Self {
         TopicSpec { name: name.into(), compacted: true }
     }
+
+    /// A topic of the pipeline, with the catalogue's cleanup policy ([`vocabulary::topics::Topics::cleanup`]).
+    pub fn of(topics: &vocabulary::topics::Topics, name: impl Into<String>) -> Self {
+        let name = name.into();
+        let compacted = topics.cleanup(&name) == vocabulary::topics::Cleanup::Compact;
+        TopicSpec { name, compacted }
+    }
 }
 
 /// Creates the topics that do not exist yet, with the settings' partitions and replication factor.

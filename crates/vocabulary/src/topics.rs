@@ -6,12 +6,14 @@
 //!
 //! ```text
 //!  <prefix>.cdc.<schema>.<table>   CDC envelopes, key = primary key          (cdc-reader  -> resolver)
-//!  <prefix>.graph.events           Outlook events, key = room + event id     (graph-source -> resolver)
+//!  <prefix>.graph.events           Outlook events, key = room + event id     (graph-source -> resolver)   compacted
 //!  <prefix>.reservations           reservation per resource, key = resource  (resolver stage 1 -> 2)
-//!  <prefix>.sync.desired           desired room-calendar item, key = room + item (resolver -> graph-sink)
-//!  <prefix>.sync.imports           Outlook-origin bookings to import         (resolver -> mapping sink)
+//!  <prefix>.sync.desired           desired room-calendar item, key = room + item (resolver -> graph-sink) compacted
+//!  <prefix>.sync.imports           Outlook-origin bookings to import         (resolver -> mapping sink)   compacted
 //!  <prefix>.deadletter             records that could not be processed, with the reason
 //! ```
+//! The cleanup policy of each topic is decided here ([`Topics::cleanup`]): every stage that creates a missing
+//! topic creates it the same way, whichever starts first.
 
 /// The default topic prefix.
 pub const DEFAULT_PREFIX: &str = "roomsync";
@@ -67,6 +69,27 @@ impl Topics {
     /// Records that could not be processed, with the reason.
     pub fn dead_letter(&self) -> String {
         format!("{}.deadletter", self.prefix)
+    }
+}
+
+/// How a topic keeps its records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cleanup {
+    /// By time (Kafka's `delete` policy): a log of changes.
+    Delete,
+    /// The latest record per key (`compact`): a state.
+    Compact,
+}
+
+impl Topics {
+    /// The cleanup policy of `topic`: the states (Outlook events, desired items, imports) are compacted, the
+    /// change logs (CDC, transactions, reservations, dead letters) are not.
+    pub fn cleanup(&self, topic: &str) -> Cleanup {
+        if topic == self.graph_events() || topic == self.desired() || topic == self.imports() {
+            Cleanup::Compact
+        } else {
+            Cleanup::Delete
+        }
     }
 }
 
