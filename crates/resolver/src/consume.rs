@@ -62,12 +62,18 @@ pub fn transactions_topic(topics: &Topics) -> String {
 /// markers, the transaction topic.
 pub fn input_topics(config: &Config) -> Vec<String> {
     let topics = Topics::new(config.topic_prefix.clone());
-    let mut inputs: Vec<String> = SOURCE_TABLES.iter().map(|t| topics.cdc(&config.source_schema, t)).collect();
+    let mut inputs = cdc_topics(config);
     inputs.push(topics.graph_events());
     if config.transactions == TransactionMode::EndMarkers {
         inputs.push(transactions_topic(&topics));
     }
     inputs
+}
+
+/// The CDC topics of [`SOURCE_TABLES`].
+fn cdc_topics(config: &Config) -> Vec<String> {
+    let topics = Topics::new(config.topic_prefix.clone());
+    SOURCE_TABLES.iter().map(|t| topics.cdc(&config.source_schema, t)).collect()
 }
 
 /// Every topic the resolver reads or writes, as it creates them when missing (the other stages create theirs
@@ -244,7 +250,6 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
     let topics = Topics::new(config.topic_prefix.clone());
     let settings = &config.kafka;
     let inputs = input_topics(config);
-    let cdc_topics: Vec<String> = SOURCE_TABLES.iter().map(|t| topics.cdc(&config.source_schema, t)).collect();
     ensure_topics(settings, &topic_specs(config)).await?;
 
     let codec = AvroCodec::new(RegistryClient::new(&config.schema_registry_url));
@@ -277,7 +282,7 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
     };
     let mut driver = Driver {
         core: Core::new(config.policies.clone(), config.window),
-        assembler: TransactionAssembler::new(cdc_topics),
+        assembler: TransactionAssembler::new(cdc_topics(config)),
         codec,
         emitter,
         topics: topics.clone(),
