@@ -8,6 +8,24 @@
 //!   delete for every item roomsync emitted there, and Outlook-origin events there are left alone;
 //! - only the rooms (and reservation keys) this instance owns are emitted ([`Ownership`]), so several
 //!   instances can share the rooms without emitting the same key.
+//!
+//! Memory: what the resolver holds is bounded by the sync window and the number of rooms, not by the years of
+//! history its input topics hold. [`Core::prune`] runs once the inputs are read at start and at every tick;
+//! "before the window" below means ended more than a day (the slack for wall-clock readings) before its start.
+//!
+//! | structure | what bounds it |
+//! |---|---|
+//! | booking rows (`state::BookingState::main`, links, link positions) | reservations not over before the window; one that ends before it is not even stored ([`crate::state`]) |
+//! | dimension rows (seasons, organizations, groups, resources, room mappings) | the booking system's own tables of them (hundreds to a few thousand rows, not per reservation) |
+//! | reservation records (`reservations::Assembler`), `emitted_reservations` | the booking rows above |
+//! | the desired-state [`Ledger`] | items in the window, plus [`crate::ledger::EARLIER_KEPT`] earlier contents per item |
+//! | Outlook events (`graph`) | events not over before the window (the Graph source reads only the window) |
+//! | the import ledger (`imports`) | imports not over before the window, or whose mapping row is still kept |
+//! | recorded conflicts (`conflicts`) | overlaps not over before the window |
+//! | undecided deletions (`unseen_deletes`) | their last body not over before the window; without one, mapping rows |
+//! | reverted versions (`reverted`) | a fixed cap (`REVERTED_KEPT` in [`crate::outlook_events`]) |
+//! | the mapping mirror (`mappings::CalendarMappings`) | imports not over before the window, items in the ledger or whose reservation is still stored |
+//! | buffered CDC records ([`crate::transaction`]) | `max_buffered_records`, plus the positions of at most `RELEASED_EARLY_KEPT` transactions released incomplete (their largest one: a snapshot's record count) |
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -224,6 +242,32 @@ impl Core {
         self.emitted_reservations.retain(|_, (_, end)| *end >= before_local);
         self.graph.retain(|_, body| !window.is_past(body.end));
         self.ledger.forget_past(window);
+        // Outlook-side memory: what ended before the window (a day of slack, as for the booking rows).
+        let before = window.start.saturating_sub(86_400_000_000);
+        self.conflicts.retain(|(_, _, hit)| hit.end >= before);
+        // An item's row is kept while the item is current or its reservation is still stored (another instance
+        // may own its room).
+        let (ledger, main) = (&self.ledger, &self.assembler.state.main);
+        let keep_item = |mailbox: &str, row: &crate::outlook::MappingRow| {
+            ledger.get(mailbox, &row.item_key).is_some()
+                || ReservationKind::parse(&row.reservation_type)
+                    .and_then(|kind| main.get(&kind))
+                    .is_some_and(|rows| rows.contains_key(&i64::from(row.reservation_id)))
+        };
+        let forgotten = self.assembler.state.calendar_mapping.forget(before, keep_item);
+        let mappings = &self.assembler.state.calendar_mapping;
+        // The import ledger says what was emitted for an event: kept while the booking is current, and while
+        // roomsync's row of the event is there (a cancel decided without the booking's body knows no end).
+        self.imports
+            .retain(|(mailbox, event_id), import| import.end >= before || mappings.row(mailbox, event_id).is_some());
+        self.unseen_deletes.retain(|(mailbox, event_id), body| match body {
+            Some(body) => !window.is_past(body.end),
+            // Without its last body only a mapping row says what the deletion means; without one it means nothing.
+            None => mappings.row(mailbox, event_id).is_some(),
+        });
+        if forgotten > 0 {
+            debug!(forgotten, "mapping rows of past items forgotten");
+        }
     }
 
     /// Moves the window: items enter as time passes, past ones are forgotten. Returns what to emit.

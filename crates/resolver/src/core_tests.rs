@@ -651,3 +651,58 @@ fn an_import_keeps_its_state_after_its_meeting_took_place_and_only_a_real_deleti
             .done()
     }
 }
+
+/// Months of uptime in a busy room: Outlook bookings imported, a conflict, deletions noted without a decision,
+/// the sink's mapping rows for roomsync's items and for the imports. Once the window has moved past all of it,
+/// the resolver keeps none of it: its memory is bounded by the window and the rooms, not by history.
+#[test]
+fn months_of_outlook_traffic_leave_nothing_behind_once_the_window_has_moved_past_it() {
+    let (day, hour) = (24 * 3600 * 1_000_000_i64, 3600 * 1_000_000_i64);
+    let (mut core, first) = core();
+    let clash = body("Kurs", utc("2026-03-24 17:30"), utc("2026-03-24 18:30"), RoomsyncTags::default());
+    assert!(!core.apply_graph_event(&graph(HALL_B, "clash", clash), now()).conflicts.is_empty());
+    // The sink's rows for the items it wrote.
+    let mut rows = Tx::new(30);
+    for (n, item) in first.desired.iter().enumerate() {
+        let id = 500 + i64::try_from(n).unwrap_or_default();
+        rows = rows.insert(
+            "outlook_calendar_mapping",
+            &[
+                ("id", int(id)),
+                ("outlook_item_id", text(&item.mailbox)),
+                ("outlook_event_id", text(&format!("ev-{id}"))),
+                ("reservation_type", text(item.kind.as_str())),
+                ("reservation_id", int(i64::from(item.reservation_id))),
+                ("item_key", text(&item.item_key)),
+                ("sync_status", text("synced")),
+            ],
+        );
+    }
+    core.apply_transaction(&rows.done(), now());
+    for d in 0..90_i64 {
+        let at = now() + d * day;
+        let start = at + day - 2 * hour;
+        let meeting = graph(HALL_B, &format!("o-{d}"), body("Møte", start, start + hour, RoomsyncTags::default()));
+        assert_eq!(core.apply_graph_event(&meeting, at).imports.len(), 1, "day {d}: imported");
+        let row = import_row(1_000 + d, &format!("o-{d}"), "synced", Some(start + hour));
+        core.apply_transaction(&Tx::new(100 + d).insert("outlook_calendar_mapping", &row).done(), at);
+        // A deletion read while another instance owned the room: no decision, no body.
+        core.apply_graph_event_quietly(&GraphEvent {
+            op: UpsertOrDelete::Delete,
+            event: None,
+            ..graph(HALL_A, &format!("gone-{d}"), body("", 0, 0, RoomsyncTags::default()))
+        });
+        core.tick(at);
+    }
+    assert!(core.imports.len() > 1 && core.assembler.state.calendar_mapping.len() > 1, "remembered while current");
+
+    core.tick(now() + 400 * day);
+    let left = (
+        core.imports.len(),
+        core.conflicts.len(),
+        core.unseen_deletes.len(),
+        core.assembler.state.calendar_mapping.len(),
+        core.graph.len(),
+    );
+    assert_eq!(left, (0, 0, 0, 0, 0), "(imports, conflicts, undecided deletions, mapping rows, Outlook events)");
+}

@@ -89,6 +89,31 @@ impl CalendarMappings {
             .collect()
     }
 
+    /// Forgets the rows the resolver no longer needs: imports whose booking ended before `ended_before` (µs UTC;
+    /// they are not live, and a deletion of one is ignored with or without its row) and rows of roomsync's items
+    /// that `keep_item(mailbox, row)` does not keep. Rows naming no mailbox or reservation go too (nothing reads
+    /// them). Returns how many rows went.
+    pub fn forget(&mut self, ended_before: i64, keep_item: impl Fn(&str, &MappingRow) -> bool) -> usize {
+        let gone: Vec<i64> = self
+            .rows
+            .iter()
+            .filter(|(_, stored)| match Indexed::of(stored) {
+                None => true,
+                Some((_, _, row)) if row.reservation_type == "outlook" => {
+                    row.ends_at.is_some_and(|end| end < ended_before)
+                }
+                Some((mailbox, _, row)) => !keep_item(&mailbox, &row),
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &gone {
+            if let Some(stored) = self.rows.remove(id) {
+                self.unindex(*id, Indexed::of(&stored));
+            }
+        }
+        gone.len()
+    }
+
     /// Number of rows.
     pub fn len(&self) -> usize {
         self.rows.len()
