@@ -27,7 +27,7 @@ use super::booking::BookingSystem;
 use super::broker::Broker;
 use super::compare::{differences, graph_writes};
 use super::harness::{booking_database, observed_pipeline, GraphServer};
-use super::oracle::{expected, Rules};
+use super::oracle::{expected, rules_of};
 use super::outlook::item_key;
 use super::process::Process;
 use super::workload::{History, PREPARE};
@@ -119,7 +119,7 @@ impl System {
     /// Every difference from the oracle, plus roomsync events left in rooms that are no longer mapped.
     async fn differences(&self, db: &Client) -> anyhow::Result<Vec<String>> {
         let history = History::default();
-        let expectation = expected(db, &history, Rules::of(&self.config)?).await?;
+        let expectation = expected(db, &history, rules_of(&self.config)?).await?;
         let mut diffs = differences(&self.emu, db, &expectation, &history).await?;
         let mapped: BTreeSet<String> = expectation.mailboxes.clone();
         for row in db.query("select distinct outlook_item_id from bb_resource_outlook_item", &[]).await? {

@@ -22,7 +22,7 @@ use super::booking::{BookingSystem, APPLICATION_NAME};
 use super::compare::{differences, graph_writes};
 use super::faults::Injector;
 use super::harness::Harness;
-use super::oracle::{expected, Rules};
+use super::oracle::{expected, rules_of};
 use super::outlook::OutlookUsers;
 use super::workload::{skipped, History, PREPARE, SCENARIOS};
 
@@ -61,7 +61,7 @@ async fn settle(harness: &Harness, db: &Client, history: &History, what: &str) -
             next_progress += PROGRESS;
         }
         async move {
-            let expectation = expected(db, history, Rules::of(&harness.config)?).await?;
+            let expectation = expected(db, history, rules_of(&harness.config)?).await?;
             let diffs = differences(&harness.emu, db, &expectation, history).await?;
             let done = diffs.is_empty();
             if progress && !done {
@@ -170,7 +170,7 @@ async fn diagnose_by_restarts(harness: &Harness, db: &Client, history: &History)
     for stage in [Stage::Cdc, Stage::Resolver, Stage::GraphSink, Stage::GraphSource] {
         harness.kill(stage, Duration::ZERO).await;
         let converged = wait_until_every("convergence after a restart", DIAGNOSIS, COMPARE_EVERY, || async {
-            let expectation = expected(db, history, Rules::of(&harness.config)?).await?;
+            let expectation = expected(db, history, rules_of(&harness.config)?).await?;
             let diffs = differences(&harness.emu, db, &expectation, history).await?;
             Ok(diffs.is_empty().then_some(()))
         })

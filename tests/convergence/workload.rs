@@ -74,36 +74,7 @@ pub const SPRING_GAP_DAY: (i32, u32, u32) = (2027, 3, 28);
 /// The autumn change inside the window: 02:00-03:00 local happens twice.
 pub const AUTUMN_FOLD_DAY: (i32, u32, u32) = (2026, 10, 25);
 
-/// One of the three reservation levels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Kind {
-    /// bb_event
-    Event,
-    /// bb_booking
-    Booking,
-    /// bb_allocation
-    Allocation,
-}
-
-impl Kind {
-    /// As in item keys and roomsync_conflicts.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Event => "event",
-            Kind::Booking => "booking",
-            Kind::Allocation => "allocation",
-        }
-    }
-
-    /// 1 (highest) to 3.
-    pub fn priority(self) -> u8 {
-        match self {
-            Kind::Event => 1,
-            Kind::Booking => 2,
-            Kind::Allocation => 3,
-        }
-    }
-}
+pub use testkit::oracle::Kind;
 
 /// An Outlook-origin booking as the room calendar holds it now.
 #[derive(Debug, Clone, PartialEq)]

@@ -107,3 +107,45 @@ pub fn committed_offsets(
     }
     Ok(out)
 }
+
+/// Reads every record `topic` holds now: from the beginning to the high watermark of each partition as it was
+/// when the call began.
+pub async fn read_to_end(topic: &str, timeout: Duration) -> Result<Vec<Record>> {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", kafka_bootstrap())
+        .set("group.id", unique_name("test_reader"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .context("creating a test consumer")?;
+    let metadata = consumer.fetch_metadata(Some(topic), timeout).context("reading the topic's metadata")?;
+    let mut highs = std::collections::BTreeMap::new();
+    for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {
+        highs.insert(partition.id(), consumer.fetch_watermarks(topic, partition.id(), timeout)?);
+    }
+    let mut left: std::collections::BTreeSet<i32> =
+        highs.iter().filter(|(_, (low, high))| high > low).map(|(partition, _)| *partition).collect();
+    consumer.subscribe(&[topic]).context("subscribing")?;
+    let mut records = Vec::new();
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !left.is_empty() {
+        let wait = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match tokio::time::timeout(wait, consumer.recv()).await {
+            Ok(Ok(message)) => {
+                let record = Record::from_message(&message);
+                let high = highs.get(&record.partition).map_or(0, |(_, high)| *high);
+                if record.offset + 1 >= high {
+                    left.remove(&record.partition);
+                }
+                if record.offset < high {
+                    records.push(record);
+                }
+            }
+            Ok(Err(err)) => return Err(err).context(format!("reading {topic}")),
+            Err(_) => {
+                anyhow::bail!("timed out after {timeout:?} reading {topic} to its end: {} records", records.len())
+            }
+        }
+    }
+    Ok(records)
+}

@@ -11,10 +11,11 @@
 mod database;
 pub mod desired;
 mod kafka;
+pub mod oracle;
 mod wait;
 
 pub use database::TestDatabase;
-pub use kafka::{committed_offsets, consume_all, kafka_bootstrap, GroupPosition, Record};
+pub use kafka::{committed_offsets, consume_all, kafka_bootstrap, read_to_end, GroupPosition, Record};
 pub use wait::{wait_until, wait_until_every};
 
 use std::sync::atomic::{AtomicU32, Ordering};
