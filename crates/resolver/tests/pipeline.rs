@@ -7,168 +7,18 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use chrono::NaiveDateTime;
-use resolver::{Config, WindowConfig};
-use schema_registry::{AvroCodec, RegistryClient};
+use resolver::WindowConfig;
 use streams::{KafkaSettings, RecordProducer};
-use testkit::{unique_name, Stack, TestDatabase};
-use tokio::sync::oneshot;
 use vocabulary::records::{
     AvroRecord, DesiredItem, GraphEvent, GraphEventBody, ImportOp, ImportRecord, RoomsyncTags, UpsertOrDelete,
 };
-use vocabulary::topics::Topics;
 
-const HALL_A: &str = "hall-a@fjordvik.kommune.no";
-const HALL_B: &str = "hall-b@fjordvik.kommune.no";
-const STORSALEN: &str = "storsalen@fjordvik.kommune.no";
+mod support;
+
+use support::{desired, Running, HALL_A, HALL_B, STORSALEN};
 
 fn utc(s: &str) -> i64 {
     NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").map(|t| t.and_utc().timestamp_micros()).unwrap_or_default()
-}
-
-async fn desired(topic: &str, n: usize, codec: &AvroCodec) -> Result<Vec<DesiredItem>> {
-    // The resolver creates the topic; until it exists, reading it fails: wait for it.
-    let records = testkit::wait_until("the desired topic", Duration::from_secs(120), || async {
-        Ok(testkit::consume_all(topic, n, Duration::from_secs(60)).await.ok())
-    })
-    .await?;
-    let mut out = Vec::new();
-    for record in records {
-        let bytes = record.value.context("desired records are never tombstones")?;
-        out.push(DesiredItem::from_avro(codec.decode(&bytes).await?.1)?);
-    }
-    Ok(out)
-}
-
-/// The cdc-reader and the resolver running against a fresh copy of the sample database.
-struct Running {
-    db: TestDatabase,
-    client: tokio_postgres::Client,
-    topics: Topics,
-    codec: AvroCodec,
-    config: Config,
-    stop: Vec<oneshot::Sender<()>>,
-    tasks: Vec<tokio::task::JoinHandle<Result<()>>>,
-}
-
-fn spawn_resolver(config: Config) -> (oneshot::Sender<()>, tokio::task::JoinHandle<Result<()>>) {
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        resolver::run(config, async move {
-            let _ = stopped.await;
-        })
-        .await
-        .map_err(anyhow::Error::from)
-    });
-    (stop, task)
-}
-
-impl Running {
-    async fn start() -> Result<Self> {
-        Self::start_instances(1, 1).await
-    }
-
-    /// `instances` resolvers in one group, over output topics of `partitions` partitions.
-    async fn start_instances(instances: usize, partitions: i32) -> Result<Self> {
-        // The sample data lies in spring 2026: a wide past margin keeps it inside the window.
-        let window = WindowConfig {
-            past: Duration::from_secs(3 * 365 * 86_400),
-            horizon: Duration::from_secs(3 * 365 * 86_400),
-            tick: Duration::from_secs(5),
-        };
-        Self::start_with(instances, partitions, window).await
-    }
-
-    /// Resolvers with the sync window `window`.
-    async fn start_with(instances: usize, partitions: i32, window: WindowConfig) -> Result<Self> {
-        let stack = Stack::from_env();
-        let db = TestDatabase::create().await?;
-        let mut client = db.connect().await?;
-        migrations::apply(&mut client).await?;
-        client
-            .batch_execute(&format!(
-                "insert into bb_resource_outlook_item (resource_id, outlook_item_id, outlook_item_name, active) values \
-                 (1, '{HALL_A}', 'Hall A', 1), (2, '{HALL_B}', 'Hall B', 1), (4, '{STORSALEN}', 'Storsalen', 1)"
-            ))
-            .await?;
-
-        let prefix = unique_name("rs");
-        let mut cdc = cdc_reader::Config::new(db.url(), testkit::kafka_bootstrap());
-        cdc.slot = unique_name("slot");
-        cdc.publication = unique_name("pub");
-        cdc.kafka.topic_prefix = prefix.clone();
-        cdc.schema_registry_url = stack.registry_url.clone();
-        cdc.status_interval = Duration::from_millis(100);
-        let publication = cdc.publication.clone();
-        let (stop_cdc, cdc_stopped) = oneshot::channel::<()>();
-        let cdc_task = tokio::spawn(async move {
-            cdc_reader::run(cdc, async move {
-                let _ = cdc_stopped.await;
-            })
-            .await
-            .map_err(anyhow::Error::from)
-        });
-        // Start the resolver on a complete snapshot, as in production after the first install.
-        testkit::wait_until("the initial snapshot", Duration::from_secs(60), || {
-            let (client, publication) = (&client, publication.clone());
-            async move {
-                let row = client
-                    .query_opt(
-                        "select obj_description(oid, 'pg_publication') from pg_publication where pubname = $1",
-                        &[&publication],
-                    )
-                    .await?;
-                Ok(row.and_then(|r| r.get::<_, Option<String>>(0)).map(|_| ()))
-            }
-        })
-        .await?;
-
-        let mut config = Config::new(testkit::kafka_bootstrap(), stack.registry_url.clone());
-        config.topic_prefix = prefix.clone();
-        config.group = unique_name("resolver");
-        config.kafka.partitions = partitions;
-        config.database_url = Some(db.url().to_owned());
-        config.window = window;
-        let (mut stop, mut tasks) = (Vec::new(), Vec::new());
-        for _ in 0..instances {
-            let (stop_resolver, task) = spawn_resolver(config.clone());
-            tasks.push(task);
-            stop.push(stop_resolver);
-        }
-        stop.push(stop_cdc);
-        tasks.push(cdc_task);
-        Ok(Running {
-            db,
-            client,
-            topics: Topics::new(prefix),
-            codec: AvroCodec::new(RegistryClient::new(&stack.registry_url)),
-            config,
-            stop,
-            tasks,
-        })
-    }
-
-    /// Stops the (first) resolver and starts a new one with the same configuration (a restart).
-    async fn restart_resolver(&mut self) -> Result<()> {
-        let stop = self.stop.remove(0);
-        let task = self.tasks.remove(0);
-        let _ = stop.send(());
-        tokio::time::timeout(Duration::from_secs(30), task).await???;
-        let (stop, task) = spawn_resolver(self.config.clone());
-        self.stop.insert(0, stop);
-        self.tasks.insert(0, task);
-        Ok(())
-    }
-
-    async fn stop(self) -> Result<()> {
-        for stop in self.stop {
-            let _ = stop.send(());
-        }
-        for task in self.tasks {
-            tokio::time::timeout(Duration::from_secs(30), task).await???;
-        }
-        drop(self.db);
-        Ok(())
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
