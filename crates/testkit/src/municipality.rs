@@ -105,8 +105,8 @@ impl Sizes {
             organizations: 900,
             groups: 2200,
             years: 5,
-            weekly_slots: 2.7,
-            events_per_year: 8000,
+            weekly_slots: 3.9,
+            events_per_year: 9000,
         }
     }
 
