@@ -104,19 +104,19 @@ impl Occasion {
         let roll = rng.gen_range(0..100);
         match usage {
             Use::Meeting | Use::Classroom => match roll {
-                0..=54 => Occasion::Meeting,
-                55..=84 => Occasion::Party,
+                0..=64 => Occasion::Meeting,
+                65..=79 => Occasion::Party,
                 _ => Occasion::Municipal,
             },
             Use::Stage => match roll {
-                0..=39 => Occasion::Concert,
-                40..=59 => Occasion::Meeting,
-                60..=79 => Occasion::Party,
+                0..=44 => Occasion::Concert,
+                45..=64 => Occasion::Meeting,
+                65..=76 => Occasion::Party,
                 _ => Occasion::Municipal,
             },
             Use::Hall | Use::HallPart | Use::Gym | Use::Field | Use::Pool => match roll {
-                0..=79 => Occasion::Tournament,
-                80..=89 => Occasion::Party,
+                0..=84 => Occasion::Tournament,
+                85..=89 => Occasion::Party,
                 _ => Occasion::Municipal,
             },
         }
@@ -293,11 +293,16 @@ pub fn draft(rng: &mut StdRng, catalogue: &Catalogue, first: usize, day: NaiveDa
     let place = catalogue.buildings[first.building].place;
     let year = on.year();
     let name = match occasion {
-        Occasion::Meeting => {
-            let what =
-                names::pick(rng, &["Årsmøte", "Styremøte", "Medlemsmøte", "Foreldremøte", "Kurs", "Dugnadsmøte"]);
-            format!("{what} {organizer}")
-        }
+        Occasion::Meeting => match customer {
+            Customer::Organization(_) => {
+                let what =
+                    names::pick(rng, &["Årsmøte", "Styremøte", "Medlemsmøte", "Foreldremøte", "Kurs", "Dugnadsmøte"]);
+                format!("{what} {organizer}")
+            }
+            Customer::Private(_) => {
+                names::pick(rng, &["Kurs", "Bokklubb", "Språkkafé", "Foredrag", "Møte i borettslaget"]).to_owned()
+            }
+        },
         Occasion::Concert => {
             let what = names::pick(rng, &["Konsert", "Vårkonsert", "Julekonsert", "Forestilling", "Revy", "Dansefest"]);
             format!("{what} med {organizer}")
@@ -305,6 +310,9 @@ pub fn draft(rng: &mut StdRng, catalogue: &Catalogue, first: usize, day: NaiveDa
         Occasion::Tournament => {
             let what = names::pick(rng, &["{p}cupen {y}", "Seriekamper", "Stevne", "Treningsleir", "Kretsmesterskap"]);
             what.replace("{p}", place).replace("{y}", &year.to_string())
+        }
+        Occasion::Party if first.usage.sport() => {
+            names::pick(rng, &["Barnebursdag", "Bursdagsfeiring", "Familiedag"]).to_owned()
         }
         Occasion::Party => {
             names::pick(rng, &["Bursdagsfeiring", "Konfirmasjonsfest", "Minnestund", "Familieselskap", "Barnedåp"])
