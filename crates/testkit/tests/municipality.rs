@@ -124,6 +124,24 @@ async fn check_shape(client: &Client, today: NaiveDate) -> Result<()> {
     .await?;
     none(
         client,
+        "nothing is planned for a dissolved club, a disbanded team, a retired room or a closed building",
+        &format!(
+            "select (select count(*) from bb_allocation a join bb_organization o on o.id = a.organization_id
+                      where o.active = 0 and a.to_ >= '{today}')
+                  + (select count(*) from bb_booking b join bb_group g on g.id = b.group_id
+                      where g.active = 0 and b.to_ >= '{today}')
+                  + (select count(*) from (select resource_id, to_ from bb_allocation_resource join bb_allocation
+                                             on id = allocation_id
+                                           union all select resource_id, to_ from bb_event_resource join bb_event
+                                             on id = event_id) r
+                       join bb_resource res on res.id = r.resource_id where res.active = 0 and r.to_ >= '{today}')
+                  + (select count(*) from bb_season s join bb_building b on b.id = s.building_id
+                      where b.active = 0 and s.to_ >= '{today}')"
+        ),
+    )
+    .await?;
+    none(
+        client,
         "a mapped resource exists",
         "select count(*) from bb_resource_outlook_item m left join bb_resource r on r.id = m.resource_id
           where r.id is null",

@@ -259,7 +259,7 @@ impl Calendar {
         let Some(s) = self.seasons.get(season) else { return first..first };
         let kind = catalogue.buildings[s.building].kind;
         let clubs: Vec<usize> =
-            (1..catalogue.organizations.len()).filter(|o| catalogue.organizations[*o].active_on(s.from)).collect();
+            (1..catalogue.organizations.len()).filter(|o| catalogue.organizations[*o].active_on(s.to)).collect();
         let (sport, culture): (Vec<usize>, Vec<usize>) =
             clubs.iter().partition(|o| catalogue.organizations[**o].sport());
         // occupied[resource position in season][wday - 1]
@@ -336,7 +336,7 @@ impl Calendar {
         let first = templates.start;
         // How each slot's organization hands it on: None, or the groups and the part of the slot.
         let plans: Vec<Option<Plan>> =
-            templates.clone().map(|t| plan(rng, catalogue, &self.templates[t], s.from)).collect();
+            templates.clone().map(|t| plan(rng, catalogue, &self.templates[t], s.to)).collect();
         let first_allocation = self.allocations.len();
         let mut day = s.from;
         while day <= s.to {
@@ -398,7 +398,8 @@ enum Plan {
     Part(usize),
 }
 
-fn plan(rng: &mut StdRng, catalogue: &Catalogue, template: &Template, season_start: NaiveDate) -> Option<Plan> {
+/// How a slot's organization hands it on, with groups that exist until `season_end`.
+fn plan(rng: &mut StdRng, catalogue: &Catalogue, template: &Template, season_end: NaiveDate) -> Option<Plan> {
     if !rng.gen_bool(BOOKED_SLOTS) {
         return None;
     }
@@ -407,7 +408,7 @@ fn plan(rng: &mut StdRng, catalogue: &Catalogue, template: &Template, season_sta
         .groups
         .iter()
         .copied()
-        .filter(|g| catalogue.groups[*g].disbanded.is_none_or(|d| d >= season_start))
+        .filter(|g| catalogue.groups[*g].disbanded.is_none_or(|d| d >= season_end))
         .collect();
     let first = *groups.choose(rng)?;
     let minutes = (template.to - template.from).num_minutes();
