@@ -6,14 +6,16 @@
 //! cargo run --release -p testkit --example municipality -- --full --seed 7 --today 2026-12-05 --steps 200
 //! ```
 //!
-//! `--small` (the default) or `--full` picks the sizes; `--steps N` runs N activity steps after the load.
+//! `--small` (the default) or `--full` picks the sizes; `--steps N` runs N activity steps after the load;
+//! `--everyday` leaves the heavy kinds (full-table updates, billing runs) out of them; `--into URL` loads into
+//! that database instead (replacing its booking tables' content) and keeps it.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use chrono::NaiveDate;
-use testkit::municipality::{self, Activity, Sizes};
+use testkit::municipality::{self, Activity, Mix, Sizes};
 use testkit::TestDatabase;
 
 #[tokio::main]
@@ -23,6 +25,8 @@ async fn main() -> Result<()> {
     let mut seed = 1u64;
     let mut today = NaiveDate::from_ymd_opt(2026, 12, 5).context("date")?;
     let mut steps = 0usize;
+    let mut into = None;
+    let mut mix = Mix::default();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -31,18 +35,33 @@ async fn main() -> Result<()> {
             "--seed" => seed = args.next().context("--seed N")?.parse()?,
             "--today" => today = args.next().context("--today YYYY-MM-DD")?.parse()?,
             "--steps" => steps = args.next().context("--steps N")?.parse()?,
-            other => bail!("unknown argument {other}: --small | --full, --seed N, --today YYYY-MM-DD, --steps N"),
+            "--into" => into = Some(args.next().context("--into URL")?),
+            "--everyday" => mix = Mix::everyday(),
+            other => {
+                bail!("unknown argument {other}: --small | --full, --seed N, --today YYYY-MM-DD, --steps N, --everyday, --into URL")
+            }
         }
     }
-    let db = TestDatabase::create().await?;
-    let mut client = db.connect().await?;
+    // A database of its own (dropped at the end) unless one is given.
+    let (_db, mut client) = match into {
+        Some(url) => {
+            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+            tokio::spawn(connection);
+            (None, client)
+        }
+        None => {
+            let db = TestDatabase::create().await?;
+            let client = db.connect().await?;
+            (Some(db), client)
+        }
+    };
     let started = Instant::now();
     let summary = municipality::load(&client, &sizes, seed, today).await?;
     let load_seconds = started.elapsed().as_secs_f64();
 
     let started = Instant::now();
     let mut kinds = BTreeMap::new();
-    let mut activity = Activity::new(&summary, seed);
+    let mut activity = Activity::new(&summary, seed).with_mix(mix);
     for _ in 0..steps {
         let change = activity.step(&mut client).await?;
         *kinds.entry(format!("{:?}", change.kind)).or_insert(0u64) += 1;
