@@ -7,7 +7,7 @@
 //! ```text
 //!  load(client, sizes, seed, today)            Activity::new(&summary, seed).step(client)  (repeated)
 //!   history, written by COPY in one             one booking-system change per call, in its own transaction,
-//!   transaction before any CDC reader starts    written as PorticoEstate writes it (see the activity module)
+//!   transaction before any CDC reader starts    written as PorticoEstate writes it (see [`Activity`])
 //!            |                                          ^
 //!            +--------------- Summary -------------------+
 //!              counts, room mailboxes, seasons, and the reservations an activity may act on
@@ -18,14 +18,16 @@
 //! room mailbox (`bb_resource_outlook_item`, a few mappings inactive), clubs and associations
 //! (bb_organization) with their teams (bb_group). Each building has two seasons a year (autumn: ISO week 34 to
 //! 20 December; spring: ISO week 2 to 20 June) from `years` before `today` to the seasons starting within
-//! [`FUTURE_DAYS`] after it; seasons ended more than three months ago are `ARCHIVED`, current ones
-//! `PUBLISHED`, a quarter of future ones still `PLANNING` (bb_schema_notes.md §2 bb_season). Each season has a
+//! [`FUTURE_DAYS`] after it; seasons ended more than three months ago are `ARCHIVED` (2 % of them also
+//! `active = 0`), the others `PUBLISHED` but a quarter of those not yet started, still `PLANNING`
+//! (bb_schema_notes.md §2 bb_season). Each season has a
 //! week template (bb_wtemplate_alloc: a club's weekly slot, say Tuesdays 18:00-19:30, on one resource or
 //! now and then two) materialised as one bb_allocation row per week with its bb_allocation_resource rows
 //! (§4); clubs hand 40 % of their slots on to their groups as bookings inside each occurrence (the whole slot,
 //! a part of it, or two groups one after the other). One-off events (bb_event, one bb_event_date row each,
 //! §2) fill the rest: meetings, concerts, tournaments (often on several parts of a hall), private parties
-//! (`is_public = 0`), the municipality's own, and closures on several rooms for days.
+//! (`is_public = 0`), the municipality's own, and closures on several rooms for days. Resources are
+//! independent, as in the booking system: a whole hall and its thirds can be allocated at the same time.
 //!
 //! **The way the real system writes rows** (bb_schema_notes.md §1-§4): flags are int 0/1; times are
 //! Europe/Oslo wall clock in `timestamp without time zone`, a weekly slot keeping its wall-clock time across
@@ -33,10 +35,10 @@
 //! rows that ended more than [`BILLING_LAG_DAYS`] before `today` are `completed` (the billing cron);
 //! cancellations are soft (`active = 0`: about 3 % of allocations, with their bookings half the time, 2.5 % of
 //! bookings on their own, 6 % of events, past and future alike). A reservation cancelled and reactivated in the
-//! history is simply active now; for events that were saved again later, the bb_event_date row carries a later
-//! id than those of events made after them, as the delete-and-insert of every save leaves it (§2
-//! bb_event_date). There are no applications (`application_id` is NULL everywhere) and no cart holds
-//! (bb_block).
+//! history is simply active now (the [`Activity`] makes real reactivations); for events that were saved again
+//! later, the bb_event_date row carries a later id than those of events made after them, as the
+//! delete-and-insert of every save leaves it (§2 bb_event_date). There are no applications (`application_id`
+//! is NULL everywhere) and no cart holds (bb_block).
 //!
 //! **Determinism.** Everything comes from one [`StdRng`] seeded with `seed`, iterated in a fixed order: the same
 //! seed, sizes and `today` give the same rows, ids and sequence positions. The load first empties every table
@@ -126,6 +128,7 @@ impl Sizes {
         }
     }
 
+    /// Refuses sizes the generator cannot build.
     fn check(&self) -> Result<()> {
         ensure!(self.buildings > 0, "sizes: at least one building");
         ensure!(self.resources >= self.buildings, "sizes: at least one resource per building");
@@ -197,6 +200,7 @@ pub struct Summary {
     pub rooms: Vec<Room>,
     /// Every season, in id order.
     pub seasons: Vec<SeasonSummary>,
+    /// What an [`Activity`] starts from: the catalogue and the reservations it may act on.
     world: Arc<activity::World>,
 }
 

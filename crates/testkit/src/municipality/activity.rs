@@ -1,25 +1,9 @@
-//! The booking system at work on a loaded municipality: one change per [`Activity::step`], each in its own
-//! transaction and written the way PorticoEstate writes it (bb_schema_notes.md §3):
+//! The second phase: [`Activity`] changes a loaded municipality the way the booking system's users and cron
+//! jobs do, one transaction per change. The choices live here, the statements in `writes`, the memory of
+//! what exists in `ledger`.
 //!
-//! | change | statements, in one transaction |
-//! |---|---|
-//! | new event | INSERT bb_event (id_string left at its default), INSERT each bb_event_resource, INSERT bb_event_date, UPDATE id_string = id (§3.4) |
-//! | event edit or move | the legacy ORM's save (§3.1): UPDATE bb_event SET every column, DELETE its links and INSERT them again, DELETE its bb_event_date and INSERT it again (new id) |
-//! | booking edit or move | UPDATE bb_booking SET every column, DELETE and INSERT its bb_booking_resource rows |
-//! | cancellation | either the save above with `active = 0` (a customer's cancel, §3) or one `UPDATE ... SET active = 0` (an application rejected, `deactivateAssociation`); an allocation takes its bookings with it |
-//! | reactivation | `UPDATE ... SET active = 1` (`set_active` / `activateAssociation`), or the save for an event |
-//! | new booking | INSERT bb_booking inside a free allocation of the future, INSERT its bb_booking_resource rows |
-//! | allocation id strings | `update bb_allocation set id_string = cast(id as varchar)` without WHERE (§3.2): every allocation row |
-//! | billing run | `completed = 1` on up to 1000 ended rows of bb_event, bb_booking and bb_allocation each (§3.3) |
-//!
-//! [`Activity::delete_season`] deletes a season's bookings and allocations, links first, in one transaction:
-//! the largest source transaction the booking system produces.
-//!
-//! The kinds are drawn from a shuffled deck of [`Mix`] cards, reshuffled when it runs out, so every deck
-//! holds exactly the mix and the order depends only on the seed. The activity remembers the reservations of
-//! the recent past and the future (from the load and its own changes) and chooses among them; it never reads
-//! the database to decide, so rows others write (roomsync's imported events) do not change its choices, only
-//! the ids new rows get.
+//! Invariant: a step's choices depend only on the seed and the steps before it, never on what a query
+//! returns, so rows others write (roomsync's imported events) change at most the ids new rows get.
 
 mod ledger;
 mod writes;
@@ -192,7 +176,28 @@ impl World {
     }
 }
 
-/// The booking system's users and cron jobs, changing a loaded municipality one transaction at a time.
+/// The booking system's users and cron jobs, changing a loaded municipality one transaction at a time, each
+/// change written the way PorticoEstate writes it (bb_schema_notes.md §3):
+///
+/// | change | statements, in one transaction |
+/// |---|---|
+/// | new event | INSERT bb_event (id_string left at its default), INSERT each bb_event_resource, INSERT bb_event_date, UPDATE id_string = id (§3.4) |
+/// | event edit or move | the legacy ORM's save (§3.1): UPDATE bb_event SET every column, DELETE its links and INSERT them again, DELETE its bb_event_date and INSERT it again (new id) |
+/// | booking edit or move | UPDATE bb_booking SET every column, DELETE and INSERT its bb_booking_resource rows |
+/// | cancellation | either the save above with `active = 0` (a customer's cancel, §3) or one `UPDATE ... SET active = 0` (an application rejected, `deactivateAssociation`); an allocation takes its bookings with it |
+/// | reactivation | `UPDATE ... SET active = 1` (`set_active` / `activateAssociation`), or the save for an event |
+/// | new booking | INSERT bb_booking inside a free allocation of the future, INSERT its bb_booking_resource rows |
+/// | allocation id strings | `update bb_allocation set id_string = cast(id as varchar)` without WHERE (§3.2): every allocation row |
+/// | billing run | `completed = 1` on up to 1000 ended rows of bb_event, bb_booking and bb_allocation each (§3.3) |
+///
+///
+/// [`Activity::delete_season`] deletes a season's bookings and allocations, links first, in one transaction of
+/// thousands of rows (the full-table `id_string` update is the other large one).
+///
+/// The kinds are dealt from a shuffled deck of [`Mix`] cards, shuffled again when it runs out, so every deck
+/// holds exactly the mix and the order depends only on the seed. The activity remembers the reservations of
+/// the last four weeks and the future (from the load and its own changes) and chooses among them; new events
+/// go mostly to rooms with a mailbox, up to four months ahead.
 #[derive(Debug)]
 pub struct Activity {
     rng: StdRng,

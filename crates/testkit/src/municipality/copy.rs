@@ -17,8 +17,11 @@ const CHUNK: usize = 1 << 20;
 
 /// One running `COPY table (columns) FROM STDIN`.
 pub struct Copy {
+    /// The table, for error messages.
     table: &'static str,
+    /// The COPY's data stream.
     sink: Pin<Box<CopyInSink<Bytes>>>,
+    /// Encoded rows not sent yet.
     buffer: Vec<u8>,
 }
 
@@ -57,7 +60,9 @@ impl Copy {
 
 /// The fields of one row, in the order of the COPY's columns.
 pub struct Row<'a> {
+    /// The copy's buffer.
     buffer: &'a mut Vec<u8>,
+    /// No field written yet (no tab before the next one).
     first: bool,
 }
 

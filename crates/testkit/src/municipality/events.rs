@@ -88,11 +88,17 @@ pub struct Event {
 /// What kind of event it is: decides title, time of day, length and the customer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Occasion {
+    /// A club's or a person's meeting or course, on a weekday evening.
     Meeting,
+    /// A concert or show on a stage, in the evening.
     Concert,
+    /// A cup or match day in a hall or on a pitch, at the weekend.
     Tournament,
+    /// A private party (`is_public = 0`), at the weekend.
     Party,
+    /// The municipality's own: meetings, polling stations, in the day or the evening.
     Municipal,
+    /// "STENGT": a closure of several rooms for up to five days.
     Closure,
 }
 
@@ -176,8 +182,9 @@ pub fn generate(
         .collect();
     let horizon = today + Days::new(FUTURE_DAYS);
     let days = (horizon - start).num_days().max(1) as f64;
-    // Future days are only partly booked yet: on average half as full as the past.
-    let wanted = (sizes.events_per_year as f64 * days / 365.25 * 0.9) as usize;
+    // As many tries as the years ask for; a future day is kept less often the further ahead it lies (it is
+    // only partly booked yet), and a try that finds its rooms taken six times gives up.
+    let wanted = (sizes.events_per_year as f64 * days / 365.25) as usize;
     let mut taken: BTreeMap<(usize, NaiveDate), Vec<(NaiveDateTime, NaiveDateTime)>> = BTreeMap::new();
     let mut events = Vec::with_capacity(wanted);
     for _ in 0..wanted {
