@@ -150,18 +150,10 @@ impl Mix {
 }
 
 /// What the load hands to activities: the catalogue and the ledger of a freshly loaded municipality.
+#[derive(Debug)]
 pub(crate) struct World {
     catalogue: Arc<Catalogue>,
     ledger: Ledger,
-}
-
-impl std::fmt::Debug for World {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("World")
-            .field("seasons", &self.ledger.seasons.len())
-            .field("remembered", &self.ledger.known.len())
-            .finish()
-    }
 }
 
 impl World {

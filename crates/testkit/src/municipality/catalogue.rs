@@ -343,7 +343,7 @@ pub struct Group {
 }
 
 /// Everything reservations refer to.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Catalogue {
     /// Buildings, in id order.
     pub buildings: Vec<Building>,
@@ -361,6 +361,19 @@ pub struct Catalogue {
 pub fn day_between(rng: &mut StdRng, from: NaiveDate, to: NaiveDate) -> NaiveDate {
     let span = u64::try_from((to - from).num_days()).unwrap_or(0);
     from + Days::new(rng.gen_range(0..=span))
+}
+
+impl std::fmt::Debug for Catalogue {
+    /// Counts only, so an [`Activity`](super::Activity) prints in a line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Catalogue")
+            .field("buildings", &self.buildings.len())
+            .field("resources", &self.resources.len())
+            .field("mappings", &self.mappings.len())
+            .field("organizations", &self.organizations.len())
+            .field("groups", &self.groups.len())
+            .finish()
+    }
 }
 
 impl Catalogue {

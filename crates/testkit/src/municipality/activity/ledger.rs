@@ -58,7 +58,7 @@ pub struct SeasonRows {
 }
 
 /// The remembered reservations and seasons.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Ledger {
     /// Reservations, tombstones included.
     pub known: Vec<Known>,
@@ -66,6 +66,18 @@ pub struct Ledger {
     allocations: HashMap<i32, usize>,
     /// Seasons, in id order.
     pub seasons: Vec<SeasonRows>,
+}
+
+impl std::fmt::Debug for Ledger {
+    /// Counts only: at full size the ledger holds tens of thousands of reservations.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let deleted = self.known.iter().filter(|k| k.deleted).count();
+        f.debug_struct("Ledger")
+            .field("remembered", &(self.known.len() - deleted))
+            .field("deleted", &deleted)
+            .field("seasons", &self.seasons.len())
+            .finish()
+    }
 }
 
 impl Ledger {
