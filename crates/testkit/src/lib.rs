@@ -11,6 +11,7 @@
 mod database;
 pub mod desired;
 mod kafka;
+pub mod municipality;
 pub mod oracle;
 mod wait;
 
