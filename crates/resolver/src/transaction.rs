@@ -22,14 +22,19 @@
 //! interleaved with other records in any order across topics. Hence a record is counted once per (topic,
 //! position in the transaction), so copies never stand in for a record not yet read. Anything arriving for a
 //! commit LSN at or below the last one released never opens a new pending transaction (it would wait at the
-//! head for ever, holding back every later one). What it is depends on how its transaction was released:
+//! head for ever, holding back every later one). What it is depends on what became of its transaction:
 //! - released complete: every record it counts was applied, so the arrival is a copy and is skipped;
 //! - released incomplete (the buffer bound, the stall timeout, a snapshot without END): a record at a position
 //!   not seen yet is *late*, not a copy. It is handed on alone and applied (the state keeps the newest position
-//!   per key, so applying it late is safe), counted and reported with its transaction's commit LSN. Nothing is
-//!   ever dropped for arriving late: once more than [`RELEASED_EARLY_KEPT`] incomplete transactions are
-//!   remembered the oldest are forgotten, and anything arriving for one at or below the newest forgotten is
-//!   handed on unclassified (the state tells copies by position).
+//!   per key, so applying it late is safe), counted and reported with its transaction's commit LSN;
+//! - never seen at all (neither a record nor its END had arrived when the buffer bound released a later
+//!   transaction: a rebuild reads the topics at very different speeds): late as well, and remembered from now on
+//!   like a transaction released incomplete.
+//!
+//! Nothing is ever dropped for arriving late: the transactions released complete and those released incomplete
+//! are remembered up to [`RELEASED_EARLY_KEPT`] each, the oldest forgotten beyond, and anything arriving for a
+//! commit LSN at or below the newest forgotten one is handed on unclassified (the state tells copies by
+//! position).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -66,8 +71,9 @@ pub struct Pushed {
     pub late: Option<i64>,
 }
 
-/// Transactions released before they were complete that are remembered, so their missing records are told from
-/// copies (bounds memory; see the module documentation for what happens beyond it).
+/// Transactions released before they were complete, and transactions released complete, that are remembered
+/// (each), so late records are told from copies (bounds memory; see the module documentation for what happens
+/// beyond it).
 pub const RELEASED_EARLY_KEPT: usize = 10_000;
 
 impl Pending {
@@ -94,7 +100,9 @@ pub struct TransactionAssembler {
     released: Option<i64>,
     /// Transactions released incomplete, by commit LSN: the positions seen and the END if any.
     released_early: BTreeMap<i64, Pending>,
-    /// The newest commit LSN forgotten from `released_early`.
+    /// Transactions released complete, by commit LSN: an arrival for one of them is a copy.
+    released_complete: BTreeSet<i64>,
+    /// The newest commit LSN forgotten from `released_early` or `released_complete`.
     forgotten_up_to: Option<i64>,
     /// The last transaction released incomplete (and reported) since [`TransactionAssembler::take_incomplete`].
     incomplete: Option<i64>,
@@ -109,6 +117,7 @@ impl TransactionAssembler {
             buffered: 0,
             released: None,
             released_early: BTreeMap::new(),
+            released_complete: BTreeSet::new(),
             forgotten_up_to: None,
             incomplete: None,
         }
@@ -133,19 +142,27 @@ impl TransactionAssembler {
     pub fn push(&mut self, topic: &str, record: CdcRecord) -> Pushed {
         let lsn = record.commit_lsn;
         if self.is_released(lsn) {
-            let Some(early) = self.released_early.get_mut(&lsn) else {
-                if self.forgotten_up_to.is_some_and(|forgotten| lsn <= forgotten) {
-                    // Perhaps a late record of a forgotten incomplete transaction: never dropped on a guess.
-                    return Pushed { ready: vec![vec![record]], ..Pushed::default() };
-                }
+            if self.released_complete.contains(&lsn) {
                 // Its transaction was released complete: this is a copy.
                 return Pushed { duplicate: true, ..Pushed::default() };
+            }
+            if !self.released_early.contains_key(&lsn) {
+                if self.forgotten_up_to.is_some_and(|forgotten| lsn <= forgotten) {
+                    // Perhaps a late record of a forgotten transaction: never dropped on a guess.
+                    return Pushed { ready: vec![vec![record]], ..Pushed::default() };
+                }
+                // Never seen before a later transaction was released: late from its first record on.
+                self.remember_early(lsn, Pending::default());
+            }
+            let Some(early) = self.released_early.get_mut(&lsn) else {
+                return Pushed { ready: vec![vec![record]], ..Pushed::default() };
             };
             if !early.per_topic.entry(topic.to_owned()).or_default().insert(record.tx_position) {
                 return Pushed { duplicate: true, ..Pushed::default() };
             }
             if early.complete(&self.consumed) {
                 self.released_early.remove(&lsn);
+                self.remember_complete(lsn);
             }
             return Pushed { ready: vec![vec![record]], late: Some(lsn), ..Pushed::default() };
         }
@@ -163,12 +180,17 @@ impl TransactionAssembler {
     pub fn end(&mut self, end: TxEnd) -> Vec<Vec<CdcRecord>> {
         let lsn = end.commit_lsn;
         if self.is_released(lsn) {
-            // A replayed END of a transaction already applied, or the END of one released early: it says how many
-            // late records to expect.
+            // A replayed END of a transaction already applied, or the END of one released early or not seen yet:
+            // it says how many late records to expect.
+            let known = self.released_complete.contains(&lsn) || self.released_early.contains_key(&lsn);
+            if !known && self.forgotten_up_to.is_none_or(|forgotten| lsn > forgotten) {
+                self.remember_early(lsn, Pending::default());
+            }
             if let Some(early) = self.released_early.get_mut(&lsn) {
                 early.end = Some(end);
                 if early.complete(&self.consumed) {
                     self.released_early.remove(&lsn);
+                    self.remember_complete(lsn);
                 }
             }
             return Vec::new();
@@ -216,14 +238,35 @@ impl TransactionAssembler {
                 ::metrics::counter!(crate::metrics::RELEASED_INCOMPLETE).increment(1);
                 self.incomplete = Some(lsn);
             }
-            self.released_early.insert(lsn, pending);
-            while self.released_early.len() > RELEASED_EARLY_KEPT {
-                if let Some((forgotten, _)) = self.released_early.pop_first() {
-                    self.forgotten_up_to = Some(self.forgotten_up_to.map_or(forgotten, |f| f.max(forgotten)));
-                }
-            }
+            self.remember_early(lsn, pending);
+        } else {
+            self.remember_complete(lsn);
         }
         (!records.is_empty()).then(|| sorted(records))
+    }
+
+    /// Remembers a transaction released before it was complete (or never seen before a later one was released).
+    fn remember_early(&mut self, lsn: i64, pending: Pending) {
+        self.released_early.insert(lsn, pending);
+        while self.released_early.len() > RELEASED_EARLY_KEPT {
+            if let Some((forgotten, _)) = self.released_early.pop_first() {
+                self.forget_up_to(forgotten);
+            }
+        }
+    }
+
+    /// Remembers a transaction released complete.
+    fn remember_complete(&mut self, lsn: i64) {
+        self.released_complete.insert(lsn);
+        while self.released_complete.len() > RELEASED_EARLY_KEPT {
+            if let Some(forgotten) = self.released_complete.pop_first() {
+                self.forget_up_to(forgotten);
+            }
+        }
+    }
+
+    fn forget_up_to(&mut self, lsn: i64) {
+        self.forgotten_up_to = Some(self.forgotten_up_to.map_or(lsn, |f| f.max(lsn)));
     }
 
     /// Releases the oldest transaction as it is (it waited too long for its END or records), and whatever is

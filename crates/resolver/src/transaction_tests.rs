@@ -297,3 +297,20 @@ fn releasing_everything_in_the_quiet_period_mode_reports_nothing() {
     assert_eq!(tx.release_all().len(), 2);
     assert_eq!(tx.take_incomplete(), None);
 }
+
+/// A rebuild reads the topics at different speeds: the buffer bound releases a later transaction while an
+/// earlier one has not shown a single record or its END yet (its topic is still deep in the snapshot). Its
+/// records arrive after the bound released a later commit LSN; they were never taken, so they are late, not
+/// copies.
+#[test]
+fn a_transaction_not_yet_seen_when_a_later_one_was_released_by_the_bound_is_late_not_a_copy() {
+    let mut tx = assembler();
+    tx.push("t.event", record("event", 20, 0));
+    tx.push("t.event", record("event", 20, 1));
+    assert_eq!(tx.release_overflow(1).len(), 1, "the bound releases transaction 20");
+    let pushed = tx.push("t.link", record("link", 10, 0));
+    assert!(!pushed.duplicate, "never seen before: not a copy");
+    assert_eq!(pushed.ready.len(), 1, "applied late");
+    let again = tx.push("t.link", record("link", 10, 0));
+    assert!(again.ready.iter().flatten().count() <= 1, "a copy of it is at most handed on again (the state tells)");
+}
