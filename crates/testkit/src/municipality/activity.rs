@@ -274,8 +274,16 @@ impl Activity {
     /// Deletes every booking and allocation of season `season_id` with their resource links, children first, in
     /// one transaction; returns the rows deleted. The season row and its week template stay.
     pub async fn delete_season(&mut self, client: &mut Client, season_id: i32) -> Result<u64> {
-        let rows = writes::delete_season(client, season_id).await?;
-        self.ledger.forget_season(season_id);
+        self.delete_seasons(client, &[season_id]).await
+    }
+
+    /// [`Activity::delete_season`] for several seasons in ONE transaction (a source transaction as large as
+    /// the caller wants: a clean-up of old seasons, say).
+    pub async fn delete_seasons(&mut self, client: &mut Client, season_ids: &[i32]) -> Result<u64> {
+        let rows = writes::delete_seasons(client, season_ids).await?;
+        for season in season_ids {
+            self.ledger.forget_season(*season);
+        }
         Ok(rows)
     }
 

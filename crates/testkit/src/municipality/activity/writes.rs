@@ -312,32 +312,32 @@ pub async fn billing_run(client: &mut Client, today: NaiveDate) -> Result<u64> {
     Ok(rows)
 }
 
-/// Deletes a season's bookings and allocations, links first, in one transaction; returns the rows deleted.
-pub async fn delete_season(client: &mut Client, season: i32) -> Result<u64> {
+/// Deletes the bookings and allocations of `seasons`, links first, in one transaction; returns the rows deleted.
+pub async fn delete_seasons(client: &mut Client, seasons: &[i32]) -> Result<u64> {
     let tx = client.transaction().await?;
     let mut rows = tx
         .execute(
-            "delete from bb_booking_resource where booking_id in (select id from bb_booking where season_id = $1)",
-            &[&season],
+            "delete from bb_booking_resource where booking_id in (select id from bb_booking where season_id = any($1))",
+            &[&seasons],
         )
         .await?;
-    rows += tx.execute("delete from bb_booking where season_id = $1", &[&season]).await?;
-    // A booking of another season pointing into this one (the generator makes none) keeps its row.
+    rows += tx.execute("delete from bb_booking where season_id = any($1)", &[&seasons]).await?;
+    // A booking of another season pointing into these (the generator makes none) keeps its row.
     tx.execute(
         "update bb_booking set allocation_id = null \
-         where allocation_id in (select id from bb_allocation where season_id = $1)",
-        &[&season],
+         where allocation_id in (select id from bb_allocation where season_id = any($1))",
+        &[&seasons],
     )
     .await?;
     rows += tx
         .execute(
             "delete from bb_allocation_resource \
-             where allocation_id in (select id from bb_allocation where season_id = $1)",
-            &[&season],
+             where allocation_id in (select id from bb_allocation where season_id = any($1))",
+            &[&seasons],
         )
         .await?;
-    rows += tx.execute("delete from bb_allocation where season_id = $1", &[&season]).await?;
-    tx.commit().await.with_context(|| format!("deleting season {season}"))?;
+    rows += tx.execute("delete from bb_allocation where season_id = any($1)", &[&seasons]).await?;
+    tx.commit().await.with_context(|| format!("deleting seasons {seasons:?}"))?;
     Ok(rows)
 }
 
