@@ -53,11 +53,6 @@ pub const SOURCE_TABLES: &[&str] = &[
     "outlook_calendar_mapping",
 ];
 
-/// The transaction-metadata topic of the cdc-reader.
-pub fn transactions_topic(topics: &Topics) -> String {
-    format!("{}.cdc.transactions", topics.prefix())
-}
-
 /// Every topic the resolver reads whole: the CDC topics of [`SOURCE_TABLES`], the Graph events and, with END
 /// markers, the transaction topic.
 pub fn input_topics(config: &Config) -> Vec<String> {
@@ -65,13 +60,13 @@ pub fn input_topics(config: &Config) -> Vec<String> {
     let mut inputs = cdc_topics(config);
     inputs.push(topics.graph_events());
     if config.transactions == TransactionMode::EndMarkers {
-        inputs.push(transactions_topic(&topics));
+        inputs.push(topics.transactions());
     }
     inputs
 }
 
 /// The CDC topics of [`SOURCE_TABLES`].
-fn cdc_topics(config: &Config) -> Vec<String> {
+pub fn cdc_topics(config: &Config) -> Vec<String> {
     let topics = Topics::new(config.topic_prefix.clone());
     SOURCE_TABLES.iter().map(|t| topics.cdc(&config.source_schema, t)).collect()
 }
@@ -159,7 +154,7 @@ impl Driver {
                 self.replayed += tx.len();
                 if self.replayed >= PRUNE_EVERY {
                     self.replayed = 0;
-                    self.core.prune(now_micros());
+                    self.core.prune_replayed(now_micros());
                 }
             }
             ::metrics::counter!(crate::metrics::TRANSACTIONS_APPLIED).increment(1);
@@ -187,7 +182,7 @@ impl Driver {
             }
             return Ok(());
         }
-        if topic == transactions_topic(&self.topics) {
+        if topic == self.topics.transactions() {
             if let Some(end) = crate::cdc::decode_tx_end(&value)? {
                 let ready = self.assembler.end(end);
                 self.apply_ready(ready).await?;
@@ -298,7 +293,7 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
         late_at_tick: None,
     };
     let mut health = Health::new(config.stall_after, instance_name());
-    driver.core.prune(now_micros());
+    driver.core.prune_replayed(now_micros());
     driver.core.ownership = Ownership { partitions, owned: Some(Default::default()) };
     let mut membership = Membership::new(vec![topics.desired(), topics.reservations()]);
     let mut tick = tokio::time::interval(config.window.tick);
@@ -369,7 +364,7 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
                     let output = driver.core.tick(now_micros());
                     driver.emitter.send(&output).await?;
                 } else {
-                    driver.core.prune(now_micros());
+                    driver.core.prune_replayed(now_micros());
                 }
             }
             _ = poll.tick() => {

@@ -15,7 +15,7 @@
 //!
 //! | structure | what bounds it |
 //! |---|---|
-//! | booking rows (`state::BookingState::main`, links, link positions) | reservations not over before the window; one that ends before it is not even stored ([`crate::state`]) |
+//! | booking rows (`state::BookingState::main`, links, link positions) | reservations not over before the window; one that ends before it is not even stored ([`crate::state`]); while catching up, also the links read after their past reservation's main row (dropped once caught up) |
 //! | dimension rows (seasons, organizations, groups, resources, room mappings) | the booking system's own tables of them (hundreds to a few thousand rows, not per reservation) |
 //! | reservation records (`reservations::Assembler`), `emitted_reservations` | the booking rows above |
 //! | the desired-state [`Ledger`] | items in the window, plus [`crate::ledger::EARLIER_KEPT`] earlier contents per item |
@@ -235,10 +235,20 @@ impl Core {
     /// Forgets what ended before the window (reservations, Outlook events, ledger entries) and keeps what
     /// arrives later from being stored: memory stays bounded by the window.
     pub fn prune(&mut self, now: i64) {
+        self.prune_with(now, true);
+    }
+
+    /// [`Core::prune`] while catching up: links whose reservation has not been read yet are kept (the topics are
+    /// read at different speeds), see [`crate::state::BookingState::prune`].
+    pub fn prune_replayed(&mut self, now: i64) {
+        self.prune_with(now, false);
+    }
+
+    fn prune_with(&mut self, now: i64, orphans: bool) {
         let window = self.window_at(now);
         let before_local = self.window_start_local(now);
         self.assembler.state.floor_local = Some(before_local);
-        self.assembler.prune(before_local);
+        self.assembler.prune(before_local, orphans);
         self.emitted_reservations.retain(|_, (_, end)| *end >= before_local);
         self.graph.retain(|_, body| !window.is_past(body.end));
         self.ledger.forget_past(window);

@@ -143,9 +143,10 @@ impl Assembler {
     }
 
     /// Forgets reservations that ended before `before_local` without emitting deletes (they left the window
-    /// at its past end: Outlook keeps them, roomsync stops managing them).
-    pub fn prune(&mut self, before_local: i64) {
-        self.state.prune(before_local);
+    /// at its past end: Outlook keeps them, roomsync stops managing them); `orphans` as in
+    /// [`BookingState::prune`].
+    pub fn prune(&mut self, before_local: i64, orphans: bool) {
+        self.state.prune(before_local, orphans);
         for records in self.current.values_mut() {
             records.retain(|_, (_, r)| r.end_local >= before_local);
         }

@@ -163,6 +163,9 @@ impl BookingState {
             if let (Some(floor), Some(k)) = (self.floor_local, key) {
                 if rows.get(&k).and_then(|r| r.local("to_")).is_some_and(|end| end < floor) {
                     rows.remove(&k);
+                    if let Some(id) = id {
+                        self.forget_links(kind, id);
+                    }
                     // A reservation moved into the past must leave the calendar; one that was always past
                     // is simply not kept.
                     changed = existed;
@@ -281,9 +284,15 @@ impl BookingState {
         out
     }
 
-    /// Forgets reservations that ended before `before_local` (wall-clock µs) and links whose reservation is
-    /// gone, so memory stays bounded by the window. Returns the forgotten reservations.
-    pub fn prune(&mut self, before_local: i64) -> Vec<(ReservationKind, i32)> {
+    /// Forgets reservations that ended before `before_local` (wall-clock µs) with their links, and, with
+    /// `orphans`, links whose reservation has no main row, so memory stays bounded by the window. Returns the
+    /// forgotten reservations.
+    ///
+    /// Orphan links are only dropped once every input has been read (`orphans`): while catching up, the topics
+    /// are read at very different speeds, and the links of a reservation in the window often arrive long before
+    /// its main row. (Links of a reservation that is past when its main row arrives go with it, see
+    /// [`BookingState::apply`]; what stays orphaned while catching up is the links read after such a main row.)
+    pub fn prune(&mut self, before_local: i64, orphans: bool) -> Vec<(ReservationKind, i32)> {
         let mut forgotten = Vec::new();
         for (kind, rows) in &mut self.main {
             rows.retain(|id, stored| {
@@ -296,15 +305,30 @@ impl BookingState {
                 keep
             });
         }
-        for kind in ReservationKind::ALL {
-            let main = self.main.get(&kind);
-            if let Some(links) = self.links.get_mut(&kind) {
-                links.retain(|id, _| main.is_some_and(|m| m.contains_key(&i64::from(*id))));
+        if orphans {
+            for kind in ReservationKind::ALL {
+                let main = self.main.get(&kind);
+                if let Some(links) = self.links.get_mut(&kind) {
+                    links.retain(|id, _| main.is_some_and(|m| m.contains_key(&i64::from(*id))));
+                }
+                self.link_positions.retain(|(k, id, _), _| {
+                    *k != kind || self.main.get(&kind).is_some_and(|m| m.contains_key(&i64::from(*id)))
+                });
             }
-            self.link_positions.retain(|(k, id, _), _| {
-                *k != kind || self.main.get(&kind).is_some_and(|m| m.contains_key(&i64::from(*id)))
-            });
+        } else {
+            for (kind, id) in &forgotten {
+                self.forget_links(*kind, *id);
+            }
         }
         forgotten
+    }
+
+    /// Forgets the links of one reservation.
+    fn forget_links(&mut self, kind: ReservationKind, id: i32) {
+        if let Some(resources) = self.links.get_mut(&kind).and_then(|links| links.remove(&id)) {
+            for resource in resources {
+                self.link_positions.remove(&(kind, id, resource));
+            }
+        }
     }
 }

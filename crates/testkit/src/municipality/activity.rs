@@ -274,13 +274,16 @@ impl Activity {
     /// Deletes every booking and allocation of season `season_id` with their resource links, children first, in
     /// one transaction; returns the rows deleted. The season row and its week template stay.
     pub async fn delete_season(&mut self, client: &mut Client, season_id: i32) -> Result<u64> {
-        self.delete_seasons(client, &[season_id]).await
+        self.delete_seasons(client, &[season_id], false).await
     }
 
-    /// [`Activity::delete_season`] for several seasons in ONE transaction (a source transaction as large as
-    /// the caller wants: a clean-up of old seasons, say).
-    pub async fn delete_seasons(&mut self, client: &mut Client, season_ids: &[i32]) -> Result<u64> {
-        let rows = writes::delete_seasons(client, season_ids).await?;
+    /// [`Activity::delete_season`] for several seasons and, with `renumber`, the full-table `id_string` update
+    /// of bb_allocation (about 300,000 rows at full size), all in ONE transaction: a source transaction as large
+    /// as the caller wants. Deleting many seasons at once is slow in PostgreSQL itself, as in the booking system:
+    /// bb_booking.allocation_id has no index, so the foreign-key check of each deleted allocation scans
+    /// bb_booking; the full-table update is the cheap way to a large transaction.
+    pub async fn delete_seasons(&mut self, client: &mut Client, season_ids: &[i32], renumber: bool) -> Result<u64> {
+        let rows = writes::delete_seasons(client, season_ids, renumber).await?;
         for season in season_ids {
             self.ledger.forget_season(*season);
         }

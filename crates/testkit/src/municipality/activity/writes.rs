@@ -312,10 +312,15 @@ pub async fn billing_run(client: &mut Client, today: NaiveDate) -> Result<u64> {
     Ok(rows)
 }
 
-/// Deletes the bookings and allocations of `seasons`, links first, in one transaction; returns the rows deleted.
-pub async fn delete_seasons(client: &mut Client, seasons: &[i32]) -> Result<u64> {
+/// Deletes the bookings and allocations of `seasons`, links first, and with `renumber` runs the full-table
+/// `id_string` update of bb_allocation, all in one transaction; returns the rows deleted or updated.
+pub async fn delete_seasons(client: &mut Client, seasons: &[i32], renumber: bool) -> Result<u64> {
     let tx = client.transaction().await?;
-    let mut rows = tx
+    let mut rows = 0;
+    if renumber {
+        rows += tx.execute("update bb_allocation set id_string = cast(id as varchar)", &[]).await?;
+    }
+    rows += tx
         .execute(
             "delete from bb_booking_resource where booking_id in (select id from bb_booking where season_id = any($1))",
             &[&seasons],
