@@ -369,8 +369,8 @@ impl Default for SyncConfig {
     fn default() -> Self {
         SyncConfig {
             dst: DstRules::default(),
-            window_past: Duration::from_secs(24 * 3600),
-            horizon: Duration::from_secs(180 * 24 * 3600),
+            window_past: vocabulary::window::DEFAULT_PAST,
+            horizon: vocabulary::window::DEFAULT_HORIZON,
             overlap: OverlapPolicy::Trim,
             min_piece: Duration::from_secs(60),
             outlook_edits: EditPolicy::Revert,

@@ -144,3 +144,24 @@ fn kafka_properties_take_numbers_and_booleans_from_the_file_and_the_environment(
     let err = Config::load_with_env(Some(nested.path()), env(&[])).expect_err("a table is no property value");
     assert!(err.to_string().contains("kafka property \"sasl\""), "{err}");
 }
+
+/// The sync window has one home (`vocabulary::window`): every stage's own default is roomsync's, so a stage used
+/// as a library (its `Config::new`) syncs the same window as `roomsync run`.
+#[test]
+fn every_stage_defaults_to_the_same_sync_window() {
+    let sync = SyncConfig::default();
+    let resolver = resolver::WindowConfig::default();
+    let kafka = streams::KafkaSettings::new("127.0.0.1:1");
+    let graph = graph_client::ClientConfig::new("tenant", "client", graph_client::Secret::new("secret"));
+    let source = graph_source::Config::new("postgres://x", kafka.clone(), "http://x", graph.clone());
+    let reconcile = reconcile::Config::new("postgres://x", kafka, "http://x", graph);
+    let windows = [
+        ("roomsync", sync.window_past, sync.horizon),
+        ("resolver", resolver.past, resolver.horizon),
+        ("graph-source", source.window_past, source.horizon),
+        ("reconcile", reconcile.window_past, reconcile.horizon),
+    ];
+    for (stage, past, horizon) in windows {
+        assert_eq!((past, horizon), (vocabulary::window::DEFAULT_PAST, vocabulary::window::DEFAULT_HORIZON), "{stage}");
+    }
+}

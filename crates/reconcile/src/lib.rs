@@ -80,8 +80,8 @@ impl Config {
             registry_url: registry_url.into(),
             topic_prefix: vocabulary::topics::DEFAULT_PREFIX.to_owned(),
             graph,
-            window_past: Duration::from_secs(24 * 3600),
-            horizon: Duration::from_secs(180 * 24 * 3600),
+            window_past: vocabulary::window::DEFAULT_PAST,
+            horizon: vocabulary::window::DEFAULT_HORIZON,
         }
     }
 }

@@ -79,7 +79,7 @@ impl Default for Policies {
 pub struct WindowConfig {
     /// How far back from now items are still managed (default 1 day).
     pub past: Duration,
-    /// How far ahead items are written (default 365 days).
+    /// How far ahead items are written (default 180 days).
     pub horizon: Duration,
     /// How often the window is moved and every room re-evaluated (default 1 minute).
     pub tick: Duration,
@@ -88,8 +88,8 @@ pub struct WindowConfig {
 impl Default for WindowConfig {
     fn default() -> Self {
         WindowConfig {
-            past: Duration::from_secs(24 * 3600),
-            horizon: Duration::from_secs(365 * 24 * 3600),
+            past: vocabulary::window::DEFAULT_PAST,
+            horizon: vocabulary::window::DEFAULT_HORIZON,
             tick: Duration::from_secs(60),
         }
     }

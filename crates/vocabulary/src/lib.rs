@@ -8,5 +8,6 @@ pub mod oslo;
 pub mod priority;
 pub mod records;
 pub mod topics;
+pub mod window;
 
 pub use priority::ReservationKind;

@@ -6,6 +6,7 @@
 //!
 //! ```text
 //!  <prefix>.cdc.<schema>.<table>   CDC envelopes, key = primary key          (cdc-reader  -> resolver)
+//!  <prefix>.cdc.transactions       END of each source transaction: its record count per topic (cdc-reader -> resolver)
 //!  <prefix>.graph.events           Outlook events, key = room + event id     (graph-source -> resolver)   compacted
 //!  <prefix>.reservations           reservation per resource, key = resource  (resolver stage 1 -> 2)
 //!  <prefix>.sync.desired           desired room-calendar item, key = room + item (resolver -> graph-sink) compacted
@@ -44,6 +45,12 @@ impl Topics {
     /// The CDC topic of one table: `<prefix>.cdc.<schema>.<table>`.
     pub fn cdc(&self, schema: &str, table: &str) -> String {
         format!("{}.cdc.{schema}.{table}", self.prefix)
+    }
+
+    /// The END record of each source transaction (Debezium-style transaction metadata: commit LSN, record count
+    /// per topic), after its data records.
+    pub fn transactions(&self) -> String {
+        format!("{}.cdc.transactions", self.prefix)
     }
 
     /// Outlook room-calendar events as the Graph source saw them.
