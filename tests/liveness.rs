@@ -33,7 +33,7 @@ async fn a_transaction_that_never_completes_is_a_stall_in_health_status_and_metr
     let config = support::pipeline_config(db.url(), &stack.kafka, "http://127.0.0.1:9", &name, &extra)?;
 
     // The END of a transaction that counts one bb_event record, which never comes.
-    let topic = cdc_reader::pipeline::transactions_topic(&Topics::new(name.clone()));
+    let topic = Topics::new(name.clone()).transactions();
     let settings = KafkaSettings::new(stack.kafka.clone());
     ensure_topics(&settings, &[TopicSpec::log(&topic)]).await?;
     let counts = [(format!("{name}.cdc.public.bb_event"), 1)].into_iter().collect();

@@ -398,7 +398,7 @@ async fn the_analytics_example_reads_every_topic_decoded_from_a_fresh_virtual_en
         .iter()
         .map(|t| topics.cdc("public", t))
         .chain([
-            format!("{prefix}.cdc.transactions"),
+            topics.transactions(),
             topics.graph_events(),
             topics.reservations(),
             topics.desired(),

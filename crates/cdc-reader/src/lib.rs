@@ -180,7 +180,7 @@ async fn start_pipeline(
     let mut topics: Vec<String> = shapes.iter().map(|s| pipeline.topics().cdc(&s.schema, &s.table)).collect();
     topics.push(pipeline.topics().dead_letter());
     if config.transaction_metadata {
-        topics.push(pipeline::transactions_topic(pipeline.topics()));
+        topics.push(pipeline.topics().transactions());
     }
     pipeline.ensure_topics(topics).await?;
     Ok(pipeline)

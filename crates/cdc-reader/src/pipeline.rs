@@ -58,11 +58,6 @@ pub struct Pipeline {
     transaction_metadata: bool,
 }
 
-/// The transaction-metadata topic: `<prefix>.cdc.transactions`.
-pub fn transactions_topic(topics: &Topics) -> String {
-    format!("{}.cdc.transactions", topics.prefix())
-}
-
 impl Pipeline {
     /// A pipeline over a new producer; `confirmed` is the slot's position.
     pub fn new(config: &crate::config::Config, encoder: Arc<dyn Encoder>, confirmed: u64) -> Result<Self, CdcError> {
@@ -158,7 +153,7 @@ impl Pipeline {
         }
         let record =
             TransactionMetadata::end(tx_id, i64::try_from(commit_lsn).unwrap_or(i64::MAX), commit_ts_ms, counts);
-        let topic = transactions_topic(&self.topics);
+        let topic = self.topics.transactions();
         let value = record.to_avro().map_err(|e| CdcError::Encoder(e.to_string()))?;
         let schema = TransactionMetadata::schema();
         let body = self

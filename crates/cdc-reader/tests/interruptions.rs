@@ -13,7 +13,6 @@ use std::time::Duration;
 use anyhow::{anyhow, Result};
 use apache_avro::Schema;
 use cdc_reader::encoder::{EncodeError, IdFuture, InProcessRegistry};
-use cdc_reader::pipeline::transactions_topic;
 use cdc_reader::transaction::TransactionMetadata;
 use cdc_reader::{Config, Encoder};
 use common::{config, field, spawn_with, wait_for_snapshot};
@@ -175,7 +174,7 @@ fn topics_by_commit(registry: &InProcessRegistry, config: &Config) -> Result<BTr
             held.entry(*lsn).or_default().positions.entry(topic.clone()).or_default().push(*position);
         }
     }
-    for value in read_to_end(&transactions_topic(&topics))? {
+    for value in read_to_end(&topics.transactions())? {
         let (_, value) = registry.decode(&value).map_err(|e| anyhow!("END: {e}"))?;
         let end = TransactionMetadata::from_avro(value)?;
         held.entry(end.commit_lsn).or_default().ends.push(end);
@@ -226,7 +225,7 @@ async fn a_connection_lost_at_any_point_of_a_transaction_leaves_it_complete_in_t
     let reader = spawn_with(config.clone(), encoder.clone());
     wait_for_snapshot(&db, &config).await?;
     let client = db.connect().await?;
-    let end_subject = value_subject(&transactions_topic(&topics));
+    let end_subject = value_subject(&topics.transactions());
     let links_subject = key_subject(&topics.cdc(&config.schema, "bb_event_resource"));
 
     client.batch_execute(SAVE).await?;

@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use anyhow::{anyhow, Result};
 use cdc_reader::encoder::InProcessRegistry;
-use cdc_reader::pipeline::transactions_topic;
 use cdc_reader::transaction::{TransactionMetadata, TransactionStatus};
 use common::{config, read, spawn, wait_for_snapshot};
 use testkit::TestDatabase;
@@ -31,7 +30,7 @@ async fn every_transaction_ends_with_its_record_count_per_topic() -> Result<()> 
         )
         .await?;
 
-    let records = testkit::consume_all(&transactions_topic(&topics), 2, std::time::Duration::from_secs(60)).await?;
+    let records = testkit::consume_all(&topics.transactions(), 2, std::time::Duration::from_secs(60)).await?;
     let decode = |bytes: Option<Vec<u8>>| -> Result<TransactionMetadata> {
         let (_, value) = registry.decode(&bytes.ok_or_else(|| anyhow!("no value"))?).map_err(|e| anyhow!("{e}"))?;
         Ok(TransactionMetadata::from_avro(value)?)
