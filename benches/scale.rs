@@ -1,0 +1,206 @@
+//! Production-scale benchmark (issue #13), not a timed test: a large municipality's years of bookings
+//! (`testkit::municipality`, about a million reservation rows) through the first stages, measured side by side in
+//! one run on the local stack:
+//!
+//! 1. `load`: the generator writes the data set into a fresh database (rows, seconds);
+//! 2. `snapshot`: the cdc-reader's initial snapshot of it into Kafka (rows/s), and a plain producer with the
+//!    reader's producer settings sending as many records of the same size (the broker's own ceiling): the ratio;
+//! 3. `rebuild`: a resolver in a process of its own (this binary, `--resolver-child`) reads every input topic from
+//!    the beginning, as at every start, until it reports that it has caught up: records/s, and the peak resident
+//!    memory of that process (`VmHWM`).
+//!
+//! `cargo bench --bench scale -- [--small] [--seed N] [--buffer N]`: JSON on stdout, a short table on stderr.
+//! Needs the local stack (`eval "$(scripts/stack env)"`).
+
+#[allow(dead_code)] // the reader's bench uses the rest
+#[path = "../crates/cdc-reader/benches/throughput/standins.rs"]
+mod standins;
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+use testkit::municipality::{self, Sizes};
+use testkit::{unique_name, Stack, TestDatabase};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+struct Options {
+    small: bool,
+    seed: u64,
+    buffer: usize,
+}
+
+fn options() -> Result<Options> {
+    let mut o = Options { small: false, seed: 1, buffer: 100_000 };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().ok_or_else(|| anyhow::anyhow!("{arg} needs a value"));
+        match arg.as_str() {
+            "--small" => o.small = true,
+            "--seed" => o.seed = value()?.parse()?,
+            "--buffer" => o.buffer = value()?.parse()?,
+            _ => {}
+        }
+    }
+    Ok(o)
+}
+
+fn resolver_config(prefix: &str, group: &str, buffer: usize, database_url: &str) -> resolver::Config {
+    let stack = Stack::from_env();
+    let mut config = resolver::Config::new(stack.kafka, stack.registry_url);
+    config.topic_prefix = prefix.to_owned();
+    config.group = group.to_owned();
+    config.max_buffered_records = buffer;
+    config.database_url = Some(database_url.to_owned());
+    config
+}
+
+/// The child: a resolver until it is killed, logging to stderr (the parent waits for "caught up").
+async fn resolver_child(args: &[String]) -> Result<()> {
+    let [prefix, group, buffer, database_url] = args else { bail!("--resolver-child PREFIX GROUP BUFFER URL") };
+    tracing_subscriber::fmt().with_env_filter("resolver=info").with_writer(std::io::stderr).with_ansi(false).init();
+    let config = resolver_config(prefix, group, buffer.parse()?, database_url);
+    resolver::run(config, std::future::pending()).await?;
+    Ok(())
+}
+
+/// Sum of the high watermarks of `topics`.
+fn records_in(topics: &[String]) -> Result<i64> {
+    let positions = testkit::committed_offsets(&unique_name("bench_count"), topics)?;
+    Ok(positions.values().map(|p| p.high).sum())
+}
+
+fn peak_rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    Some(line.split_whitespace().nth(1)?.parse::<f64>().ok()? / 1024.0)
+}
+
+fn per_second(count: f64, seconds: f64) -> f64 {
+    (count / seconds).round()
+}
+
+async fn parent(o: Options) -> Result<serde_json::Value> {
+    let sizes = if o.small { Sizes::small() } else { Sizes::full() };
+    let stack = Stack::from_env();
+
+    // 1. The data set.
+    let db = TestDatabase::create().await?;
+    let mut client = db.connect().await?;
+    migrations::apply(&mut client).await?;
+    let started = Instant::now();
+    let summary = municipality::load(&client, &sizes, o.seed, chrono::Utc::now().date_naive()).await?;
+    let load_seconds = started.elapsed().as_secs_f64();
+    eprintln!("load: {} reservation rows in {load_seconds:.1} s", summary.reservation_rows());
+
+    // 2. The initial snapshot, then the broker's ceiling for as many records of the same size.
+    let prefix = unique_name("scale");
+    let mut cdc = cdc_reader::Config::new(db.url(), stack.kafka.clone());
+    cdc.slot = unique_name("slot");
+    cdc.publication = unique_name("pub");
+    cdc.kafka.topic_prefix = prefix.clone();
+    cdc.schema_registry_url = stack.registry_url.clone();
+    let publication = cdc.publication.clone();
+    let (stop_cdc, cdc_stopped) = tokio::sync::oneshot::channel::<()>();
+    let started = Instant::now();
+    let reader = tokio::spawn(cdc_reader::run(cdc.clone(), async move {
+        let _ = cdc_stopped.await;
+    }));
+    loop {
+        if reader.is_finished() {
+            bail!("the cdc-reader stopped during the snapshot: {:?}", reader.await);
+        }
+        let row = client
+            .query_opt(
+                "select obj_description(oid, 'pg_publication') from pg_publication where pubname = $1",
+                &[&publication],
+            )
+            .await?;
+        if row.and_then(|r| r.get::<_, Option<String>>(0)).is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let snapshot_seconds = started.elapsed().as_secs_f64();
+    let config = resolver_config(&prefix, &unique_name("scale_resolver"), o.buffer, db.url());
+    let cdc_topics = resolver::consume::cdc_topics(&config);
+    let snapshot_rows = records_in(&cdc_topics)?;
+    eprintln!("snapshot: {snapshot_rows} rows in {snapshot_seconds:.1} s");
+    let sample_topic = cdc_topics.iter().find(|t| t.ends_with("bb_allocation")).context("the allocation topic")?;
+    let sample = testkit::consume_all(sample_topic, 1, Duration::from_secs(60)).await?;
+    let (key, value) = (sample[0].key.clone().unwrap_or_default(), sample[0].value.clone().unwrap_or_default());
+    let records = usize::try_from(snapshot_rows)?;
+    let ceiling_seconds = standins::broker_only(&cdc, records, &key, &value).await?;
+    eprintln!("broker ceiling: {records} records in {ceiling_seconds:.1} s");
+    let _ = stop_cdc.send(());
+    reader.await??;
+
+    // 3. The resolver's rebuild in a process of its own.
+    let inputs: Vec<String> = resolver::consume::input_topics(&config)
+        .into_iter()
+        .filter(|t| cdc_topics.contains(t) || t.ends_with("transactions"))
+        .collect();
+    let input_records = records_in(&inputs)?;
+    let started = Instant::now();
+    let mut child = tokio::process::Command::new(std::env::current_exe()?)
+        .args(["--resolver-child", &prefix, &config.group, &o.buffer.to_string(), db.url()])
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let pid = child.id().context("the child's pid")?;
+    let mut lines = BufReader::new(child.stderr.take().context("the child's stderr")?).lines();
+    let mut peak = 0.0_f64;
+    loop {
+        let line = tokio::time::timeout(Duration::from_secs(1), lines.next_line()).await;
+        peak = peak.max(peak_rss_mib(pid).unwrap_or(0.0));
+        match line {
+            Ok(Ok(Some(line))) if line.contains("caught up with its inputs") => break,
+            Ok(Ok(Some(_))) | Err(_) => {}
+            Ok(Ok(None)) | Ok(Err(_)) => {
+                bail!("the resolver process ended before it caught up: {:?}", child.wait().await)
+            }
+        }
+    }
+    let rebuild_seconds = started.elapsed().as_secs_f64();
+    peak = peak.max(peak_rss_mib(pid).unwrap_or(0.0));
+    child.kill().await?;
+    eprintln!("rebuild: {input_records} records in {rebuild_seconds:.1} s, peak RSS {peak:.0} MiB");
+
+    Ok(json!({
+        "machine": { "cores": std::thread::available_parallelism().map(usize::from).unwrap_or(0) },
+        "data_set": {
+            "size": if o.small { "small" } else { "full" },
+            "seed": o.seed,
+            "reservation_rows": summary.reservation_rows(),
+            "rows_per_table": summary.counts,
+            "load_seconds": load_seconds,
+        },
+        "snapshot": {
+            "rows": snapshot_rows,
+            "seconds": snapshot_seconds,
+            "rows_per_second": per_second(snapshot_rows as f64, snapshot_seconds),
+            "broker_ceiling_rows_per_second": per_second(records as f64, ceiling_seconds),
+            "ratio_to_ceiling": ceiling_seconds / snapshot_seconds,
+        },
+        "rebuild": {
+            "input_records": input_records,
+            "max_buffered_records": o.buffer,
+            "seconds": rebuild_seconds,
+            "records_per_second": per_second(input_records as f64, rebuild_seconds),
+            "goal_records_per_second": 100_000,
+            "peak_rss_mib": peak.round(),
+            "goal_peak_rss_mib": 1024,
+        },
+    }))
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    if let Some(at) = args.iter().position(|a| a == "--resolver-child") {
+        return runtime.block_on(resolver_child(&args[at + 1..]));
+    }
+    let report = runtime.block_on(parent(options()?))?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
