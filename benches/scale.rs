@@ -100,7 +100,6 @@ async fn parent(o: Options) -> Result<serde_json::Value> {
     cdc.publication = unique_name("pub");
     cdc.kafka.topic_prefix = prefix.clone();
     cdc.schema_registry_url = stack.registry_url.clone();
-    let publication = cdc.publication.clone();
     let (stop_cdc, cdc_stopped) = tokio::sync::oneshot::channel::<()>();
     let started = Instant::now();
     let reader = tokio::spawn(cdc_reader::run(cdc.clone(), async move {
@@ -110,13 +109,7 @@ async fn parent(o: Options) -> Result<serde_json::Value> {
         if reader.is_finished() {
             bail!("the cdc-reader stopped during the snapshot: {:?}", reader.await);
         }
-        let row = client
-            .query_opt(
-                "select obj_description(oid, 'pg_publication') from pg_publication where pubname = $1",
-                &[&publication],
-            )
-            .await?;
-        if row.and_then(|r| r.get::<_, Option<String>>(0)).is_some() {
+        if cdc_reader::setup::snapshot_complete(&client, &cdc).await? {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

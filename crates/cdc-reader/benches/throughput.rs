@@ -59,15 +59,8 @@ type ReaderTask = tokio::task::JoinHandle<Result<(), cdc_reader::CdcError>>;
 /// Waits until the reader marked its snapshot complete; a reader that stopped instead (e.g. refused settings)
 /// ends the benchmark with its error rather than a hang.
 async fn wait_snapshot_marker(client: &tokio_postgres::Client, config: &Config, task: &mut ReaderTask) -> Result<()> {
-    let marker = format!("roomsync: snapshot complete for slot {}", config.slot);
     loop {
-        let row = client
-            .query_opt(
-                "select obj_description(oid, 'pg_publication') from pg_publication where pubname = $1",
-                &[&config.publication],
-            )
-            .await?;
-        if row.and_then(|r| r.get::<_, Option<String>>(0)).as_deref() == Some(marker.as_str()) {
+        if cdc_reader::setup::snapshot_complete(client, config).await? {
             return Ok(());
         }
         if task.is_finished() {

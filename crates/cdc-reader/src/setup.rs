@@ -199,6 +199,20 @@ pub enum SlotState {
     },
 }
 
+/// Whether the reader's initial snapshot for `config`'s slot is complete: the reader marks it on the publication
+/// once every snapshot record was acknowledged by Kafka (what a consumer that wants the whole snapshot waits for).
+pub async fn snapshot_complete(client: &Client, config: &Config) -> Result<bool, CdcError> {
+    let comment: Option<String> = client
+        .query_opt(
+            "select obj_description(oid, 'pg_publication') from pg_publication where pubname = $1",
+            &[&config.publication],
+        )
+        .await
+        .map_err(|e| CdcError::pg("reading the snapshot marker", e))?
+        .and_then(|row| row.get(0));
+    Ok(comment.as_deref() == Some(snapshot_marker(&config.slot).as_str()))
+}
+
 /// Inspects the configured slot; a lost or foreign slot is an error.
 pub async fn slot_state(client: &Client, config: &Config) -> Result<SlotState, CdcError> {
     let row = client
@@ -210,15 +224,7 @@ pub async fn slot_state(client: &Client, config: &Config) -> Result<SlotState, C
         )
         .await
         .map_err(|e| CdcError::pg("looking up the replication slot", e))?;
-    let comment: Option<String> = client
-        .query_one(
-            "select obj_description(oid, 'pg_publication') from pg_publication where pubname = $1",
-            &[&config.publication],
-        )
-        .await
-        .map_err(|e| CdcError::pg("reading the snapshot marker", e))?
-        .get(0);
-    let snapshot_done = comment.as_deref() == Some(snapshot_marker(&config.slot).as_str());
+    let snapshot_done = snapshot_complete(client, config).await?;
     let Some(row) = row else {
         if snapshot_done {
             // The slot streamed before and is gone: changes made since are lost to us.

@@ -38,15 +38,20 @@ impl Record {
     }
 }
 
-/// Reads `topic` from the beginning until at least `expected` records have arrived, or fails after `timeout`.
-pub async fn consume_all(topic: &str, expected: usize, timeout: Duration) -> Result<Vec<Record>> {
-    let consumer: StreamConsumer = ClientConfig::new()
+/// A consumer of its own group that reads from the beginning and commits nothing.
+fn reader() -> Result<StreamConsumer> {
+    ClientConfig::new()
         .set("bootstrap.servers", kafka_bootstrap())
         .set("group.id", unique_name("test_reader"))
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
         .create()
-        .context("creating a test consumer")?;
+        .context("creating a test consumer")
+}
+
+/// Reads `topic` from the beginning until at least `expected` records have arrived, or fails after `timeout`.
+pub async fn consume_all(topic: &str, expected: usize, timeout: Duration) -> Result<Vec<Record>> {
+    let consumer = reader()?;
     consumer.subscribe(&[topic]).context("subscribing")?;
     let mut records = Vec::new();
     let deadline = tokio::time::Instant::now() + timeout;
@@ -111,13 +116,7 @@ pub fn committed_offsets(
 /// Reads every record `topic` holds now: from the beginning to the high watermark of each partition as it was
 /// when the call began.
 pub async fn read_to_end(topic: &str, timeout: Duration) -> Result<Vec<Record>> {
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", kafka_bootstrap())
-        .set("group.id", unique_name("test_reader"))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()
-        .context("creating a test consumer")?;
+    let consumer = reader()?;
     let metadata = consumer.fetch_metadata(Some(topic), timeout).context("reading the topic's metadata")?;
     let mut highs = std::collections::BTreeMap::new();
     for partition in metadata.topics().iter().flat_map(|t| t.partitions()) {

@@ -68,20 +68,8 @@ impl Running {
 /// Waits until the reader finished its initial snapshot (the marker is set on the publication).
 pub async fn wait_for_snapshot(db: &TestDatabase, config: &Config) -> Result<()> {
     let client = db.connect().await?;
-    let publication = config.publication.clone();
-    testkit::wait_until("the initial snapshot", Duration::from_secs(60), || {
-        let client = &client;
-        let publication = publication.clone();
-        async move {
-            let row = client
-                .query_opt(
-                    "select obj_description(oid, 'pg_publication') from pg_publication where pubname = $1",
-                    &[&publication],
-                )
-                .await?;
-            let marked = row.and_then(|r| r.get::<_, Option<String>>(0)).is_some();
-            Ok(marked.then_some(()))
-        }
+    testkit::wait_until("the initial snapshot", Duration::from_secs(60), || async {
+        Ok(cdc_reader::setup::snapshot_complete(&client, config).await?.then_some(()))
     })
     .await
 }

@@ -128,7 +128,7 @@ impl Running {
         cdc.kafka.topic_prefix = prefix.clone();
         cdc.schema_registry_url = stack.registry_url.clone();
         cdc.status_interval = Duration::from_millis(100);
-        let publication = cdc.publication.clone();
+        let cdc_config = cdc.clone();
         let (stop_cdc, cdc_stopped) = oneshot::channel::<()>();
         let cdc_task = tokio::spawn(async move {
             cdc_reader::run(cdc, async move {
@@ -137,17 +137,8 @@ impl Running {
             .await
             .map_err(anyhow::Error::from)
         });
-        testkit::wait_until("the initial snapshot", Duration::from_secs(600), || {
-            let (client, publication) = (&client, publication.clone());
-            async move {
-                let row = client
-                    .query_opt(
-                        "select obj_description(oid, 'pg_publication') from pg_publication where pubname = $1",
-                        &[&publication],
-                    )
-                    .await?;
-                Ok(row.and_then(|r| r.get::<_, Option<String>>(0)).map(|_| ()))
-            }
+        testkit::wait_until("the initial snapshot", Duration::from_secs(600), || async {
+            Ok(cdc_reader::setup::snapshot_complete(&client, &cdc_config).await?.then_some(()))
         })
         .await?;
 
