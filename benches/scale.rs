@@ -6,8 +6,9 @@
 //! 2. `snapshot`: the cdc-reader's initial snapshot of it into Kafka (rows/s), and a plain producer with the
 //!    reader's producer settings sending as many records of the same size (the broker's own ceiling): the ratio;
 //! 3. `rebuild`: a resolver in a process of its own (this binary, `--resolver-child`) reads every input topic from
-//!    the beginning, as at every start, until it reports that it has caught up: records/s, and the peak resident
-//!    memory of that process (`VmHWM`).
+//!    the beginning, as at every start, until it reports that it has caught up: records/s, its CPU seconds and
+//!    the peak resident memory of that process (`VmHWM`); then a plain consumer reads the same topics (the
+//!    broker's fetch ceiling): the ratio.
 //!
 //! `cargo bench --bench scale -- [--small] [--seed N] [--buffer N]`: JSON on stdout, a short table on stderr.
 //! Needs the local stack (`eval "$(scripts/stack env)"`).
@@ -68,6 +69,35 @@ async fn resolver_child(args: &[String]) -> Result<()> {
 fn records_in(topics: &[String]) -> Result<i64> {
     let positions = testkit::committed_offsets(&unique_name("bench_count"), topics)?;
     Ok(positions.values().map(|p| p.high).sum())
+}
+
+/// User plus system CPU seconds of process `pid` so far (clock ticks of 1/100 s).
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+    Some((ticks(11)? + ticks(12)?) as f64 / 100.0)
+}
+
+/// Seconds for a plain consumer to read every record of `topics` from the beginning (the broker's fetch ceiling
+/// for the resolver's rebuild); `records` is how many they hold.
+async fn fetch_ceiling(topics: &[String], records: i64) -> Result<f64> {
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    let consumer: StreamConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", Stack::from_env().kafka)
+        .set("group.id", unique_name("bench_fetch"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()?;
+    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&names)?;
+    let started = Instant::now();
+    let mut read = 0_i64;
+    while read < records {
+        tokio::time::timeout(Duration::from_secs(60), consumer.recv()).await.context("the fetch stalled")??;
+        read += 1;
+    }
+    Ok(started.elapsed().as_secs_f64())
 }
 
 fn peak_rss_mib(pid: u32) -> Option<f64> {
@@ -156,8 +186,11 @@ async fn parent(o: Options) -> Result<serde_json::Value> {
     }
     let rebuild_seconds = started.elapsed().as_secs_f64();
     peak = peak.max(peak_rss_mib(pid).unwrap_or(0.0));
+    let cpu = cpu_seconds(pid).unwrap_or(0.0);
     child.kill().await?;
-    eprintln!("rebuild: {input_records} records in {rebuild_seconds:.1} s, peak RSS {peak:.0} MiB");
+    eprintln!("rebuild: {input_records} records in {rebuild_seconds:.1} s ({cpu:.1} s CPU), peak RSS {peak:.0} MiB");
+    let fetch_seconds = fetch_ceiling(&inputs, input_records).await?;
+    eprintln!("fetch ceiling: {input_records} records in {fetch_seconds:.1} s");
 
     Ok(json!({
         "machine": { "cores": std::thread::available_parallelism().map(usize::from).unwrap_or(0) },
@@ -180,6 +213,9 @@ async fn parent(o: Options) -> Result<serde_json::Value> {
             "max_buffered_records": o.buffer,
             "seconds": rebuild_seconds,
             "records_per_second": per_second(input_records as f64, rebuild_seconds),
+            "cpu_seconds": cpu,
+            "broker_fetch_ceiling_records_per_second": per_second(input_records as f64, fetch_seconds),
+            "ratio_to_fetch_ceiling": fetch_seconds / rebuild_seconds,
             "goal_records_per_second": 100_000,
             "peak_rss_mib": peak.round(),
             "goal_peak_rss_mib": 1024,
