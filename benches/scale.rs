@@ -8,14 +8,22 @@
 //! 3. `rebuild`: a resolver in a process of its own (this binary, `--resolver-child`) reads every input topic from
 //!    the beginning, as at every start, until it reports that it has caught up: records/s, its CPU seconds and
 //!    the peak resident memory of that process (`VmHWM`); then a plain consumer reads the same topics (the
-//!    broker's fetch ceiling): the ratio.
+//!    broker's fetch ceiling): the ratio;
+//! 4. `first_load`: the graph-sink stage writes every room calendar into the Graph emulator with Outlook's limits
+//!    on, from the desired topic the rebuild wrote (`scale/first_load.rs`): time, HTTP requests per created event,
+//!    the ratio to the least time those limits allow; the calendars are then compared with the oracle.
 //!
 //! `cargo bench --bench scale -- [--small] [--seed N] [--buffer N]`: JSON on stdout, a short table on stderr.
 //! Needs the local stack (`eval "$(scripts/stack env)"`).
 
+#[path = "scale/first_load.rs"]
+mod first_load;
 #[allow(dead_code)] // the reader's bench uses the rest
 #[path = "../crates/cdc-reader/benches/throughput/standins.rs"]
 mod standins;
+#[allow(dead_code)] // the pipeline tests use the rest
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 use std::time::{Duration, Instant};
 
@@ -46,21 +54,23 @@ fn options() -> Result<Options> {
     Ok(o)
 }
 
-fn resolver_config(prefix: &str, group: &str, buffer: usize, database_url: &str) -> resolver::Config {
-    let stack = Stack::from_env();
-    let mut config = resolver::Config::new(stack.kafka, stack.registry_url);
-    config.topic_prefix = prefix.to_owned();
-    config.group = group.to_owned();
+/// What `roomsync run` would give the stages of this run: topic prefix, slot and publication `prefix`, the
+/// emulator at `graph` (any URL where no stage talks to Graph).
+fn pipeline_config(database_url: &str, prefix: &str, graph: &str) -> Result<roomsync::config::Config> {
+    support::pipeline_config(database_url, &Stack::from_env().kafka, graph, prefix, &[])
+}
+
+fn resolver_config(prefix: &str, buffer: usize, database_url: &str) -> Result<resolver::Config> {
+    let mut config = roomsync::stages::resolver(&pipeline_config(database_url, prefix, "http://127.0.0.1:9")?);
     config.max_buffered_records = buffer;
-    config.database_url = Some(database_url.to_owned());
-    config
+    Ok(config)
 }
 
 /// The child: a resolver until it is killed, logging to stderr (the parent waits for "caught up").
 async fn resolver_child(args: &[String]) -> Result<()> {
-    let [prefix, group, buffer, database_url] = args else { bail!("--resolver-child PREFIX GROUP BUFFER URL") };
+    let [prefix, buffer, database_url] = args else { bail!("--resolver-child PREFIX BUFFER URL") };
     tracing_subscriber::fmt().with_env_filter("resolver=info").with_writer(std::io::stderr).with_ansi(false).init();
-    let config = resolver_config(prefix, group, buffer.parse()?, database_url);
+    let config = resolver_config(prefix, buffer.parse()?, database_url)?;
     resolver::run(config, std::future::pending()).await?;
     Ok(())
 }
@@ -126,8 +136,8 @@ async fn parent(o: Options) -> Result<serde_json::Value> {
     // 2. The initial snapshot, then the broker's ceiling for as many records of the same size.
     let prefix = unique_name("scale");
     let mut cdc = cdc_reader::Config::new(db.url(), stack.kafka.clone());
-    cdc.slot = unique_name("slot");
-    cdc.publication = unique_name("pub");
+    cdc.slot = prefix.clone();
+    cdc.publication = prefix.clone();
     cdc.kafka.topic_prefix = prefix.clone();
     cdc.schema_registry_url = stack.registry_url.clone();
     let (stop_cdc, cdc_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -145,7 +155,7 @@ async fn parent(o: Options) -> Result<serde_json::Value> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let snapshot_seconds = started.elapsed().as_secs_f64();
-    let config = resolver_config(&prefix, &unique_name("scale_resolver"), o.buffer, db.url());
+    let config = resolver_config(&prefix, o.buffer, db.url())?;
     let cdc_topics = resolver::consume::cdc_topics(&config);
     let snapshot_rows = records_in(&cdc_topics)?;
     eprintln!("snapshot: {snapshot_rows} rows in {snapshot_seconds:.1} s");
@@ -166,7 +176,7 @@ async fn parent(o: Options) -> Result<serde_json::Value> {
     let input_records = records_in(&inputs)?;
     let started = Instant::now();
     let mut child = tokio::process::Command::new(std::env::current_exe()?)
-        .args(["--resolver-child", &prefix, &config.group, &o.buffer.to_string(), db.url()])
+        .args(["--resolver-child", &prefix, &o.buffer.to_string(), db.url()])
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()?;
@@ -187,10 +197,24 @@ async fn parent(o: Options) -> Result<serde_json::Value> {
     let rebuild_seconds = started.elapsed().as_secs_f64();
     peak = peak.max(peak_rss_mib(pid).unwrap_or(0.0));
     let cpu = cpu_seconds(pid).unwrap_or(0.0);
-    child.kill().await?;
     eprintln!("rebuild: {input_records} records in {rebuild_seconds:.1} s ({cpu:.1} s CPU), peak RSS {peak:.0} MiB");
     let fetch_seconds = fetch_ceiling(&inputs, input_records).await?;
     eprintln!("fetch ceiling: {input_records} records in {fetch_seconds:.1} s");
+
+    // 4. The first load of every room calendar, from the desired topic the resolver (still running, so its last
+    //    outputs are written) made.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let graph = format!("http://{}", listener.local_addr()?);
+    let emu = graph_emulator::Emulator::new(first_load::tenant(&summary, first_load::outlook_limits()));
+    let (stop_emulator, emulator_stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(graph_emulator::serve(listener, emu.clone(), async move {
+        let _ = emulator_stopped.await;
+    }));
+    let pipeline = pipeline_config(db.url(), &prefix, &graph)?;
+    let first_load = first_load::run(&pipeline, &emu, &client, Duration::from_secs(1800)).await?;
+    child.kill().await?;
+    let _ = stop_emulator.send(());
+    server.await??;
 
     Ok(json!({
         "machine": { "cores": std::thread::available_parallelism().map(usize::from).unwrap_or(0) },
@@ -220,6 +244,7 @@ async fn parent(o: Options) -> Result<serde_json::Value> {
             "peak_rss_mib": peak.round(),
             "goal_peak_rss_mib": 1024,
         },
+        "first_load": first_load,
     }))
 }
 
