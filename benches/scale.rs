@@ -121,6 +121,12 @@ fn per_second(count: f64, seconds: f64) -> f64 {
 }
 
 async fn parent(o: Options) -> Result<serde_json::Value> {
+    // Off unless RUST_LOG asks (e.g. RUST_LOG=graph_sink=debug for the sink's unit timings).
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "off".into()))
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
     let sizes = if o.small { Sizes::small() } else { Sizes::full() };
     let stack = Stack::from_env();
 

@@ -114,6 +114,15 @@ pub struct GraphSinkConfig {
     /// How long a unit waits for more records before it is written.
     #[serde(with = "humantime_serde")]
     pub batch_linger: Duration,
+    /// Most records per unit while catching up (a unit that fills `max_batch_records` before its linger goes on
+    /// taking records while they keep coming: a first load, a backlog).
+    pub max_catch_up_records: usize,
+    /// How long a catching-up unit may go on taking records.
+    #[serde(with = "humantime_serde")]
+    pub catch_up_linger: Duration,
+    /// `checked`: an item seen for the first time skips its lookup by tags in a room calendar checked to hold no
+    /// tagged event roomsync does not know; `always`: look up before every create.
+    pub lookups: graph_sink::Lookups,
     /// How often conflicts the resolver marked `declined` are declined in the room calendar.
     #[serde(with = "humantime_serde")]
     pub decline_interval: Duration,
@@ -129,6 +138,9 @@ impl Default for GraphSinkConfig {
             record_import_conflicts: true,
             max_batch_records: 500,
             batch_linger: Duration::from_millis(50),
+            max_catch_up_records: graph_sink::DEFAULT_MAX_CATCH_UP_RECORDS,
+            catch_up_linger: graph_sink::DEFAULT_CATCH_UP_LINGER,
+            lookups: graph_sink::Lookups::default(),
             decline_interval: Duration::from_secs(10),
             decline_comment: graph_sink::DEFAULT_DECLINE_COMMENT.to_owned(),
         }

@@ -144,6 +144,7 @@ pub async fn run(config: &Config, emu: &Emulator, db: &tokio_postgres::Client, d
     let events_before = emu.event_count();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let started = Instant::now();
+    let cpu_before = crate::cpu_seconds(std::process::id()).unwrap_or(0.0);
     let sink = tokio::spawn(roomsync::stages::start(config, Stage::GraphSink, async move {
         let _ = stopped.await;
     })?);
@@ -162,6 +163,7 @@ pub async fn run(config: &Config, emu: &Emulator, db: &tokio_postgres::Client, d
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let seconds = started.elapsed().as_secs_f64();
+    let cpu = crate::cpu_seconds(std::process::id()).unwrap_or(0.0) - cpu_before;
     let _ = stop.send(());
     sink.await.context("the graph sink task")??;
     eprintln!("first load: {total} events in {seconds:.1} s");
@@ -199,6 +201,7 @@ pub async fn run(config: &Config, emu: &Emulator, db: &tokio_postgres::Client, d
                     "rate_limit": format!("{} per {} s", faults.rate_limit_requests, faults.rate_limit_window_ms / 1000) },
         "seconds": seconds,
         "events_per_second": (total as f64 / seconds).round(),
+        "cpu_seconds_sink_and_emulator": cpu,
         "requests": counted,
         "http_requests_per_created_event": http / total.max(1) as f64,
         "goal_http_requests_per_created_event": 0.06,

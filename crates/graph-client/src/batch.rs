@@ -95,22 +95,38 @@ struct BatchReply {
     responses: Vec<BatchResponse>,
 }
 
-fn chunk(requests: Vec<BatchRequest>) -> Result<Vec<Vec<BatchRequest>>, GraphError> {
+fn unique_ids<'a>(requests: impl IntoIterator<Item = &'a BatchRequest>) -> Result<(), GraphError> {
     let mut seen = HashSet::new();
-    if let Some(dup) = requests.iter().find(|r| !seen.insert(r.id.clone())) {
-        return Err(GraphError::InvalidRequest(format!("duplicate batch id {}", dup.id)));
+    match requests.into_iter().find(|r| !seen.insert(r.id.as_str())) {
+        Some(dup) => Err(GraphError::InvalidRequest(format!("duplicate batch id {}", dup.id))),
+        None => Ok(()),
     }
+}
+
+/// Graph cannot express a dependency on a request of another call.
+fn dependencies_inside(chunk: &[BatchRequest]) -> Result<(), GraphError> {
+    let ids: HashSet<&str> = chunk.iter().map(|r| r.id.as_str()).collect();
+    match chunk.iter().find(|r| r.depends_on.iter().any(|d| !ids.contains(d.as_str()))) {
+        Some(r) => Err(GraphError::InvalidRequest(format!("batch id {} depends on a request outside its chunk", r.id))),
+        None => Ok(()),
+    }
+}
+
+fn chunk(requests: Vec<BatchRequest>) -> Result<Vec<Vec<BatchRequest>>, GraphError> {
+    unique_ids(&requests)?;
     let chunks: Vec<Vec<BatchRequest>> = requests.chunks(MAX_BATCH).map(<[BatchRequest]>::to_vec).collect();
     for c in &chunks {
-        let ids: HashSet<&str> = c.iter().map(|r| r.id.as_str()).collect();
-        if let Some(r) = c.iter().find(|r| r.depends_on.iter().any(|d| !ids.contains(d.as_str()))) {
-            return Err(GraphError::InvalidRequest(format!(
-                "batch id {} depends on a request outside its chunk",
-                r.id
-            )));
-        }
+        dependencies_inside(c)?;
     }
     Ok(chunks)
+}
+
+/// The mailboxes a `$batch` call addresses, with the permits it takes in each.
+type Permits = Vec<(String, usize)>;
+
+/// Takes the answer to request `id` out of `answers`.
+fn answer_of(answers: &mut HashMap<String, BatchResponse>, id: &str) -> Result<BatchResponse, GraphError> {
+    answers.remove(id).ok_or_else(|| GraphError::Decode(format!("batch answer for id {id} missing")))
 }
 
 /// Counts one inner answer of a `$batch`.
@@ -160,7 +176,8 @@ fn retry_set(pending: &[BatchRequest], answers: &HashMap<String, BatchResponse>)
 }
 
 impl GraphClient {
-    /// Sends `requests` (all for `mailbox`) in `$batch` calls of at most 20; answers in request order.
+    /// Sends `requests` (all for `mailbox`) in `$batch` calls of at most 20, one after another (each runs up to 4
+    /// requests at once in the mailbox, its whole allowance); answers in request order.
     ///
     /// Inner requests that fail retryably (429, 503, ...) are sent again in a smaller batch after the largest
     /// `Retry-After` among them, up to `max_attempts`; what still fails is returned as that item's answer. A
@@ -168,60 +185,104 @@ impl GraphClient {
     /// a broken connection) is never sent again here: Graph de-duplicates a repeated `transactionId` only for a
     /// while, so the caller looks the item up before it posts again.
     pub async fn batch(&self, mailbox: &str, requests: Vec<BatchRequest>) -> Result<Vec<BatchResponse>, GraphError> {
-        let config = self.transport.config();
         let mut ordered = Vec::new();
         for chunk in chunk(requests)? {
-            let mut answers: HashMap<String, BatchResponse> = HashMap::new();
-            let mut pending = chunk.clone();
-            for attempt in 1..=config.max_attempts.max(1) {
-                let mut reply = self.send_chunk(mailbox, &pending).await?;
-                for r in &pending {
-                    let answer = reply
-                        .remove(&r.id)
-                        .ok_or_else(|| GraphError::Decode(format!("batch answer for id {} missing", r.id)))?;
-                    answers.insert(r.id.clone(), answer);
-                }
-                for r in &pending {
-                    if let Some(answer) = answers.get(&r.id) {
-                        count_item(r.method.as_str(), answer.status);
-                    }
-                }
-                let again = retry_set(&pending, &answers);
-                if again.is_empty() || attempt == config.max_attempts {
-                    break;
-                }
-                let hint = again
-                    .iter()
-                    .filter_map(|r| answers.get(&r.id)?.error())
-                    .filter_map(|e| match e.classify() {
-                        ErrorClass::Throttled { retry_after } | ErrorClass::Transient { retry_after } => retry_after,
-                        _ => None,
-                    })
-                    .max();
-                let wait = wait_before_retry(attempt, hint, config.base_backoff, config.max_backoff);
-                for r in &again {
-                    if let Some(error) = answers.get(&r.id).and_then(BatchResponse::error) {
-                        let reason = crate::metrics::retry_reason(&error.classify());
-                        ::metrics::counter!(crate::metrics::RETRIES, "reason" => reason).increment(1);
-                    }
-                }
-                tracing::debug!(retrying = again.len(), wait_ms = wait.as_millis() as u64, "retrying batch items");
-                tokio::time::sleep(wait).await;
-                pending = again;
-            }
+            let permits = [(mailbox.to_owned(), chunk.len())];
+            let mut answers = self.run_chunk(&permits, &chunk).await?;
             for r in &chunk {
-                let answer = answers
-                    .remove(&r.id)
-                    .ok_or_else(|| GraphError::Decode(format!("batch answer for id {} missing", r.id)))?;
-                ordered.push(answer);
+                ordered.push(answer_of(&mut answers, &r.id)?);
             }
         }
         Ok(ordered)
     }
 
+    /// Sends requests addressed to several mailboxes (`(mailbox, request)`, ids unique over all) in as few
+    /// `$batch` calls as fit, sent at the same time; answers in request order, with the same retries as
+    /// [`GraphClient::batch`]. A mailbox's requests stay in one call, so they must be at most 20; each call
+    /// holds that many of each of its mailboxes' permits (at most the per-mailbox limit).
+    pub async fn batch_across(&self, requests: Vec<(String, BatchRequest)>) -> Result<Vec<BatchResponse>, GraphError> {
+        unique_ids(requests.iter().map(|(_, r)| r))?;
+        let order: Vec<String> = requests.iter().map(|(_, r)| r.id.clone()).collect();
+        let mut groups: Vec<(String, Vec<BatchRequest>)> = Vec::new();
+        for (mailbox, request) in requests {
+            match groups.iter_mut().find(|(m, _)| m.eq_ignore_ascii_case(&mailbox)) {
+                Some((_, group)) => group.push(request),
+                None => groups.push((mailbox, vec![request])),
+            }
+        }
+        let mut calls: Vec<(Permits, Vec<BatchRequest>)> = Vec::new();
+        for (mailbox, group) in groups {
+            if group.len() > MAX_BATCH {
+                return Err(GraphError::InvalidRequest(format!(
+                    "{} requests for mailbox {mailbox} do not fit one batch",
+                    group.len()
+                )));
+            }
+            match calls.last_mut() {
+                Some((permits, chunk)) if chunk.len() + group.len() <= MAX_BATCH => {
+                    permits.push((mailbox, group.len()));
+                    chunk.extend(group);
+                }
+                _ => calls.push((vec![(mailbox, group.len())], group)),
+            }
+        }
+        for (_, chunk) in &calls {
+            dependencies_inside(chunk)?;
+        }
+        let mut answers = HashMap::new();
+        let replies =
+            futures::future::join_all(calls.iter().map(|(permits, chunk)| self.run_chunk(permits, chunk))).await;
+        for reply in replies {
+            answers.extend(reply?);
+        }
+        order.iter().map(|id| answer_of(&mut answers, id)).collect()
+    }
+
+    /// One `$batch` call and its retries: the answers by id.
+    async fn run_chunk(
+        &self,
+        permits: &[(String, usize)],
+        chunk: &[BatchRequest],
+    ) -> Result<HashMap<String, BatchResponse>, GraphError> {
+        let config = self.transport.config();
+        let mut answers: HashMap<String, BatchResponse> = HashMap::new();
+        let mut pending = chunk.to_vec();
+        for attempt in 1..=config.max_attempts.max(1) {
+            let mut reply = self.send_chunk(permits, &pending).await?;
+            for r in &pending {
+                let answer = answer_of(&mut reply, &r.id)?;
+                count_item(r.method.as_str(), answer.status);
+                answers.insert(r.id.clone(), answer);
+            }
+            let again = retry_set(&pending, &answers);
+            if again.is_empty() || attempt == config.max_attempts {
+                break;
+            }
+            let hint = again
+                .iter()
+                .filter_map(|r| answers.get(&r.id)?.error())
+                .filter_map(|e| match e.classify() {
+                    ErrorClass::Throttled { retry_after } | ErrorClass::Transient { retry_after } => retry_after,
+                    _ => None,
+                })
+                .max();
+            let wait = wait_before_retry(attempt, hint, config.base_backoff, config.max_backoff);
+            for r in &again {
+                if let Some(error) = answers.get(&r.id).and_then(BatchResponse::error) {
+                    let reason = crate::metrics::retry_reason(&error.classify());
+                    ::metrics::counter!(crate::metrics::RETRIES, "reason" => reason).increment(1);
+                }
+            }
+            tracing::debug!(retrying = again.len(), wait_ms = wait.as_millis() as u64, "retrying batch items");
+            tokio::time::sleep(wait).await;
+            pending = again;
+        }
+        Ok(answers)
+    }
+
     async fn send_chunk(
         &self,
-        mailbox: &str,
+        permits: &[(String, usize)],
         chunk: &[BatchRequest],
     ) -> Result<HashMap<String, BatchResponse>, GraphError> {
         let inner: Vec<Value> = chunk
@@ -241,11 +302,14 @@ impl GraphClient {
             })
             .collect();
         let url = format!("{}/$batch", self.transport.base());
-        let mut call = Call::new(Method::POST, url, Some(mailbox)).json(json!({"requests": inner}));
+        let (first, more) =
+            permits.split_first().ok_or_else(|| GraphError::InvalidRequest("a batch needs a mailbox".into()))?;
+        let mut call = Call::new(Method::POST, url, Some(&first.0)).json(json!({"requests": inner}));
         // The envelope is a POST; sending it again is harmless unless it carries creates.
         call.idempotent = chunk.iter().all(|r| r.method != Method::POST);
-        // Outlook runs up to 4 inner requests at once: the batch occupies that many of the mailbox's slots.
-        call.permits = chunk.len();
+        // Outlook runs up to 4 inner requests at once: the batch occupies that many of each mailbox's slots.
+        call.permits = first.1;
+        call.more_mailboxes = more.to_vec();
         let reply: BatchReply = self.transport.send(&call).await?.json()?;
         Ok(reply.responses.into_iter().map(|r| (r.id.clone(), r)).collect())
     }

@@ -31,6 +31,8 @@ pub struct Call {
     pub mailbox: Option<String>,
     /// Permits to take (a `$batch` runs up to 4 requests at once in the mailbox).
     pub permits: usize,
+    /// Further mailboxes the call addresses, with the permits to take in each (a `$batch` across mailboxes).
+    pub more_mailboxes: Vec<(String, usize)>,
     /// JSON body.
     pub body: Option<Value>,
     /// Extra `Prefer` values besides `IdType="ImmutableId"`.
@@ -54,6 +56,7 @@ impl Call {
             url,
             mailbox: mailbox.map(str::to_string),
             permits: 1,
+            more_mailboxes: Vec::new(),
             body: None,
             prefer: Vec::new(),
             if_match: None,
@@ -171,10 +174,16 @@ impl Transport {
     }
 
     async fn attempt(&self, call: &Call) -> Result<Reply, GraphError> {
-        let _permit = match &call.mailbox {
-            Some(m) => Some(self.limiter.acquire(m, call.permits).await?),
-            None => None,
-        };
+        // Several mailboxes are locked in one order (by key), so two calls never wait for each other's permits.
+        let mut wanted: Vec<(String, usize)> =
+            call.mailbox.iter().map(|m| (m.to_ascii_lowercase(), call.permits)).collect();
+        wanted.extend(call.more_mailboxes.iter().map(|(m, n)| (m.to_ascii_lowercase(), *n)));
+        wanted.sort();
+        wanted.dedup_by(|a, b| a.0 == b.0);
+        let mut _permits = Vec::with_capacity(wanted.len());
+        for (mailbox, n) in &wanted {
+            _permits.push(self.limiter.acquire(mailbox, *n).await?);
+        }
         let token = self.tokens.token().await?;
         let mut prefer = vec!["IdType=\"ImmutableId\"".to_string()];
         prefer.extend(call.prefer.iter().cloned());

@@ -43,6 +43,14 @@ pub struct Config {
     pub max_batch_records: usize,
     /// How long to wait for more records once one has arrived, to fill a unit.
     pub batch_linger: Duration,
+    /// Most records of a unit taken while catching up: a unit that fills `max_batch_records` before its linger
+    /// (a first load, a restart after an outage, a backfill) goes on taking records while they keep coming, up to
+    /// this many, so each mailbox's writes fill whole `$batch` calls (see the README, "Catching up").
+    pub max_catch_up_records: usize,
+    /// How long a catching-up unit may go on taking records.
+    pub catch_up_linger: Duration,
+    /// Whether an item seen for the first time may skip its lookup by tags in a mailbox checked clean (`clean`).
+    pub lookups: crate::clean::Lookups,
     /// First wait before a unit's transiently failed items are tried again.
     pub retry_backoff: Duration,
     /// Longest wait between such retries.
@@ -63,6 +71,13 @@ pub struct Config {
     /// Tests only: stop at crash windows. `None` in production.
     pub crash_hook: Option<CrashHook>,
 }
+
+/// The default [`Config::max_catch_up_records`]: a first load of a large municipality (about 26,000 events in
+/// 400 rooms) in one unit.
+pub const DEFAULT_MAX_CATCH_UP_RECORDS: usize = 50_000;
+
+/// The default [`Config::catch_up_linger`].
+pub const DEFAULT_CATCH_UP_LINGER: Duration = Duration::from_secs(3);
 
 /// The default [`Config::decline_comment`], in Norwegian and English.
 pub const DEFAULT_DECLINE_COMMENT: &str =
@@ -85,6 +100,9 @@ impl Config {
             graph,
             max_batch_records: 500,
             batch_linger: Duration::from_millis(50),
+            max_catch_up_records: DEFAULT_MAX_CATCH_UP_RECORDS,
+            catch_up_linger: DEFAULT_CATCH_UP_LINGER,
+            lookups: crate::clean::Lookups::default(),
             retry_backoff: Duration::from_millis(200),
             max_retry_backoff: Duration::from_secs(30),
             imports_enabled: false,
@@ -112,6 +130,9 @@ impl fmt::Debug for Config {
             .field("graph", &self.graph)
             .field("max_batch_records", &self.max_batch_records)
             .field("batch_linger", &self.batch_linger)
+            .field("max_catch_up_records", &self.max_catch_up_records)
+            .field("catch_up_linger", &self.catch_up_linger)
+            .field("lookups", &self.lookups)
             .field("imports_enabled", &self.imports_enabled)
             .field("import_bb_events", &self.import_bb_events)
             .field("record_import_conflicts", &self.record_import_conflicts)

@@ -19,6 +19,7 @@
 
 #![warn(missing_docs)]
 
+mod clean;
 mod config;
 mod conflicts;
 mod consumer;
@@ -45,7 +46,10 @@ use tokio_postgres::NoTls;
 use tracing::{info, warn};
 use vocabulary::topics::Topics;
 
-pub use config::{Config, CrashHook, CrashPoint, DEFAULT_DECLINE_COMMENT};
+pub use clean::Lookups;
+pub use config::{
+    Config, CrashHook, CrashPoint, DEFAULT_CATCH_UP_LINGER, DEFAULT_DECLINE_COMMENT, DEFAULT_MAX_CATCH_UP_RECORDS,
+};
 pub use content::event_for;
 pub use decline::{decline_pending, DeclineReport};
 pub use error::SinkError;
@@ -53,6 +57,7 @@ pub use identity::{first_transaction_id, next_transaction_id};
 
 use crate::consumer::SinkConsumer;
 use crate::unit::Ended;
+use crate::work::Source;
 
 /// A running sink's connections.
 pub(crate) struct Sink {
@@ -63,6 +68,8 @@ pub(crate) struct Sink {
     codec: AvroCodec,
     producer: RecordProducer,
     consumer: SinkConsumer,
+    /// Mailboxes checked for tagged events the mapping table does not know (see `clean`).
+    clean: clean::CleanMailboxes,
 }
 
 /// Runs the sink until `shutdown` completes (a unit in progress is abandoned uncommitted: it is replayed on the
@@ -92,6 +99,7 @@ async fn run_once(config: &Config, shutdown: impl Future<Output = ()>) -> Result
         graph: GraphClient::new(config.graph.clone())?,
         producer: RecordProducer::new(&config.kafka, codec.clone())?,
         consumer: subscribe(&config, &topics)?,
+        clean: clean::CleanMailboxes::default(),
         codec,
         db,
         topics,
@@ -127,6 +135,32 @@ fn subscribe(config: &Config, topics: &Topics) -> Result<SinkConsumer, SinkError
 }
 
 impl Sink {
+    /// The records of the next unit, `first` first: those arriving within `batch_linger`, up to
+    /// `max_batch_records`. A unit that fills up before its linger is catching up (a first load, a backlog): it
+    /// goes on taking records while they keep coming (no gap longer than `batch_linger`), up to
+    /// `max_catch_up_records` or `catch_up_linger`, so each mailbox's writes fill whole `$batch` calls. In steady
+    /// state a unit never fills, so latency stays that of the linger.
+    async fn fill_unit(&self, first: Source) -> Result<Vec<Source>, SinkError> {
+        let started = tokio::time::Instant::now();
+        let mut records = vec![first];
+        let linger_end = started + self.config.batch_linger;
+        while records.len() < self.config.max_batch_records.max(1) {
+            match tokio::time::timeout_at(linger_end, self.consumer.recv()).await {
+                Ok(record) => records.push(record?),
+                Err(_) => return Ok(records),
+            }
+        }
+        let catch_up_end = started + self.config.catch_up_linger;
+        while records.len() < self.config.max_catch_up_records {
+            let gap_end = (tokio::time::Instant::now() + self.config.batch_linger).min(catch_up_end);
+            match tokio::time::timeout_at(gap_end, self.consumer.recv()).await {
+                Ok(record) => records.push(record?),
+                Err(_) => break,
+            }
+        }
+        Ok(records)
+    }
+
     async fn serve(&mut self, shutdown: &mut (impl Future<Output = ()> + Unpin)) -> Result<(), SinkError> {
         let mut assignment = streams::AssignmentWatch::new(std::time::Instant::now(), streams::UNASSIGNED_REPORT_AFTER)
             .with_rejoin(self.config.kafka.rejoin_unassigned_after);
@@ -151,14 +185,7 @@ impl Sink {
                     continue;
                 }
             };
-            let mut records = vec![first];
-            let deadline = tokio::time::Instant::now() + self.config.batch_linger;
-            while records.len() < self.config.max_batch_records.max(1) {
-                match tokio::time::timeout_at(deadline, self.consumer.recv()).await {
-                    Ok(record) => records.push(record?),
-                    Err(_) => break,
-                }
-            }
+            let records = self.fill_unit(first).await?;
             if self.apply_unit(records, shutdown).await? == Ended::Interrupted {
                 info!("graph sink stopped inside a unit; it is replayed on the next start");
                 return Ok(());

@@ -129,22 +129,43 @@ pub async fn load(
     Ok(rows.iter().map(|row| (row.get("item_key"), row_of(row))).collect())
 }
 
-/// Records that a write is about to happen (`intent` = create, update or delete) with the transactionId the
-/// item's create uses. A create intent also makes the row `pending`: its event id is not known until the
-/// result is committed.
-pub async fn record_intent(
-    db: &impl GenericClient,
-    mailbox: &str,
-    item_key: &str,
-    identity: &RowIdentity,
-    intent: &str,
-    transaction_id: Uuid,
-) -> Result<(), SinkError> {
+/// An item about to be written: its row, the intent (`create`, `update` or `delete`) and the transactionId the
+/// item's create uses.
+#[derive(Debug, Clone, Copy)]
+pub struct Intent<'a> {
+    /// Room mailbox.
+    pub mailbox: &'a str,
+    /// Item key.
+    pub item_key: &'a str,
+    /// Identifying columns.
+    pub identity: &'a RowIdentity,
+    /// create, update or delete.
+    pub intent: &'a str,
+    /// transactionId of the item's create.
+    pub transaction_id: Uuid,
+}
+
+/// Records that writes are about to happen, in one statement (rows unique by mailbox and item key). A create
+/// intent also makes the row `pending`: its event id is not known until the result is committed.
+pub async fn record_intents(db: &impl GenericClient, intents: &[Intent<'_>]) -> Result<(), SinkError> {
+    if intents.is_empty() {
+        return Ok(());
+    }
+    let types: Vec<&str> = intents.iter().map(|i| i.identity.reservation_type.as_str()).collect();
+    let mailboxes: Vec<&str> = intents.iter().map(|i| i.mailbox).collect();
+    let keys: Vec<&str> = intents.iter().map(|i| i.item_key).collect();
+    let kinds: Vec<&str> = intents.iter().map(|i| i.intent).collect();
+    let ids: Vec<i32> = intents.iter().map(|i| i.identity.reservation_id).collect();
+    let resources: Vec<i32> = intents.iter().map(|i| i.identity.resource_id).collect();
+    let levels: Vec<i16> = intents.iter().map(|i| i.identity.priority_level).collect();
+    let transactions: Vec<Uuid> = intents.iter().map(|i| i.transaction_id).collect();
     db.execute(
         "insert into outlook_calendar_mapping as m
              (reservation_type, reservation_id, resource_id, outlook_item_id, priority_level, item_key,
               transaction_id, intent, intent_at, sync_status, attempts)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, now(), 'pending', 1)
+         select t, r, res, mb, p, k, tx, i, now(), 'pending', 1
+         from unnest($1::text[], $2::int4[], $3::int4[], $4::text[], $5::int2[], $6::text[], $7::uuid[], $8::text[])
+              as u(t, r, res, mb, p, k, tx, i)
          on conflict (outlook_item_id, item_key) do update set
              transaction_id = excluded.transaction_id,
              intent = excluded.intent,
@@ -155,61 +176,94 @@ pub async fn record_intent(
              -- a create replaces whatever event the row knew (it was deleted or vanished): forget it now, so a
              -- replay looks the new one up by its tags instead of updating the old id
              outlook_event_id = case when excluded.intent = 'create' then null else m.outlook_event_id end",
-        &[
-            &identity.reservation_type,
-            &identity.reservation_id,
-            &identity.resource_id,
-            &mailbox,
-            &identity.priority_level,
-            &item_key,
-            &transaction_id,
-            &intent,
-        ],
+        &[&types, &ids, &resources, &mailboxes, &levels, &keys, &transactions, &kinds],
     )
     .await
-    .map_err(SinkError::pg("recording an intent"))?;
+    .map_err(SinkError::pg("recording intents"))?;
     Ok(())
 }
 
-/// Commits the outcome of one item and clears its intent.
-pub async fn settle(
-    db: &impl GenericClient,
-    mailbox: &str,
-    item_key: &str,
-    identity: &RowIdentity,
-    transaction_id: Uuid,
-    settled: &Settled,
-) -> Result<(), SinkError> {
-    let (status, event_id, change_key, ical_uid, hash, error) = match settled {
-        Settled::Synced { event_id, change_key, ical_uid, content_hash } => (
-            "synced",
-            Some(event_id.as_str()),
-            change_key.as_deref(),
-            ical_uid.as_deref(),
-            Some(content_hash.as_str()),
-            None,
-        ),
-        Settled::Deleted => ("deleted", None, None, None, None, None),
-        Settled::Parked { content_hash, reason } => {
-            ("parked", None, None, None, content_hash.as_deref(), Some(reason.as_str()))
-        }
-    };
-    let parked = matches!(settled, Settled::Parked { .. });
+/// The outcome of one item to commit.
+#[derive(Debug, Clone, Copy)]
+pub struct Outcome<'a> {
+    /// Room mailbox.
+    pub mailbox: &'a str,
+    /// Item key.
+    pub item_key: &'a str,
+    /// Identifying columns.
+    pub identity: &'a RowIdentity,
+    /// transactionId of the item's current generation.
+    pub transaction_id: Uuid,
+    /// What happened.
+    pub settled: &'a Settled,
+}
+
+/// An optional text column.
+type Text<'a> = Option<&'a str>;
+
+/// Commits the outcomes of items and clears their intents, in one statement (rows unique by mailbox and item
+/// key). A parked update keeps the event it could not change.
+pub async fn settle_all(db: &impl GenericClient, outcomes: &[Outcome<'_>]) -> Result<(), SinkError> {
+    if outcomes.is_empty() {
+        return Ok(());
+    }
+    let n = outcomes.len();
+    let (mut status, mut event_id, mut change_key, mut ical_uid, mut hash, mut error) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for o in outcomes {
+        let (s, e, c, u, h, r): (&str, Text<'_>, Text<'_>, Text<'_>, Text<'_>, Text<'_>) = match o.settled {
+            Settled::Synced { event_id, change_key, ical_uid, content_hash } => (
+                "synced",
+                Some(event_id.as_str()),
+                change_key.as_deref(),
+                ical_uid.as_deref(),
+                Some(content_hash.as_str()),
+                None,
+            ),
+            Settled::Deleted => ("deleted", None, None, None, None, None),
+            Settled::Parked { content_hash, reason } => {
+                ("parked", None, None, None, content_hash.as_deref(), Some(reason.as_str()))
+            }
+        };
+        status.push(s);
+        event_id.push(e);
+        change_key.push(c);
+        ical_uid.push(u);
+        hash.push(h);
+        error.push(r);
+    }
+    let types: Vec<&str> = outcomes.iter().map(|o| o.identity.reservation_type.as_str()).collect();
+    let ids: Vec<i32> = outcomes.iter().map(|o| o.identity.reservation_id).collect();
+    let resources: Vec<i32> = outcomes.iter().map(|o| o.identity.resource_id).collect();
+    let mailboxes: Vec<&str> = outcomes.iter().map(|o| o.mailbox).collect();
+    let levels: Vec<i16> = outcomes.iter().map(|o| o.identity.priority_level).collect();
+    let keys: Vec<&str> = outcomes.iter().map(|o| o.item_key).collect();
+    let transactions: Vec<Uuid> = outcomes.iter().map(|o| o.transaction_id).collect();
     db.execute(
         "insert into outlook_calendar_mapping as m
              (reservation_type, reservation_id, resource_id, outlook_item_id, priority_level, item_key,
               transaction_id, outlook_event_id, change_key, ical_uid, content_hash, sync_status, error_message,
               intent, intent_at, last_sync_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'none', null, now())
+         select t, r, res, mb, p, k, tx, e, c, u, h, s, err, 'none', null, now()
+         from unnest($1::text[], $2::int4[], $3::int4[], $4::text[], $5::int2[], $6::text[], $7::uuid[],
+                     $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])
+              as u(t, r, res, mb, p, k, tx, e, c, u, h, s, err)
          on conflict (outlook_item_id, item_key) do update set
              reservation_type = excluded.reservation_type,
              reservation_id = excluded.reservation_id,
              resource_id = excluded.resource_id,
              priority_level = excluded.priority_level,
              transaction_id = excluded.transaction_id,
-             -- a parked update keeps the event it could not change
-             outlook_event_id = case when $14 then m.outlook_event_id else excluded.outlook_event_id end,
-             change_key = case when $14 then m.change_key else excluded.change_key end,
+             -- a parked update keeps the event it could not change (a parked row has no event id of its own)
+             outlook_event_id = case when excluded.sync_status = 'parked' then m.outlook_event_id
+                                     else excluded.outlook_event_id end,
+             change_key = case when excluded.sync_status = 'parked' then m.change_key else excluded.change_key end,
              ical_uid = coalesce(excluded.ical_uid, m.ical_uid),
              content_hash = excluded.content_hash,
              sync_status = excluded.sync_status,
@@ -219,23 +273,22 @@ pub async fn settle(
              last_sync_at = now(),
              updated_at = now()",
         &[
-            &identity.reservation_type,
-            &identity.reservation_id,
-            &identity.resource_id,
-            &mailbox,
-            &identity.priority_level,
-            &item_key,
-            &transaction_id,
+            &types,
+            &ids,
+            &resources,
+            &mailboxes,
+            &levels,
+            &keys,
+            &transactions,
             &event_id,
             &change_key,
             &ical_uid,
             &hash,
             &status,
             &error,
-            &parked,
         ],
     )
     .await
-    .map_err(SinkError::pg("settling a mapping row"))?;
+    .map_err(SinkError::pg("settling mapping rows"))?;
     Ok(())
 }

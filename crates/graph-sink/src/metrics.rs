@@ -7,6 +7,8 @@ pub const ITEMS_APPLIED: &str = "roomsync_graph_sink_items_total";
 pub const ITEMS_PARKED: &str = "roomsync_graph_sink_parked_total";
 /// Counter: transient item failures that will be retried.
 pub const ITEMS_RETRIED: &str = "roomsync_graph_sink_retries_total";
+/// Counter: items created without a lookup by tags first, their mailbox checked clean (see `clean`).
+pub const LOOKUPS_SKIPPED: &str = "roomsync_graph_sink_lookups_skipped_total";
 /// Counter: records skipped because PostgreSQL's offsets say they were applied already.
 pub const RECORDS_REPLAYED: &str = "roomsync_graph_sink_replayed_records_total";
 /// Counter: records written to the dead-letter topic.

@@ -3,6 +3,7 @@
 //! ```text
 //! records -> drop those below PostgreSQL's offsets -> decode -> latest record per item -> load mapping rows
 //!   -> rounds until every item is settled:
+//!        items seen for the first time in a mailbox with no unknown tagged event skip the lookup (`clean`)
 //!        lookups by tag ($batch per mailbox, mailboxes in parallel)
 //!        txn A: intents + transactionIds                     [crash here: replay repeats the same writes]
 //!        writes ($batch per mailbox, mailboxes in parallel)  [crash here: POST repeats with the same transactionId]
@@ -17,7 +18,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use futures::future::{join_all, try_join_all};
+use futures::future::join_all;
 use rand::Rng;
 use tracing::debug;
 use vocabulary::keys::split_room_item_key;
@@ -121,9 +122,11 @@ impl Sink {
         }
         let Decoded { latest, order, imports: import_records, mut letters } = self.decode(records).await?;
         let mut works = self.plan(order, latest).await?;
+        let planned = started.elapsed();
         if !self.rounds(&mut works, shutdown).await? {
             return Ok(Ended::Interrupted);
         }
+        let written = started.elapsed();
         for work in &works {
             if let (Some((Op::Park, _)), Some(kind)) = (&work.done, work.park_kind) {
                 let reason = match &work.done {
@@ -150,7 +153,14 @@ impl Sink {
             }
         }
         metrics::histogram!(crate::metrics::UNIT_SECONDS).record(started.elapsed().as_secs_f64());
-        debug!(items = works.len(), imports = import_records.len(), "unit committed");
+        debug!(
+            items = works.len(),
+            imports = import_records.len(),
+            planned_ms = planned.as_millis() as u64,
+            written_ms = written.as_millis() as u64,
+            committed_ms = started.elapsed().as_millis() as u64,
+            "unit committed"
+        );
         Ok(Ended::Committed)
     }
 
@@ -224,8 +234,13 @@ impl Sink {
                 }
             }
             round += 1;
+            let round_started = Instant::now();
             debug!(round, "unit round");
             let graph = self.graph.clone();
+            if self.config.lookups == crate::clean::Lookups::Checked {
+                let skipped = self.clean.skip_lookups(&graph, works).await;
+                debug!(round, skipped, ms = round_started.elapsed().as_millis() as u64, "lookups skipped");
+            }
             join_all(works.chunk_by_mut(|a, b| a.mailbox == b.mailbox).map(|items| {
                 let graph = graph.clone();
                 async move {
@@ -234,7 +249,10 @@ impl Sink {
                 }
             }))
             .await;
-            if self.announce(works).await? && self.config.crash_at(CrashPoint::AfterIntent) {
+            let found = round_started.elapsed();
+            let announced_any = self.announce(works).await?;
+            let announced = round_started.elapsed();
+            if announced_any && self.config.crash_at(CrashPoint::AfterIntent) {
                 return Err(SinkError::Crashed(CrashPoint::AfterIntent));
             }
             let writing = works.iter().any(|w| !w.is_done() && w.intent().is_some());
@@ -249,6 +267,13 @@ impl Sink {
             if writing && self.config.crash_at(CrashPoint::AfterGraph) {
                 return Err(SinkError::Crashed(CrashPoint::AfterGraph));
             }
+            debug!(
+                round,
+                found_ms = found.as_millis() as u64,
+                announced_ms = announced.as_millis() as u64,
+                ms = round_started.elapsed().as_millis() as u64,
+                "unit round done"
+            );
         }
         Ok(true)
     }
@@ -256,30 +281,34 @@ impl Sink {
     /// Txn A: commits the intent (and transactionId) of every item about to be written whose intent is not yet
     /// recorded. Returns whether anything was recorded.
     async fn announce(&mut self, works: &mut [Work]) -> Result<bool, SinkError> {
-        let pending: Vec<&mut Work> = works
-            .iter_mut()
-            .filter(|w| !w.is_done() && w.intent().is_some() && w.announced.as_ref() != Some(&w.step))
+        let pending: Vec<usize> = (0..works.len())
+            .filter(|&i| {
+                let w = &works[i];
+                !w.is_done() && w.intent().is_some() && w.identity.is_some() && w.announced.as_ref() != Some(&w.step)
+            })
             .collect();
         if pending.is_empty() {
             return Ok(false);
         }
+        let intents: Vec<mapping::Intent<'_>> = pending
+            .iter()
+            .filter_map(|&i| {
+                let work = &works[i];
+                Some(mapping::Intent {
+                    mailbox: &work.mailbox,
+                    item_key: &work.item_key,
+                    identity: work.identity.as_ref()?,
+                    intent: work.intent()?,
+                    transaction_id: work.transaction_id,
+                })
+            })
+            .collect();
         let tx = self.db.transaction().await.map_err(SinkError::pg("starting the intent transaction"))?;
-        // Sent together: tokio-postgres pipelines the statements over the one connection, in order.
-        let mut statements = Vec::new();
-        for work in pending {
-            let (Some(intent), Some(identity)) = (work.intent(), work.identity.as_ref()) else { continue };
-            statements.push(mapping::record_intent(
-                &tx,
-                &work.mailbox,
-                &work.item_key,
-                identity,
-                intent,
-                work.transaction_id,
-            ));
-            work.announced = Some(work.step.clone());
-        }
-        try_join_all(statements).await?;
+        mapping::record_intents(&tx, &intents).await?;
         tx.commit().await.map_err(SinkError::pg("committing intents"))?;
+        for i in pending {
+            works[i].announced = Some(works[i].step.clone());
+        }
         Ok(true)
     }
 
@@ -294,13 +323,20 @@ impl Sink {
         let import_bb_events = self.config.import_bb_events;
         let record_conflicts = self.config.record_import_conflicts;
         let tx = self.db.transaction().await.map_err(SinkError::pg("starting the result transaction"))?;
-        let settled = works.iter().filter_map(|work| match (&work.done, &work.identity) {
-            (Some((_, Some(settled))), Some(identity)) => {
-                Some(mapping::settle(&tx, &work.mailbox, &work.item_key, identity, work.transaction_id, settled))
-            }
-            _ => None,
-        });
-        try_join_all(settled).await?;
+        let outcomes: Vec<mapping::Outcome<'_>> = works
+            .iter()
+            .filter_map(|work| match (&work.done, &work.identity) {
+                (Some((_, Some(settled))), Some(identity)) => Some(mapping::Outcome {
+                    mailbox: &work.mailbox,
+                    item_key: &work.item_key,
+                    identity,
+                    transaction_id: work.transaction_id,
+                    settled,
+                }),
+                _ => None,
+            })
+            .collect();
+        mapping::settle_all(&tx, &outcomes).await?;
         for (import, _) in import_records {
             imports::apply(&tx, import, import_bb_events, record_conflicts).await?;
         }

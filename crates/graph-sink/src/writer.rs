@@ -28,7 +28,7 @@ use crate::work::{Op, Work};
 /// Percent-encodes a path segment or query value. RFC 3986 unreserved characters stay, and so does `@`
 /// (allowed in both), so a mailbox addressed by its SMTP address reads as itself: the emulator's throttling
 /// and request log key on the literal address, and Graph accepts both forms.
-fn encode(text: &str) -> String {
+pub(crate) fn encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
         if byte.is_ascii_alphanumeric() || b"-._~@".contains(&byte) {
@@ -40,7 +40,7 @@ fn encode(text: &str) -> String {
     out
 }
 
-fn events_path(mailbox: &str) -> String {
+pub(crate) fn events_path(mailbox: &str) -> String {
     format!("/users/{}/events", encode(mailbox))
 }
 
@@ -137,12 +137,19 @@ fn found(work: &mut Work, events: &[Event]) {
             }
         }
         (Some(event), false) => work.step = Step::Delete(event.id.clone().unwrap_or_default()),
-        (None, true) => {
-            let tx = create_transaction_id(&work.mailbox, &work.item_key, work.row.as_ref(), work.vanished);
-            work.transaction_id = tx;
-            work.step = Step::Create(tx);
-        }
-        (None, false) => work.deleted(),
+        (None, _) => nothing_tagged(work),
+    }
+}
+
+/// No event carries the item's tags: an upsert is created, a deletion is done.
+pub(crate) fn nothing_tagged(work: &mut Work) {
+    let upsert = work.desired.as_ref().is_some_and(|d| d.op == vocabulary::records::UpsertOrDelete::Upsert);
+    if upsert {
+        let tx = create_transaction_id(&work.mailbox, &work.item_key, work.row.as_ref(), work.vanished);
+        work.transaction_id = tx;
+        work.step = Step::Create(tx);
+    } else {
+        work.deleted();
     }
 }
 

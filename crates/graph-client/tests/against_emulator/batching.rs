@@ -4,7 +4,7 @@ use graph_client::{BatchRequest, ErrorClass, Event, GraphClient, Method};
 use graph_emulator::FaultConfig;
 
 use crate::events::meeting;
-use crate::tenant::{client_config, start, start_with, ROOM_A};
+use crate::tenant::{client_config, start, start_with, ROOM_A, ROOM_B};
 
 fn create(i: usize) -> BatchRequest {
     let at = |h: usize| format!("2030-03-{:02}T{:02}:00:00Z", 1 + i / 10, 8 + h + i % 10);
@@ -93,4 +93,27 @@ async fn malformed_batches_are_refused_with_400() {
         let response = t.http.post(&url).bearer_auth(&token).json(&body).send().await.expect("send");
         assert_eq!(response.status(), 400, "{body}");
     }
+}
+
+#[tokio::test]
+async fn requests_to_several_mailboxes_share_batches_without_splitting_a_mailbox_and_come_back_in_order() {
+    let t = start_with(|c| c.faults = FaultConfig { batch_shuffle: true, ..FaultConfig::default() }).await;
+    let get = |m: &str, i: usize| {
+        (m.to_owned(), BatchRequest::new(format!("{m}-{i}"), Method::GET, format!("/users/{m}/events?$top=1")))
+    };
+    // 12 + 12 requests: two calls of 12, since a mailbox is never split over two (one of 20 and one of 4 would be).
+    let mut requests: Vec<(String, BatchRequest)> = Vec::new();
+    for i in 0..12 {
+        requests.push(get(ROOM_A, i));
+        requests.push(get(ROOM_B, i));
+    }
+    let ids: Vec<String> = requests.iter().map(|(_, r)| r.id.clone()).collect();
+    let answers = t.client.batch_across(requests).await.expect("batch across mailboxes");
+    assert_eq!(answers.iter().map(|a| a.id.clone()).collect::<Vec<_>>(), ids);
+    assert!(answers.iter().all(|a| a.status == 200));
+    let log = t.emu.requests();
+    assert_eq!(log.iter().filter(|r| r.path == "/v1.0/$batch").count(), 2);
+
+    let too_many: Vec<(String, BatchRequest)> = (0..21).map(|i| get(ROOM_A, i)).collect();
+    assert!(t.client.batch_across(too_many).await.is_err(), "21 requests of one mailbox do not fit one call");
 }

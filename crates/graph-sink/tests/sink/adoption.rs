@@ -113,3 +113,51 @@ async fn a_tagged_event_moved_in_outlook_is_rewritten_not_adopted() -> Result<()
     assert_eq!(rows[0].change_key.as_deref(), events[0]["changeKey"].as_str());
     Ok(())
 }
+
+/// The GETs of the log that look one item up by its tags (they expand the tags), and those that check a whole
+/// calendar for tagged events (they select only ids).
+fn lookups(h: &Harness) -> (usize, usize) {
+    let log = h.emu.requests();
+    let gets = |part: &str| log.iter().filter(|r| r.method == "GET" && r.path.contains(part)).count();
+    (gets("$expand="), gets("$select=id"))
+}
+
+#[tokio::test]
+async fn items_seen_first_in_a_calendar_without_tagged_events_are_created_without_a_lookup_each() -> Result<()> {
+    let mut h = Harness::start().await?;
+    for id in 1..=12 {
+        h.send(&upsert(ROOM_A, ReservationKind::Event, id, "Quiz", 10, 8 + id as u32 % 10)).await?;
+    }
+    let (creates, _) = apply(&h).await?;
+    assert_eq!(creates, 12);
+    assert_eq!(h.events(ROOM_A).len(), 12);
+    // One check of the calendar (a GET per kind), no lookup per item.
+    assert_eq!(lookups(&h), (0, ReservationKind::ALL.len()));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_calendar_holding_the_php_integrations_events_keeps_its_lookups_and_adopts_them() -> Result<()> {
+    let mut h = Harness::start().await?;
+    let graph = h.graph();
+    graph
+        .create_event(ROOM_A, &existing("Old title", &[(BOOKING_SYSTEM_TYPE, "event"), (BOOKING_SYSTEM_ID, "42")]))
+        .await?;
+    h.send(&upsert(ROOM_A, ReservationKind::Event, 42, "New title", 10, 8)).await?;
+    h.send(&upsert(ROOM_A, ReservationKind::Event, 43, "Other", 11, 8)).await?;
+    let (creates, updates) = apply(&h).await?;
+    assert_eq!((creates, updates), (1, 1), "event 42 adopted and updated, event 43 created");
+    assert_eq!(h.events(ROOM_A).len(), 2);
+    assert_eq!(lookups(&h).0, 2, "each item looked up by its id");
+
+    // With lookups = "always" no calendar is checked.
+    let mut h = Harness::start().await?;
+    h.send(&upsert(ROOM_A, ReservationKind::Event, 1, "Quiz", 10, 8)).await?;
+    let mut config = h.config();
+    config.lookups = graph_sink::Lookups::Always;
+    let sink = h.spawn(config);
+    h.wait_applied().await?;
+    sink.stop().await?;
+    assert_eq!(lookups(&h), (1, 0));
+    Ok(())
+}

@@ -48,6 +48,8 @@ async fn run_with_crashes(
             crash
         }));
         config.max_batch_records = rng.lock().unwrap_or_else(PoisonError::into_inner).gen_range(1..8);
+        // Many small units, many crash windows: no catching up into one large unit.
+        config.max_catch_up_records = config.max_batch_records;
         let want = h.last_offset + 1;
         // Everything applied (the last crash came after the commit): start no sink that would leave its group
         // at once. A member leaving in the middle of its join can leave tansu 0.6's group coordinator stuck,
@@ -90,6 +92,7 @@ async fn run_with_aborts(h: &Harness, rng: &mut StdRng) -> Result<usize> {
         }
         let mut config = h.config();
         config.max_batch_records = rng.gen_range(1..8);
+        config.max_catch_up_records = config.max_batch_records;
         let running = h.spawn(config);
         // The crash moment itself is what is random here; nothing waits on it to synchronise.
         tokio::time::sleep(Duration::from_millis(rng.gen_range(50..1500))).await;
