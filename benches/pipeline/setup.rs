@@ -55,15 +55,13 @@ fn tenant(rooms: usize) -> TenantConfig {
     };
     tenant.rooms = (0..rooms)
         .map(|i| RoomConfig {
-            id: format!("00000000-0000-0000-0000-{:012}", 1000 + i),
-            email: mailbox(i),
-            display_name: format!("Bench room {i}"),
             capacity: Some(20),
             building: Some("Fjordvik idrettshall".into()),
-            floor_number: None,
-            room_list: None,
-            auto_accept: true,
-            allow_conflicts: false,
+            ..RoomConfig::new(
+                format!("00000000-0000-0000-0000-{:012}", 1000 + i),
+                mailbox(i),
+                format!("Bench room {i}"),
+            )
         })
         .collect();
     tenant

@@ -50,15 +50,13 @@ pub fn tenant(summary: &Summary, faults: FaultConfig) -> TenantConfig {
         .rooms
         .iter()
         .map(|room| RoomConfig {
-            id: format!("00000000-0000-0000-0000-{:012}", room.resource_id),
-            email: room.mailbox.clone(),
-            display_name: room.name.clone(),
             capacity: room.capacity.and_then(|c| u32::try_from(c).ok()),
             building: Some(room.building_name.clone()),
-            floor_number: None,
-            room_list: None,
-            auto_accept: true,
-            allow_conflicts: false,
+            ..RoomConfig::new(
+                format!("00000000-0000-0000-0000-{:012}", room.resource_id),
+                room.mailbox.clone(),
+                room.name.clone(),
+            )
         })
         .collect();
     tenant

@@ -71,6 +71,24 @@ pub struct RoomConfig {
     pub allow_conflicts: bool,
 }
 
+impl RoomConfig {
+    /// A room with the resource booking assistant's defaults (AutoAccept, no conflicts allowed) and no capacity,
+    /// building, floor or room list.
+    pub fn new(id: impl Into<String>, email: impl Into<String>, display_name: impl Into<String>) -> Self {
+        RoomConfig {
+            id: id.into(),
+            email: email.into(),
+            display_name: display_name.into(),
+            capacity: None,
+            building: None,
+            floor_number: None,
+            room_list: None,
+            auto_accept: true,
+            allow_conflicts: false,
+        }
+    }
+}
+
 /// One user mailbox.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]

@@ -16,7 +16,7 @@
 //! mailbox with no such event has none of them; events roomsync creates after the check all have rows. A
 //! restored database means a restart, which checks again.
 //!
-//! Assumptions (README, "Graph sink"): the PHP integration no longer writes to the room calendars once roomsync
+//! Assumptions (README, "Catching up: first load and backlogs"): the PHP integration no longer writes to the room calendars once roomsync
 //! runs, and it wrote BookingSystemType as roomsync does (`event`, `booking`, `allocation`). Where either may not
 //! hold, `lookups = "always"` keeps a lookup before every create.
 //!

@@ -12,7 +12,8 @@
 //! - PostgreSQL's `outlook_calendar_mapping` is the authority on what exists in Graph, and
 //!   `roomsync_consumer_offsets` on what has been applied; both move in one transaction per unit;
 //! - every create carries a deterministic transactionId recorded (as an intent) before the POST, and is preceded
-//!   by a lookup by tags, so no crash window can produce a second event for an item;
+//!   by a lookup by tags (or, for an item never tried, by a check that its calendar holds no tagged event the
+//!   table does not know: `clean`), so no crash window can produce a second event for an item;
 //! - an item whose content hash is already recorded is not written again; deletes treat 404 as done;
 //! - a definite Graph failure parks only its item (mapping status `parked`, dead letter, metric);
 //! - a conflict row is marked declined only after Graph took the decline or the event was already gone.

@@ -10,8 +10,10 @@
 //!         row deleted, no intent .................................. skip
 //!         otherwise ............................................... find by tags, then delete what is found
 //! ```
-//! Invariant: a create is only ever planned after a lookup by tags found nothing, so an event made by an
-//! interrupted earlier run, by the PHP integration or by another instance is adopted, not duplicated.
+//! Invariant: a create is only ever planned after a lookup by tags found nothing (or, for an item with no row,
+//! no intent and no failed write, after its calendar was checked to hold no tagged event at all: `clean`), so an
+//! event made by an interrupted earlier run, by the PHP integration or by another instance is adopted, not
+//! duplicated.
 
 use uuid::Uuid;
 use vocabulary::records::{DesiredItem, UpsertOrDelete};
