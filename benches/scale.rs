@@ -21,7 +21,6 @@ mod first_load;
 #[allow(dead_code)] // the reader's bench uses the rest
 #[path = "../crates/cdc-reader/benches/throughput/standins.rs"]
 mod standins;
-#[allow(dead_code)] // the pipeline tests use the rest
 #[path = "../tests/support/mod.rs"]
 mod support;
 

@@ -62,7 +62,7 @@ mod harness;
 mod oracle;
 #[path = "convergence/outlook.rs"]
 mod outlook;
-#[path = "convergence/process.rs"]
+#[path = "support/process.rs"]
 mod process;
 #[path = "convergence/run.rs"]
 mod run;

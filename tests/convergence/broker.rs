@@ -11,6 +11,8 @@ use anyhow::{bail, Context};
 use testkit::{unique_name, wait_until};
 use tokio::process::{Child, Command};
 
+use super::process::free_port;
+
 /// How long a (re)started broker may take to accept connections.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -37,12 +39,6 @@ pub fn tansu_binary() -> anyhow::Result<PathBuf> {
         "no tansu binary: set ROOMSYNC_TANSU, put tansu on PATH or run scripts/stack install (the chaos test runs \
          its own broker so it can restart it)",
     )
-}
-
-/// A free loopback port (bound and released; the test is the only one choosing ports this way for its processes).
-pub fn free_port() -> anyhow::Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
 }
 
 impl Broker {

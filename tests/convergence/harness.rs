@@ -21,7 +21,8 @@ use roomsync::config::Config;
 use testkit::{unique_name, TestDatabase};
 use tokio::sync::{mpsc, watch};
 
-use super::broker::{free_port, Broker};
+use super::broker::Broker;
+use super::process::free_port;
 use super::process::Process;
 
 /// The Graph source's fallback polling: lost notifications cost at most this long.

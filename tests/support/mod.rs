@@ -1,5 +1,7 @@
 //! What the whole-pipeline tests and the pipeline benchmark share (included with `mod support;`, and with
-//! `#[path]` from the benchmark).
+//! `#[path]` from the benchmark). Not every binary uses every part.
+
+#![allow(dead_code)]
 
 use roomsync::config::Config;
 use testkit::Stack;

@@ -33,6 +33,20 @@ pub enum SinkError {
     /// The Graph client could not be built.
     #[error(transparent)]
     Graph(#[from] graph_client::GraphError),
+    /// Another member moved a partition's offsets while this unit ran: it changed nothing (see `fence`), and the
+    /// sink starts again, joining its group anew.
+    #[error(
+        "fenced: the stored offset of {topic}[{partition}] moved away from {expected:?} while a unit ran; \
+         nothing of the unit was committed"
+    )]
+    Fenced {
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// The offset the unit started from.
+        expected: Option<i64>,
+    },
     /// The crash hook asked for a crash here (tests).
     #[error("simulated crash at {0:?}")]
     Crashed(CrashPoint),
@@ -47,7 +61,7 @@ impl SinkError {
     /// configuration to fix.
     pub fn is_transient(&self) -> bool {
         match self {
-            SinkError::Postgres { .. } | SinkError::Kafka { .. } => true,
+            SinkError::Postgres { .. } | SinkError::Kafka { .. } | SinkError::Fenced { .. } => true,
             SinkError::Stream(err) => err.is_transient(),
             SinkError::Graph(err) => err.classify().is_retryable(),
             SinkError::Crashed(_) => false,

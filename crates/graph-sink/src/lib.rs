@@ -28,6 +28,7 @@ mod content;
 mod deadletter;
 mod decline;
 mod error;
+mod fence;
 mod identity;
 mod imports;
 mod mapping;
@@ -54,6 +55,7 @@ pub use config::{
 pub use content::event_for;
 pub use decline::{decline_pending, DeclineReport};
 pub use error::SinkError;
+pub use fence::KEEPALIVE_SECONDS;
 pub use identity::{first_transaction_id, next_transaction_id};
 
 use crate::consumer::SinkConsumer;
@@ -90,6 +92,7 @@ async fn run_once(config: &Config, shutdown: impl Future<Output = ()>) -> Result
             warn!(error = %err, "postgres connection ended");
         }
     });
+    fence::keep_alive(&db).await?;
     let mut specs = vec![TopicSpec::of(&topics, topics.desired()), TopicSpec::of(&topics, topics.dead_letter())];
     if config.imports_enabled {
         specs.push(TopicSpec::of(&topics, topics.imports()));

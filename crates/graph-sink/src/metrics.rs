@@ -27,5 +27,7 @@ pub const DECLINES_FAILED: &str = "roomsync_graph_sink_decline_failures_total";
 /// Counter: events found or answered (transactionId de-duplication) with roomsync's tags but edited in Outlook
 /// meanwhile, so rewritten instead of being taken as written, by `op` (adopt, create).
 pub const EDITED_BEFORE_SETTLED: &str = "roomsync_graph_sink_edited_before_settled_total";
+/// Counter: units that waited for another member's unit of the same partitions (`fence`).
+pub const FENCE_WAITS: &str = "roomsync_graph_sink_fence_waits_total";
 /// Gauge: partitions of the sink's group (desired/imports) this instance is assigned.
 pub const ASSIGNED_PARTITIONS: &str = "roomsync_graph_sink_assigned_partitions";

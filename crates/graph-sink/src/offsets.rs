@@ -1,7 +1,7 @@
 //! Consumer offsets in PostgreSQL (`roomsync_consumer_offsets`), the only offsets the sink trusts.
 //!
 //! Invariants: the offsets move only in the transaction that commits the effects of the records before them,
-//! and never backwards; a record below the stored offset of its partition was applied already and is dropped
+//! only from the value the unit started from (`fence`), and never backwards; a record below the stored offset of its partition was applied already and is dropped
 //! (Kafka's own committed offsets are only a hint, sent after PostgreSQL's commit, so they are never ahead).
 //!
 //! Consumer groups follow the topic prefix (`<prefix>-graph-sink`); before they did, every deployment used
@@ -46,19 +46,33 @@ pub async fn load(
     Ok(out)
 }
 
-/// Moves the stored offsets forward to `next` (per partition, the offset after the last applied record).
-pub async fn store(db: &impl GenericClient, group: &str, next: &BTreeMap<Partition, i64>) -> Result<(), SinkError> {
-    for ((topic, partition), offset) in next {
-        db.execute(
-            "insert into roomsync_consumer_offsets (consumer_group, topic, partition, next_offset, updated_at)
-             values ($1, $2, $3, $4, now())
-             on conflict (consumer_group, topic, partition) do update set
-                 next_offset = greatest(roomsync_consumer_offsets.next_offset, excluded.next_offset),
-                 updated_at = now()",
-            &[&group, topic, partition, offset],
-        )
-        .await
-        .map_err(SinkError::pg("storing consumer offsets"))?;
+/// Moves the stored offsets from `started` (what the unit found when it began; absent: nothing stored) to `next`
+/// (per partition, the offset after the last applied record). A compare-and-set: if another member moved a
+/// partition's offsets meanwhile, nothing is stored and the unit is fenced (`fence`).
+pub async fn store(
+    db: &impl GenericClient,
+    group: &str,
+    started: &HashMap<Partition, i64>,
+    next: &BTreeMap<Partition, i64>,
+) -> Result<(), SinkError> {
+    for (partition, offset) in next {
+        let expected = started.get(partition).copied();
+        let (topic, number) = partition;
+        // A row of the legacy group only (`load`) is not this group's: inserting is right then.
+        let stored = db
+            .execute(
+                "insert into roomsync_consumer_offsets (consumer_group, topic, partition, next_offset, updated_at)
+                 values ($1, $2, $3, $4, now())
+                 on conflict (consumer_group, topic, partition) do update set
+                     next_offset = excluded.next_offset, updated_at = now()
+                 where roomsync_consumer_offsets.next_offset = $5",
+                &[&group, topic, number, offset, &expected],
+            )
+            .await
+            .map_err(SinkError::pg("storing consumer offsets"))?;
+        if stored == 0 {
+            return Err(SinkError::Fenced { topic: topic.clone(), partition: *number, expected });
+        }
     }
     Ok(())
 }

@@ -1,7 +1,8 @@
 //! One unit of work: a batch of records taken from Kafka, applied to Graph and committed to PostgreSQL.
 //!
 //! ```text
-//! records -> drop those below PostgreSQL's offsets -> decode -> latest record per item -> load mapping rows
+//! records -> lock their partitions (`fence`: no other member's unit of them runs meanwhile)
+//!   -> drop those below PostgreSQL's offsets -> decode -> latest record per item -> load mapping rows
 //!   -> rounds until every item is settled:
 //!        items seen for the first time in a mailbox with no unknown tagged event skip the lookup (`clean`)
 //!        lookups by tag ($batch per mailbox, mailboxes in parallel)
@@ -10,7 +11,8 @@
 //!        transient failures wait (jittered backoff) and go again
 //!   -> dead letters for parked items (acknowledged by Kafka)
 //!   -> txn B: results of every item + imports + offsets      [crash after: PostgreSQL already says it is done]
-//!   -> Kafka offset commit (a hint)
+//!      (offsets compare-and-set from the unit's start)
+//!   -> unlock -> Kafka offset commit (a hint)
 //! ```
 //! Invariant: the offsets in PostgreSQL move only in txn B, together with the results of every record below
 //! them; so a record is either applied and recorded, or will be replayed, and a replay never writes twice.
@@ -20,13 +22,14 @@ use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 use rand::Rng;
-use tracing::debug;
+use tracing::{debug, info};
 use vocabulary::keys::split_room_item_key;
 use vocabulary::records::DesiredItem;
 
 use crate::config::CrashPoint;
 use crate::deadletter;
 use crate::error::SinkError;
+use crate::fence;
 use crate::imports::{self, Import};
 use crate::mapping::{self, MappingRow};
 use crate::offsets::{self, Partition};
@@ -107,14 +110,59 @@ impl Sink {
         Ok(out)
     }
 
-    /// Applies `records` (in the order Kafka delivered them) and commits.
+    /// Applies `records` (in the order Kafka delivered them) and commits, holding the locks of their partitions
+    /// throughout (`fence`), so no other member's unit of the same partitions runs meanwhile.
     pub(crate) async fn apply_unit(
         &mut self,
         records: Vec<Source>,
         shutdown: &mut (impl std::future::Future<Output = ()> + Unpin),
     ) -> Result<Ended, SinkError> {
+        let mut partitions: Vec<Partition> = records.iter().map(|r| (r.topic.clone(), r.partition)).collect();
+        partitions.sort();
+        partitions.dedup();
+        if !self.lock(&partitions, shutdown).await? {
+            return Ok(Ended::Interrupted);
+        }
+        // On an error the sink drops its session, and the locks with it.
+        let ended = self.apply_locked(records, &partitions, shutdown).await?;
+        fence::unlock(&self.db).await?;
+        Ok(ended)
+    }
+
+    /// Takes the locks of `partitions`, waiting while another member's unit holds one. `false`: shutdown came
+    /// first.
+    async fn lock(
+        &mut self,
+        partitions: &[Partition],
+        shutdown: &mut (impl std::future::Future<Output = ()> + Unpin),
+    ) -> Result<bool, SinkError> {
+        let mut waited = false;
+        loop {
+            let group = self.config.consumer_group.clone();
+            let locked = tokio::select! {
+                locked = fence::try_lock(&mut self.db, &group, partitions) => locked?,
+                () = &mut *shutdown => return Ok(false),
+            };
+            if locked {
+                return Ok(true);
+            }
+            if !waited {
+                waited = true;
+                metrics::counter!(crate::metrics::FENCE_WAITS).increment(1);
+                info!(?partitions, "another member is applying a unit of the same partitions; waiting for it");
+            }
+        }
+    }
+
+    async fn apply_locked(
+        &mut self,
+        records: Vec<Source>,
+        partitions: &[Partition],
+        shutdown: &mut (impl std::future::Future<Output = ()> + Unpin),
+    ) -> Result<Ended, SinkError> {
         let started = Instant::now();
-        let Some(records) = self.position(records).await? else { return Ok(Ended::Committed) };
+        let stored = offsets::load(&self.db, &self.config.consumer_group, partitions).await?;
+        let Some(records) = self.position(records, &stored) else { return Ok(Ended::Committed) };
         let mut next: BTreeMap<Partition, i64> = BTreeMap::new();
         for r in &records {
             let slot = next.entry((r.topic.clone(), r.partition)).or_insert(0);
@@ -138,7 +186,7 @@ impl Sink {
             }
         }
         deadletter::send(&self.producer, &self.topics.dead_letter(), &letters).await?;
-        self.commit(&works, &import_records, &next).await?;
+        self.commit(&works, &import_records, &stored, &next).await?;
         if self.config.crash_at(CrashPoint::AfterCommit) {
             return Err(SinkError::Crashed(CrashPoint::AfterCommit));
         }
@@ -164,13 +212,9 @@ impl Sink {
         Ok(Ended::Committed)
     }
 
-    /// Drops records PostgreSQL says were applied (another member may have moved a partition on while this one
-    /// was reassigned). `None`: nothing left.
-    async fn position(&mut self, records: Vec<Source>) -> Result<Option<Vec<Source>>, SinkError> {
-        let mut partitions: Vec<Partition> = records.iter().map(|r| (r.topic.clone(), r.partition)).collect();
-        partitions.sort();
-        partitions.dedup();
-        let stored = offsets::load(&self.db, &self.config.consumer_group, &partitions).await?;
+    /// Drops records PostgreSQL says were applied (another member moved their partition on, or this one holds
+    /// records of a partition it was reassigned). `None`: nothing left.
+    fn position(&self, records: Vec<Source>, stored: &HashMap<Partition, i64>) -> Option<Vec<Source>> {
         let before = records.len();
         let kept: Vec<Source> = records
             .into_iter()
@@ -180,7 +224,7 @@ impl Sink {
         if replayed > 0 {
             metrics::counter!(crate::metrics::RECORDS_REPLAYED).increment(replayed as u64);
         }
-        Ok((!kept.is_empty()).then_some(kept))
+        (!kept.is_empty()).then_some(kept)
     }
 
     /// Builds the work items with their mapping rows.
@@ -317,6 +361,7 @@ impl Sink {
         &mut self,
         works: &[Work],
         import_records: &[(Import, Source)],
+        started: &HashMap<Partition, i64>,
         next: &BTreeMap<Partition, i64>,
     ) -> Result<(), SinkError> {
         let group = self.config.consumer_group.clone();
@@ -340,7 +385,7 @@ impl Sink {
         for (import, _) in import_records {
             imports::apply(&tx, import, import_bb_events, record_conflicts).await?;
         }
-        offsets::store(&tx, &group, next).await?;
+        offsets::store(&tx, &group, started, next).await?;
         tx.commit().await.map_err(SinkError::pg("committing results and offsets"))?;
         Ok(())
     }

@@ -67,3 +67,51 @@ async fn a_sink_whose_group_has_no_offsets_takes_those_of_the_group_every_deploy
     assert_eq!(own, 3, "from then on under its own group");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unit_whose_offsets_another_member_moved_meanwhile_commits_nothing() -> Result<()> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    use graph_sink::CrashPoint;
+
+    let mut h = Harness::start().await?;
+    for i in 0..2 {
+        h.send(&upsert(ROOM_A, ReservationKind::Event, i, &format!("e{i}"), 1 + i as u32, 8)).await?;
+    }
+    // While the unit of records 0 and 1 writes to Graph, another member (one the partition locks could not stop:
+    // its session was lost) stores offset 1 for the partition.
+    let (url, group, topic) = (h.db.url().to_owned(), h.group.clone(), h.topics.desired());
+    let moved = Arc::new(AtomicBool::new(false));
+    let mut config = h.config();
+    config.crash_hook = Some(Arc::new(move |point: CrashPoint| {
+        if point == CrashPoint::AfterGraph && !moved.swap(true, Ordering::SeqCst) {
+            let (url, group, topic) = (url.clone(), group.clone(), topic.clone());
+            let other_member = std::thread::spawn(move || -> Result<()> {
+                tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async move {
+                    let (db, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+                    tokio::spawn(connection);
+                    db.execute(
+                        "insert into roomsync_consumer_offsets (consumer_group, topic, partition, next_offset)
+                         values ($1, $2, 0, 1)",
+                        &[&group, &topic],
+                    )
+                    .await?;
+                    Ok(())
+                })
+            });
+            other_member.join().expect("the other member's thread").expect("the other member's offsets");
+        }
+        false
+    }));
+    let sink = h.spawn(config);
+    h.wait_applied().await?;
+    sink.stop().await?;
+    let rows = h.rows(ROOM_A).await?;
+    let intents: Vec<(&str, &str, &str)> =
+        rows.iter().map(|r| (r.item_key.as_str(), r.status.as_str(), r.intent.as_str())).collect();
+    // The fenced unit committed nothing: record 0's create is still only announced (the other member owns its
+    // result). The sink started again from offset 1 and settled record 1 (found by its tags, adopted).
+    assert_eq!(intents, [("event:0", "pending", "create"), ("event:1", "synced", "none")], "{rows:#?}");
+    Ok(())
+}

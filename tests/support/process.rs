@@ -8,14 +8,19 @@
 //! ```
 //! Invariant: at most one incarnation runs at a time, and a killed one is reaped before the next starts, so the
 //! restart meets exactly what a supervisor's restart after a crash would meet.
+//!
+//! A process can also be frozen (SIGSTOP) and thawed (SIGCONT): a VM paused by its host, a process stalled in
+//! swap, the zombie that still holds its connections while the rest of the world moves on without it.
+//! Shared by the test binaries that run the binary (`#[path = "support/process.rs"] mod process;`); not every
+//! one uses every part.
+
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use tokio::process::{Child, Command};
-
-use super::broker::free_port;
 
 /// How long a started process may take to answer on its admin API.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -93,6 +98,26 @@ impl Process {
         Ok(())
     }
 
+    /// Freezes the process (SIGSTOP): it keeps its sockets and locks but runs no code until [`Process::thaw`].
+    pub fn freeze(&self) -> anyhow::Result<()> {
+        self.signal(libc::SIGSTOP)
+    }
+
+    /// Lets a frozen process run on (SIGCONT) from exactly where it stopped.
+    pub fn thaw(&self) -> anyhow::Result<()> {
+        self.signal(libc::SIGCONT)
+    }
+
+    fn signal(&self, signal: libc::c_int) -> anyhow::Result<()> {
+        let pid = self.child.as_ref().and_then(Child::id).context("roomsync is not running")?;
+        let pid = libc::pid_t::try_from(pid)?;
+        // SAFETY: kill(2) on our own child's pid, which is not reaped while `self.child` holds it.
+        if unsafe { libc::kill(pid, signal) } != 0 {
+            bail!("signal {signal} to {pid}: {}", std::io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
     /// Starts the same command again.
     pub async fn restart(&mut self) -> anyhow::Result<()> {
         if self.child.is_some() {
@@ -150,6 +175,12 @@ impl Process {
     pub fn log_path(&self) -> &Path {
         &self.log
     }
+}
+
+/// A free TCP port on the loopback interface (free when asked; taken by whoever binds it first).
+pub fn free_port() -> anyhow::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
 }
 
 /// The sum of the samples of `name` in a Prometheus text exposition.
