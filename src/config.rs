@@ -120,6 +120,11 @@ pub struct GraphSinkConfig {
     /// How long a catching-up unit may go on taking records.
     #[serde(with = "humantime_serde")]
     pub catch_up_linger: Duration,
+    /// How long a unit's items may go on failing transiently (a Graph outage, a throttling storm) before the unit
+    /// is abandoned uncommitted and the instance rejoins its group, so whichever instance owns the partitions
+    /// then applies it anew.
+    #[serde(with = "humantime_serde")]
+    pub unit_retry_limit: Duration,
     /// `checked`: an item seen for the first time skips its lookup by tags in a room calendar checked to hold no
     /// tagged event roomsync does not know; `always`: look up before every create.
     pub lookups: graph_sink::Lookups,
@@ -136,10 +141,11 @@ impl Default for GraphSinkConfig {
             imports_enabled: true,
             import_bb_events: false,
             record_import_conflicts: true,
-            max_batch_records: 500,
-            batch_linger: Duration::from_millis(50),
+            max_batch_records: graph_sink::DEFAULT_MAX_BATCH_RECORDS,
+            batch_linger: graph_sink::DEFAULT_BATCH_LINGER,
             max_catch_up_records: graph_sink::DEFAULT_MAX_CATCH_UP_RECORDS,
             catch_up_linger: graph_sink::DEFAULT_CATCH_UP_LINGER,
+            unit_retry_limit: graph_sink::DEFAULT_UNIT_RETRY_LIMIT,
             lookups: graph_sink::Lookups::default(),
             decline_interval: Duration::from_secs(10),
             decline_comment: graph_sink::DEFAULT_DECLINE_COMMENT.to_owned(),

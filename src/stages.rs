@@ -167,6 +167,7 @@ pub fn graph_sink(config: &Config) -> anyhow::Result<graph_sink::Config> {
     sink.batch_linger = config.graph_sink.batch_linger;
     sink.max_catch_up_records = config.graph_sink.max_catch_up_records;
     sink.catch_up_linger = config.graph_sink.catch_up_linger;
+    sink.unit_retry_limit = config.graph_sink.unit_retry_limit;
     sink.lookups = config.graph_sink.lookups;
     sink.decline_interval = config.graph_sink.decline_interval;
     sink.decline_comment = config.graph_sink.decline_comment.clone();

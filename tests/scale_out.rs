@@ -1,6 +1,6 @@
 //! Several `roomsync` instances sharing the work (issue #14), with the real binary as child processes.
 //!
-//! The hazard: a member that stalls in the middle of a unit (a VM paused by its host, a process stuck in swap)
+//! Fencing. The hazard: a member that stalls in the middle of a unit (a VM paused by its host, a process stuck in swap)
 //! loses its partitions to another member when its Kafka session ends, but still holds its records and its
 //! connections. When it runs on, it finishes the unit it started, while its successor has applied newer records of
 //! the same partition. Nothing in Kafka stops it; the graph sink's fencing must.
@@ -11,6 +11,9 @@
 //!  B either applies v2 at once (no fencing) or waits for A's unit (fencing) -> SIGCONT A
 //!  end: the room calendar and the mapping row hold v2, whatever order the two units ran in
 //! ```
+//!
+//! Liveness: a unit that takes longer than `max.poll.interval.ms` (a throttling storm) keeps its member in the
+//! group, and a unit that keeps failing longer than `graph_sink.unit_retry_limit` is abandoned and applied again.
 
 mod support;
 
@@ -99,59 +102,123 @@ fn events(emu: &Emulator) -> Vec<(String, String)> {
         .collect()
 }
 
+/// One test's world: a database with roomsync's tables, the Graph emulator, a topic prefix, and the environment
+/// that makes `roomsync run --stage graph-sink` use them.
+struct World {
+    /// Kept for the test's lifetime.
+    _db: TestDatabase,
+    pg: Client,
+    emu: Emulator,
+    topics: Topics,
+    producer: RecordProducer,
+    env: Vec<(String, String)>,
+    group: String,
+    logs: std::path::PathBuf,
+}
+
+impl World {
+    /// Each Graph request takes `latency_ms`; `extra` settings go on top of the pipeline's.
+    async fn start(name: &str, latency_ms: u64, extra: &[(&str, String)]) -> anyhow::Result<World> {
+        let stack = Stack::from_env();
+        let db = TestDatabase::create().await?;
+        let mut pg = db.connect().await?;
+        migrations::apply(&mut pg).await?;
+        let (emu, graph_url) = graph(latency_ms).await?;
+        let name = unique_name(name);
+        let topics = Topics::new(name.clone());
+        let kafka = KafkaSettings::new(stack.kafka.clone());
+        ensure_topics(&kafka, &[TopicSpec::of(&topics, topics.desired())]).await?;
+        let producer = RecordProducer::new(&kafka, AvroCodec::new(RegistryClient::new(&stack.registry_url)))?;
+        let env = support::pipeline_env(db.url(), &stack.kafka, &graph_url, &name, extra);
+        let config = roomsync::config::Config::load_with_env(None, env.clone())?;
+        let group = roomsync::stages::graph_sink(&config)?.consumer_group;
+        let logs = std::env::temp_dir().join(&name);
+        std::fs::create_dir_all(&logs)?;
+        Ok(World { _db: db, pg, emu, topics, producer, env, group, logs })
+    }
+
+    /// Starts a `roomsync run --stage graph-sink` process logging to `<logs>/<name>.log`.
+    async fn sink(&self, name: &str) -> anyhow::Result<Process> {
+        Process::start(&["run", "--stage", "graph-sink"], self.env.clone(), &self.logs.join(format!("{name}.log")))
+            .await
+    }
+
+    /// Sends a desired record; returns its offset.
+    async fn send(&self, item: DesiredItem) -> anyhow::Result<i64> {
+        let key = format!("{}/{}", item.mailbox, item.item_key);
+        let (_, offset) = self.producer.send(&self.topics.desired(), &key, Some(0), Some(&item)).await?;
+        Ok(offset)
+    }
+
+    /// Whether PostgreSQL's offsets say the record at `offset` was applied.
+    async fn applied(&self, offset: i64) -> anyhow::Result<bool> {
+        Ok(stored_offset(&self.pg, &self.group, &self.topics.desired()).await?.is_some_and(|next| next > offset))
+    }
+}
+
+/// A session timeout of 6 s (Kafka's default is 45 s), so a frozen or evicted member is noticed quickly.
+fn short_sessions() -> Vec<(&'static str, String)> {
+    vec![("ROOMSYNC__KAFKA__PROPERTIES__session.timeout.ms", "6000".to_owned())]
+}
+
+/// The value of one labelled sample of a metric in a process's exposition (0 when absent).
+async fn sample(process: &Process, name: &str, label: &str) -> anyhow::Result<f64> {
+    let (_, text) = process.get("/metrics").await?;
+    Ok(text
+        .lines()
+        .filter(|line| line.starts_with(name) && line.contains(label))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum())
+}
+
+/// Seconds between the first and the last request the emulator refused with `status`.
+fn refused_for(emu: &Emulator, status: u16) -> f64 {
+    let times: Vec<chrono::DateTime<chrono::FixedOffset>> = emu
+        .requests()
+        .iter()
+        .filter(|r| r.status == status)
+        .filter_map(|r| chrono::DateTime::parse_from_rfc3339(&r.timestamp).ok())
+        .collect();
+    match (times.iter().min(), times.iter().max()) {
+        (Some(first), Some(last)) => (*last - *first).as_seconds_f64(),
+        _ => 0.0,
+    }
+}
+
+/// Every Graph request fails with 503 while on.
+fn storm(emu: &Emulator, on: bool) {
+    let mut faults = emu.faults();
+    faults.random_error_rate = if on { 1.0 } else { 0.0 };
+    faults.random_error_statuses = vec![503];
+    emu.set_faults(faults);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_frozen_inside_a_unit_never_overwrites_what_its_successor_applied() -> anyhow::Result<()> {
-    let stack = Stack::from_env();
-    let db = TestDatabase::create().await?;
-    let mut pg = db.connect().await?;
-    migrations::apply(&mut pg).await?;
     // Each request takes 2 s, so the test sees the unit between its intent and its result.
-    let (emu, graph_url) = graph(2_000).await?;
-    let name = unique_name("fence");
-    let topics = Topics::new(name.clone());
-    let kafka = KafkaSettings::new(stack.kafka.clone());
-    ensure_topics(&kafka, &[TopicSpec::of(&topics, topics.desired())]).await?;
-    let producer = RecordProducer::new(&kafka, AvroCodec::new(RegistryClient::new(&stack.registry_url)))?;
-    let send = |item: DesiredItem| {
-        let (producer, topic) = (&producer, topics.desired());
-        async move {
-            let key = format!("{}/{}", item.mailbox, item.item_key);
-            let (_, offset) = producer.send(&topic, &key, Some(0), Some(&item)).await?;
-            anyhow::Ok(offset)
-        }
-    };
-    // A frozen member's session ends after 6 s (Kafka's default is 45 s).
-    let extra = [("ROOMSYNC__KAFKA__PROPERTIES__session.timeout.ms", "6000".to_owned())];
-    let env = support::pipeline_env(db.url(), &stack.kafka, &graph_url, &name, &extra);
-    let config = roomsync::config::Config::load_with_env(None, env.clone())?;
-    let group = roomsync::stages::graph_sink(&config)?.consumer_group;
-    let logs = std::env::temp_dir().join(unique_name("scale_out"));
-    std::fs::create_dir_all(&logs)?;
-    let sink = ["run", "--stage", "graph-sink"];
-
-    let a = Process::start(&sink, env.clone(), &logs.join("a.log")).await?;
-    let v0 = send(version("v0", 9)).await?;
-    wait_until("sink A to apply v0", Duration::from_secs(60), || async {
-        Ok(stored_offset(&pg, &group, &topics.desired()).await?.filter(|next| *next > v0))
-    })
-    .await
-    .with_context(|| a.log_tail(30))?;
+    let world = World::start("fence", 2_000, &short_sessions()).await?;
+    let (pg, emu) = (&world.pg, &world.emu);
+    let a = world.sink("a").await?;
+    let v0 = world.send(version("v0", 9)).await?;
+    wait_until("sink A to apply v0", Duration::from_secs(60), || async { Ok(world.applied(v0).await?.then_some(())) })
+        .await
+        .with_context(|| a.log_tail(30))?;
 
     // v1: once A has announced its PATCH (txn A), freeze it, in the middle of its unit.
-    send(version("v1", 10)).await?;
+    world.send(version("v1", 10)).await?;
     wait_until("sink A to announce the update to v1", Duration::from_secs(30), || async {
-        Ok(row(&pg).await?.filter(|(_, _, intent)| intent == "update"))
+        Ok(row(pg).await?.filter(|(_, _, intent)| intent == "update"))
     })
     .await?;
     a.freeze()?;
-    let v2 = send(version("v2", 11)).await?;
-    let mut b = Process::start(&sink, env.clone(), &logs.join("b.log")).await?;
+    let v2 = world.send(version("v2", 11)).await?;
+    let mut b = world.sink("b").await?;
 
     // B takes the partition once A's session has ended. Without fencing it applies v2 at once; with fencing it
     // waits for A's unit. Either is observable without a clock.
     let successor = wait_until("sink B to apply v2 or wait for A's unit", Duration::from_secs(90), || async {
-        let applied = stored_offset(&pg, &group, &topics.desired()).await?.is_some_and(|next| next > v2);
-        Ok((applied || waiting_for_a_unit(&pg).await?).then_some(applied))
+        let applied = world.applied(v2).await?;
+        Ok((applied || waiting_for_a_unit(pg).await?).then_some(applied))
     })
     .await
     .with_context(|| b.log_tail(30))?;
@@ -166,10 +233,9 @@ async fn a_member_frozen_inside_a_unit_never_overwrites_what_its_successor_appli
     .with_context(|| a.log_tail(30))?;
     let want = version("v2", 11).content_hash;
     let settled = wait_until("the calendar and the mapping row to hold v2", Duration::from_secs(60), || async {
-        let applied = stored_offset(&pg, &group, &topics.desired()).await?.is_some_and(|next| next > v2);
-        let row = row(&pg).await?;
-        let events = events(&emu);
-        let done = applied
+        let row = row(pg).await?;
+        let events = events(emu);
+        let done = world.applied(v2).await?
             && matches!(&row, Some((Some(hash), Some(change_key), intent))
                 if *hash == want && intent == "none" && events == [("v2".to_owned(), change_key.clone())]);
         Ok(done.then_some(()))
@@ -178,12 +244,88 @@ async fn a_member_frozen_inside_a_unit_never_overwrites_what_its_successor_appli
     if let Err(err) = settled {
         anyhow::bail!(
             "{err}: calendar {:?}, mapping row {:?}\n--- A ---\n{}\n--- B ---\n{}",
-            events(&emu),
-            row(&pg).await?,
+            events(emu),
+            row(pg).await?,
             a.log_tail(20),
             b.log_tail(20)
         );
     }
     b.check_alive()?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unit_longer_than_the_poll_interval_keeps_its_member_in_the_group() -> anyhow::Result<()> {
+    // librdkafka evicts a member that does not poll for 7 s; the storm holds the unit for longer than that.
+    let mut extra = short_sessions();
+    extra.push(("ROOMSYNC__KAFKA__PROPERTIES__max.poll.interval.ms", "7000".to_owned()));
+    let world = World::start("liveness", 0, &extra).await?;
+    let mut sink = world.sink("sink").await?;
+    wait_until("the sink to be assigned its partitions", Duration::from_secs(60), || async {
+        Ok((sample(&sink, "roomsync_graph_sink_rebalances_total", "kind=\"assign\"").await? >= 1.0).then_some(()))
+    })
+    .await
+    .with_context(|| sink.log_tail(30))?;
+    storm(&world.emu, true);
+    let offset = world.send(version("v0", 9)).await?;
+    wait_until("Graph to have refused the sink's unit for 12 s", Duration::from_secs(60), || async {
+        Ok((refused_for(&world.emu, 503) >= 12.0).then_some(()))
+    })
+    .await?;
+    storm(&world.emu, false);
+    wait_until("the sink to apply the record", Duration::from_secs(60), || async {
+        Ok(world.applied(offset).await?.then_some(()))
+    })
+    .await
+    .with_context(|| sink.log_tail(30))?;
+    // A member evicted during the unit finds out at its next poll: the next record comes only after that.
+    let next = world.send(upsert(ROOM, ReservationKind::Event, 4712, "after the storm", 16, 9)).await?;
+    wait_until("the sink to apply the next record", Duration::from_secs(60), || async {
+        Ok(world.applied(next).await?.then_some(()))
+    })
+    .await
+    .with_context(|| sink.log_tail(30))?;
+
+    let revoked = sample(&sink, "roomsync_graph_sink_rebalances_total", "kind=\"revoke\"").await?;
+    let assigned = sample(&sink, "roomsync_graph_sink_rebalances_total", "kind=\"assign\"").await?;
+    let restarts = sink.metric("roomsync_stage_restarts_total").await?;
+    assert_eq!(
+        (revoked, assigned, restarts),
+        (0.0, 1.0, 0.0),
+        "the member stayed in its group through the storm: no revoke, no second assignment, no restart\n{}",
+        sink.log_tail(30)
+    );
+    assert_eq!(events(&world.emu).len(), 2);
+    sink.check_alive()?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unit_failing_longer_than_its_retry_limit_is_abandoned_and_applied_again() -> anyhow::Result<()> {
+    let mut extra = short_sessions();
+    extra.push(("ROOMSYNC__GRAPH_SINK__UNIT_RETRY_LIMIT", "2s".to_owned()));
+    let world = World::start("abandon", 0, &extra).await?;
+    let mut sink = world.sink("sink").await?;
+    storm(&world.emu, true);
+    let offset = world.send(version("v0", 9)).await?;
+    wait_until("the sink to abandon the unit", Duration::from_secs(60), || async {
+        Ok((sink.metric("roomsync_graph_sink_units_abandoned_total").await? >= 1.0).then_some(()))
+    })
+    .await
+    .with_context(|| sink.log_tail(30))?;
+    assert!(!world.applied(offset).await?, "an abandoned unit commits nothing");
+    storm(&world.emu, false);
+    wait_until("the rejoined sink to apply the record", Duration::from_secs(60), || async {
+        Ok(world.applied(offset).await?.then_some(()))
+    })
+    .await
+    .with_context(|| sink.log_tail(30))?;
+    let subjects: Vec<String> = events(&world.emu).into_iter().map(|(subject, _)| subject).collect();
+    assert_eq!(subjects, ["v0"]);
+    assert_eq!(
+        row(&world.pg).await?.map(|(hash, _, intent)| (hash, intent)),
+        Some((Some("v0-15-9".into()), "none".into()))
+    );
+    sink.check_alive()?;
     Ok(())
 }

@@ -55,6 +55,10 @@ pub struct Config {
     pub retry_backoff: Duration,
     /// Longest wait between such retries.
     pub max_retry_backoff: Duration,
+    /// How long a unit's items may go on failing transiently (counted from the first failure) before the unit is
+    /// abandoned uncommitted and the member rejoins its group, so that whichever member then owns the partitions
+    /// (this one again, alone) applies the records anew.
+    pub unit_retry_limit: Duration,
     /// Import Outlook-origin bookings from `<prefix>.sync.imports` (mapping rows).
     pub imports_enabled: bool,
     /// With imports enabled, also create a `bb_event` (with resource link and date) per import.
@@ -72,12 +76,22 @@ pub struct Config {
     pub crash_hook: Option<CrashHook>,
 }
 
+/// The default [`Config::max_batch_records`].
+pub const DEFAULT_MAX_BATCH_RECORDS: usize = 500;
+
+/// The default [`Config::batch_linger`].
+pub const DEFAULT_BATCH_LINGER: Duration = Duration::from_millis(50);
+
 /// The default [`Config::max_catch_up_records`]: a first load of a large municipality (about 26,000 events in
 /// 400 rooms) in one unit.
 pub const DEFAULT_MAX_CATCH_UP_RECORDS: usize = 50_000;
 
 /// The default [`Config::catch_up_linger`].
 pub const DEFAULT_CATCH_UP_LINGER: Duration = Duration::from_secs(3);
+
+/// The default [`Config::unit_retry_limit`]: a Graph outage or throttling storm shorter than this is ridden out
+/// inside the unit.
+pub const DEFAULT_UNIT_RETRY_LIMIT: Duration = Duration::from_secs(600);
 
 /// The default [`Config::decline_comment`], in Norwegian and English.
 pub const DEFAULT_DECLINE_COMMENT: &str =
@@ -98,13 +112,14 @@ impl Config {
             consumer_group: "roomsync-graph-sink".to_owned(),
             database_url: database_url.into(),
             graph,
-            max_batch_records: 500,
-            batch_linger: Duration::from_millis(50),
+            max_batch_records: DEFAULT_MAX_BATCH_RECORDS,
+            batch_linger: DEFAULT_BATCH_LINGER,
             max_catch_up_records: DEFAULT_MAX_CATCH_UP_RECORDS,
             catch_up_linger: DEFAULT_CATCH_UP_LINGER,
             lookups: crate::clean::Lookups::default(),
             retry_backoff: Duration::from_millis(200),
             max_retry_backoff: Duration::from_secs(30),
+            unit_retry_limit: DEFAULT_UNIT_RETRY_LIMIT,
             imports_enabled: false,
             import_bb_events: false,
             record_import_conflicts: true,
@@ -132,6 +147,7 @@ impl fmt::Debug for Config {
             .field("batch_linger", &self.batch_linger)
             .field("max_catch_up_records", &self.max_catch_up_records)
             .field("catch_up_linger", &self.catch_up_linger)
+            .field("unit_retry_limit", &self.unit_retry_limit)
             .field("lookups", &self.lookups)
             .field("imports_enabled", &self.imports_enabled)
             .field("import_bb_events", &self.import_bb_events)

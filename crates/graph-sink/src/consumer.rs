@@ -5,14 +5,24 @@
 //! beginning where PostgreSQL has none), so Kafka's own committed offsets never decide where the sink resumes:
 //! they are only a hint for lag monitoring, committed after PostgreSQL's. Records below PostgreSQL's offset that
 //! still arrive (another member moved them meanwhile) are dropped by the unit (see `offsets`).
+//!
+//! While a unit runs, the member stays in its group ([`SinkConsumer::hold`]): its partitions are paused (librdkafka
+//! drops what it fetched ahead and fetches again from the last record handed out once resumed) and a task keeps a
+//! `recv` pending, which serves rebalances and polls at least every half `max.poll.interval.ms`. So a unit that
+//! takes longer than that (a throttling storm, a large first load, a wait for another member's unit) does not get
+//! its member evicted. Records of partitions assigned meanwhile are kept for the next unit, and those partitions
+//! paused too.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use streams::KafkaSettings;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 use tokio_postgres::NoTls;
 use tracing::{info, warn};
 
@@ -57,6 +67,7 @@ impl ConsumerContext for PostgresPositions {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 let partitions: Vec<Partition> =
                     list.elements().iter().map(|e| (e.topic().to_owned(), e.partition())).collect();
+                ::metrics::counter!(crate::metrics::REBALANCES, "kind" => "assign").increment(1);
                 match self.stored(partitions.clone()) {
                     Ok(stored) => {
                         for partition in &partitions {
@@ -82,8 +93,15 @@ impl ConsumerContext for PostgresPositions {
                     consumer.assign(list)
                 }
             }
-            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS if cooperative => consumer.incremental_unassign(list),
-            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => consumer.unassign(),
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                ::metrics::counter!(crate::metrics::REBALANCES, "kind" => "revoke").increment(1);
+                info!(partitions = list.count(), "partitions revoked");
+                if cooperative {
+                    consumer.incremental_unassign(list)
+                } else {
+                    consumer.unassign()
+                }
+            }
             other => {
                 warn!(error = ?other, "rebalance error");
                 Ok(())
@@ -97,7 +115,50 @@ impl ConsumerContext for PostgresPositions {
 
 /// The sink's consumer.
 pub struct SinkConsumer {
-    consumer: StreamConsumer<PostgresPositions>,
+    consumer: Arc<StreamConsumer<PostgresPositions>>,
+}
+
+/// A consumer held in its group while a unit runs (see the module docs); [`Held::release`] ends it.
+pub struct Held {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<Vec<Source>>,
+    consumer: Arc<StreamConsumer<PostgresPositions>>,
+}
+
+impl Held {
+    /// Resumes the partitions and hands back the records that arrived meanwhile (partitions assigned during the
+    /// unit), in the order they came.
+    pub async fn release(self) -> Vec<Source> {
+        let _ = self.stop.send(());
+        let records = self.task.await.unwrap_or_default();
+        if let Ok(assignment) = self.consumer.assignment() {
+            if let Err(err) = self.consumer.resume(&assignment) {
+                warn!(error = %err, "resuming the partitions failed");
+            }
+        }
+        records
+    }
+}
+
+fn pause_all(consumer: &StreamConsumer<PostgresPositions>) {
+    match consumer.assignment() {
+        Ok(assignment) => {
+            if let Err(err) = consumer.pause(&assignment) {
+                warn!(error = %err, "pausing the partitions failed");
+            }
+        }
+        Err(err) => warn!(error = %err, "reading the assignment failed"),
+    }
+}
+
+fn source(message: &rdkafka::message::BorrowedMessage<'_>) -> Source {
+    Source {
+        topic: message.topic().to_owned(),
+        partition: message.partition(),
+        offset: message.offset(),
+        key: message.key().map(<[u8]>::to_vec),
+        value: message.payload().map(<[u8]>::to_vec),
+    }
 }
 
 impl SinkConsumer {
@@ -114,19 +175,39 @@ impl SinkConsumer {
             .create_with_context(positions)
             .map_err(|source| SinkError::Kafka { context: "creating the consumer", source })?;
         consumer.subscribe(topics).map_err(|source| SinkError::Kafka { context: "subscribing", source })?;
-        Ok(SinkConsumer { consumer })
+        Ok(SinkConsumer { consumer: Arc::new(consumer) })
     }
 
     /// The next record.
     pub async fn recv(&self) -> Result<Source, SinkError> {
         let message = self.consumer.recv().await.map_err(|source| SinkError::Kafka { context: "consuming", source })?;
-        Ok(Source {
-            topic: message.topic().to_owned(),
-            partition: message.partition(),
-            offset: message.offset(),
-            key: message.key().map(<[u8]>::to_vec),
-            value: message.payload().map(<[u8]>::to_vec),
-        })
+        Ok(source(&message))
+    }
+
+    /// Keeps the member in its group while a unit runs: pauses the assigned partitions and keeps a `recv` pending
+    /// until [`Held::release`].
+    pub fn hold(&self) -> Held {
+        pause_all(&self.consumer);
+        let (stop, mut stopped) = oneshot::channel();
+        let consumer = Arc::clone(&self.consumer);
+        let task = tokio::spawn(async move {
+            let mut arrived = Vec::new();
+            loop {
+                tokio::select! {
+                    _ = &mut stopped => return arrived,
+                    message = consumer.recv() => match message {
+                        Ok(message) => {
+                            // From a partition assigned during the unit: keep it, and pause that one too.
+                            arrived.push(source(&message));
+                            pause_all(&consumer);
+                        }
+                        // Errors also reach the next `recv` of the sink, which decides about them.
+                        Err(err) => warn!(error = %err, "consumer error while a unit runs"),
+                    },
+                }
+            }
+        });
+        Held { stop, task, consumer: Arc::clone(&self.consumer) }
     }
 
     /// How many partitions this member is assigned (0 when the assignment cannot be read).

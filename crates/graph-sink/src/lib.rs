@@ -50,7 +50,8 @@ use vocabulary::topics::Topics;
 
 pub use clean::Lookups;
 pub use config::{
-    Config, CrashHook, CrashPoint, DEFAULT_CATCH_UP_LINGER, DEFAULT_DECLINE_COMMENT, DEFAULT_MAX_CATCH_UP_RECORDS,
+    Config, CrashHook, CrashPoint, DEFAULT_BATCH_LINGER, DEFAULT_CATCH_UP_LINGER, DEFAULT_DECLINE_COMMENT,
+    DEFAULT_MAX_BATCH_RECORDS, DEFAULT_MAX_CATCH_UP_RECORDS, DEFAULT_UNIT_RETRY_LIMIT,
 };
 pub use content::event_for;
 pub use decline::{decline_pending, DeclineReport};
@@ -73,6 +74,8 @@ pub(crate) struct Sink {
     consumer: SinkConsumer,
     /// Mailboxes checked for tagged events the mapping table does not know (see `clean`).
     clean: clean::CleanMailboxes,
+    /// Records that arrived while a unit ran (partitions assigned meanwhile), for the next unit.
+    pending: std::collections::VecDeque<work::Source>,
 }
 
 /// Runs the sink until `shutdown` completes (a unit in progress is abandoned uncommitted: it is replayed on the
@@ -104,6 +107,7 @@ async fn run_once(config: &Config, shutdown: impl Future<Output = ()>) -> Result
         producer: RecordProducer::new(&config.kafka, codec.clone())?,
         consumer: subscribe(&config, &topics)?,
         clean: clean::CleanMailboxes::default(),
+        pending: Default::default(),
         codec,
         db,
         topics,
@@ -144,11 +148,15 @@ impl Sink {
     /// goes on taking records while they keep coming (no gap longer than `batch_linger`), up to
     /// `max_catch_up_records` or `catch_up_linger`, so each mailbox's writes fill whole `$batch` calls. In steady
     /// state a unit never fills, so latency stays that of the linger.
-    async fn fill_unit(&self, first: Source) -> Result<Vec<Source>, SinkError> {
+    async fn fill_unit(&mut self, first: Source) -> Result<Vec<Source>, SinkError> {
         let started = tokio::time::Instant::now();
         let mut records = vec![first];
         let linger_end = started + self.config.batch_linger;
         while records.len() < self.config.max_batch_records.max(1) {
+            if let Some(record) = self.pending.pop_front() {
+                records.push(record);
+                continue;
+            }
             match tokio::time::timeout_at(linger_end, self.consumer.recv()).await {
                 Ok(record) => records.push(record?),
                 Err(_) => return Ok(records),
@@ -156,6 +164,10 @@ impl Sink {
         }
         let catch_up_end = started + self.config.catch_up_linger;
         while records.len() < self.config.max_catch_up_records {
+            if let Some(record) = self.pending.pop_front() {
+                records.push(record);
+                continue;
+            }
             let gap_end = (tokio::time::Instant::now() + self.config.batch_linger).min(catch_up_end);
             match tokio::time::timeout_at(gap_end, self.consumer.recv()).await {
                 Ok(record) => records.push(record?),
@@ -170,29 +182,49 @@ impl Sink {
             .with_rejoin(self.config.kafka.rejoin_unassigned_after);
         let mut check = tokio::time::interval(std::time::Duration::from_secs(10));
         loop {
-            let first = tokio::select! {
-                record = self.consumer.recv() => record?,
-                () = &mut *shutdown => return Ok(()),
-                _ = check.tick() => {
-                    let assigned = self.consumer.assigned();
-                    ::metrics::gauge!(crate::metrics::ASSIGNED_PARTITIONS).set(assigned as f64);
-                    if let Some(idle) = assignment.observe(assigned, std::time::Instant::now()) {
-                        warn!(idle_seconds = idle.as_secs(), "the graph sink has no partition of its group: it \
-                            applies nothing (normal only while other instances hold every partition)");
+            let pending = self.pending.pop_front();
+            let first = if let Some(record) = pending {
+                record
+            } else {
+                tokio::select! {
+                    record = self.consumer.recv() => record?,
+                    () = &mut *shutdown => return Ok(()),
+                    _ = check.tick() => {
+                        let assigned = self.consumer.assigned();
+                        ::metrics::gauge!(crate::metrics::ASSIGNED_PARTITIONS).set(assigned as f64);
+                        if let Some(idle) = assignment.observe(assigned, std::time::Instant::now()) {
+                            warn!(idle_seconds = idle.as_secs(), "the graph sink has no partition of its group: it \
+                                applies nothing (normal only while other instances hold every partition)");
+                        }
+                        if let Some(idle) = assignment.rejoin_due(std::time::Instant::now()) {
+                            // A new consumer joins as a new member; the old one leaves the group as it is dropped.
+                            warn!(idle_seconds = idle.as_secs(), "the graph sink leaves its group to join again");
+                            self.consumer = subscribe(&self.config, &self.topics)?;
+                            assignment.joined(std::time::Instant::now());
+                        }
+                        continue;
                     }
-                    if let Some(idle) = assignment.rejoin_due(std::time::Instant::now()) {
-                        // A new consumer joins as a new member; the old one leaves the group as it is dropped.
-                        warn!(idle_seconds = idle.as_secs(), "the graph sink leaves its group to join again");
-                        self.consumer = subscribe(&self.config, &self.topics)?;
-                        assignment.joined(std::time::Instant::now());
-                    }
-                    continue;
                 }
             };
             let records = self.fill_unit(first).await?;
-            if self.apply_unit(records, shutdown).await? == Ended::Interrupted {
-                info!("graph sink stopped inside a unit; it is replayed on the next start");
-                return Ok(());
+            match self.apply_unit(records, shutdown).await? {
+                Ended::Committed => {}
+                Ended::Interrupted => {
+                    info!("graph sink stopped inside a unit; it is replayed on the next start");
+                    return Ok(());
+                }
+                Ended::Abandoned => {
+                    ::metrics::counter!(crate::metrics::UNITS_ABANDONED).increment(1);
+                    warn!(
+                        limit_seconds = self.config.unit_retry_limit.as_secs(),
+                        "a unit kept failing transiently; abandoned uncommitted, joining the group again so that \
+                         whichever member owns its partitions applies it"
+                    );
+                    // The new member is assigned at PostgreSQL's offsets; what arrived meanwhile comes again.
+                    self.pending.clear();
+                    self.consumer = subscribe(&self.config, &self.topics)?;
+                    assignment.joined(std::time::Instant::now());
+                }
             }
         }
     }

@@ -29,5 +29,10 @@ pub const DECLINES_FAILED: &str = "roomsync_graph_sink_decline_failures_total";
 pub const EDITED_BEFORE_SETTLED: &str = "roomsync_graph_sink_edited_before_settled_total";
 /// Counter: units that waited for another member's unit of the same partitions (`fence`).
 pub const FENCE_WAITS: &str = "roomsync_graph_sink_fence_waits_total";
+/// Counter: partition assignments and revocations of this member, by `kind` (assign, revoke).
+pub const REBALANCES: &str = "roomsync_graph_sink_rebalances_total";
+/// Counter: units abandoned after `unit_retry_limit` of transient failures, left to be retried by whichever
+/// member owns their partitions.
+pub const UNITS_ABANDONED: &str = "roomsync_graph_sink_units_abandoned_total";
 /// Gauge: partitions of the sink's group (desired/imports) this instance is assigned.
 pub const ASSIGNED_PARTITIONS: &str = "roomsync_graph_sink_assigned_partitions";

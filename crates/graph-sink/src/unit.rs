@@ -8,7 +8,8 @@
 //!        lookups by tag ($batch per mailbox, mailboxes in parallel)
 //!        txn A: intents + transactionIds                     [crash here: replay repeats the same writes]
 //!        writes ($batch per mailbox, mailboxes in parallel)  [crash here: POST repeats with the same transactionId]
-//!        transient failures wait (jittered backoff) and go again
+//!        transient failures wait (jittered backoff) and go again, for up to `unit_retry_limit`; then the unit is
+//!        abandoned uncommitted and its member rejoins its group
 //!   -> dead letters for parked items (acknowledged by Kafka)
 //!   -> txn B: results of every item + imports + offsets      [crash after: PostgreSQL already says it is done]
 //!      (offsets compare-and-set from the unit's start)
@@ -45,6 +46,20 @@ pub enum Ended {
     Committed,
     /// Shutdown came first: nothing of this unit was committed (it is replayed after a restart).
     Interrupted,
+    /// Items kept failing transiently for longer than `unit_retry_limit`: nothing of this unit was committed; the
+    /// member rejoins its group, and whichever member then owns the partitions applies the records again.
+    Abandoned,
+}
+
+/// How a unit's rounds ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Rounds {
+    /// Every item is settled.
+    Settled,
+    /// Shutdown came first.
+    Shutdown,
+    /// Transient failures went on for longer than `unit_retry_limit`.
+    GaveUp,
 }
 
 /// A unit's records, decoded and sorted.
@@ -120,12 +135,18 @@ impl Sink {
         let mut partitions: Vec<Partition> = records.iter().map(|r| (r.topic.clone(), r.partition)).collect();
         partitions.sort();
         partitions.dedup();
-        if !self.lock(&partitions, shutdown).await? {
-            return Ok(Ended::Interrupted);
-        }
-        // On an error the sink drops its session, and the locks with it.
-        let ended = self.apply_locked(records, &partitions, shutdown).await?;
-        fence::unlock(&self.db).await?;
+        // The member stays in its group however long the unit takes; on an error the sink drops its consumer.
+        let held = self.consumer.hold();
+        let ended = if self.lock(&partitions, shutdown).await? {
+            // On an error the sink drops its session, and the locks with it.
+            let ended = self.apply_locked(records, &partitions, shutdown).await?;
+            fence::unlock(&self.db).await?;
+            ended
+        } else {
+            Ended::Interrupted
+        };
+        let arrived = held.release().await;
+        self.pending.extend(arrived);
         Ok(ended)
     }
 
@@ -171,8 +192,10 @@ impl Sink {
         let Decoded { latest, order, imports: import_records, mut letters } = self.decode(records).await?;
         let mut works = self.plan(order, latest).await?;
         let planned = started.elapsed();
-        if !self.rounds(&mut works, shutdown).await? {
-            return Ok(Ended::Interrupted);
+        match self.rounds(&mut works, shutdown).await? {
+            Rounds::Settled => {}
+            Rounds::Shutdown => return Ok(Ended::Interrupted),
+            Rounds::GaveUp => return Ok(Ended::Abandoned),
         }
         let written = started.elapsed();
         for work in &works {
@@ -254,12 +277,14 @@ impl Sink {
         Ok(works)
     }
 
-    /// Rounds of lookups, intents and writes until every item is settled. `false`: shutdown came first.
+    /// Rounds of lookups, intents and writes until every item is settled, shutdown comes, or items have failed
+    /// transiently for longer than `unit_retry_limit` (counted from the first failure).
     async fn rounds(
         &mut self,
         works: &mut [Work],
         shutdown: &mut (impl std::future::Future<Output = ()> + Unpin),
-    ) -> Result<bool, SinkError> {
+    ) -> Result<Rounds, SinkError> {
+        let mut first_failure: Option<Instant> = None;
         let mut round = 0u32;
         let mut failed_rounds = 0u32;
         let failures = |works: &[Work]| works.iter().map(|w| w.failures).sum::<u32>();
@@ -270,11 +295,15 @@ impl Sink {
             if failures(works) > failed_before {
                 failed_before = failures(works);
                 failed_rounds += 1;
+                let failing_for = first_failure.get_or_insert_with(Instant::now).elapsed();
+                if failing_for >= self.config.unit_retry_limit {
+                    return Ok(Rounds::GaveUp);
+                }
                 let wait = self.backoff(failed_rounds);
                 debug!(round, wait_ms = wait.as_millis() as u64, "retrying items that failed transiently");
                 tokio::select! {
                     () = tokio::time::sleep(wait) => {}
-                    () = &mut *shutdown => return Ok(false),
+                    () = &mut *shutdown => return Ok(Rounds::Shutdown),
                 }
             }
             round += 1;
@@ -319,7 +348,7 @@ impl Sink {
                 "unit round done"
             );
         }
-        Ok(true)
+        Ok(Rounds::Settled)
     }
 
     /// Txn A: commits the intent (and transactionId) of every item about to be written whose intent is not yet
