@@ -329,3 +329,107 @@ async fn a_unit_failing_longer_than_its_retry_limit_is_abandoned_and_applied_aga
     sink.check_alive()?;
     Ok(())
 }
+
+/// Whether any record of `topic` (read from the beginning by `consumer`, which keeps what it read) holds `needle`.
+fn topic_holds(consumer: &rdkafka::consumer::BaseConsumer, seen: &mut Vec<Vec<u8>>, needle: &str) -> bool {
+    use rdkafka::message::Message;
+    while let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
+        seen.push(message.payload().unwrap_or_default().to_vec());
+    }
+    seen.iter().any(|payload| payload.windows(needle.len()).any(|w| w == needle.as_bytes()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_cdc_reader_acts_per_slot_and_a_standby_takes_over_when_it_dies() -> anyhow::Result<()> {
+    use rdkafka::consumer::Consumer;
+
+    let stack = Stack::from_env();
+    let db = TestDatabase::create().await?;
+    let pg = db.connect().await?;
+    migrations::apply(&mut db.connect().await?).await?;
+    let name = unique_name("standby");
+    let env = support::pipeline_env(db.url(), &stack.kafka, "http://127.0.0.1:9", &name, &[]);
+    let logs = std::env::temp_dir().join(&name);
+    std::fs::create_dir_all(&logs)?;
+    let cdc = ["run", "--stage", "cdc"];
+    let snapshot_marked = || async {
+        let row = pg
+            .query_opt("select obj_description(oid, 'pg_publication') from pg_publication where pubname = $1", &[&name])
+            .await?;
+        anyhow::Ok(row.and_then(|r| r.get::<_, Option<String>>(0)).is_some())
+    };
+
+    let slot_exists = || async {
+        Ok(pg.query_opt("select 1 from pg_replication_slots where slot_name = $1", &[&name]).await?.map(|_| ()))
+    };
+    let reset = || async {
+        wait_until("the slot to be dropped", Duration::from_secs(30), || async {
+            Ok(pg.execute("select pg_drop_replication_slot($1)", &[&name]).await.is_ok().then_some(()))
+        })
+        .await?;
+        pg.batch_execute(&format!("comment on publication \"{name}\" is null")).await?;
+        anyhow::Ok(())
+    };
+
+    // Reader A is frozen inside its first snapshot: its slot created (and inactive), the snapshot not yet marked
+    // complete. The snapshot takes about 0.1 s, so this may take a few attempts.
+    let mut a = Process::start(&cdc, env.clone(), &logs.join("a.log")).await?;
+    let mut attempt = 1;
+    loop {
+        testkit::wait_until_every(
+            "reader A to create its slot",
+            Duration::from_secs(60),
+            Duration::from_millis(1),
+            slot_exists,
+        )
+        .await
+        .with_context(|| a.log_tail(30))?;
+        a.freeze()?;
+        if !snapshot_marked().await? {
+            break;
+        }
+        anyhow::ensure!(attempt < 10, "reader A finished its snapshot before it could be frozen, {attempt} times");
+        attempt += 1;
+        a.kill().await?;
+        reset().await?;
+        a.restart().await?;
+    }
+
+    // B finds the slot inactive and its snapshot unmarked. It must stand by, not drop A's slot for a snapshot of
+    // its own.
+    let mut b = Process::start(&cdc, env.clone(), &logs.join("b.log")).await?;
+    let standing_by =
+        wait_until("reader B to stand by or take a snapshot of its own", Duration::from_secs(60), || async {
+            let standby = b.metric("roomsync_cdc_standby").await? == 1.0;
+            Ok((standby || snapshot_marked().await?).then_some(standby))
+        })
+        .await
+        .with_context(|| b.log_tail(30))?;
+    assert!(standing_by, "reader B dropped the slot of frozen reader A and took its own snapshot\n{}", b.log_tail(20));
+    a.thaw()?;
+    wait_until("reader A's snapshot", Duration::from_secs(60), || async { Ok(snapshot_marked().await?.then_some(())) })
+        .await
+        .with_context(|| a.log_tail(30))?;
+
+    // A dies; a change made afterwards reaches Kafka through B.
+    a.kill().await?;
+    let marker = format!("takeover {name}");
+    pg.execute("update bb_event set name = $1 where id = (select min(id) from bb_event)", &[&marker]).await?;
+    let consumer: rdkafka::consumer::BaseConsumer = KafkaSettings::new(stack.kafka.clone())
+        .client_config()
+        .set("group.id", unique_name("standby_check"))
+        .create()?;
+    let mut list = rdkafka::TopicPartitionList::new();
+    list.add_partition_offset(&format!("{name}.cdc.public.bb_event"), 0, rdkafka::Offset::Beginning)?;
+    consumer.assign(&list)?;
+    let mut seen = Vec::new();
+    wait_until("the change to reach Kafka through reader B", Duration::from_secs(90), || {
+        let found = topic_holds(&consumer, &mut seen, &marker);
+        async move { Ok(found.then_some(())) }
+    })
+    .await
+    .with_context(|| b.log_tail(30))?;
+    assert_eq!(b.metric("roomsync_cdc_standby").await?, 0.0, "B took the role over");
+    b.check_alive()?;
+    Ok(())
+}

@@ -99,6 +99,10 @@ async fn run_once(
     shutdown: &mut (impl Future<Output = ()> + Unpin),
 ) -> Result<(), CdcError> {
     let mut sql = setup::connect(config).await?;
+    // Nothing touches the publication or the slot before this reader holds the role (for as long as `sql` lives).
+    if !setup::take_role(&sql, config, shutdown).await? {
+        return Ok(());
+    }
     let shapes = setup::captured_tables(&sql, config).await?;
     setup::ensure_publication(&sql, config, &shapes).await?;
     let db: String = sql

@@ -298,8 +298,52 @@ pub async fn connect(config: &Config) -> Result<Client, CdcError> {
     Ok(client)
 }
 
-/// Session settings for both connections: values in pgoutput text and in the snapshot look the same.
-const SESSION_OPTIONS: &str = "-c TimeZone=UTC -c DateStyle=ISO -c extra_float_digits=3";
+/// Session settings for both connections: values in pgoutput text and in the snapshot look the same; and the
+/// server probes a silent client (10 s idle, then every 5 s, 3 misses), so a reader whose host vanished without
+/// closing its connections loses its role (see [`take_role`]) and its slot within 25 s.
+const SESSION_OPTIONS: &str = "-c TimeZone=UTC -c DateStyle=ISO -c extra_float_digits=3 \
+    -c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3";
+
+/// How often a reader standing by asks again for the role.
+pub const STANDBY_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Takes the reader's role for the slot: a session advisory lock on `client`'s session, held until that session
+/// ends. Exactly one reader per slot acts (creates, drops, snapshots, streams); any other instance of
+/// `roomsync run` with the same slot stands by here, asking every [`STANDBY_POLL`], and takes over once the
+/// active reader's session is gone (it stopped, crashed, or its host vanished: keepalives, see
+/// `SESSION_OPTIONS`). Without it, a second reader that starts while the first copies its snapshot finds the slot
+/// inactive and its snapshot unmarked, drops the slot and starts its own. `false`: shutdown came first.
+pub async fn take_role(
+    client: &Client,
+    config: &Config,
+    shutdown: &mut (impl std::future::Future<Output = ()> + Unpin),
+) -> Result<bool, CdcError> {
+    let name = format!("roomsync-cdc-reader/{}", config.slot);
+    let mut standing_by = false;
+    loop {
+        let taken: bool = client
+            .query_one("select pg_try_advisory_lock(hashtextextended($1, 0))", &[&name])
+            .await
+            .map_err(|e| CdcError::pg("taking the reader's role", e))?
+            .get(0);
+        if taken {
+            ::metrics::gauge!(crate::metrics::STANDBY).set(0.0);
+            if standing_by {
+                info!(slot = %config.slot, "the active reader is gone: taking over the slot");
+            }
+            return Ok(true);
+        }
+        if !standing_by {
+            standing_by = true;
+            ::metrics::gauge!(crate::metrics::STANDBY).set(1.0);
+            info!(slot = %config.slot, "another reader holds the slot: standing by to take over when it stops");
+        }
+        tokio::select! {
+            () = tokio::time::sleep(STANDBY_POLL) => {}
+            () = &mut *shutdown => return Ok(false),
+        }
+    }
+}
 
 /// Settings of the replication session.
 pub fn replication_config(config: &Config) -> Result<pgwire_replication::ReplicationConfig, CdcError> {
