@@ -400,7 +400,7 @@ async fn one_cdc_reader_acts_per_slot_and_a_standby_takes_over_when_it_dies() ->
     let mut b = Process::start(&cdc, env.clone(), &logs.join("b.log")).await?;
     let standing_by =
         wait_until("reader B to stand by or take a snapshot of its own", Duration::from_secs(60), || async {
-            let standby = b.metric("roomsync_cdc_standby").await? == 1.0;
+            let standby = b.metric("roomsync_stage_standby").await? == 1.0;
             Ok((standby || snapshot_marked().await?).then_some(standby))
         })
         .await
@@ -429,7 +429,76 @@ async fn one_cdc_reader_acts_per_slot_and_a_standby_takes_over_when_it_dies() ->
     })
     .await
     .with_context(|| b.log_tail(30))?;
-    assert_eq!(b.metric("roomsync_cdc_standby").await?, 0.0, "B took the role over");
+    assert_eq!(b.metric("roomsync_stage_standby").await?, 0.0, "B took the role over");
+    b.check_alive()?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_graph_source_acts_per_installation_and_a_standby_takes_over_when_it_dies() -> anyhow::Result<()> {
+    use rdkafka::consumer::Consumer;
+
+    let stack = Stack::from_env();
+    let db = TestDatabase::create().await?;
+    let mut pg = db.connect().await?;
+    migrations::apply(&mut pg).await?;
+    pg.batch_execute(include_str!("../fixtures/local/room_mappings.sql")).await?;
+    let (_emu, graph_url) = graph(0).await?;
+    let name = unique_name("source_standby");
+    let env = support::pipeline_env(db.url(), &stack.kafka, &graph_url, &name, &[]);
+    let logs = std::env::temp_dir().join(&name);
+    std::fs::create_dir_all(&logs)?;
+    let source = ["run", "--stage", "graph-source"];
+
+    // A watches every mapped room; its first rounds are done (the next poll is 5 minutes away, no webhooks).
+    let mut a = Process::start(&source, env.clone(), &logs.join("a.log")).await?;
+    wait_until("source A's first round of every room", Duration::from_secs(60), || async {
+        let rooms = a.metric("roomsync_graph_source_rooms_watched").await?;
+        let rounds = a.metric("roomsync_graph_source_rounds_total").await?;
+        Ok((rooms > 0.0 && rounds >= rooms).then_some(()))
+    })
+    .await
+    .with_context(|| a.log_tail(30))?;
+
+    // B stands by: no rounds of its own, so no duplicate reads, records or subscriptions.
+    let mut b = Process::start(&source, env.clone(), &logs.join("b.log")).await?;
+    let standing_by = wait_until("source B to stand by or start rounds", Duration::from_secs(60), || async {
+        let standby = b.metric("roomsync_stage_standby").await? == 1.0;
+        let rounds = b.metric("roomsync_graph_source_rounds_total").await?;
+        Ok((standby || rounds > 0.0).then_some(standby))
+    })
+    .await
+    .with_context(|| b.log_tail(30))?;
+    assert!(standing_by, "a second graph source watched the rooms too\n{}", b.log_tail(20));
+
+    // Someone books a room in Outlook; A will not look before 5 minutes. A dies, B takes over and reports it.
+    let subject = format!("booked in Outlook {name}");
+    let start = chrono::Utc::now() + chrono::TimeDelta::days(2);
+    let at = |t: chrono::DateTime<chrono::Utc>| serde_json::json!({"dateTime": t.format("%Y-%m-%dT%H:%M:%S").to_string(), "timeZone": "UTC"});
+    let body =
+        serde_json::json!({"subject": subject, "start": at(start), "end": at(start + chrono::TimeDelta::hours(1))});
+    let booked = reqwest::Client::new()
+        .post(format!("{graph_url}/_emulator/mailboxes/{ROOM}/bookings"))
+        .json(&body)
+        .send()
+        .await?;
+    anyhow::ensure!(booked.status().is_success(), "booking in the emulator: {}", booked.status());
+    a.kill().await?;
+    let consumer: rdkafka::consumer::BaseConsumer = KafkaSettings::new(stack.kafka.clone())
+        .client_config()
+        .set("group.id", unique_name("source_check"))
+        .create()?;
+    let mut list = rdkafka::TopicPartitionList::new();
+    list.add_partition_offset(&Topics::new(name.clone()).graph_events(), 0, rdkafka::Offset::Beginning)?;
+    consumer.assign(&list)?;
+    let mut seen = Vec::new();
+    wait_until("the Outlook booking to reach Kafka through source B", Duration::from_secs(90), || {
+        let found = topic_holds(&consumer, &mut seen, &subject);
+        async move { Ok(found.then_some(())) }
+    })
+    .await
+    .with_context(|| b.log_tail(30))?;
+    assert_eq!(b.metric("roomsync_stage_standby").await?, 0.0, "B took the role over");
     b.check_alive()?;
     Ok(())
 }

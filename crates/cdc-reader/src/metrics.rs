@@ -14,8 +14,6 @@ pub const LAG_SECONDS: &str = "roomsync_cdc_replication_lag_seconds";
 pub const CONFIRMED_LSN: &str = "roomsync_cdc_confirmed_lsn";
 /// Counter: reconnections after transient failures, label `cause` (postgres, kafka, encoder).
 pub const RECONNECTS: &str = "roomsync_cdc_reconnects_total";
-/// Gauge: 1 while this reader stands by because another one holds the slot's role (`setup::take_role`), else 0.
-pub const STANDBY: &str = "roomsync_cdc_standby";
 /// Counter: relation (schema) changes seen in the stream, label `table`.
 pub const RELATION_CHANGES: &str = "roomsync_cdc_relation_changes_total";
 /// Counter: backfills requested through the signal table, by `outcome` (done, failed).

@@ -287,7 +287,7 @@ pub async fn drop_slot(client: &Client, config: &Config) -> Result<(), CdcError>
 pub async fn connect(config: &Config) -> Result<Client, CdcError> {
     let mut pg: tokio_postgres::Config =
         config.database_url.parse().map_err(|e| CdcError::pg("parsing database_url", e))?;
-    pg.options(SESSION_OPTIONS).application_name("roomsync-cdc");
+    pg.options(&session_options()).application_name("roomsync-cdc");
     let (client, connection) =
         pg.connect(tokio_postgres::NoTls).await.map_err(|e| CdcError::pg("connecting to PostgreSQL", e))?;
     tokio::spawn(async move {
@@ -298,51 +298,29 @@ pub async fn connect(config: &Config) -> Result<Client, CdcError> {
     Ok(client)
 }
 
-/// Session settings for both connections: values in pgoutput text and in the snapshot look the same; and the
-/// server probes a silent client (10 s idle, then every 5 s, 3 misses), so a reader whose host vanished without
-/// closing its connections loses its role (see [`take_role`]) and its slot within 25 s.
-const SESSION_OPTIONS: &str = "-c TimeZone=UTC -c DateStyle=ISO -c extra_float_digits=3 \
-    -c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3";
+/// Session settings for both connections: values in pgoutput text and in the snapshot look the same.
+const SESSION_OPTIONS: &str = "-c TimeZone=UTC -c DateStyle=ISO -c extra_float_digits=3";
 
-/// How often a reader standing by asks again for the role.
-pub const STANDBY_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+/// Both connections also ask the server for TCP keepalives, so a reader whose host vanished without closing them
+/// loses its role (see [`take_role`]) and its slot within `supervision::role::KEEPALIVE_SECONDS`.
+fn session_options() -> String {
+    format!("{SESSION_OPTIONS} {}", supervision::role::keepalive_options())
+}
 
-/// Takes the reader's role for the slot: a session advisory lock on `client`'s session, held until that session
-/// ends. Exactly one reader per slot acts (creates, drops, snapshots, streams); any other instance of
-/// `roomsync run` with the same slot stands by here, asking every [`STANDBY_POLL`], and takes over once the
-/// active reader's session is gone (it stopped, crashed, or its host vanished: keepalives, see
-/// `SESSION_OPTIONS`). Without it, a second reader that starts while the first copies its snapshot finds the slot
-/// inactive and its snapshot unmarked, drops the slot and starts its own. `false`: shutdown came first.
+/// Takes the reader's role for the slot on `client`'s session (`supervision::role`): exactly one reader per slot
+/// acts (creates, drops, snapshots, streams); another instance of `roomsync run` with the same slot stands by
+/// here and takes over once the active reader's session is gone. Without it, a second reader that starts while
+/// the first copies its snapshot finds the slot inactive and its snapshot unmarked, drops the slot and starts its
+/// own. `false`: shutdown came first.
 pub async fn take_role(
     client: &Client,
     config: &Config,
     shutdown: &mut (impl std::future::Future<Output = ()> + Unpin),
 ) -> Result<bool, CdcError> {
-    let name = format!("roomsync-cdc-reader/{}", config.slot);
-    let mut standing_by = false;
-    loop {
-        let taken: bool = client
-            .query_one("select pg_try_advisory_lock(hashtextextended($1, 0))", &[&name])
-            .await
-            .map_err(|e| CdcError::pg("taking the reader's role", e))?
-            .get(0);
-        if taken {
-            ::metrics::gauge!(crate::metrics::STANDBY).set(0.0);
-            if standing_by {
-                info!(slot = %config.slot, "the active reader is gone: taking over the slot");
-            }
-            return Ok(true);
-        }
-        if !standing_by {
-            standing_by = true;
-            ::metrics::gauge!(crate::metrics::STANDBY).set(1.0);
-            info!(slot = %config.slot, "another reader holds the slot: standing by to take over when it stops");
-        }
-        tokio::select! {
-            () = tokio::time::sleep(STANDBY_POLL) => {}
-            () = &mut *shutdown => return Ok(false),
-        }
-    }
+    let role = format!("roomsync-cdc-reader/{}", config.slot);
+    supervision::role::take(client, "cdc", &role, shutdown)
+        .await
+        .map_err(|e| CdcError::pg("taking the reader's role", e))
 }
 
 /// Settings of the replication session.
@@ -370,7 +348,7 @@ pub fn replication_config(config: &Config) -> Result<pgwire_replication::Replica
     .with_port(port)
     .with_status_interval(config.status_interval)
     .with_wakeup_interval(config.status_interval)
-    .with_options(SESSION_OPTIONS)
+    .with_options(session_options())
     .with_application_name("roomsync-cdc"))
 }
 

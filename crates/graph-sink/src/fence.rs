@@ -35,24 +35,17 @@ use tokio_postgres::Client;
 use crate::error::SinkError;
 use crate::offsets::Partition;
 
-/// Seconds of silence before PostgreSQL probes a member's connection, between probes, and probes unanswered
-/// before it ends the session (the server's TCP keepalives on the sink's session).
-const KEEPALIVE: (u64, u64, u64) = (10, 5, 3);
-
 /// How long PostgreSQL takes at most to notice that a member's host vanished without closing its connection.
-pub const KEEPALIVE_SECONDS: u64 = KEEPALIVE.0 + KEEPALIVE.1 * KEEPALIVE.2;
+pub use supervision::role::KEEPALIVE_SECONDS;
 
 /// How long one attempt to take the locks waits before the unit looks at shutdown and its consumer again.
 pub const LOCK_WAIT: Duration = Duration::from_secs(1);
 
 /// Asks PostgreSQL to end this session (and drop its locks) when the peer stops answering keepalives.
 pub async fn keep_alive(db: &Client) -> Result<(), SinkError> {
-    let (idle, interval, count) = KEEPALIVE;
-    db.batch_execute(&format!(
-        "set tcp_keepalives_idle = {idle}; set tcp_keepalives_interval = {interval}; set tcp_keepalives_count = {count}"
-    ))
-    .await
-    .map_err(SinkError::pg("setting the session's keepalives"))
+    db.batch_execute(&supervision::role::keepalive_statements())
+        .await
+        .map_err(SinkError::pg("setting the session's keepalives"))
 }
 
 /// The lock names of `partitions` for `group`, sorted, so every member takes them in the same order.

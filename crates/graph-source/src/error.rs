@@ -33,6 +33,9 @@ pub enum Error {
     /// A required table is missing or has an unexpected shape.
     #[error("schema: {0}")]
     Schema(String),
+    /// The database session holding the installation's Graph-source role ended while it was active.
+    #[error("the graph source lost its role: its database session ended")]
+    RoleLost,
 }
 
 impl Error {
@@ -44,7 +47,7 @@ impl Error {
                 ErrorClass::Transient { .. } | ErrorClass::Throttled { .. } | ErrorClass::SyncStateGone
             ),
             Error::Kafka(err) => err.is_transient(),
-            Error::Database(_) => true,
+            Error::Database(_) | Error::RoleLost => true,
             Error::Listen { .. } | Error::Schema(_) | Error::Config(_) => false,
         }
     }
@@ -58,6 +61,7 @@ impl Error {
             Error::Listen { .. } => "listen",
             Error::Schema(_) => "schema",
             Error::Config(_) => "config",
+            Error::RoleLost => "role_lost",
         }
     }
 }

@@ -44,26 +44,92 @@ pub use room::Rooms;
 pub use subscription::{LifecycleCommand, SubscriptionBook};
 pub use webhook::{webhook_router, WebhookState};
 
-/// Runs the Graph source until `shutdown` completes; binds the webhook listener when webhooks are configured.
+/// Runs the Graph source until `shutdown` completes. One instance per installation (topic prefix) is active
+/// (`supervision::role`); others stand by and take over when its database session ends. The webhook listener is
+/// bound only while active, so a load balancer in front of several instances finds the active one.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
     config.validate()?;
-    let listener = match &config.webhook {
-        Some(webhook) => Some(
-            TcpListener::bind(webhook.listen).await.map_err(|source| Error::Listen { addr: webhook.listen, source })?,
-        ),
-        None => None,
-    };
-    run_with_listener(config, listener, shutdown).await
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let Some(role) = Role::take(&config, &mut shutdown).await? else { return Ok(()) };
+        let listener = match &config.webhook {
+            Some(webhook) => Some(
+                TcpListener::bind(webhook.listen)
+                    .await
+                    .map_err(|source| Error::Listen { addr: webhook.listen, source })?,
+            ),
+            None => None,
+        };
+        if active(&config, listener, role, &mut shutdown).await? == Ended::Shutdown {
+            return Ok(());
+        }
+    }
 }
 
 /// Like [`run`], with the webhook listener bound by the caller (tests bind 127.0.0.1:0). The listener is used
-/// only when `config.webhook` is set.
+/// only when `config.webhook` is set. Losing the role ends it with [`Error::RoleLost`] (the listener cannot be
+/// bound again).
 pub async fn run_with_listener(
     config: Config,
     listener: Option<TcpListener>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
     config.validate()?;
+    let mut shutdown = std::pin::pin!(shutdown);
+    let Some(role) = Role::take(&config, &mut shutdown).await? else { return Ok(()) };
+    match active(&config, listener, role, &mut shutdown).await? {
+        Ended::Shutdown => Ok(()),
+        Ended::RoleLost => Err(Error::RoleLost),
+    }
+}
+
+/// How an active period ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Ended {
+    Shutdown,
+    /// The session holding the role ended (a database restart, a network failure): another instance may be
+    /// active now.
+    RoleLost,
+}
+
+/// The installation's Graph-source role, held by a database session of its own.
+struct Role {
+    _session: tokio_postgres::Client,
+    connection: tokio::task::JoinHandle<()>,
+}
+
+impl Role {
+    /// Waits for the role (`None`: shutdown came first).
+    async fn take(config: &Config, shutdown: &mut (impl Future<Output = ()> + Unpin)) -> Result<Option<Role>, Error> {
+        let mut settings: tokio_postgres::Config = config.database_url.parse()?;
+        settings.options(&supervision::role::keepalive_options()).application_name("roomsync-graph-source");
+        let (session, connection) = settings.connect(tokio_postgres::NoTls).await?;
+        let connection = tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::warn!(error = %error, "the graph source's role session ended");
+            }
+        });
+        let role = format!("roomsync-graph-source/{}", config.topic_prefix);
+        if supervision::role::take(&session, "graph-source", &role, shutdown).await? {
+            Ok(Some(Role { _session: session, connection }))
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Completes when the session holding the role has ended.
+    async fn lost(&mut self) {
+        let _ = (&mut self.connection).await;
+    }
+}
+
+/// The active Graph source, until shutdown or until its role is lost.
+async fn active(
+    config: &Config,
+    listener: Option<TcpListener>,
+    mut role: Role,
+    shutdown: &mut (impl Future<Output = ()> + Unpin),
+) -> Result<Ended, Error> {
     let store = store::Store::new(&config.database_url);
     store.check_schema().await?;
     let topics = Topics::new(&config.topic_prefix);
@@ -127,11 +193,20 @@ pub async fn run_with_listener(
         tasks.push(tokio::spawn(manager.run(received, cancel.child_token())));
     }
 
-    shutdown.await;
-    info!("graph source stopping");
+    let ended = tokio::select! {
+        () = &mut *shutdown => Ended::Shutdown,
+        () = role.lost() => Ended::RoleLost,
+    };
+    match ended {
+        Ended::Shutdown => info!("graph source stopping"),
+        Ended::RoleLost => tracing::warn!(
+            "the graph source lost its role (database session ended): stopping its \
+            rooms and standing by"
+        ),
+    }
     cancel.cancel();
     for task in tasks {
         let _ = task.await;
     }
-    Ok(())
+    Ok(ended)
 }

@@ -14,6 +14,8 @@
 
 #![warn(missing_docs)]
 
+pub mod role;
+
 use std::fmt::Display;
 use std::future::Future;
 use std::time::Duration;
