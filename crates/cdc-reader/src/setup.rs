@@ -287,7 +287,7 @@ pub async fn drop_slot(client: &Client, config: &Config) -> Result<(), CdcError>
 pub async fn connect(config: &Config) -> Result<Client, CdcError> {
     let mut pg: tokio_postgres::Config =
         config.database_url.parse().map_err(|e| CdcError::pg("parsing database_url", e))?;
-    pg.options(&session_options()).application_name("roomsync-cdc");
+    pg.options(session_options()).application_name("roomsync-cdc");
     let (client, connection) =
         pg.connect(tokio_postgres::NoTls).await.map_err(|e| CdcError::pg("connecting to PostgreSQL", e))?;
     tokio::spawn(async move {

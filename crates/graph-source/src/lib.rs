@@ -102,7 +102,7 @@ impl Role {
     /// Waits for the role (`None`: shutdown came first).
     async fn take(config: &Config, shutdown: &mut (impl Future<Output = ()> + Unpin)) -> Result<Option<Role>, Error> {
         let mut settings: tokio_postgres::Config = config.database_url.parse()?;
-        settings.options(&supervision::role::keepalive_options()).application_name("roomsync-graph-source");
+        settings.options(supervision::role::keepalive_options()).application_name("roomsync-graph-source");
         let (session, connection) = settings.connect(tokio_postgres::NoTls).await?;
         let connection = tokio::spawn(async move {
             if let Err(error) = connection.await {
