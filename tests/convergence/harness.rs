@@ -1,9 +1,10 @@
 //! The system under test: the in-process Graph emulator, the test's own broker, and the four stages, each a
 //! real `roomsync run --stage <stage>` process run by a supervisor that restarts it when it exits or is killed,
-//! as a process supervisor (systemd, Kubernetes) would.
+//! as a process supervisor (systemd, Kubernetes) would. With several instances (issue #14) every stage runs that
+//! many processes, sharing its consumer groups over the partitions or standing by for its role.
 //!
 //! ```text
-//!  supervisor(stage) --spawns--> roomsync run --stage <stage>   (stderr: $TMPDIR/<name>-<stage>.log)
+//!  supervisor(stage, i) --spawns--> roomsync run --stage <stage>   (stderr: $TMPDIR/<name>-<stage>-<i>.log)
 //!        ^   | kill: SIGKILL (no shutdown code runs); crash: every stage's process at once, the whole deployment
 //!        +---+ exit or kill -> wait -> start again (same config, same slot, same consumer groups)
 //! ```
@@ -51,6 +52,8 @@ enum Command {
 struct Supervisor {
     stage: Stage,
     commands: mpsc::Sender<Command>,
+    /// Kill commands sent to this stage's supervisors so far; the next one goes to instance `kills % n`.
+    kills: Arc<std::sync::atomic::AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -183,9 +186,10 @@ async fn supervise(mut process: Process, stage: Stage, mut commands: mpsc::Recei
 }
 
 impl Harness {
-    /// Starts the emulator, the broker and every stage on a fresh copy of the booking database; `prepare` runs
-    /// on the database before any stage starts.
-    pub async fn start(prepare: &str) -> anyhow::Result<Harness> {
+    /// Starts the emulator, the broker and `instances` processes of every stage on a fresh copy of the booking
+    /// database; `prepare` runs on the database before any stage starts. With more than one instance the topics
+    /// get 6 partitions and consumer sessions time out after 6 s, so a killed member's partitions move on soon.
+    pub async fn start(prepare: &str, instances: usize) -> anyhow::Result<Harness> {
         let db = booking_database(prepare).await?;
         let graph = GraphServer::start().await?;
         let (emu, graph_url) = (graph.emu.clone(), graph.url.clone());
@@ -200,26 +204,37 @@ impl Harness {
             // can report, an event roomsync created and somebody deleted between two delta rounds (F11).
             ("ROOMSYNC__RECONCILE__INTERVAL", "1m".to_owned()),
         ]);
+        if instances > 1 {
+            extra.extend([
+                ("ROOMSYNC__KAFKA__PARTITIONS", "6".to_owned()),
+                ("ROOMSYNC__KAFKA__PROPERTIES__session.timeout.ms", "6000".to_owned()),
+            ]);
+        }
         let env = crate::support::pipeline_env(db.url(), &broker.bootstrap(), &graph_url, &name, &extra);
         let config = crate::support::pipeline_config(db.url(), &broker.bootstrap(), &graph_url, &name, &extra)?;
         let logs = StageLogs::default();
         let mut supervisors = Vec::new();
         for stage in Stage::ALL {
-            let log = std::env::temp_dir().join(format!("{name}-{}.log", stage.name()));
-            let process = Process::start(&["run", "--stage", stage.name()], env.clone(), &log).await?;
-            let (commands, receiver) = mpsc::channel(4);
-            let task = tokio::spawn(supervise(process, stage, receiver, logs.clone()));
-            supervisors.push(Supervisor { stage, commands, task });
+            let kills = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            for instance in 0..instances.max(1) {
+                let log = std::env::temp_dir().join(format!("{name}-{}-{instance}.log", stage.name()));
+                let process = Process::start(&["run", "--stage", stage.name()], env.clone(), &log).await?;
+                let (commands, receiver) = mpsc::channel(4);
+                let task = tokio::spawn(supervise(process, stage, receiver, logs.clone()));
+                supervisors.push(Supervisor { stage, commands, kills: Arc::clone(&kills), task });
+            }
         }
         let broker = Arc::new(tokio::sync::Mutex::new(broker));
         Ok(Harness { db, emu, graph_url, config, broker, logs, _graph: graph, supervisors })
     }
 
-    /// Kills `stage`'s process (SIGKILL) and lets its supervisor start it again after `down`.
+    /// Kills one of `stage`'s processes (SIGKILL; with several instances, each in turn) and lets its supervisor
+    /// start it again after `down`.
     pub async fn kill(&self, stage: Stage, down: Duration) {
-        if let Some(supervisor) = self.supervisors.iter().find(|s| s.stage == stage) {
-            let _ = supervisor.commands.send(Command::Kill { down }).await;
-        }
+        let instances: Vec<&Supervisor> = self.supervisors.iter().filter(|s| s.stage == stage).collect();
+        let Some(first) = instances.first() else { return };
+        let turn = first.kills.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % instances.len();
+        let _ = instances[turn].commands.send(Command::Kill { down }).await;
     }
 
     /// Kills every stage's process at once (the whole deployment lost: power, host, OOM) and starts them all

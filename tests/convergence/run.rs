@@ -182,10 +182,10 @@ async fn diagnose_by_restarts(harness: &Harness, db: &Client, history: &History)
     "diagnosis: still not converged after restarting every stage (wrong state, not a wedged process)".to_owned()
 }
 
-/// The whole run; returns a short report.
-pub async fn run(seed: u64, workload: Duration) -> anyhow::Result<String> {
+/// The whole run with `instances` processes of every stage; returns a short report.
+pub async fn run(seed: u64, workload: Duration, instances: usize) -> anyhow::Result<String> {
     let started = Instant::now();
-    let mut harness = Harness::start(PREPARE).await?;
+    let mut harness = Harness::start(PREPARE, instances).await?;
     let outcome = drive(&harness, seed, workload, started).await;
     harness.shutdown().await;
     let logs = harness.stage_logs();

@@ -48,7 +48,9 @@ impl Error {
             ),
             Error::Kafka(err) => err.is_transient(),
             Error::Database(_) | Error::RoleLost => true,
-            Error::Listen { .. } | Error::Schema(_) | Error::Config(_) => false,
+            // The instance that held the role on this host may still be letting the port go.
+            Error::Listen { source, .. } => source.kind() == std::io::ErrorKind::AddrInUse,
+            Error::Schema(_) | Error::Config(_) => false,
         }
     }
 
@@ -63,5 +65,11 @@ impl Error {
             Error::Config(_) => "config",
             Error::RoleLost => "role_lost",
         }
+    }
+}
+
+impl supervision::Transient for Error {
+    fn is_transient(&self) -> bool {
+        Error::is_transient(self)
     }
 }

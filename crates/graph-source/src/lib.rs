@@ -46,29 +46,31 @@ pub use webhook::{webhook_router, WebhookState};
 
 /// Runs the Graph source until `shutdown` completes. One instance per installation (topic prefix) is active
 /// (`supervision::role`); others stand by and take over when its database session ends. The webhook listener is
-/// bound only while active, so a load balancer in front of several instances finds the active one.
+/// bound only while active, so a load balancer in front of several instances finds the active one. Transient
+/// failures (a lost database session, the role with it) start it again after a backoff (`supervision`).
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
     config.validate()?;
+    supervision::supervise("graph-source", shutdown, |stop| run_once(&config, stop.wait())).await
+}
+
+async fn run_once(config: &Config, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
     let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let Some(role) = Role::take(&config, &mut shutdown).await? else { return Ok(()) };
-        let listener = match &config.webhook {
-            Some(webhook) => Some(
-                TcpListener::bind(webhook.listen)
-                    .await
-                    .map_err(|source| Error::Listen { addr: webhook.listen, source })?,
-            ),
-            None => None,
-        };
-        if active(&config, listener, role, &mut shutdown).await? == Ended::Shutdown {
-            return Ok(());
-        }
+    let Some(role) = Role::take(config, &mut shutdown).await? else { return Ok(()) };
+    let listener = match &config.webhook {
+        Some(webhook) => Some(
+            TcpListener::bind(webhook.listen).await.map_err(|source| Error::Listen { addr: webhook.listen, source })?,
+        ),
+        None => None,
+    };
+    match active(config, listener, role, &mut shutdown).await? {
+        Ended::Shutdown => Ok(()),
+        Ended::RoleLost => Err(Error::RoleLost),
     }
 }
 
 /// Like [`run`], with the webhook listener bound by the caller (tests bind 127.0.0.1:0). The listener is used
-/// only when `config.webhook` is set. Losing the role ends it with [`Error::RoleLost`] (the listener cannot be
-/// bound again).
+/// only when `config.webhook` is set. Not supervised: losing the role ends it with [`Error::RoleLost`] (the
+/// listener cannot be bound again).
 pub async fn run_with_listener(
     config: Config,
     listener: Option<TcpListener>,
