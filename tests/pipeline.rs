@@ -491,3 +491,91 @@ async fn an_event_in_the_autumn_fold_lands_on_the_instant_sync_dst_fold_chooses(
     }
     Ok(())
 }
+
+/// Every record of the single-partition `topic` so far, decoded as `T`, with its offset.
+async fn read_all<T: vocabulary::records::AvroRecord>(
+    consumer: &rdkafka::consumer::BaseConsumer,
+    codec: &schema_registry::AvroCodec,
+    seen: &mut Vec<(i64, Option<Vec<u8>>)>,
+) -> anyhow::Result<Vec<(i64, T)>> {
+    use rdkafka::message::Message;
+    while let Some(message) = consumer.poll(Duration::from_millis(100)) {
+        let message = message?;
+        seen.push((message.offset(), message.payload().map(<[u8]>::to_vec)));
+    }
+    let mut out = Vec::new();
+    for (offset, payload) in seen.iter() {
+        if let Some(bytes) = payload {
+            let (_, value) = codec.decode(bytes).await?;
+            out.push((*offset, T::from_avro(value)?));
+        }
+    }
+    Ok(out)
+}
+
+/// Issue #14: a resolver member that lost a room's partition while frozen writes, once it runs on, the desired
+/// state it computed before, into a partition another member now owns. The owner must not leave that record the
+/// last word on the item: it takes it into its ledger and writes what the room must hold after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_desired_record_written_by_another_member_into_an_owned_partition_is_overwritten() -> anyhow::Result<()> {
+    use rdkafka::consumer::Consumer;
+    use vocabulary::records::DesiredItem;
+
+    let pipeline = start().await?;
+    let emu = pipeline.emu.clone();
+    wait_until("hall B to hold the sample data", DEADLINE, || {
+        let hall_b = calendar(&emu, HALL_B);
+        async move { Ok(hall_b.iter().any(|(_, s)| s == "Håndball J14").then_some(())) }
+    })
+    .await?;
+    let expected = calendar(&emu, HALL_B);
+
+    let stack = Stack::from_env();
+    let topic = vocabulary::topics::Topics::new(pipeline.config.kafka.topic_prefix.clone()).desired();
+    let codec = schema_registry::AvroCodec::new(schema_registry::RegistryClient::new(&stack.registry_url));
+    let consumer: rdkafka::consumer::BaseConsumer = streams::KafkaSettings::new(stack.kafka.clone())
+        .client_config()
+        .set("group.id", unique_name("stale_check"))
+        .create()?;
+    let mut list = rdkafka::TopicPartitionList::new();
+    list.add_partition_offset(&topic, 0, rdkafka::Offset::Beginning)?;
+    consumer.assign(&list)?;
+    let seen = tokio::sync::Mutex::new(Vec::new());
+    let item = wait_until("the desired record of Håndball J14", DEADLINE, || async {
+        let records = read_all::<DesiredItem>(&consumer, &codec, &mut *seen.lock().await).await?;
+        Ok(records
+            .into_iter()
+            .rev()
+            .map(|(_, d)| d)
+            .find(|d| d.mailbox == HALL_B && d.content.as_ref().is_some_and(|c| c.subject == "Håndball J14")))
+    })
+    .await?;
+
+    // The stale member's write: an older view of the item, as its own producer would send it.
+    let mut stale = item.clone();
+    stale.content_hash = format!("{}-stale", item.content_hash);
+    if let Some(content) = stale.content.as_mut() {
+        content.subject = "Håndball J14 (from a member that lost the room)".into();
+    }
+    let producer = streams::RecordProducer::new(&streams::KafkaSettings::new(stack.kafka.clone()), codec.clone())?;
+    let key = format!("{}/{}", stale.mailbox, stale.item_key);
+    let (_, stale_offset) = producer.send(&topic, &key, Some(0), Some(&stale)).await?;
+
+    // The owner writes the item again after it, and the calendar ends as the booking system says.
+    let repaired = wait_until("the owner to write the item again after the stale record", DEADLINE, || async {
+        let records = read_all::<DesiredItem>(&consumer, &codec, &mut *seen.lock().await).await?;
+        let last = records.into_iter().rfind(|(_, d)| d.mailbox == item.mailbox && d.item_key == item.item_key);
+        Ok(last.filter(|(offset, d)| *offset > stale_offset && d.content_hash == item.content_hash).map(|_| ()))
+    })
+    .await;
+    let settled = wait_until("hall B to hold the booking system's state", DEADLINE, || {
+        let hall_b = calendar(&emu, HALL_B);
+        let expected = expected.clone();
+        async move { Ok((hall_b == expected).then_some(())) }
+    })
+    .await;
+    if let Err(err) = repaired.and(settled) {
+        anyhow::bail!("{err}: hall B holds {:?}", calendar(&emu, HALL_B));
+    }
+    Ok(())
+}

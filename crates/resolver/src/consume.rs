@@ -268,8 +268,11 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
         None => None,
     };
     let (acks, mut ack_failure) = AckWatcher::start();
+    // Names this run on every record it emits, so the output it reads back tells its own records from those of
+    // another member that wrote into a partition this one owns (see below).
+    let origin = format!("{}:{}", instance_name(), now_micros());
     let emitter = Emitter {
-        producer: RecordProducer::new(settings, codec.clone())?,
+        producer: RecordProducer::new(settings, codec.clone())?.with_origin(origin.clone()),
         topics: topics.clone(),
         partitions,
         conflicts,
@@ -313,6 +316,8 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
     let mut assignment = streams::AssignmentWatch::new(std::time::Instant::now(), streams::UNASSIGNED_REPORT_AFTER)
         .with_rejoin(config.kafka.rejoin_unassigned_after);
     info!(partitions, inputs = inputs.len(), "resolver reading its inputs");
+    // A desired record of another member arrived in an owned partition since the last full evaluation.
+    let mut written_by_another = false;
     loop {
         tokio::select! {
             () = &mut *shutdown => {
@@ -347,14 +352,26 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
             message = group_consumer.recv() => {
                 let message = message.map_err(|e| ResolverError::Stream(streams::StreamError::Kafka { context: "reading own partitions".into(), source: e }))?;
                 // Once a partition is loaded, what arrives there is this instance's own output read back,
-                // possibly older than what the ledger already holds: only loading records count.
+                // possibly older than what the ledger already holds: only loading records count. Except a
+                // desired record another member wrote (a member that lost the partition while frozen, running
+                // on): it is what the topic, and so the sink, now holds for the item, so the ledger takes it and
+                // the owner writes the item again where its own state says otherwise.
                 let loading = membership.loading(message.topic(), message.partition());
                 membership.read(message.topic(), message.partition(), message.offset());
-                if let Some(bytes) = message.payload().filter(|_| loading) {
+                let foreign = !loading && streams::origin_of(&message) != Some(origin.as_str());
+                if let Some(bytes) = message.payload().filter(|_| loading || foreign) {
+                    let desired = message.topic() == topics.desired();
+                    if foreign {
+                        ::metrics::counter!(crate::metrics::FOREIGN_WRITES, "topic" => if desired { "desired" } else { "reservations" }).increment(1);
+                        warn!(topic = message.topic(), partition = message.partition(), offset = message.offset(),
+                            origin = ?streams::origin_of(&message),
+                            "another member wrote into a partition this instance owns");
+                    }
                     let value = driver.decode_value(bytes).await?;
-                    if message.topic() == topics.desired() {
+                    if desired {
                         driver.core.ledger.record(&DesiredItem::from_avro(value)?);
-                    } else {
+                        written_by_another |= foreign;
+                    } else if loading {
                         driver.core.load_reservation(&Reservation::from_avro(value)?);
                     }
                 }
@@ -425,7 +442,7 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
             // row was dropped) goes now, not at the next tick: memory after a restart is the window's.
             driver.core.prune(now_micros());
         }
-        if driver.caught_up && (newly_caught_up || ownership_grew) {
+        if driver.caught_up && (newly_caught_up || ownership_grew || std::mem::take(&mut written_by_another)) {
             let output = driver.core.full(now_micros());
             driver.emitter.send(&output).await?;
         }

@@ -31,3 +31,6 @@ pub const INPUT_LAG: &str = "roomsync_resolver_input_lag_records";
 /// Forgotten reservations (ended before the window) read again from the database because an UPDATE moved them
 /// back into it (label `kind`).
 pub const RESTORED: &str = "roomsync_resolver_reservations_restored_total";
+/// Counter: records another member wrote into a partition this instance owns (after loading it), by `topic`
+/// (desired, reservations): a member that lost the partition while frozen and ran on.
+pub const FOREIGN_WRITES: &str = "roomsync_resolver_foreign_writes_total";

@@ -84,6 +84,9 @@ impl<'p> SendBatch<'p> {
         if let Some(partition) = partition {
             record = record.partition(partition);
         }
+        if let Some(headers) = self.producer.headers() {
+            record = record.headers(headers);
+        }
         let started = tokio::time::Instant::now();
         loop {
             match self.producer.inner().send_result(record) {

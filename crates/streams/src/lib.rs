@@ -23,7 +23,7 @@ mod topics;
 pub use assignment::{AssignmentWatch, UNASSIGNED_REPORT_AFTER};
 pub use batch::{Acks, SendBatch};
 pub use consumer::{Received, RecordConsumer};
-pub use producer::RecordProducer;
+pub use producer::{origin_of, RecordProducer, ORIGIN_HEADER};
 pub use settings::{KafkaSettings, FETCH_WAIT_MS};
 pub use topics::{ensure_topics, TopicSpec};
 

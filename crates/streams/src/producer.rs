@@ -1,8 +1,10 @@
 //! A producer of pipeline records: encodes with the registry codec, sends idempotently, and returns only when
 //! the broker has acknowledged the record.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use schema_registry::AvroCodec;
 use vocabulary::records::AvroRecord;
@@ -10,11 +12,22 @@ use vocabulary::topics::value_subject;
 
 use crate::{KafkaSettings, SendBatch, StreamError};
 
+/// The header naming the process run that wrote a record, on the records of producers made
+/// [`RecordProducer::with_origin`]: how a resolver instance tells its own output, read back, from another's.
+pub const ORIGIN_HEADER: &str = "roomsync-origin";
+
+/// The [`ORIGIN_HEADER`] of a consumed record, if it has one.
+pub fn origin_of(message: &impl rdkafka::message::Message) -> Option<&str> {
+    let headers = message.headers()?;
+    headers.iter().find(|h| h.key == ORIGIN_HEADER).and_then(|h| h.value).and_then(|v| std::str::from_utf8(v).ok())
+}
+
 /// Sends Avro records to Kafka; cheap to clone.
 #[derive(Clone)]
 pub struct RecordProducer {
     producer: FutureProducer,
     codec: AvroCodec,
+    origin: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for RecordProducer {
@@ -34,7 +47,19 @@ impl RecordProducer {
             .set("linger.ms", "5")
             .create()
             .map_err(|err| StreamError::kafka("creating a producer", err))?;
-        Ok(RecordProducer { producer, codec })
+        Ok(RecordProducer { producer, codec, origin: None })
+    }
+
+    /// Marks every record this producer sends with `origin` in the [`ORIGIN_HEADER`].
+    pub fn with_origin(mut self, origin: impl Into<Arc<str>>) -> Self {
+        self.origin = Some(origin.into());
+        self
+    }
+
+    /// The headers every record carries (the origin), if any.
+    pub(crate) fn headers(&self) -> Option<OwnedHeaders> {
+        let origin = self.origin.as_deref()?;
+        Some(OwnedHeaders::new().insert(Header { key: ORIGIN_HEADER, value: Some(origin) }))
     }
 
     /// The codec records are encoded with.
@@ -86,6 +111,9 @@ impl RecordProducer {
         }
         if let Some(partition) = partition {
             record = record.partition(partition);
+        }
+        if let Some(headers) = self.headers() {
+            record = record.headers(headers);
         }
         let delivery = self
             .producer
