@@ -136,7 +136,8 @@ impl Sink {
         partitions.sort();
         partitions.dedup();
         // The member stays in its group however long the unit takes; on an error the sink drops its consumer.
-        let held = self.consumer.hold();
+        // What arrives meanwhile is the next unit's, up to one unit's worth (memory stays bounded).
+        let held = self.consumer.hold(self.config.max_batch_records.max(1));
         let ended = if self.lock(&partitions, shutdown).await? {
             // On an error the sink drops its session, and the locks with it.
             let ended = self.apply_locked(records, &partitions, shutdown).await?;
