@@ -52,7 +52,7 @@
 
 #[path = "convergence/booking.rs"]
 mod booking;
-#[path = "convergence/broker.rs"]
+#[path = "support/broker.rs"]
 mod broker;
 #[path = "convergence/compare.rs"]
 mod compare;

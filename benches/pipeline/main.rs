@@ -11,12 +11,21 @@
 //! `cargo bench --bench pipeline -- [--rate 200] [--seconds 30] [--rooms 50] [--ceiling]`: prints a table and
 //! a JSON report. Needs the local stack (PostgreSQL, Kafka, schema registry; ROOMSYNC_TEST_* as for the tests).
 //! CPU time and peak memory are those of this process, which also runs the emulator and the generator.
+//!
+//! `-- --instances 1,2,3 [--partitions 6] [--rate 200] [--step-seconds 15]`: scale-out instead. For each count,
+//! a fresh pipeline of that many `roomsync run` child processes on topics of `--partitions` partitions, then load
+//! steps from `--rate` up by 1.25x until one no longer holds (p99 > 1 s, backlog not drained, or the generator
+//! behind): the highest rate held per count, and its ratio to the first count's.
 
 mod load;
 mod observe;
 mod probe;
 mod report;
 mod setup;
+#[path = "../../tests/support/broker.rs"]
+mod broker;
+#[path = "../../tests/support/process.rs"]
+mod process;
 #[path = "../../tests/support/mod.rs"]
 mod support;
 
@@ -33,10 +42,23 @@ struct Options {
     rooms: usize,
     per_room: usize,
     ceiling: bool,
+    /// Instance counts of a scale-out run (empty: the in-process run).
+    instances: Vec<usize>,
+    partitions: usize,
+    step_seconds: f64,
 }
 
 fn options() -> anyhow::Result<Options> {
-    let mut o = Options { rate: 200.0, seconds: 30.0, rooms: 50, per_room: 4, ceiling: false };
+    let mut o = Options {
+        rate: 200.0,
+        seconds: 30.0,
+        rooms: 50,
+        per_room: 4,
+        ceiling: false,
+        instances: Vec::new(),
+        partitions: 6,
+        step_seconds: 15.0,
+    };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or_else(|| anyhow::anyhow!("{arg} needs a value"));
@@ -46,10 +68,17 @@ fn options() -> anyhow::Result<Options> {
             "--rooms" => o.rooms = value()?.parse()?,
             "--seed-per-room" => o.per_room = value()?.parse()?,
             "--ceiling" => o.ceiling = true,
+            "--instances" => {
+                o.instances = value()?.split(',').map(|n| n.trim().parse()).collect::<Result<_, _>>()?;
+            }
+            "--partitions" => o.partitions = value()?.parse()?,
+            "--step-seconds" => o.step_seconds = value()?.parse()?,
             _ => {}
         }
     }
     anyhow::ensure!(o.rate > 0.0 && o.seconds > 0.0 && o.rooms > 0, "rate, seconds and rooms must be positive");
+    anyhow::ensure!(o.instances.iter().all(|n| *n > 0) && o.partitions > 0, "instances and partitions must be positive");
+    anyhow::ensure!(o.step_seconds > 0.0, "step-seconds must be positive");
     Ok(o)
 }
 
@@ -77,7 +106,7 @@ struct Run<'a> {
 async fn phase(run: &Run<'_>, name: &str, rate: f64, seconds: f64, rng: &mut Rng) -> anyhow::Result<Value> {
     let Run { pipeline, ledger, o, seen } = *run;
     let log_start = pipeline.emu.requests().len();
-    let (cpu0, wall0) = (observe::cpu_seconds(), Instant::now());
+    let (cpu0, instances0, wall0) = (observe::cpu_seconds(), instances_cpu(pipeline), Instant::now());
     eprintln!("phase {name}: {rate} changes/s for {seconds} s");
     let generated = load::generate(ledger, pipeline.db.url(), o.rooms, rate, seconds, rng).await?;
     let seqs = generated.seqs.clone();
@@ -87,6 +116,7 @@ async fn phase(run: &Run<'_>, name: &str, rate: f64, seconds: f64, rng: &mut Rng
     })
     .await;
     let (cpu, wall) = (observe::cpu_seconds() - cpu0, wall0.elapsed().as_secs_f64());
+    let instances = instances_cpu(pipeline) - instances0;
     let log = pipeline.emu.requests();
     let log = log.get(log_start..).unwrap_or_default();
     observe::refine_cancellations(log, ledger);
@@ -99,9 +129,40 @@ async fn phase(run: &Run<'_>, name: &str, rate: f64, seconds: f64, rng: &mut Rng
         map.insert("cpu_seconds".into(), json!(report::round(cpu)));
         map.insert("cpu_percent_of_one_core".into(), json!(report::round(100.0 * cpu / wall)));
         map.insert("wall_seconds".into(), json!(report::round(wall)));
+        if !pipeline.processes.is_empty() {
+            map.insert("instances_cpu_seconds".into(), json!(report::round(instances)));
+            map.insert("instances_cpu_percent_of_one_core".into(), json!(report::round(100.0 * instances / wall)));
+        }
         map.insert("stage_latency_ms".into(), stage_latencies(ledger, seen, seqs));
     }
     Ok(result)
+}
+
+/// CPU seconds used so far by the pipeline's `roomsync run` processes together (0 in process).
+fn instances_cpu(pipeline: &setup::Pipeline) -> f64 {
+    pipeline.processes.iter().filter_map(process::Process::pid).map(|pid| observe::cpu_seconds_of(&pid.to_string())).sum()
+}
+
+/// Load steps from `rate` up by `factor`, `seconds` each, until one does not hold: p99 above 1 s, the backlog not
+/// drained within a minute, or the generator short of 95 % of the rate. Returns every step, the failed one last.
+async fn climb(run: &Run<'_>, mut rate: f64, factor: f64, seconds: f64, rng: &mut Rng) -> anyhow::Result<Vec<Value>> {
+    let mut steps = Vec::new();
+    loop {
+        let step = phase(run, "ceiling", rate, seconds, rng).await?;
+        let held = held(&step, rate);
+        steps.push(step);
+        if !held || rate > 5000.0 {
+            return Ok(steps);
+        }
+        rate *= factor;
+    }
+}
+
+/// Whether a load step at `rate` held: drained, p99 at most 1 s, the rate reached.
+fn held(step: &Value, rate: f64) -> bool {
+    let p99 = step["latency_ms"]["p99"].as_f64().unwrap_or(f64::INFINITY);
+    let achieved = step["achieved_rate"].as_f64().unwrap_or(0.0);
+    step["drained"].as_bool().unwrap_or(false) && p99 <= 1000.0 && achieved >= 0.95 * rate
 }
 
 /// Commit to the marker's first appearance in the cdc-reader's and the resolver's output topics (creates and
@@ -150,49 +211,61 @@ async fn noop_phase(pipeline: &setup::Pipeline, ledger: &Shared, o: &Options, rn
     }))
 }
 
-#[tokio::main(flavor = "multi_thread")]
-async fn main() -> anyhow::Result<()> {
-    let o = options()?;
-    let ledger: Shared = Arc::new(Mutex::new(Ledger::new(o.rooms)));
-    let seed = load::seed_sql(&mut lock(&ledger), o.rooms, o.per_room);
-    let started = Instant::now();
-    let pipeline = setup::start(o.rooms, &seed).await?;
-    let seen = probe::start(&pipeline.kafka, &pipeline.prefix)?;
-    let (done, watching) = tokio::sync::watch::channel(false);
-    let watcher = tokio::spawn(observe::watch(
-        pipeline.emu.clone(),
-        ledger.clone(),
-        o.rooms,
-        Duration::from_millis(100),
-        watching,
-    ));
-    let synced = wait_for(setup::SNAPSHOT_DEADLINE, || lock(&ledger).live.values().all(|e| e.graph_id.is_some())).await;
-    anyhow::ensure!(synced, "the initial snapshot did not reach the calendars in time");
-    let snapshot_seconds = started.elapsed().as_secs_f64();
-    eprintln!("initial snapshot synced in {snapshot_seconds:.1} s");
-    let mut rng = Rng::new(0x5eed);
+/// A pipeline started, its first calendars written, and the observers running.
+struct Started {
+    pipeline: setup::Pipeline,
+    ledger: Shared,
+    seen: probe::Seen,
+    done: tokio::sync::watch::Sender<bool>,
+    watcher: tokio::task::JoinHandle<()>,
+    snapshot_seconds: f64,
+}
 
-    let run = Run { pipeline: &pipeline, ledger: &ledger, o: &o, seen: &seen };
-    let steady = phase(&run, "steady", o.rate, o.seconds, &mut rng).await?;
-    let noop = noop_phase(&pipeline, &ledger, &o, &mut rng).await?;
-    let mut ceiling = Vec::new();
-    if o.ceiling {
-        let mut rate = o.rate * 1.5;
-        loop {
-            let step = phase(&run, "ceiling", rate, 15.0, &mut rng).await?;
-            let p99 = step["latency_ms"]["p99"].as_f64().unwrap_or(f64::INFINITY);
-            let achieved = step["achieved_rate"].as_f64().unwrap_or(0.0);
-            let held = step["drained"].as_bool().unwrap_or(false) && p99 <= 1000.0 && achieved >= 0.95 * rate;
-            ceiling.push(step);
-            if !held || rate > 5000.0 {
-                break;
-            }
-            rate *= 1.5;
-        }
+impl Started {
+    async fn start(o: &Options, deployment: setup::Deployment) -> anyhow::Result<Started> {
+        let ledger: Shared = Arc::new(Mutex::new(Ledger::new(o.rooms)));
+        let seed = load::seed_sql(&mut lock(&ledger), o.rooms, o.per_room);
+        let started = Instant::now();
+        let pipeline = setup::start(o.rooms, &seed, deployment).await?;
+        let seen = probe::start(&pipeline.kafka, &pipeline.prefix)?;
+        let (done, watching) = tokio::sync::watch::channel(false);
+        let watcher = tokio::spawn(observe::watch(
+            pipeline.emu.clone(),
+            ledger.clone(),
+            o.rooms,
+            Duration::from_millis(100),
+            watching,
+        ));
+        let synced =
+            wait_for(setup::SNAPSHOT_DEADLINE, || lock(&ledger).live.values().all(|e| e.graph_id.is_some())).await;
+        anyhow::ensure!(synced, "the initial snapshot did not reach the calendars in time");
+        let snapshot_seconds = started.elapsed().as_secs_f64();
+        eprintln!("initial snapshot synced in {snapshot_seconds:.1} s");
+        Ok(Started { pipeline, ledger, seen, done, watcher, snapshot_seconds })
     }
-    let _ = done.send(true);
-    let _ = watcher.await;
 
+    fn run<'a>(&'a self, o: &'a Options) -> Run<'a> {
+        Run { pipeline: &self.pipeline, ledger: &self.ledger, o, seen: &self.seen }
+    }
+
+    /// Stops the observer; dropping the rest stops the pipeline.
+    async fn stop(self) -> setup::Pipeline {
+        let _ = self.done.send(true);
+        let _ = self.watcher.await;
+        self.pipeline
+    }
+}
+
+/// The in-process run: steady load, no-op churn, optionally the ceiling.
+async fn in_process(o: &Options) -> anyhow::Result<Value> {
+    let started = Started::start(o, setup::Deployment::InProcess).await?;
+    let mut rng = Rng::new(0x5eed);
+    let run = started.run(o);
+    let steady = phase(&run, "steady", o.rate, o.seconds, &mut rng).await?;
+    let noop = noop_phase(&started.pipeline, &started.ledger, o, &mut rng).await?;
+    let ceiling = if o.ceiling { climb(&run, o.rate * 1.5, 1.5, 15.0, &mut rng).await? } else { Vec::new() };
+    let snapshot_seconds = started.snapshot_seconds;
+    drop(started.stop().await);
     let report = json!({
         "benchmark": "pipeline",
         "command": format!("cargo bench --bench pipeline -- --rate {} --seconds {} --rooms {}{}", o.rate, o.seconds, o.rooms, if o.ceiling { " --ceiling" } else { "" }),
@@ -209,6 +282,76 @@ async fn main() -> anyhow::Result<()> {
         },
     });
     report::table(&report);
+    Ok(report)
+}
+
+/// The scale-out run: per instance count, a fresh pipeline of that many processes and the climb.
+async fn scale_out(o: &Options) -> anyhow::Result<Value> {
+    let mut runs = Vec::new();
+    for &count in &o.instances {
+        eprintln!("== {count} instance(s), {} partitions", o.partitions);
+        let started = Started::start(o, setup::Deployment::Processes { count, partitions: o.partitions }).await?;
+        let mut rng = Rng::new(0x5eed);
+        let steps = climb(&started.run(o), o.rate, 1.25, o.step_seconds, &mut rng).await?;
+        let sustained = steps
+            .iter()
+            .filter(|s| held(s, s["target_rate"].as_f64().unwrap_or(f64::INFINITY)))
+            .filter_map(|s| s["achieved_rate"].as_f64())
+            .fold(None, |best: Option<f64>, r| Some(best.map_or(r, |b| b.max(r))));
+        let processes: Vec<Value> = started
+            .pipeline
+            .processes
+            .iter()
+            .filter_map(process::Process::pid)
+            .map(|pid| {
+                let pid = pid.to_string();
+                json!({
+                    "peak_rss_mib": report::round(observe::peak_rss_mib_of(&pid)),
+                    "cpu_seconds_total": report::round(observe::cpu_seconds_of(&pid)),
+                })
+            })
+            .collect();
+        let snapshot_seconds = started.snapshot_seconds;
+        let pipeline = started.stop().await;
+        for process in &pipeline.processes {
+            eprintln!("instance log: {}", process.log_path().display());
+        }
+        drop(pipeline);
+        runs.push(json!({
+            "instances": count,
+            "partitions": o.partitions,
+            "initial_snapshot_seconds": report::round(snapshot_seconds),
+            "sustained_rate": sustained,
+            "steps": steps,
+            "processes": processes,
+        }));
+    }
+    let first = runs.first().and_then(|r| r["sustained_rate"].as_f64());
+    for run in &mut runs {
+        let ratio = run["sustained_rate"].as_f64().zip(first).map(|(r, f)| report::round(r / f));
+        run["ratio_to_first"] = json!(ratio);
+    }
+    let counts: Vec<String> = o.instances.iter().map(ToString::to_string).collect();
+    let report = json!({
+        "benchmark": "pipeline-scale-out",
+        "command": format!("cargo bench --bench pipeline -- --instances {} --partitions {} --rate {} --step-seconds {} --rooms {}", counts.join(","), o.partitions, o.rate, o.step_seconds, o.rooms),
+        "rooms": o.rooms,
+        "seeded_events": o.rooms * o.per_room,
+        "runs": runs,
+        "bench_process": {
+            "peak_rss_mib": report::round(observe::peak_rss_mib()),
+            "cpu_seconds_total": report::round(observe::cpu_seconds()),
+            "note": "the Graph emulator, the load generator and the observer; roomsync runs in the child processes",
+        },
+    });
+    report::scale_out_table(&report);
+    Ok(report)
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> anyhow::Result<()> {
+    let o = options()?;
+    let report = if o.instances.is_empty() { in_process(&o).await? } else { scale_out(&o).await? };
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }

@@ -163,12 +163,23 @@ fn proc_field(file: &str, key: &str) -> Option<u64> {
 
 /// Peak resident set size of this process, in MiB.
 pub fn peak_rss_mib() -> f64 {
-    proc_field("/proc/self/status", "VmHWM:").unwrap_or(0) as f64 / 1024.0
+    peak_rss_mib_of("self")
 }
 
-/// User plus system CPU time of this process so far (clock ticks of 1/100 s, Linux' USER_HZ).
+/// Peak resident set size of process `pid` (a number, or `self`), in MiB.
+pub fn peak_rss_mib_of(pid: &str) -> f64 {
+    proc_field(&format!("/proc/{pid}/status"), "VmHWM:").unwrap_or(0) as f64 / 1024.0
+}
+
+/// User plus system CPU time of this process so far.
 pub fn cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
+    cpu_seconds_of("self")
+}
+
+/// User plus system CPU time of process `pid` (a number, or `self`) so far (clock ticks of 1/100 s, Linux'
+/// USER_HZ); 0 when it cannot be read.
+pub fn cpu_seconds_of(pid: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0.0 };
     // The command name may hold spaces: fields are counted after its closing parenthesis.
     let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { return 0.0 };
     let fields: Vec<&str> = rest.split_whitespace().collect();

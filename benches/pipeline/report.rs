@@ -113,3 +113,34 @@ pub fn table(report: &Value) {
         cell(&report["process"]["cpu_seconds_total"])
     );
 }
+
+/// The scale-out run's table on stderr: one line per load step, and per instance count the rate it held.
+pub fn scale_out_table(report: &Value) {
+    eprintln!(
+        "{:<9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6} {:>8} {:>8}",
+        "instances", "target", "rate", "p50 ms", "p95 ms", "p99 ms", "max ms", "echo", "cpu%", "bench%"
+    );
+    for run in report["runs"].as_array().into_iter().flatten() {
+        for step in run["steps"].as_array().into_iter().flatten() {
+            eprintln!(
+                "{:<9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6} {:>8} {:>8}",
+                cell(&run["instances"]),
+                cell(&step["target_rate"]),
+                cell(&step["achieved_rate"]),
+                cell(&step["latency_ms"]["p50"]),
+                cell(&step["latency_ms"]["p95"]),
+                cell(&step["latency_ms"]["p99"]),
+                cell(&step["latency_ms"]["max"]),
+                cell(&step["echo_writes"]),
+                cell(&step["instances_cpu_percent_of_one_core"]),
+                cell(&step["cpu_percent_of_one_core"]),
+            );
+        }
+        eprintln!(
+            "{} instance(s): held {} changes/s at p99 <= 1 s (ratio to the first count: {})",
+            cell(&run["instances"]),
+            cell(&run["sustained_rate"]),
+            cell(&run["ratio_to_first"])
+        );
+    }
+}

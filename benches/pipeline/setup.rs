@@ -1,14 +1,18 @@
 //! The pipeline under load: its own database (the booking schema and sample data plus `rooms` bench rooms),
-//! an in-process Graph emulator whose tenant holds those rooms, and the four stages started with the settings
-//! `roomsync run` gives them (as tests/pipeline.rs does).
+//! an in-process Graph emulator whose tenant holds those rooms, and the four stages, either started in this
+//! process with the settings `roomsync run` gives them (as tests/pipeline.rs does) or as `roomsync run` child
+//! processes sharing the work as several instances do (the README's "Running several instances").
 
 use std::time::Duration;
 
 use graph_emulator::{serve, Emulator, RoomConfig, TenantConfig};
 use roomsync::cli::Stage;
 use roomsync::stages;
-use testkit::{unique_name, Stack, TestDatabase};
+use testkit::{unique_name, TestDatabase};
 use tokio::sync::watch;
+
+use crate::broker::Broker;
+use crate::process::Process;
 
 /// First `bb_resource.id` of the bench rooms (the sample data uses small ids).
 pub const FIRST_RESOURCE: i32 = 1001;
@@ -25,16 +29,29 @@ pub fn resource(index: usize) -> i32 {
     FIRST_RESOURCE + i32::try_from(index).unwrap_or(i32::MAX - FIRST_RESOURCE)
 }
 
-/// The running pipeline; dropping it stops every stage.
+/// Where the stages run.
+#[derive(Debug, Clone, Copy)]
+pub enum Deployment {
+    /// Every stage in this process, on topics of one partition.
+    InProcess,
+    /// `count` processes of the real binary (`roomsync run`, every stage), on topics of `partitions` partitions.
+    Processes { count: usize, partitions: usize },
+}
+
+/// The running pipeline; dropping it stops every stage (child processes are killed).
 pub struct Pipeline {
     pub db: TestDatabase,
     pub emu: Emulator,
     /// Topic prefix of this run.
     pub prefix: String,
-    /// Kafka bootstrap servers.
+    /// Kafka bootstrap servers (of the run's own broker).
     pub kafka: String,
+    /// The `roomsync run` processes ([`Deployment::Processes`]).
+    pub processes: Vec<Process>,
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Dropped last, after every stage.
+    _broker: Broker,
 }
 
 impl Drop for Pipeline {
@@ -68,8 +85,8 @@ fn tenant(rooms: usize) -> TenantConfig {
 }
 
 /// Creates the database with the bench rooms and their mappings, runs `seed` on it (the reservations that exist
-/// before roomsync starts), then starts the emulator and the four stages.
-pub async fn start(rooms: usize, seed: &str) -> anyhow::Result<Pipeline> {
+/// before roomsync starts), then starts the emulator and the four stages as `deployment` says.
+pub async fn start(rooms: usize, seed: &str, deployment: Deployment) -> anyhow::Result<Pipeline> {
     let db = TestDatabase::create().await?;
     let mut client = db.connect().await?;
     migrations::apply(&mut client).await?;
@@ -107,19 +124,35 @@ pub async fn start(rooms: usize, seed: &str) -> anyhow::Result<Pipeline> {
     })];
 
     let name = unique_name("bench");
-    let extra = [("ROOMSYNC__GRAPH_SOURCE__POLL_INTERVAL", "5s".to_owned())];
-    let kafka = Stack::from_env().kafka;
-    let config = crate::support::pipeline_config(db.url(), &kafka, &graph, &name, &extra)?;
-
-    for stage in Stage::ALL {
-        let task = stages::start(&config, stage, shutdown())?;
-        tasks.push(tokio::spawn(async move {
-            if let Err(error) = task.await {
-                eprintln!("{} failed: {error:#}", stage.name());
+    let mut extra = vec![("ROOMSYNC__GRAPH_SOURCE__POLL_INTERVAL", "5s".to_owned())];
+    // A broker of the run's own: tansu's sqlite storage gets slower the more it holds, so the stack's broker,
+    // filled by earlier runs, would measure its own history (benches/README.md).
+    let broker = Broker::start().await?;
+    let kafka = broker.bootstrap();
+    let mut processes = Vec::new();
+    match deployment {
+        Deployment::InProcess => {
+            let config = crate::support::pipeline_config(db.url(), &kafka, &graph, &name, &extra)?;
+            for stage in Stage::ALL {
+                let task = stages::start(&config, stage, shutdown())?;
+                tasks.push(tokio::spawn(async move {
+                    if let Err(error) = task.await {
+                        eprintln!("{} failed: {error:#}", stage.name());
+                    }
+                }));
             }
-        }));
+        }
+        Deployment::Processes { count, partitions } => {
+            extra.push(("ROOMSYNC__KAFKA__PARTITIONS", partitions.to_string()));
+            let env = crate::support::pipeline_env(db.url(), &kafka, &graph, &name, &extra);
+            for instance in 0..count {
+                let log = std::env::temp_dir().join(format!("{name}-{instance}.log"));
+                eprintln!("instance {instance}: roomsync run, log {}", log.display());
+                processes.push(Process::start(&["run"], env.clone(), &log).await?);
+            }
+        }
     }
-    Ok(Pipeline { db, emu, prefix: name, kafka, stop: stop_all, tasks })
+    Ok(Pipeline { db, emu, prefix: name, kafka, processes, stop: stop_all, tasks, _broker: broker })
 }
 
 /// How long the initial snapshot may take before the run is given up.

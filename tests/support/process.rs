@@ -171,6 +171,11 @@ impl Process {
         all[all.len().saturating_sub(lines)..].join("\n")
     }
 
+    /// The process id of the running incarnation, if one runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
+    }
+
     /// Where the log is.
     pub fn log_path(&self) -> &Path {
         &self.log
@@ -194,13 +199,12 @@ pub fn sum_of(text: &str, name: &str) -> f64 {
 
 #[cfg(test)]
 mod tests {
-    use super::sum_of;
-
+    // Named in full: a benchmark binary (harness = false) compiles this module without running its tests.
     #[test]
     fn samples_of_one_metric_are_summed_over_labels() {
         let text = "# TYPE a_total counter\na_total{t=\"x\"} 2\na_total{t=\"y\"} 3\na_total_other 9\nb 1\n";
-        assert_eq!(sum_of(text, "a_total"), 5.0);
-        assert_eq!(sum_of(text, "b"), 1.0);
-        assert_eq!(sum_of(text, "c"), 0.0);
+        assert_eq!(super::sum_of(text, "a_total"), 5.0);
+        assert_eq!(super::sum_of(text, "b"), 1.0);
+        assert_eq!(super::sum_of(text, "c"), 0.0);
     }
 }

@@ -1,5 +1,10 @@
-//! The test's own Kafka broker: a tansu process on a free loopback port with its own storage directory, so the
-//! chaos test can kill and restart it without disturbing the shared stack's broker or other tests.
+//! A test's or benchmark's own Kafka broker: a tansu process on a free loopback port with its own, fresh storage
+//! directory, so the chaos test can kill and restart it without disturbing the shared stack's broker or other
+//! tests, and a benchmark measures a broker that holds only its own records (tansu 0.6.0's sqlite storage gets
+//! slower as it fills: benches/README.md).
+//! Shared by the binaries that run a broker (`#[path = "support/broker.rs"] mod broker;`, beside `mod process;`).
+
+#![allow(dead_code)]
 //!
 //! Invariant: the broker always comes back on the same port with the same storage, like a broker process that
 //! crashed and was restarted by its supervisor; records it acknowledged before the kill are still there.
@@ -44,7 +49,7 @@ pub fn tansu_binary() -> anyhow::Result<PathBuf> {
 impl Broker {
     /// Starts a broker and waits until it accepts connections.
     pub async fn start() -> anyhow::Result<Broker> {
-        let dir = std::env::temp_dir().join(unique_name("roomsync_chaos_broker"));
+        let dir = std::env::temp_dir().join(unique_name("roomsync_broker"));
         std::fs::create_dir_all(&dir)?;
         let mut broker = Broker { binary: tansu_binary()?, dir, port: free_port()?, child: None, restarts: 0 };
         broker.spawn().await?;
