@@ -17,15 +17,15 @@
 //! steps from `--rate` up by 1.25x until one no longer holds (p99 > 1 s, backlog not drained, or the generator
 //! behind): the highest rate held per count, and its ratio to the first count's.
 
+#[path = "../../tests/support/broker.rs"]
+mod broker;
 mod load;
 mod observe;
 mod probe;
-mod report;
-mod setup;
-#[path = "../../tests/support/broker.rs"]
-mod broker;
 #[path = "../../tests/support/process.rs"]
 mod process;
+mod report;
+mod setup;
 #[path = "../../tests/support/mod.rs"]
 mod support;
 
@@ -77,7 +77,10 @@ fn options() -> anyhow::Result<Options> {
         }
     }
     anyhow::ensure!(o.rate > 0.0 && o.seconds > 0.0 && o.rooms > 0, "rate, seconds and rooms must be positive");
-    anyhow::ensure!(o.instances.iter().all(|n| *n > 0) && o.partitions > 0, "instances and partitions must be positive");
+    anyhow::ensure!(
+        o.instances.iter().all(|n| *n > 0) && o.partitions > 0,
+        "instances and partitions must be positive"
+    );
     anyhow::ensure!(o.step_seconds > 0.0, "step-seconds must be positive");
     Ok(o)
 }
@@ -140,7 +143,12 @@ async fn phase(run: &Run<'_>, name: &str, rate: f64, seconds: f64, rng: &mut Rng
 
 /// CPU seconds used so far by the pipeline's `roomsync run` processes together (0 in process).
 fn instances_cpu(pipeline: &setup::Pipeline) -> f64 {
-    pipeline.processes.iter().filter_map(process::Process::pid).map(|pid| observe::cpu_seconds_of(&pid.to_string())).sum()
+    pipeline
+        .processes
+        .iter()
+        .filter_map(process::Process::pid)
+        .map(|pid| observe::cpu_seconds_of(&pid.to_string()))
+        .sum()
 }
 
 /// Load steps from `rate` up by `factor`, `seconds` each, until one does not hold: p99 above 1 s, the backlog not
