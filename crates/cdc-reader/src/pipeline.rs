@@ -50,6 +50,8 @@ pub struct Pipeline {
     /// The flush-LSN tracker.
     pub progress: Progress,
     topics: Topics,
+    /// `topics.transactions()`, named once: every record sent is compared with it.
+    transactions_topic: String,
     max_in_flight: usize,
     max_message_bytes: usize,
     created: HashSet<String>,
@@ -69,6 +71,7 @@ impl Pipeline {
             acks,
             progress: Progress::new(confirmed),
             topics: Topics::new(config.kafka.topic_prefix.clone()),
+            transactions_topic: Topics::new(config.kafka.topic_prefix.clone()).transactions(),
             max_in_flight: config.max_in_flight,
             max_message_bytes: config.kafka.max_message_bytes,
             created: HashSet::new(),
@@ -222,7 +225,9 @@ impl Pipeline {
         tx: TxHandle,
     ) -> Result<(), CdcError> {
         self.progress.add(tx);
-        self.producer.send(topic, key, value, tx.0).await?;
+        // END markers all go to one partition, so they are read in commit order (the resolver relies on it).
+        let partition = (topic == self.transactions_topic).then_some(vocabulary::topics::TRANSACTIONS_PARTITION);
+        self.producer.send(topic, partition, key, value, tx.0).await?;
         while self.progress.in_flight() >= self.max_in_flight {
             self.next_ack().await?;
         }

@@ -127,10 +127,21 @@ impl Producer {
         Ok(())
     }
 
-    /// Hands one record to librdkafka, waiting while its queue is full (backpressure from the broker).
-    pub async fn send(&self, topic: &str, key: Option<&[u8]>, payload: Option<&[u8]>, tx: u64) -> Result<(), CdcError> {
+    /// Hands one record to librdkafka, waiting while its queue is full (backpressure from the broker). It goes
+    /// to `partition` when given, else to the partition of its key.
+    pub async fn send(
+        &self,
+        topic: &str,
+        partition: Option<i32>,
+        key: Option<&[u8]>,
+        payload: Option<&[u8]>,
+        tx: u64,
+    ) -> Result<(), CdcError> {
         let opaque = usize::try_from(tx).map_err(|_| CdcError::Config("transaction sequence overflow".into()))?;
         let mut record: BaseRecord<'_, [u8], [u8], usize> = BaseRecord::with_opaque_to(topic, opaque);
+        if let Some(partition) = partition {
+            record = record.partition(partition);
+        }
         if let Some(key) = key {
             record = record.key(key);
         }
@@ -209,12 +220,12 @@ mod tests {
         cluster.create_topic("cdc", 1, 1).expect("topic");
         let (acks_tx, mut acks) = mpsc::unbounded_channel();
         let producer = Producer::new(&config(cluster.bootstrap_servers()), acks_tx).expect("producer");
-        producer.send("cdc", Some(b"k"), Some(b"v1"), 1).await.expect("queued");
+        producer.send("cdc", None, Some(b"k"), Some(b"v1"), 1).await.expect("queued");
         let first = acks.recv().await.expect("ack");
         assert_eq!((first.tx, first.result), (1, Ok(())));
 
         cluster.broker_down(1).expect("down");
-        producer.send("cdc", Some(b"k"), Some(b"v2"), 2).await.expect("queued while down");
+        producer.send("cdc", None, Some(b"k"), Some(b"v2"), 2).await.expect("queued while down");
         // Not acknowledged while the broker is away (so the flush LSN cannot move past it).
         assert!(tokio::time::timeout(Duration::from_millis(500), acks.recv()).await.is_err());
         cluster.broker_up(1).expect("up");

@@ -100,6 +100,12 @@ impl Topics {
     }
 }
 
+/// The partition of `<prefix>.cdc.transactions` every END marker goes to, whatever the topic's partition count:
+/// their order is the commit order, which the resolver's transaction assembler relies on (a transaction not seen
+/// when a later one is released is taken for late). Keyed records would spread over the partitions and be read
+/// out of order.
+pub const TRANSACTIONS_PARTITION: i32 = 0;
+
 /// The schema-registry subject of a topic's record values (Confluent TopicNameStrategy).
 pub fn value_subject(topic: &str) -> String {
     format!("{topic}-value")
