@@ -17,7 +17,7 @@ use pgwire_replication::Lsn;
 use tokio::sync::mpsc;
 use tracing::warn;
 use vocabulary::records::{AvroRecord, DeadLetter};
-use vocabulary::topics::{key_subject, value_subject, Topics};
+use vocabulary::topics::{key_subject, value_subject, Topics, TRANSACTIONS_PARTITION};
 
 use crate::encoder::{EncodeError, Encoder};
 use crate::envelope::{self, RowError, Source};
@@ -50,8 +50,6 @@ pub struct Pipeline {
     /// The flush-LSN tracker.
     pub progress: Progress,
     topics: Topics,
-    /// `topics.transactions()`, named once: every record sent is compared with it.
-    transactions_topic: String,
     max_in_flight: usize,
     max_message_bytes: usize,
     created: HashSet<String>,
@@ -71,7 +69,6 @@ impl Pipeline {
             acks,
             progress: Progress::new(confirmed),
             topics: Topics::new(config.kafka.topic_prefix.clone()),
-            transactions_topic: Topics::new(config.kafka.topic_prefix.clone()).transactions(),
             max_in_flight: config.max_in_flight,
             max_message_bytes: config.kafka.max_message_bytes,
             created: HashSet::new(),
@@ -124,9 +121,9 @@ impl Pipeline {
             let reason = format!("record of {size} bytes exceeds kafka.max_message_bytes ({})", self.max_message_bytes);
             return self.dead_letter(tx, &change, &reason).await;
         }
-        self.send(&table.topic, key_bytes.as_deref(), Some(&value_bytes), tx).await?;
+        self.send(&table.topic, None, key_bytes.as_deref(), Some(&value_bytes), tx).await?;
         if change.tombstone && key_bytes.is_some() {
-            self.send(&table.topic, key_bytes.as_deref(), None, tx).await?;
+            self.send(&table.topic, None, key_bytes.as_deref(), None, tx).await?;
         }
         ::metrics::counter!(metrics::RECORDS_PRODUCED, "table" => table.shape.table.clone(), "op" => change.op)
             .increment(1);
@@ -165,7 +162,8 @@ impl Pipeline {
             .await
             .and_then(|id| self.encoder.encode_with_id(id, schema, value))
             .map_err(|e| CdcError::Encoder(format!("transaction metadata: {e}")))?;
-        self.send(&topic, Some(record.id.as_bytes()), Some(&body), tx).await
+        // Every END on one partition, so they are read in commit order (the resolver relies on it).
+        self.send(&topic, Some(TRANSACTIONS_PARTITION), Some(record.id.as_bytes()), Some(&body), tx).await
     }
 
     /// The table's key and envelope schema ids, registered once per table shape.
@@ -211,22 +209,23 @@ impl Pipeline {
         let body = id
             .and_then(|id| self.encoder.encode_with_id(id, schema, value))
             .map_err(|e| CdcError::Encoder(format!("dead letter: {e}")))?;
-        self.send(&topic, None, Some(&body), tx).await?;
+        self.send(&topic, None, None, Some(&body), tx).await?;
         self.count(tx, &topic);
         ::metrics::counter!(metrics::DEAD_LETTERS, "table" => table.clone()).increment(1);
         Ok(())
     }
 
+    /// Sends one record of transaction `tx` (to the partition of its key unless `partition` says otherwise) and
+    /// waits for acknowledgements while too many are in flight.
     async fn send(
         &mut self,
         topic: &str,
+        partition: Option<i32>,
         key: Option<&[u8]>,
         value: Option<&[u8]>,
         tx: TxHandle,
     ) -> Result<(), CdcError> {
         self.progress.add(tx);
-        // END markers all go to one partition, so they are read in commit order (the resolver relies on it).
-        let partition = (topic == self.transactions_topic).then_some(vocabulary::topics::TRANSACTIONS_PARTITION);
         self.producer.send(topic, partition, key, value, tx.0).await?;
         while self.progress.in_flight() >= self.max_in_flight {
             self.next_ack().await?;
