@@ -283,11 +283,8 @@ async fn in_process(o: &Options) -> anyhow::Result<Value> {
         "steady": steady,
         "noop": noop,
         "ceiling": ceiling,
-        "process": {
-            "peak_rss_mib": report::round(observe::peak_rss_mib()),
-            "cpu_seconds_total": report::round(observe::cpu_seconds()),
-            "note": "one process: cdc-reader, resolver, graph-sink, graph-source, the Graph emulator, the load generator and the observer",
-        },
+        "process": observe::usage("self"),
+        "process_note": "one process: cdc-reader, resolver, graph-sink, graph-source, the Graph emulator, the load generator and the observer",
     });
     report::table(&report);
     Ok(report)
@@ -311,13 +308,7 @@ async fn scale_out(o: &Options) -> anyhow::Result<Value> {
             .processes
             .iter()
             .filter_map(process::Process::pid)
-            .map(|pid| {
-                let pid = pid.to_string();
-                json!({
-                    "peak_rss_mib": report::round(observe::peak_rss_mib_of(&pid)),
-                    "cpu_seconds_total": report::round(observe::cpu_seconds_of(&pid)),
-                })
-            })
+            .map(|pid| observe::usage(&pid.to_string()))
             .collect();
         let snapshot_seconds = started.snapshot_seconds;
         let pipeline = started.stop().await;
@@ -346,11 +337,8 @@ async fn scale_out(o: &Options) -> anyhow::Result<Value> {
         "rooms": o.rooms,
         "seeded_events": o.rooms * o.per_room,
         "runs": runs,
-        "bench_process": {
-            "peak_rss_mib": report::round(observe::peak_rss_mib()),
-            "cpu_seconds_total": report::round(observe::cpu_seconds()),
-            "note": "the Graph emulator, the load generator and the observer; roomsync runs in the child processes",
-        },
+        "bench_process": observe::usage("self"),
+        "bench_process_note": "the Graph emulator, the load generator and the observer; roomsync runs in the child processes",
     });
     report::scale_out_table(&report);
     Ok(report)

@@ -161,9 +161,12 @@ fn proc_field(file: &str, key: &str) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// Peak resident set size of this process, in MiB.
-pub fn peak_rss_mib() -> f64 {
-    peak_rss_mib_of("self")
+/// Peak RSS and CPU so far of process `pid` (a number, or `self`), as the reports give them.
+pub fn usage(pid: &str) -> serde_json::Value {
+    serde_json::json!({
+        "peak_rss_mib": crate::report::round(peak_rss_mib_of(pid)),
+        "cpu_seconds_total": crate::report::round(cpu_seconds_of(pid)),
+    })
 }
 
 /// Peak resident set size of process `pid` (a number, or `self`), in MiB.

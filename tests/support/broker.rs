@@ -2,12 +2,13 @@
 //! directory, so the chaos test can kill and restart it without disturbing the shared stack's broker or other
 //! tests, and a benchmark measures a broker that holds only its own records (tansu 0.6.0's sqlite storage gets
 //! slower as it fills: benches/README.md).
-//! Shared by the binaries that run a broker (`#[path = "support/broker.rs"] mod broker;`, beside `mod process;`).
-
-#![allow(dead_code)]
+//! Shared by the binaries that run a broker (`#[path = "support/broker.rs"] mod broker;`, beside `mod process;`);
+//! not every one uses every part.
 //!
 //! Invariant: the broker always comes back on the same port with the same storage, like a broker process that
 //! crashed and was restarted by its supervisor; records it acknowledged before the kill are still there.
+
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -21,7 +22,7 @@ use super::process::free_port;
 /// How long a (re)started broker may take to accept connections.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A tansu broker owned by one test.
+/// A tansu broker owned by one test or benchmark run.
 pub struct Broker {
     binary: PathBuf,
     dir: PathBuf,
@@ -41,8 +42,8 @@ pub fn tansu_binary() -> anyhow::Result<PathBuf> {
         .unwrap_or_default();
     let cached = std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache/roomsync/tools/bin/tansu"));
     on_path.into_iter().chain(cached).find(|p| p.is_file()).context(
-        "no tansu binary: set ROOMSYNC_TANSU, put tansu on PATH or run scripts/stack install (the chaos test runs \
-         its own broker so it can restart it)",
+        "no tansu binary: set ROOMSYNC_TANSU, put tansu on PATH or run scripts/stack install (the chaos test and \
+         the pipeline benchmark run a broker of their own)",
     )
 }
 

@@ -109,7 +109,7 @@ impl Process {
     }
 
     fn signal(&self, signal: libc::c_int) -> anyhow::Result<()> {
-        let pid = self.child.as_ref().and_then(Child::id).context("roomsync is not running")?;
+        let pid = self.pid().context("roomsync is not running")?;
         let pid = libc::pid_t::try_from(pid)?;
         // SAFETY: kill(2) on our own child's pid, which is not reaped while `self.child` holds it.
         if unsafe { libc::kill(pid, signal) } != 0 {
