@@ -27,7 +27,7 @@ pub struct BatchRequest {
     pub id: String,
     /// Method.
     pub method: Method,
-    /// URL relative to the version root, e.g. `/users/{id}/events`.
+    /// URL relative to the version root, from [`crate::paths`] (e.g. `paths::events(mailbox)`).
     pub url: String,
     /// JSON body.
     pub body: Option<Value>,
@@ -301,7 +301,7 @@ impl GraphClient {
                 v
             })
             .collect();
-        let url = format!("{}/$batch", self.transport.base());
+        let url = self.transport.url(&crate::paths::batch());
         let (first, more) =
             permits.split_first().ok_or_else(|| GraphError::InvalidRequest("a batch needs a mailbox".into()))?;
         let mut call = Call::new(Method::POST, url, Some(&first.0)).json(json!({"requests": inner}));

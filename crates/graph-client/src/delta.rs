@@ -14,7 +14,8 @@ use reqwest::Method;
 use crate::error::GraphError;
 use crate::model::Event;
 use crate::paging::{Page, MAX_PAGES};
-use crate::transport::{encode, Call};
+use crate::paths;
+use crate::transport::Call;
 use crate::GraphClient;
 
 /// Where a round starts.
@@ -70,13 +71,7 @@ impl GraphClient {
         page_size: Option<usize>,
     ) -> Result<DeltaRound, GraphError> {
         let url = match start {
-            DeltaStart::Initial { start, end } => format!(
-                "{}/users/{}/calendarView/delta?startDateTime={}&endDateTime={}",
-                self.transport.base(),
-                encode(mailbox),
-                encode(&start.to_rfc3339()),
-                encode(&end.to_rfc3339()),
-            ),
+            DeltaStart::Initial { start, end } => self.transport.url(&paths::calendar_view_delta(mailbox, start, end)),
             DeltaStart::Link(link) => link,
         };
         let mut call = Call::new(Method::GET, url, Some(mailbox));

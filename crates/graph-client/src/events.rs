@@ -10,7 +10,8 @@ use reqwest::Method;
 
 use crate::error::{ErrorClass, GraphError};
 use crate::model::Event;
-use crate::transport::{encode, Call};
+use crate::paths::{self, GraphPath};
+use crate::transport::Call;
 use crate::GraphClient;
 
 /// Outcome of a delete.
@@ -31,47 +32,32 @@ pub enum ResponseOutcome {
     AlreadyGone,
 }
 
-/// `$expand` for extended properties by id.
-pub fn expand_extended(ids: &[&str]) -> String {
-    let clauses: Vec<String> = ids.iter().map(|id| format!("id eq '{}'", id.replace('\'', "''"))).collect();
-    format!("singleValueExtendedProperties($filter={})", clauses.join(" or "))
-}
-
-/// `$filter` matching events whose extended property `id` equals `value`.
-pub fn filter_extended(id: &str, value: &str) -> String {
-    format!(
-        "singleValueExtendedProperties/Any(ep: ep/id eq '{}' and ep/value eq '{}')",
-        id.replace('\'', "''"),
-        value.replace('\'', "''")
-    )
-}
-
 fn serialize(event: &Event) -> Result<serde_json::Value, GraphError> {
     serde_json::to_value(event).map_err(|e| GraphError::InvalidRequest(e.to_string()))
 }
 
 impl GraphClient {
-    fn events_url(&self, mailbox: &str) -> String {
-        format!("{}/users/{}/events", self.transport.base(), encode(mailbox))
+    fn url(&self, path: &GraphPath) -> String {
+        self.transport.url(path)
     }
 
     fn event_url(&self, mailbox: &str, id: &str) -> String {
-        format!("{}/{}", self.events_url(mailbox), encode(id))
+        self.url(&paths::event(mailbox, id))
     }
 
     /// POST /users/{mailbox}/events. Set `event.transaction_id` for exactly-once creates.
     pub async fn create_event(&self, mailbox: &str, event: &Event) -> Result<Event, GraphError> {
-        let call = Call::new(Method::POST, self.events_url(mailbox), Some(mailbox)).json(serialize(event)?);
+        let call = Call::new(Method::POST, self.url(&paths::events(mailbox)), Some(mailbox)).json(serialize(event)?);
         self.transport.send(&call).await?.json()
     }
 
     /// GET one event, with the listed extended properties expanded.
     pub async fn get_event(&self, mailbox: &str, id: &str, extended: &[&str]) -> Result<Event, GraphError> {
-        let mut url = self.event_url(mailbox, id);
+        let mut path = paths::event(mailbox, id);
         if !extended.is_empty() {
-            url = format!("{url}?$expand={}", encode(&expand_extended(extended)));
+            path = path.expand_properties(extended);
         }
-        self.transport.send(&Call::new(Method::GET, url, Some(mailbox))).await?.json()
+        self.transport.send(&Call::new(Method::GET, self.url(&path), Some(mailbox))).await?.json()
     }
 
     /// PATCH an event; with `if_match` (an etag) a concurrent change answers [`ErrorClass::Conflict`].
@@ -106,7 +92,7 @@ impl GraphClient {
         comment: Option<&str>,
         send_response: bool,
     ) -> Result<ResponseOutcome, GraphError> {
-        self.respond(mailbox, id, "accept", comment, send_response).await
+        self.respond(mailbox, paths::accept(mailbox, id), comment, send_response).await
     }
 
     /// POST .../events/{id}/decline: the mailbox owner declines the meeting, which removes it from the mailbox's
@@ -118,14 +104,13 @@ impl GraphClient {
         comment: Option<&str>,
         send_response: bool,
     ) -> Result<ResponseOutcome, GraphError> {
-        self.respond(mailbox, id, "decline", comment, send_response).await
+        self.respond(mailbox, paths::decline(mailbox, id), comment, send_response).await
     }
 
     async fn respond(
         &self,
         mailbox: &str,
-        id: &str,
-        action: &str,
+        path: GraphPath,
         comment: Option<&str>,
         send_response: bool,
     ) -> Result<ResponseOutcome, GraphError> {
@@ -133,8 +118,7 @@ impl GraphClient {
         if let (Some(text), Some(object)) = (comment, body.as_object_mut()) {
             object.insert("comment".into(), serde_json::Value::String(text.to_owned()));
         }
-        let url = format!("{}/{action}", self.event_url(mailbox, id));
-        let mut call = Call::new(Method::POST, url, Some(mailbox)).json(body);
+        let mut call = Call::new(Method::POST, self.url(&path), Some(mailbox)).json(body);
         // Answering a meeting twice answers it the same (or meets 404 once it is declined).
         call.idempotent = true;
         match self.transport.send(&call).await {
@@ -154,7 +138,7 @@ impl GraphClient {
         id: &str,
         value: &str,
     ) -> Result<Vec<Event>, GraphError> {
-        let url = format!("{}?$filter={}", self.events_url(mailbox), encode(&filter_extended(id, value)));
+        let url = self.url(&paths::events(mailbox).filter_property(id, value));
         self.collect_pages(Call::new(Method::GET, url, Some(mailbox))).await
     }
 
@@ -165,13 +149,7 @@ impl GraphClient {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     ) -> Result<Vec<Event>, GraphError> {
-        let url = format!(
-            "{}/users/{}/calendarView?startDateTime={}&endDateTime={}",
-            self.transport.base(),
-            encode(mailbox),
-            encode(&start.to_rfc3339()),
-            encode(&end.to_rfc3339()),
-        );
+        let url = self.url(&paths::calendar_view(mailbox, start, end));
         self.collect_pages(Call::new(Method::GET, url, Some(mailbox))).await
     }
 
@@ -183,12 +161,22 @@ impl GraphClient {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     ) -> Result<Vec<Event>, GraphError> {
-        let url = format!(
-            "{}/instances?startDateTime={}&endDateTime={}",
-            self.event_url(mailbox, master_id),
-            encode(&start.to_rfc3339()),
-            encode(&end.to_rfc3339()),
-        );
+        let url = self.url(&paths::instances(mailbox, master_id, start, end));
         self.collect_pages(Call::new(Method::GET, url, Some(mailbox))).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_url_names_the_mailbox_as_every_stage_does() {
+        let config = crate::ClientConfig::new("t", "c", crate::Secret::new("s"))
+            .with_base_urls("http://login.test", "https://graph.test/v1.0");
+        let client = GraphClient::new(config).expect("client");
+        let url = client.event_url("room a+b/c@example.org", "AAMk/x+y=");
+        let expected = "https://graph.test/v1.0/users/room%20a%2Bb%2Fc@example.org/events/AAMk%2Fx%2By%3D";
+        assert_eq!(url, expected, "\n  sent: {url}\n  want: {expected}");
     }
 }

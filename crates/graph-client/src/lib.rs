@@ -2,14 +2,15 @@
 //!
 //! ```text
 //! GraphClient (cheap to clone, one per process)
-//!   events / delta / batch / places / subscriptions   -- typed operations
+//!   events / delta / batch / places / subscriptions   -- typed operations, on paths from `paths`
 //!          |
 //!   Transport: mailbox limiter (<= 4 in flight) -> token cache -> HTTP -> retry on 429/5xx honouring Retry-After
 //! ```
 //! Invariants: one token cache per client; every request sends `Prefer: IdType="ImmutableId"`; at most
 //! `mailbox_concurrency` requests per mailbox are in flight; paging and delta follow the server's links verbatim;
-//! callers decide on errors only through [`GraphError::classify`]. Tokens and personal data are never logged
-//! above debug.
+//! callers decide on errors only through [`GraphError::classify`]; every Graph path (the client's own and the
+//! `$batch` inner urls of the stages) comes from [`paths`], the one place that percent-encodes a mailbox. Tokens
+//! and personal data are never logged above debug.
 
 #![warn(missing_docs)]
 
@@ -23,6 +24,7 @@ pub mod metrics;
 mod model;
 mod notification;
 mod paging;
+pub mod paths;
 mod places;
 pub mod properties;
 mod retry;
@@ -39,7 +41,7 @@ pub use batch::{BatchRequest, BatchResponse, MAX_BATCH};
 pub use config::{ClientConfig, Secret};
 pub use delta::{DeltaRound, DeltaStart};
 pub use error::{ErrorClass, GraphError};
-pub use events::{expand_extended, filter_extended, DeleteOutcome, ResponseOutcome};
+pub use events::{DeleteOutcome, ResponseOutcome};
 pub use model::{
     Attendee, DateTimeTimeZone, EmailAddress, Event, EventType, ExtendedProperty, ItemBody, Location, Recipient,
     Removed, ResponseStatus, Room, Sensitivity, ShowAs, Subscription,
@@ -48,6 +50,7 @@ pub use notification::{
     client_state_matches, parse_change_notifications, parse_lifecycle_notifications, ChangeNotification,
     LifecycleNotification, ResourceData,
 };
+pub use paths::GraphPath;
 pub use reqwest::Method;
 pub use retry::{backoff, parse_retry_after};
 

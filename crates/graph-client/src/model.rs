@@ -376,7 +376,7 @@ pub struct Subscription {
     /// Id (absent when creating).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
-    /// E.g. `/users/{id}/events`.
+    /// E.g. `/users/{id}/events`, from [`crate::paths::events_resource`].
     pub resource: String,
     /// E.g. `created,updated,deleted`.
     pub change_type: String,

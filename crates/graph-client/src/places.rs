@@ -6,13 +6,14 @@ use reqwest::Method;
 
 use crate::error::GraphError;
 use crate::model::Room;
+use crate::paths;
 use crate::transport::Call;
 use crate::GraphClient;
 
 impl GraphClient {
     /// Every room in the tenant.
     pub async fn list_rooms(&self) -> Result<Vec<Room>, GraphError> {
-        let url = format!("{}/places/microsoft.graph.room", self.transport.base());
+        let url = self.transport.url(&paths::rooms());
         self.collect_pages(Call::new(Method::GET, url, None)).await
     }
 }

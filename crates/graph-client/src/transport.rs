@@ -17,6 +17,7 @@ use url::Url;
 use crate::config::ClientConfig;
 use crate::error::GraphError;
 use crate::limiter::MailboxLimiter;
+use crate::paths::GraphPath;
 use crate::retry::{parse_retry_after, wait_before_retry};
 use crate::token::TokenCache;
 
@@ -113,9 +114,9 @@ impl Transport {
         })
     }
 
-    /// The configured Graph base (`.../v1.0`).
-    pub fn base(&self) -> &str {
-        &self.config.graph_base
+    /// The absolute URL of `path` under the configured Graph base (`.../v1.0`).
+    pub fn url(&self, path: &GraphPath) -> String {
+        path.under(&self.config.graph_base)
     }
 
     /// The configuration (retry limits are shared with `$batch` inner retries).
@@ -236,19 +237,6 @@ pub(crate) fn new_request_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-/// Percent-encodes one URL path segment or query value (RFC 3986 unreserved characters stay as they are).
-pub fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,12 +255,5 @@ mod tests {
         ] {
             assert!(transport.check_origin(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn encoding_keeps_unreserved_and_escapes_the_rest() {
-        assert_eq!(encode("a b/c'{x}"), "a%20b%2Fc%27%7Bx%7D");
-        assert_eq!(encode("AAMk-_.~"), "AAMk-_.~");
-        assert_eq!(encode("ø"), "%C3%B8");
     }
 }

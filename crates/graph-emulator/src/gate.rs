@@ -68,7 +68,7 @@ fn mailbox_of(emu: &Emulator, path: &str) -> Option<String> {
 }
 
 /// Decodes `%XX` escapes of a path segment; `None` for malformed escapes or non-UTF-8 results.
-fn percent_decode(segment: &str) -> Option<String> {
+pub(crate) fn percent_decode(segment: &str) -> Option<String> {
     let bytes = segment.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

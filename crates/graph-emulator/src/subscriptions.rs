@@ -133,8 +133,10 @@ pub async fn create(State(emu): State<Emulator>, body: axum::body::Bytes) -> Res
     let parts: Vec<&str> = resource.trim_start_matches('/').split('/').collect();
     let mailbox = match parts.as_slice() {
         [users, key, rest @ ..] if users.eq_ignore_ascii_case("users") && !rest.is_empty() => {
+            // The resource names the mailbox as a request path does, percent-encoded or not.
+            let key = crate::gate::percent_decode(key).ok_or_else(|| bad("Unsupported resource."))?;
             let tenant = lock(&emu.shared.tenant);
-            tenant.find(key).map(|m| m.id.clone()).ok_or_else(ApiError::user_not_found)?
+            tenant.find(&key).map(|m| m.id.clone()).ok_or_else(ApiError::user_not_found)?
         }
         _ => return Err(bad("Unsupported resource.")),
     };

@@ -26,7 +26,7 @@
 use std::collections::HashMap;
 
 use graph_client::properties::BOOKING_SYSTEM_TYPE;
-use graph_client::{filter_extended, BatchRequest, ErrorClass, GraphClient, Method};
+use graph_client::{paths, BatchRequest, ErrorClass, GraphClient, Method};
 use serde::Deserialize;
 use tracing::{debug, warn};
 use vocabulary::records::UpsertOrDelete;
@@ -34,7 +34,6 @@ use vocabulary::ReservationKind;
 
 use crate::plan::Step;
 use crate::work::Work;
-use crate::writer::{encode, events_path};
 
 /// Whether an item may skip the lookup before its create.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -101,11 +100,8 @@ impl CleanMailboxes {
         let mut requests = Vec::new();
         for (m, mailbox) in mailboxes.iter().enumerate() {
             for (k, kind) in ReservationKind::ALL.iter().enumerate() {
-                let url = format!(
-                    "{}?$filter={}&$top=1&$select=id",
-                    events_path(mailbox),
-                    encode(&filter_extended(BOOKING_SYSTEM_TYPE, kind.as_str()))
-                );
+                let url =
+                    paths::events(mailbox).filter_property(BOOKING_SYSTEM_TYPE, kind.as_str()).top(1).select(&["id"]);
                 requests.push((mailbox.clone(), BatchRequest::new(format!("m{m}k{k}"), Method::GET, url)));
             }
         }

@@ -15,34 +15,13 @@
 use graph_client::properties::{
     self, BOOKING_SYSTEM_ID, BOOKING_SYSTEM_TYPE, ROOMSYNC_CONTENT_HASH, ROOMSYNC_ITEM_KEY,
 };
-use graph_client::{
-    expand_extended, filter_extended, BatchRequest, BatchResponse, ErrorClass, Event, GraphClient, GraphError, Method,
-};
+use graph_client::{paths, BatchRequest, BatchResponse, ErrorClass, Event, GraphClient, GraphError, Method};
 use serde::Deserialize;
 use tracing::{debug, warn};
 
 use crate::content::event_for;
 use crate::plan::{create_transaction_id, Step};
 use crate::work::{Op, Work};
-
-/// Percent-encodes a path segment or query value. RFC 3986 unreserved characters stay, and so does `@`
-/// (allowed in both), so a mailbox addressed by its SMTP address reads as itself: the emulator's throttling
-/// and request log key on the literal address, and Graph accepts both forms.
-pub(crate) fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~@".contains(&byte) {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
-pub(crate) fn events_path(mailbox: &str) -> String {
-    format!("/users/{}/events", encode(mailbox))
-}
 
 /// Events sharing one reservation id in one room, asked for in one page (pieces of a reservation).
 const LOOKUP_PAGE: usize = 100;
@@ -180,12 +159,10 @@ pub async fn find(client: &GraphClient, mailbox: &str, items: &mut [Work]) {
         .enumerate()
         .map(|(i, w)| {
             let id = w.desired.as_ref().map(|d| d.reservation_id).unwrap_or_default().to_string();
-            let url = format!(
-                "{}?$filter={}&$expand={}&$top={LOOKUP_PAGE}",
-                events_path(mailbox),
-                encode(&filter_extended(BOOKING_SYSTEM_ID, &id)),
-                encode(&expand_extended(&properties::ROOMSYNC_PROPERTIES))
-            );
+            let url = paths::events(mailbox)
+                .filter_property(BOOKING_SYSTEM_ID, &id)
+                .expand_properties(&properties::ROOMSYNC_PROPERTIES)
+                .top(LOOKUP_PAGE);
             BatchRequest::new(format!("f{i}"), Method::GET, url)
         })
         .collect();
@@ -219,19 +196,16 @@ fn request(i: usize, mailbox: &str, work: &Work) -> Result<BatchRequest, String>
         Step::Create(tx) => {
             let mut e = event()?;
             e.transaction_id = Some(tx.to_string());
-            let mut r = BatchRequest::new(format!("w{i}"), Method::POST, events_path(mailbox));
+            let mut r = BatchRequest::new(format!("w{i}"), Method::POST, paths::events(mailbox));
             r.body = Some(body(&e)?);
             r
         }
         Step::Update(id) => {
-            let mut r =
-                BatchRequest::new(format!("w{i}"), Method::PATCH, format!("{}/{}", events_path(mailbox), encode(id)));
+            let mut r = BatchRequest::new(format!("w{i}"), Method::PATCH, paths::event(mailbox, id));
             r.body = Some(body(&event()?)?);
             r
         }
-        Step::Delete(id) => {
-            BatchRequest::new(format!("w{i}"), Method::DELETE, format!("{}/{}", events_path(mailbox), encode(id)))
-        }
+        Step::Delete(id) => BatchRequest::new(format!("w{i}"), Method::DELETE, paths::event(mailbox, id)),
         Step::Skip | Step::Find => return Err("nothing to write".into()),
     };
     r.depends_on.clear();
@@ -289,12 +263,18 @@ pub async fn write(client: &GraphClient, mailbox: &str, items: &mut [Work]) {
 
 #[cfg(test)]
 mod tests {
-    use super::encode;
+    use super::request;
+    use crate::plan::Step;
+    use crate::work::{Source, Work};
 
     #[test]
-    fn mailbox_addresses_stay_readable_and_everything_else_is_escaped() {
-        assert_eq!(encode("hall-a@kommune.no"), "hall-a@kommune.no");
-        assert_eq!(encode("AAMk/x+=="), "AAMk%2Fx%2B%3D%3D");
-        assert_eq!(encode("a b'(c)"), "a%20b%27%28c%29");
+    fn a_delete_names_the_mailbox_as_every_stage_does() {
+        let mailbox = "room a+b/c@example.org";
+        let source = Source { topic: "t".into(), partition: 0, offset: 0, key: None, value: None };
+        let mut work = Work::new(mailbox.into(), "event:1".into(), None, None, source);
+        work.step = Step::Delete("AAMk/x+y=".into());
+        let url = request(0, mailbox, &work).map(|r| r.url).unwrap_or_default();
+        let expected = "/users/room%20a%2Bb%2Fc@example.org/events/AAMk%2Fx%2By%3D";
+        assert_eq!(url, expected, "\n  sent: {url}\n  want: {expected}");
     }
 }

@@ -6,7 +6,7 @@
 //! enrichment, so the round is retried instead of publishing an item without its tags.
 
 use graph_client::properties::ROOMSYNC_PROPERTIES;
-use graph_client::{expand_extended, BatchRequest, ErrorClass, Event, GraphClient, Method};
+use graph_client::{paths, BatchRequest, ErrorClass, Event, GraphClient, Method};
 
 use crate::error::Error;
 
@@ -19,27 +19,15 @@ pub enum Fetched {
     Gone,
 }
 
-/// Percent-encodes one URL path segment or query value.
-fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
-/// The relative URL of one GET with roomsync's properties expanded.
-pub fn item_url(mailbox: &str, id: &str) -> String {
-    format!(
-        "/users/{}/events/{}?$expand={}",
-        encode(mailbox),
-        encode(id),
-        encode(&expand_extended(&ROOMSYNC_PROPERTIES))
-    )
+/// One GET per id with roomsync's properties expanded, named by its position in `ids`.
+fn tagged_gets(mailbox: &str, ids: &[String]) -> Vec<BatchRequest> {
+    ids.iter()
+        .enumerate()
+        .map(|(n, id)| {
+            let path = paths::event(mailbox, id).expand_properties(&ROOMSYNC_PROPERTIES);
+            BatchRequest::new(n.to_string(), Method::GET, path)
+        })
+        .collect()
 }
 
 /// Fetches `ids` of `mailbox`; answers in the order of `ids`.
@@ -47,12 +35,7 @@ pub async fn fetch(client: &GraphClient, mailbox: &str, ids: &[String]) -> Resul
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let requests: Vec<BatchRequest> = ids
-        .iter()
-        .enumerate()
-        .map(|(n, id)| BatchRequest::new(n.to_string(), Method::GET, item_url(mailbox, id)))
-        .collect();
-    let answers = client.batch(mailbox, requests).await?;
+    let answers = client.batch(mailbox, tagged_gets(mailbox, ids)).await?;
     let mut out = Vec::with_capacity(ids.len());
     for (id, answer) in ids.iter().zip(answers) {
         match answer.error() {
@@ -69,9 +52,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn item_urls_escape_ids_and_ask_for_all_four_properties() {
-        let url = item_url("room@example.org", "AAMk/x+y=");
-        assert!(url.starts_with("/users/room%40example.org/events/AAMk%2Fx%2By%3D?$expand="), "{url}");
-        assert_eq!(url.matches("id%20eq%20").count(), 4);
+    fn item_gets_escape_ids_and_ask_for_all_four_properties() {
+        let gets = tagged_gets("room@example.org", &["AAMk/x+y=".to_owned(), "b".to_owned()]);
+        let urls: Vec<&str> = gets.iter().map(|r| r.url.as_str()).collect();
+        assert_eq!(gets.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["0", "1"]);
+        let first = urls.first().copied().unwrap_or_default();
+        assert!(first.starts_with("/users/room@example.org/events/AAMk%2Fx%2By%3D?$expand="), "{first}");
+        assert_eq!(first.matches("id%20eq%20").count(), 4);
+    }
+
+    #[test]
+    fn an_item_get_names_the_mailbox_as_every_stage_does() {
+        let gets = tagged_gets("room a+b/c@example.org", &["AAMk/x+y=".to_owned()]);
+        let url = gets.first().map(|r| r.url.as_str()).unwrap_or_default();
+        let expected = "/users/room%20a%2Bb%2Fc@example.org/events/AAMk%2Fx%2By%3D?$expand=";
+        assert!(url.starts_with(expected), "\n  sent: {url}\n  want: {expected}...");
     }
 }

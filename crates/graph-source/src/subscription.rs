@@ -240,7 +240,7 @@ impl SubscriptionManager {
         let expires = self.expiry();
         let request = Subscription {
             id: None,
-            resource: format!("/users/{mailbox}/events"),
+            resource: graph_client::paths::events_resource(mailbox),
             change_type: "created,updated,deleted".into(),
             notification_url: self.config.notification_url(),
             lifecycle_notification_url: Some(self.config.lifecycle_url()),

@@ -4,6 +4,7 @@ mod batching;
 mod delta;
 mod events;
 mod faults;
+mod paths;
 mod places_and_subscriptions;
 mod responses;
 mod tenant;

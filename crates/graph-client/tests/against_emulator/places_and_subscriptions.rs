@@ -113,3 +113,24 @@ async fn a_subscription_whose_endpoint_fails_validation_is_not_created() {
     let err = t.client.create_subscription(&subscription(&url)).await.expect_err("validation fails");
     assert!(matches!(err, graph_client::GraphError::Api { status: 400, .. }), "{err:?}");
 }
+
+#[tokio::test]
+async fn a_subscription_naming_a_room_by_an_escaped_address_watches_that_room() {
+    const HALL: &str = "6f1c2d1e-8a4b-4c55-9d2e-1a2b3c4d5e04";
+    const HALL_EMAIL: &str = "hall+b@example.org";
+    let t = start_with(|c| c.rooms.push(crate::tenant::room(HALL, HALL_EMAIL))).await;
+    let (url, mut notifications) = receiver(true).await;
+    let mut request = subscription(&url);
+    request.resource = graph_client::paths::events_resource(HALL_EMAIL);
+    assert!(request.resource.contains("%2B"), "the address is escaped: {}", request.resource);
+    t.client.create_subscription(&request).await.expect("subscribe");
+
+    t.client
+        .create_event(HALL_EMAIL, &meeting("n", "2030-01-07T09:00:00Z", "2030-01-07T10:00:00Z"))
+        .await
+        .expect("create");
+    let note =
+        tokio::time::timeout(Duration::from_secs(10), notifications.recv()).await.expect("in time").expect("note");
+    let resource = note["value"][0]["resource"].as_str().unwrap_or_default().to_owned();
+    assert!(resource.starts_with(&format!("Users/{HALL}/Events/")), "{resource}");
+}

@@ -22,7 +22,8 @@ pub struct Tenant {
     _stop: oneshot::Sender<()>,
 }
 
-fn room(id: &str, email: &str) -> RoomConfig {
+/// A room mailbox with `id` and `email`.
+pub fn room(id: &str, email: &str) -> RoomConfig {
     RoomConfig {
         id: id.into(),
         email: email.into(),

@@ -171,7 +171,7 @@ async fn a_window_that_moved_on_starts_a_full_round_without_spurious_deletes() -
         world
             .requests("GET")
             .iter()
-            .filter(|p| p.contains("room-a%40example.org") && p.contains("calendarView/delta?startDateTime"))
+            .filter(|p| p.contains("room-a@example.org") && p.contains("calendarView/delta?startDateTime"))
             .count()
     };
     let before = full_rounds();
