@@ -166,6 +166,7 @@ pub fn graph_sink(config: &Config) -> anyhow::Result<graph_sink::Config> {
     sink.max_batch_records = config.graph_sink.max_batch_records;
     sink.batch_linger = config.graph_sink.batch_linger;
     sink.max_catch_up_records = config.graph_sink.max_catch_up_records;
+    sink.conflict_policy = config.sync.conflicts;
     sink.catch_up_linger = config.graph_sink.catch_up_linger;
     sink.unit_retry_limit = config.graph_sink.unit_retry_limit;
     sink.lookups = config.graph_sink.lookups;

@@ -1,4 +1,5 @@
-//! Outlook-origin bookings that overlap a booking-system reservation, recorded by the resolver for review.
+//! Outlook-origin bookings that overlap a booking-system reservation, recorded for review by the resolver and
+//! the graph sink (the table's one writer is [`migrations::conflicts`]).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -65,14 +66,7 @@ pub async fn list(client: &Client, all: bool) -> Result<Vec<Conflict>, tokio_pos
         .collect())
 }
 
-/// Marks a conflict resolved with a note; false when there is no open conflict with that id.
+/// Marks a conflict resolved with a note; false when there is no unresolved conflict with that id.
 pub async fn resolve(client: &Client, id: i64, note: &str) -> Result<bool, tokio_postgres::Error> {
-    let updated = client
-        .execute(
-            "update roomsync_conflicts set status = 'resolved', resolution = $2, resolved_at = now()
-             where id = $1 and status <> 'resolved'",
-            &[&id, &note],
-        )
-        .await?;
-    Ok(updated == 1)
+    migrations::conflicts::resolve(client, id, note).await
 }

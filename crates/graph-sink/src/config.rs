@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use graph_client::ClientConfig;
+use migrations::conflicts::ConflictPolicy;
 use streams::KafkaSettings;
 
 /// A point between two durable writes where a crash must not break exactly-once.
@@ -67,6 +68,9 @@ pub struct Config {
     /// overlap with an active reservation of the resource is recorded in `roomsync_conflicts` instead of
     /// imported.
     pub record_import_conflicts: bool,
+    /// The status such a conflict is recorded with: `open` for review, or `declined` (the decline worker
+    /// declines it in the room calendar). The same policy the resolver applies to the conflicts it finds.
+    pub conflict_policy: ConflictPolicy,
     /// How often the decline worker looks for conflicts with status `declined` not yet carried out (at least
     /// 100 ms).
     pub decline_interval: Duration,
@@ -123,6 +127,7 @@ impl Config {
             imports_enabled: false,
             import_bb_events: false,
             record_import_conflicts: true,
+            conflict_policy: ConflictPolicy::default(),
             decline_interval: Duration::from_secs(10),
             decline_comment: DEFAULT_DECLINE_COMMENT.to_owned(),
             crash_hook: None,
@@ -152,6 +157,7 @@ impl fmt::Debug for Config {
             .field("imports_enabled", &self.imports_enabled)
             .field("import_bb_events", &self.import_bb_events)
             .field("record_import_conflicts", &self.record_import_conflicts)
+            .field("conflict_policy", &self.conflict_policy)
             .field("decline_interval", &self.decline_interval)
             .field("crash_hook", &self.crash_hook.is_some())
             .finish_non_exhaustive()

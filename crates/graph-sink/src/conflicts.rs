@@ -5,9 +5,11 @@
 //! exactly what the booking system shows. The booking system is the authority: an import that overlaps an
 //! active reservation of the same resource (events with `active = 1`; bookings and allocations with
 //! `active = 1` in an active, PUBLISHED season, the rule the public calendar uses) is not imported; each
-//! overlap is recorded in `roomsync_conflicts` (status `open`, once per pair) for review.
+//! overlap is recorded in `roomsync_conflicts` (once per pair, with the status the conflict policy gives it, as
+//! the resolver records the conflicts it finds; [`migrations::conflicts`] is the table's one writer).
 
 use chrono::{DateTime, NaiveDateTime, Utc};
+use migrations::conflicts::{self, ConflictPolicy};
 use tokio_postgres::GenericClient;
 
 use crate::error::SinkError;
@@ -53,31 +55,27 @@ pub async fn overlapping(
     Ok(rows.iter().map(|row| Overlap { kind: row.get(0), id: row.get(1) }).collect())
 }
 
-/// Records each overlap as an open conflict (an existing record of the same pair is kept as it is).
-pub async fn record(db: &impl GenericClient, import: &Import, overlaps: &[Overlap]) -> Result<(), SinkError> {
+/// Records each overlap as a conflict under `policy` ([`migrations::conflicts::record`]: an existing record of
+/// the same pair follows the import only while it is open).
+pub async fn record(
+    db: &impl GenericClient,
+    import: &Import,
+    overlaps: &[Overlap],
+    policy: ConflictPolicy,
+) -> Result<(), SinkError> {
     let instant = |micros: i64| DateTime::<Utc>::from_timestamp_micros(micros).unwrap_or_default();
     for overlap in overlaps {
-        db.execute(
-            "insert into roomsync_conflicts (outlook_item_id, resource_id, outlook_event_id, outlook_change_key,
-                                             reservation_type, reservation_id, starts_at, ends_at)
-             values ($1, $2, $3, $4, $5, $6, $7, $8)
-             on conflict (outlook_item_id, outlook_event_id, reservation_type, reservation_id) do update set
-                 outlook_change_key = excluded.outlook_change_key,
-                 starts_at = excluded.starts_at,
-                 ends_at = excluded.ends_at",
-            &[
-                &import.mailbox,
-                &import.resource_id,
-                &import.event_id,
-                &import.change_key,
-                &overlap.kind,
-                &overlap.id,
-                &instant(import.start),
-                &instant(import.end),
-            ],
-        )
-        .await
-        .map_err(SinkError::pg("recording a conflict"))?;
+        let conflict = conflicts::Overlap {
+            mailbox: &import.mailbox,
+            resource_id: import.resource_id,
+            event_id: &import.event_id,
+            change_key: import.change_key.as_deref(),
+            reservation_type: &overlap.kind,
+            reservation_id: overlap.id,
+            starts_at: instant(import.start),
+            ends_at: instant(import.end),
+        };
+        conflicts::record(db, &conflict, policy).await.map_err(SinkError::pg("recording a conflict"))?;
     }
     Ok(())
 }

@@ -16,6 +16,7 @@
 use std::time::Duration;
 
 use graph_client::{ErrorClass, GraphClient, GraphError, ResponseOutcome};
+use migrations::conflicts;
 use tokio_postgres::{GenericClient, NoTls};
 use tracing::{debug, info, warn};
 
@@ -69,12 +70,7 @@ pub async fn decline_pending(
     for item in pending(db).await? {
         match graph.decline_event(&item.mailbox, &item.event_id, Some(comment), true).await {
             Ok(outcome) => {
-                db.execute(
-                    "update roomsync_conflicts set declined_at = now() where id = any($1) and declined_at is null",
-                    &[&item.rows],
-                )
-                .await
-                .map_err(SinkError::pg("recording a decline"))?;
+                conflicts::declined(db, &item.rows).await.map_err(SinkError::pg("recording a decline"))?;
                 let label = match outcome {
                     ResponseOutcome::Sent => {
                         report.declined += 1;
@@ -94,12 +90,9 @@ pub async fn decline_pending(
                 warn!(error = %err, "declining a conflicting outlook booking failed; retrying next interval");
             }
             Err(err) => {
-                db.execute(
-                    "update roomsync_conflicts set decline_error = $2 where id = any($1) and declined_at is null",
-                    &[&item.rows, &err.to_string()],
-                )
-                .await
-                .map_err(SinkError::pg("recording a refused decline"))?;
+                conflicts::decline_refused(db, &item.rows, &err.to_string())
+                    .await
+                    .map_err(SinkError::pg("recording a refused decline"))?;
                 report.failed += 1;
                 metrics::counter!(DECLINES_FAILED, "kind" => "definite").increment(1);
                 warn!(error = %err, "graph refused to decline a conflicting outlook booking; recorded in decline_error");

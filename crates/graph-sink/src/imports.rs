@@ -10,11 +10,11 @@
 //! over before the sync window (migration 0009).
 
 use chrono::{DateTime, NaiveDateTime, Utc};
+use migrations::conflicts::ConflictPolicy;
 use schema_registry::AvroCodec;
 use tokio_postgres::GenericClient;
 use vocabulary::records::{ImportOp, ImportRecord};
 
-use crate::conflicts;
 use crate::error::SinkError;
 use crate::identity::first_transaction_id;
 use crate::work::Source;
@@ -36,12 +36,13 @@ fn oslo_wall_clock(instant: DateTime<Utc>) -> NaiveDateTime {
     instant.with_timezone(&chrono_tz::Europe::Oslo).naive_local()
 }
 
-/// Applies one import inside the caller's transaction.
+/// Applies one import inside the caller's transaction. With `conflicts`, an import that overlaps an active
+/// reservation is recorded as a conflict under that policy instead of imported.
 pub async fn apply(
     db: &impl GenericClient,
     import: &Import,
     bb_events: bool,
-    record_conflicts: bool,
+    conflicts: Option<ConflictPolicy>,
 ) -> Result<(), SinkError> {
     let key = item_key(&import.event_id);
     let existing = db
@@ -87,10 +88,10 @@ pub async fn apply(
             Ok(())
         }
         ImportOp::Upsert => {
-            if record_conflicts {
-                let overlaps = conflicts::overlapping(db, import.resource_id, from, to).await?;
+            if let Some(policy) = conflicts {
+                let overlaps = crate::conflicts::overlapping(db, import.resource_id, from, to).await?;
                 if !overlaps.is_empty() {
-                    conflicts::record(db, import, &overlaps).await?;
+                    crate::conflicts::record(db, import, &overlaps, policy).await?;
                     // The booking system owns the room: an earlier import of this booking steps aside.
                     if let (true, Some(event)) = (bb_events, existing.filter(|id| *id > 0)) {
                         db.execute("update bb_event set active = 0 where id = $1", &[&event])

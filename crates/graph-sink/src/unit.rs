@@ -396,7 +396,7 @@ impl Sink {
     ) -> Result<(), SinkError> {
         let group = self.config.consumer_group.clone();
         let import_bb_events = self.config.import_bb_events;
-        let record_conflicts = self.config.record_import_conflicts;
+        let conflicts = self.config.record_import_conflicts.then_some(self.config.conflict_policy);
         let tx = self.db.transaction().await.map_err(SinkError::pg("starting the result transaction"))?;
         let outcomes: Vec<mapping::Outcome<'_>> = works
             .iter()
@@ -413,7 +413,7 @@ impl Sink {
             .collect();
         mapping::settle_all(&tx, &outcomes).await?;
         for (import, _) in import_records {
-            imports::apply(&tx, import, import_bb_events, record_conflicts).await?;
+            imports::apply(&tx, import, import_bb_events, conflicts).await?;
         }
         offsets::store(&tx, &group, started, next).await?;
         tx.commit().await.map_err(SinkError::pg("committing results and offsets"))?;

@@ -6,6 +6,11 @@
 //! - concurrent starts (several roomsync instances) serialise on an advisory lock, so each migration runs once;
 //! - no migration alters a `bb_*` table the booking system owns; `bb_resource_outlook_item` is created only if
 //!   absent, because an installation of the earlier PHP integration may already have it.
+//!
+//! A table that several parties write has its one writer here ([`conflicts`]), so the rules of the table hold
+//! whoever writes it.
+
+pub mod conflicts;
 
 use sha2::{Digest, Sha256};
 use thiserror::Error;

@@ -6,6 +6,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use vocabulary::oslo::DstRules;
 
+pub use migrations::conflicts::ConflictPolicy;
+
 /// How lower-priority items are shown where a higher-priority item holds the same room at the same time.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -28,17 +30,6 @@ pub enum EditPolicy {
     Revert,
     /// Leave the edit in Outlook; log and count it.
     Record,
-}
-
-/// What to do with an Outlook-origin booking that overlaps a booking-system reservation.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ConflictPolicy {
-    /// Record it in `roomsync_conflicts` with status `open` for review.
-    #[default]
-    Record,
-    /// Record it with status `declined` (the sink or an operator removes it from the room calendar).
-    Decline,
 }
 
 /// The domain policies; each default is documented in the README.

@@ -1,13 +1,14 @@
 //! The resolver's PostgreSQL writes: Outlook-origin bookings that overlap a reservation in `roomsync_conflicts`
 //! (migration 0004), and its liveness in `roomsync_stage_health` (migration 0008, see [`crate::liveness`]).
 //!
-//! Invariant: recording is idempotent (the table's unique key on mailbox, event and reservation makes a
-//! replay a no-op), so the resolver can record again after a restart without duplicating rows; a conflict still
-//! open takes the overlap's current span when the booking or the reservation moved. The write is
+//! Invariant: recording is idempotent (the table's one writer, [`migrations::conflicts`], keeps one row per
+//! mailbox, event and reservation), so the resolver can record again after a restart without duplicating rows;
+//! a conflict still open takes the overlap's current span when the booking or the reservation moved. The write is
 //! idempotent, so a write whose connection dropped is sent once more on a new connection: a PostgreSQL
 //! restart or a terminated session costs a reconnect, not a rebuild of the resolver's state.
 
 use chrono::{DateTime, Utc};
+use migrations::conflicts::{self, Overlap};
 use tokio::sync::Mutex;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls};
@@ -38,49 +39,57 @@ impl ConflictStore {
         Ok(ConflictStore { url: url.to_owned(), client: Mutex::new(open(url).await?) })
     }
 
-    /// Runs one idempotent statement; once more on a fresh connection if the connection was lost.
-    async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)], context: &str) -> Result<(), ResolverError> {
+    /// The connection, opened again if it was closed.
+    async fn client(&self) -> Result<tokio::sync::MutexGuard<'_, Client>, ResolverError> {
         let mut client = self.client.lock().await;
         if client.is_closed() {
-            *client = open(&self.url).await?;
-            info!("conflicts database connection re-established");
+            *client = self.reopen().await?;
         }
+        Ok(client)
+    }
+
+    async fn reopen(&self) -> Result<Client, ResolverError> {
+        let client = open(&self.url).await?;
+        info!("conflicts database connection re-established");
+        Ok(client)
+    }
+
+    /// Runs one idempotent statement; once more on a fresh connection if the connection was lost.
+    async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)], context: &str) -> Result<(), ResolverError> {
+        let mut client = self.client().await?;
         match client.execute(sql, params).await {
             Ok(_) => Ok(()),
             Err(err) if client.is_closed() || connection_lost(&err) => {
-                *client = open(&self.url).await?;
-                info!("conflicts database connection re-established");
+                *client = self.reopen().await?;
                 client.execute(sql, params).await.map(|_| ()).map_err(pg(context))
             }
             Err(err) => Err(pg(context)(err)),
         }
     }
 
-    /// Records one conflict (when it is already recorded and still open, its span is brought up to date).
+    /// Records one conflict ([`migrations::conflicts::record`]: idempotent; an open one takes the current span);
+    /// once more on a fresh connection if the connection was lost.
     pub async fn record(&self, conflict: &Conflict) -> Result<(), ResolverError> {
         let at = |micros: i64| DateTime::<Utc>::from_timestamp_micros(micros).unwrap_or_default();
-        self.execute(
-            "insert into roomsync_conflicts (outlook_item_id, resource_id, outlook_event_id, outlook_change_key, \
-                 reservation_type, reservation_id, starts_at, ends_at, status) \
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-                 on conflict (outlook_item_id, outlook_event_id, reservation_type, reservation_id) do update \
-                 set starts_at = excluded.starts_at, ends_at = excluded.ends_at, \
-                     outlook_change_key = excluded.outlook_change_key \
-                 where roomsync_conflicts.status = 'open'",
-            &[
-                &conflict.mailbox,
-                &conflict.resource_id,
-                &conflict.event_id,
-                &conflict.change_key,
-                &conflict.hit.kind.as_str(),
-                &conflict.hit.reservation_id,
-                &at(conflict.hit.start),
-                &at(conflict.hit.end),
-                &conflict.status,
-            ],
-            "recording a conflict",
-        )
-        .await
+        let overlap = Overlap {
+            mailbox: &conflict.mailbox,
+            resource_id: conflict.resource_id,
+            event_id: &conflict.event_id,
+            change_key: conflict.change_key.as_deref(),
+            reservation_type: conflict.hit.kind.as_str(),
+            reservation_id: conflict.hit.reservation_id,
+            starts_at: at(conflict.hit.start),
+            ends_at: at(conflict.hit.end),
+        };
+        let mut client = self.client().await?;
+        match conflicts::record(&*client, &overlap, conflict.policy).await {
+            Ok(()) => Ok(()),
+            Err(err) if client.is_closed() || connection_lost(&err) => {
+                *client = self.reopen().await?;
+                conflicts::record(&*client, &overlap, conflict.policy).await.map_err(pg("recording a conflict"))
+            }
+            Err(err) => Err(pg("recording a conflict")(err)),
+        }
     }
 
     /// Writes this instance's liveness row (state, detail, since when) and refreshes its `updated_at`.

@@ -35,7 +35,7 @@ use vocabulary::records::{DesiredItem, GraphEventBody, ImportRecord, Reservation
 use vocabulary::ReservationKind;
 
 use crate::cdc::CdcRecord;
-use crate::config::{Policies, WindowConfig};
+use crate::config::{ConflictPolicy, Policies, WindowConfig};
 use crate::desired::desired_for_room;
 use crate::ledger::Ledger;
 use crate::outlook::ConflictHit;
@@ -76,8 +76,8 @@ pub struct Conflict {
     pub change_key: Option<String>,
     /// The reservation it overlaps.
     pub hit: ConflictHit,
-    /// `open` (policy record) or `declined` (policy decline).
-    pub status: &'static str,
+    /// The policy it is recorded under (its status when new).
+    pub policy: ConflictPolicy,
 }
 
 /// What to emit.

@@ -303,7 +303,7 @@ fn an_outlook_booking_over_a_reservation_is_a_conflict_not_an_import() {
         output.conflicts.iter().map(|c| (c.hit.kind, c.hit.reservation_id)).collect();
     hits.sort_by_key(|(k, id)| (k.priority(), *id));
     assert_eq!(hits, vec![(ReservationKind::Booking, 201), (ReservationKind::Allocation, 101)]);
-    assert!(output.conflicts.iter().all(|c| c.status == "open"));
+    assert!(output.conflicts.iter().all(|c| c.policy == ConflictPolicy::Record));
     assert!(core.apply_graph_event(&clash, now()).conflicts.is_empty(), "recorded once");
 }
 
@@ -382,7 +382,7 @@ fn a_conflict_records_the_overlap_and_the_decline_policy_marks_it_declined() {
     let output = core.apply_graph_event(&clash, now());
     let booking = output.conflicts.iter().find(|c| c.hit.kind == ReservationKind::Booking).expect("booking hit");
     assert_eq!((booking.hit.start, booking.hit.end), (utc("2026-03-24 17:00"), utc("2026-03-24 17:30")));
-    assert!(output.conflicts.iter().all(|c| c.status == "declined"));
+    assert!(output.conflicts.iter().all(|c| c.policy == ConflictPolicy::Decline));
 }
 
 #[test]

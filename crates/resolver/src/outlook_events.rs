@@ -12,7 +12,7 @@ use tracing::{debug, info};
 use vocabulary::records::{DesiredItem, GraphEvent, GraphEventBody, ImportOp, UpsertOrDelete};
 use vocabulary::ReservationKind;
 
-use crate::config::{ConflictPolicy, EditPolicy};
+use crate::config::EditPolicy;
 use crate::core::{Conflict, Core, Output};
 use crate::desired::items_of;
 use crate::outlook::{classify, matches_desired, MappingRow, RoomView, Verdict};
@@ -256,10 +256,6 @@ impl Core {
             }
             Verdict::Conflict(hits) => {
                 let Some(body) = event.event.as_ref() else { return };
-                let status = match self.policies.conflict {
-                    ConflictPolicy::Record => "open",
-                    ConflictPolicy::Decline => "declined",
-                };
                 for hit in hits {
                     if self.conflicts.insert((key.0.clone(), key.1.clone(), hit.clone())) {
                         output.conflicts.push(Conflict {
@@ -268,7 +264,7 @@ impl Core {
                             event_id: key.1.clone(),
                             change_key: body.change_key.clone(),
                             hit,
-                            status,
+                            policy: self.policies.conflict,
                         });
                     }
                 }

@@ -68,7 +68,7 @@ fn conflict(reservation_id: i32, start: i64, end: i64) -> Conflict {
         event_id: "AAMk-1".into(),
         change_key: Some("ck".into()),
         hit: ConflictHit { kind: ReservationKind::Event, reservation_id, start, end },
-        status: "open",
+        policy: resolver::ConflictPolicy::Record,
     }
 }
 

@@ -174,3 +174,72 @@ async fn an_outlook_booking_over_an_active_reservation_is_recorded_as_a_conflict
     assert_eq!(conflict.get::<_, Option<i32>>(4), Some(4));
     Ok(())
 }
+
+/// Inserts a booking-system event holding resource 4 from 11:30 to 12:30 Oslo time on 2030-06-01.
+async fn take_resource_4(h: &Harness) -> Result<i32> {
+    let taken: i32 =
+        h.pg.query_one(
+            "insert into bb_event (activity_id, name, from_, to_, building_name, contact_name, contact_email,
+                                   contact_phone, secret)
+             select activity_id, 'Konsert', '2030-06-01 11:30:00', '2030-06-01 12:30:00', 'Kulturhus', '', '', '', 's'
+             from bb_resource where id = 4
+             returning id",
+            &[],
+        )
+        .await?
+        .get(0);
+    h.pg.execute("insert into bb_event_resource (event_id, resource_id) values ($1, 4)", &[&taken]).await?;
+    Ok(taken)
+}
+
+#[tokio::test]
+async fn a_conflict_a_person_resolved_stays_as_they_left_it_when_the_outlook_booking_changes() -> Result<()> {
+    let h = Harness::start().await?;
+    take_resource_4(&h).await?;
+    let mut config = h.config();
+    config.imports_enabled = true;
+    let sink = h.spawn(config);
+    let offset = send(&h, &import(ImportOp::Upsert, "Overlapping")).await?;
+    wait_imported(&h, offset).await?;
+    let resolved =
+        h.pg.execute("update roomsync_conflicts set status = 'resolved', resolution = 'talked to Kari'", &[]).await?;
+    assert_eq!(resolved, 1, "the import was recorded as one conflict");
+    let span = "select status, resolution, starts_at, outlook_change_key from roomsync_conflicts";
+    let before = h.pg.query_one(span, &[]).await?;
+
+    // Kari moves her booking a quarter of an hour; it still overlaps.
+    let mut moved = import(ImportOp::Upsert, "Moved");
+    moved.start += 15 * 60 * 1_000_000;
+    moved.end += 15 * 60 * 1_000_000;
+    let offset = send(&h, &moved).await?;
+    wait_imported(&h, offset).await?;
+    sink.stop().await?;
+
+    let after = h.pg.query_one(span, &[]).await?;
+    assert_eq!(after.get::<_, String>(0), "resolved");
+    assert_eq!(after.get::<_, Option<String>>(1).as_deref(), Some("talked to Kari"));
+    assert_eq!(
+        after.get::<_, chrono::DateTime<chrono::Utc>>(2),
+        before.get::<_, chrono::DateTime<chrono::Utc>>(2),
+        "a resolved conflict keeps the span the person saw"
+    );
+    assert_eq!(after.get::<_, Option<String>>(3), before.get::<_, Option<String>>(3));
+    Ok(())
+}
+
+#[tokio::test]
+async fn with_the_decline_policy_a_conflict_found_at_import_is_recorded_declined() -> Result<()> {
+    let h = Harness::start().await?;
+    take_resource_4(&h).await?;
+    let mut config = h.config();
+    config.imports_enabled = true;
+    config.conflict_policy = migrations::conflicts::ConflictPolicy::Decline;
+    let sink = h.spawn(config);
+    let offset = send(&h, &import(ImportOp::Upsert, "Overlapping")).await?;
+    wait_imported(&h, offset).await?;
+    sink.stop().await?;
+
+    let status: String = h.pg.query_one("select status from roomsync_conflicts", &[]).await?.get(0);
+    assert_eq!(status, "declined", "the import-time check follows the same policy as the resolver");
+    Ok(())
+}
