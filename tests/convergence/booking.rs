@@ -1,5 +1,5 @@
 //! The booking system's side of the workload: SQL shaped like PorticoEstate's own writes
-//! (bb_schema_notes.md §3): INSERT then `id_string` UPDATE, saves that UPDATE every column and rewrite the
+//! (docs/booking-schema.md §3): INSERT then `id_string` UPDATE, saves that UPDATE every column and rewrite the
 //! resource links and event dates in one transaction, soft cancellation (`active = 0`, both through a save and
 //! through the REST path's single-column UPDATE, which leaves a TOASTed description unchanged in the WAL), hard
 //! deletion children first, reactivation, season status changes, the full-table `id_string` UPDATE, the billing

@@ -1,6 +1,6 @@
 //! The independent oracle: from the final booking tables (plain SQL, `testkit::oracle`) and the Outlook history
 //! the generator recorded, what every mapped room calendar must hold, which conflicts must be recorded and which
-//! Outlook bookings must be imported. It follows architecture.md's domain rules with the default policies and
+//! Outlook bookings must be imported. It follows docs/architecture.md's domain rules with the default policies and
 //! does not call any roomsync code.
 //!
 //! The booking side's rules are `testkit::oracle`'s. The Outlook side: Outlook-origin bookings stay as their

@@ -9,7 +9,7 @@
 //!  stream: decode pgoutput -> envelope (Avro) -> Kafka <cdc topic>  (bad rows -> dead-letter topic)
 //!           flush LSN = highest commit fully acknowledged by Kafka (progress.rs)
 //! ```
-//! Invariant (architecture.md, guarantee 1): the position confirmed to PostgreSQL is never ahead of what Kafka
+//! Invariant (docs/architecture.md, guarantee 1): the position confirmed to PostgreSQL is never ahead of what Kafka
 //! has acknowledged and never goes backwards; after a crash the reader resumes from it, so records may repeat
 //! but none is lost. Transient failures reconnect with backoff; a lost slot stops the reader with the recovery
 //! steps in its message.

@@ -1,5 +1,5 @@
 //! End to end against the real PostgreSQL and the real broker: snapshot, every operation type, and the booking
-//! system's real write patterns (bb_schema_notes.md §3).
+//! system's real write patterns (docs/booking-schema.md §3).
 
 mod common;
 

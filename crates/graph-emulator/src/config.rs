@@ -101,7 +101,7 @@ pub struct UserConfig {
     pub display_name: String,
 }
 
-/// Whether the concurrency limit counts requests per mailbox or per app (docs disagree; see graph-facts.md).
+/// Whether the concurrency limit counts requests per mailbox or per app (docs disagree; see docs/graph-facts.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum ConcurrencyScope {

@@ -1,7 +1,7 @@
 //! Stage 1: from booking-system rows to one [`Reservation`] per (reservation, resource), as the booking
 //! system's public calendar shows it.
 //!
-//! Rules (bb_schema_notes.md §1, ScheduleEntityService):
+//! Rules (docs/booking-schema.md §1, ScheduleEntityService):
 //! - a reservation applies when `active = 1`; bookings and allocations also need their season active and
 //!   PUBLISHED ([`crate::season`]);
 //! - titles: event -> its name, booking -> its group's name, allocation -> its organization's name;

@@ -1,5 +1,5 @@
 //! Season visibility: allocations and bookings are public only while their season is active and PUBLISHED
-//! (bb_schema_notes.md §2 bb_season). A status change hides or shows every allocation and booking of the
+//! (docs/booking-schema.md §2 bb_season). A status change hides or shows every allocation and booking of the
 //! season without any UPDATE on those rows, so the assembler re-evaluates them on every season change.
 
 use crate::state::Stored;

@@ -20,7 +20,7 @@
 //! 20 December; spring: ISO week 2 to 20 June) from `years` before `today` to the seasons starting within
 //! [`FUTURE_DAYS`] after it; seasons ended more than three months ago are `ARCHIVED` (2 % of them also
 //! `active = 0`), the others `PUBLISHED` but a quarter of those not yet started, still `PLANNING`
-//! (bb_schema_notes.md §2 bb_season). Each season has a
+//! (docs/booking-schema.md §2 bb_season). Each season has a
 //! week template (bb_wtemplate_alloc: a club's weekly slot, say Tuesdays 18:00-19:30, on one resource or
 //! now and then two) materialised as one bb_allocation row per week with its bb_allocation_resource rows
 //! (§4); clubs hand 40 % of their slots on to their groups as bookings inside each occurrence (the whole slot,
@@ -29,7 +29,7 @@
 //! (`is_public = 0`), the municipality's own, and closures on several rooms for days. Resources are
 //! independent, as in the booking system: a whole hall and its thirds can be allocated at the same time.
 //!
-//! **The way the real system writes rows** (bb_schema_notes.md §1-§4): flags are int 0/1; times are
+//! **The way the real system writes rows** (docs/booking-schema.md §1-§4): flags are int 0/1; times are
 //! Europe/Oslo wall clock in `timestamp without time zone`, a weekly slot keeping its wall-clock time across
 //! DST changes; `id_string = id`; `secret` is 32 hex digits; `building_name` is copied into every reservation;
 //! rows that ended more than [`BILLING_LAG_DAYS`] before `today` are `completed` (the billing cron);

@@ -1,5 +1,5 @@
 //! The independent oracle of the booking side: from the booking tables as they are now (plain SQL), what every
-//! mapped room calendar must hold. It follows architecture.md's domain rules with the default policies and does
+//! mapped room calendar must hold. It follows docs/architecture.md's domain rules with the default policies and does
 //! not call any roomsync code (times go through chrono-tz here), so a test that compares roomsync's output with
 //! it checks roomsync against the rules, not against itself.
 //!

@@ -1,6 +1,6 @@
 //! The municipality generator against the local stack's PostgreSQL: the small size loads with the real
 //! system's shape, the same seed gives the same database, and the activity writes every kind of change the way
-//! bb_schema_notes.md describes, each in one transaction.
+//! docs/booking-schema.md §3 describes, each in one transaction.
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -1,4 +1,4 @@
-//! The emulator over raw HTTP on 127.0.0.1:0: the graph-facts behaviours, one module per area.
+//! The emulator over raw HTTP on 127.0.0.1:0: the docs/graph-facts.md behaviours, one module per area.
 
 mod auth_and_errors;
 mod batch;

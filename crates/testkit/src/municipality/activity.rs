@@ -169,7 +169,7 @@ impl World {
 }
 
 /// The booking system's users and cron jobs, changing a loaded municipality one transaction at a time, each
-/// change written the way PorticoEstate writes it (bb_schema_notes.md §3):
+/// change written the way PorticoEstate writes it (docs/booking-schema.md §3):
 ///
 /// | change | statements, in one transaction |
 /// |---|---|

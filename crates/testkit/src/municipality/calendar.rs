@@ -1,5 +1,5 @@
 //! Seasons and what the booking system materialises in them: the week template (bb_wtemplate_alloc), one
-//! allocation per template slot and week (bb_schema_notes.md §4), and the bookings with which a club hands
+//! allocation per template slot and week (docs/booking-schema.md §4), and the bookings with which a club hands
 //! (parts of) its slots to its groups.
 //!
 //! Invariants the tests check:

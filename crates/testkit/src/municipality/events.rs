@@ -1,6 +1,6 @@
 //! One-off reservations (bb_event): meetings, concerts, tournaments, private parties, the municipality's own
 //! events and now and then a closure ("STENGT", a multi-day event on several rooms, the only way to close a hall:
-//! bb_schema_notes.md §2, Closures).
+//! docs/booking-schema.md §2, Closures).
 //!
 //! An event never overlaps another event on one of its resources (the booking system's collision test); it may
 //! overlap allocations and bookings, which it outranks in the calendar (Event > Booking > Allocation).

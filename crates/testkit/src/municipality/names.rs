@@ -312,7 +312,7 @@ pub const OFFICERS: &[(i32, &str, &str, &str)] = &[
 ];
 
 /// Words of event descriptions; large descriptions are drawn from these so they compress poorly enough to be
-/// stored out of line (TOAST, bb_schema_notes.md §5).
+/// stored out of line (TOAST, docs/booking-schema.md §5).
 const WORDS: &[&str] = &[
     "velkommen",
     "til",

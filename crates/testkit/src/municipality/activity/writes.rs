@@ -1,4 +1,4 @@
-//! The statements the booking system sends for each kind of change (bb_schema_notes.md §3), each function one
+//! The statements the booking system sends for each kind of change (docs/booking-schema.md §3), each function one
 //! transaction. Every function returns the rows it inserted, updated or deleted.
 
 use anyhow::{Context, Result};
