@@ -140,11 +140,10 @@ async fn parent(o: Options) -> Result<serde_json::Value> {
 
     // 2. The initial snapshot, then the broker's ceiling for as many records of the same size.
     let prefix = unique_name("scale");
-    let mut cdc = cdc_reader::Config::new(db.url(), stack.kafka.clone());
+    let mut cdc = cdc_reader::Config::new(db.url(), stack.kafka.clone(), stack.registry_url.clone());
     cdc.slot = prefix.clone();
     cdc.publication = prefix.clone();
     cdc.kafka.topic_prefix = prefix.clone();
-    cdc.schema_registry_url = stack.registry_url.clone();
     let (stop_cdc, cdc_stopped) = tokio::sync::oneshot::channel::<()>();
     let started = Instant::now();
     let reader = tokio::spawn(cdc_reader::run(cdc.clone(), async move {

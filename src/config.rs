@@ -340,13 +340,13 @@ pub struct CdcConfig {
 impl Default for CdcConfig {
     fn default() -> Self {
         CdcConfig {
-            slot: "roomsync".into(),
-            publication: "roomsync".into(),
+            slot: cdc_reader::config::DEFAULT_SLOT.into(),
+            publication: cdc_reader::config::DEFAULT_PUBLICATION.into(),
             tables: cdc_reader::config::DEFAULT_TABLES.iter().map(|t| (*t).to_owned()).collect(),
-            schema: "public".into(),
+            schema: cdc_reader::config::DEFAULT_SCHEMA.into(),
             excluded_columns: cdc_reader::config::DEFAULT_EXCLUDED_COLUMNS.iter().map(|c| (*c).to_owned()).collect(),
-            snapshot_batch_rows: 1000,
-            max_message_bytes: 1_000_000,
+            snapshot_batch_rows: cdc_reader::config::DEFAULT_SNAPSHOT_BATCH_ROWS,
+            max_message_bytes: cdc_reader::config::DEFAULT_MAX_MESSAGE_BYTES,
         }
     }
 }

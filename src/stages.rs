@@ -110,14 +110,17 @@ pub fn graph_client_config(config: &Config) -> anyhow::Result<graph_client::Clie
 
 /// The CDC reader's settings.
 pub fn cdc(config: &Config) -> anyhow::Result<cdc_reader::Config> {
-    let mut cdc = cdc_reader::Config::new(database_url(config), config.kafka.bootstrap_servers.clone());
+    let mut cdc = cdc_reader::Config::new(
+        database_url(config),
+        config.kafka.bootstrap_servers.clone(),
+        config.registry.url.clone(),
+    );
     cdc.slot = config.cdc.slot.clone();
     cdc.publication = config.cdc.publication.clone();
     cdc.schema = config.cdc.schema.clone();
     cdc.tables = config.cdc.tables.clone();
     cdc.excluded_columns = config.cdc.excluded_columns.clone();
     cdc.snapshot_batch_rows = config.cdc.snapshot_batch_rows;
-    cdc.schema_registry_url = config.registry.url.clone();
     cdc.kafka.topic_prefix = config.kafka.topic_prefix.clone();
     cdc.kafka.partitions = config.kafka.partitions;
     cdc.kafka.replication_factor = config.kafka.replication_factor;
@@ -163,10 +166,10 @@ pub fn graph_sink(config: &Config) -> anyhow::Result<graph_sink::Config> {
     sink.imports_enabled = config.graph_sink.imports_enabled;
     sink.import_bb_events = config.graph_sink.import_bb_events;
     sink.record_import_conflicts = config.graph_sink.record_import_conflicts;
+    sink.conflict_policy = config.sync.conflicts;
     sink.max_batch_records = config.graph_sink.max_batch_records;
     sink.batch_linger = config.graph_sink.batch_linger;
     sink.max_catch_up_records = config.graph_sink.max_catch_up_records;
-    sink.conflict_policy = config.sync.conflicts;
     sink.catch_up_linger = config.graph_sink.catch_up_linger;
     sink.unit_retry_limit = config.graph_sink.unit_retry_limit;
     sink.lookups = config.graph_sink.lookups;
@@ -240,6 +243,30 @@ mod tests {
         assert!(cdc.is_excluded("bb_event", "secret"));
         assert!(cdc.is_excluded("bb_event", "contact_phone"));
         assert!(!cdc.is_excluded("bb_booking", "contact_phone"));
+        Ok(())
+    }
+
+    #[test]
+    fn the_cdc_reader_library_defaults_are_those_roomsync_run_uses() -> anyhow::Result<()> {
+        let run = cdc(&Config::default())?;
+        let library = cdc_reader::Config::new(
+            run.database_url.clone(),
+            run.kafka.bootstrap.clone(),
+            run.schema_registry_url.clone(),
+        );
+        let settings = |c: &cdc_reader::Config| {
+            format!(
+                "slot {} publication {} schema {} tables {:?} excluded {:?} snapshot batch {} max message {}",
+                c.slot,
+                c.publication,
+                c.schema,
+                c.tables,
+                c.excluded_columns,
+                c.snapshot_batch_rows,
+                c.kafka.max_message_bytes
+            )
+        };
+        assert_eq!(settings(&library), settings(&run));
         Ok(())
     }
 

@@ -1,12 +1,11 @@
 //! Configuration of the reader: where PostgreSQL and Kafka are, what is captured and what never leaves the
 //! database.
 //!
-//! Invariant: defaults live here and only here ([`Config::new`] and the serde defaults use the same functions).
+//! Invariant: defaults live here and only here: [`Config::new`] sets them, and `roomsync`'s `[cdc]` section takes
+//! its defaults from the constants below, so the library and `roomsync run` never disagree.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
-
-use serde::Deserialize;
 
 use crate::error::CdcError;
 
@@ -28,127 +27,74 @@ pub const DEFAULT_TABLES: &[&str] = &[
     crate::backfill::SIGNAL_TABLE,
 ];
 
+/// The default logical replication slot.
+pub const DEFAULT_SLOT: &str = "roomsync";
+
+/// The default publication.
+pub const DEFAULT_PUBLICATION: &str = "roomsync";
+
+/// The default schema of the captured tables.
+pub const DEFAULT_SCHEMA: &str = "public";
+
+/// The default [`Config::snapshot_batch_rows`].
+pub const DEFAULT_SNAPSHOT_BATCH_ROWS: i32 = 1000;
+
+/// The default [`KafkaConfig::max_message_bytes`]: Kafka's own default `message.max.bytes`.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1_000_000;
+
 /// Columns that never leave the database, in any captured table (`name`) or one table (`table.name`).
 pub const DEFAULT_EXCLUDED_COLUMNS: &[&str] = &["secret", "customer_ssn"];
 
 /// Settings of the CDC reader. Its `Debug` output hides the password in `database_url`.
-#[derive(Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone)]
 pub struct Config {
     /// PostgreSQL connection URL (`postgres://user:password@host:port/database`) of a role with REPLICATION.
     pub database_url: String,
     /// Logical replication slot name: lowercase letters, digits and `_`, at most 63 characters.
-    #[serde(default = "default_slot")]
     pub slot: String,
     /// Publication name (same rules as the slot name).
-    #[serde(default = "default_publication")]
     pub publication: String,
     /// Schema of the captured tables.
-    #[serde(default = "default_schema")]
     pub schema: String,
     /// Captured tables. Tables that do not exist yet are reported and added once they exist (at the next start).
-    #[serde(default = "default_tables")]
     pub tables: Vec<String>,
     /// Columns left out of the publication: `column` (every table) or `table.column`.
-    #[serde(default = "default_excluded")]
     pub excluded_columns: Vec<String>,
     /// Kafka settings.
     pub kafka: KafkaConfig,
     /// Base URL of the Confluent-compatible schema registry.
-    #[serde(default = "default_registry")]
     pub schema_registry_url: String,
     /// How often the confirmed position is reported to PostgreSQL.
-    #[serde(default = "default_status_interval", with = "humantime_serde")]
     pub status_interval: Duration,
     /// Rows fetched per round trip while copying the initial snapshot (bounds the snapshot's memory).
-    #[serde(default = "default_snapshot_batch")]
     pub snapshot_batch_rows: i32,
     /// Records produced but not yet acknowledged by Kafka before the reader stops reading (backpressure).
-    #[serde(default = "default_max_in_flight")]
     pub max_in_flight: usize,
     /// First wait before reconnecting after a transient failure; doubles up to `retry_max`.
-    #[serde(default = "default_retry_min", with = "humantime_serde")]
     pub retry_min: Duration,
     /// Longest wait between reconnection attempts.
-    #[serde(default = "default_retry_max", with = "humantime_serde")]
     pub retry_max: Duration,
     /// After each committed transaction (and after the snapshot), produce an END record with the count of
     /// records per topic to `<prefix>.cdc.transactions`, so consumers can apply whole transactions.
-    #[serde(default = "default_transaction_metadata")]
     pub transaction_metadata: bool,
 }
 
 /// Kafka settings of the reader.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct KafkaConfig {
     /// Bootstrap servers.
     pub bootstrap: String,
     /// Topic prefix (`<prefix>.cdc.<schema>.<table>`).
-    #[serde(default = "default_prefix")]
     pub topic_prefix: String,
     /// Partitions of topics the reader creates.
-    #[serde(default = "default_partitions")]
     pub partitions: i32,
     /// Replication factor of topics the reader creates.
-    #[serde(default = "default_replication_factor")]
     pub replication_factor: i32,
     /// Largest record (key + value) the reader produces; larger rows go to the dead-letter topic. Keep it at or
     /// below the broker's and topic's `max.message.bytes` (the producer's `message.max.bytes` is set from it).
-    #[serde(default = "default_max_message_bytes")]
     pub max_message_bytes: usize,
     /// Extra librdkafka settings (e.g. security). Idempotence and acks=all are always on.
-    #[serde(default)]
     pub client: BTreeMap<String, String>,
-}
-
-fn default_slot() -> String {
-    "roomsync_cdc".to_owned()
-}
-fn default_publication() -> String {
-    "roomsync_cdc".to_owned()
-}
-fn default_schema() -> String {
-    "public".to_owned()
-}
-fn default_tables() -> Vec<String> {
-    DEFAULT_TABLES.iter().map(|t| (*t).to_owned()).collect()
-}
-fn default_excluded() -> Vec<String> {
-    DEFAULT_EXCLUDED_COLUMNS.iter().map(|t| (*t).to_owned()).collect()
-}
-fn default_registry() -> String {
-    "http://127.0.0.1:8081".to_owned()
-}
-fn default_status_interval() -> Duration {
-    Duration::from_secs(1)
-}
-fn default_snapshot_batch() -> i32 {
-    1000
-}
-fn default_max_in_flight() -> usize {
-    50_000
-}
-fn default_retry_min() -> Duration {
-    Duration::from_millis(200)
-}
-fn default_retry_max() -> Duration {
-    Duration::from_secs(30)
-}
-fn default_prefix() -> String {
-    vocabulary::topics::DEFAULT_PREFIX.to_owned()
-}
-fn default_partitions() -> i32 {
-    1
-}
-fn default_replication_factor() -> i32 {
-    1
-}
-fn default_transaction_metadata() -> bool {
-    true
-}
-fn default_max_message_bytes() -> usize {
-    1_000_000
 }
 
 impl std::fmt::Debug for Config {
@@ -189,30 +135,35 @@ pub fn redact_url(url: &str) -> String {
 }
 
 impl Config {
-    /// A configuration with every default, for `database_url` and Kafka at `bootstrap`.
-    pub fn new(database_url: impl Into<String>, bootstrap: impl Into<String>) -> Self {
+    /// A configuration with every default, for `database_url`, Kafka at `bootstrap` and the schema registry at
+    /// `schema_registry_url`.
+    pub fn new(
+        database_url: impl Into<String>,
+        bootstrap: impl Into<String>,
+        schema_registry_url: impl Into<String>,
+    ) -> Self {
         Config {
             database_url: database_url.into(),
-            slot: default_slot(),
-            publication: default_publication(),
-            schema: default_schema(),
-            tables: default_tables(),
-            excluded_columns: default_excluded(),
+            slot: DEFAULT_SLOT.to_owned(),
+            publication: DEFAULT_PUBLICATION.to_owned(),
+            schema: DEFAULT_SCHEMA.to_owned(),
+            tables: DEFAULT_TABLES.iter().map(|t| (*t).to_owned()).collect(),
+            excluded_columns: DEFAULT_EXCLUDED_COLUMNS.iter().map(|c| (*c).to_owned()).collect(),
             kafka: KafkaConfig {
                 bootstrap: bootstrap.into(),
-                topic_prefix: default_prefix(),
-                partitions: default_partitions(),
-                replication_factor: default_replication_factor(),
-                max_message_bytes: default_max_message_bytes(),
+                topic_prefix: vocabulary::topics::DEFAULT_PREFIX.to_owned(),
+                partitions: 1,
+                replication_factor: 1,
+                max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
                 client: BTreeMap::new(),
             },
-            schema_registry_url: default_registry(),
-            status_interval: default_status_interval(),
-            snapshot_batch_rows: default_snapshot_batch(),
-            max_in_flight: default_max_in_flight(),
-            retry_min: default_retry_min(),
-            retry_max: default_retry_max(),
-            transaction_metadata: default_transaction_metadata(),
+            schema_registry_url: schema_registry_url.into(),
+            status_interval: Duration::from_secs(1),
+            snapshot_batch_rows: DEFAULT_SNAPSHOT_BATCH_ROWS,
+            max_in_flight: 50_000,
+            retry_min: Duration::from_millis(200),
+            retry_max: Duration::from_secs(30),
+            transaction_metadata: true,
         }
     }
 
@@ -265,7 +216,7 @@ mod tests {
 
     #[test]
     fn sensitive_columns_are_excluded_everywhere_or_per_table() {
-        let mut config = Config::new("postgres://x@y/z", "k:1");
+        let mut config = Config::new("postgres://x@y/z", "k:1", "http://r");
         config.excluded_columns.push("bb_group.contact_primary".into());
         assert!(config.is_excluded("bb_event", "secret"));
         assert!(config.is_excluded("bb_organization", "customer_ssn"));
@@ -276,20 +227,9 @@ mod tests {
 
     #[test]
     fn debug_output_never_shows_the_database_password() {
-        let config = Config::new("postgres://cdc:s3cret@db:5432/booking", "k:1");
+        let config = Config::new("postgres://cdc:s3cret@db:5432/booking", "k:1", "http://r");
         let shown = format!("{config:?}");
         assert!(!shown.contains("s3cret") && shown.contains("cdc:***@db:5432/booking"), "{shown}");
         assert_eq!(redact_url("host=db password=s3cret user=x"), "host=db password=*** user=x");
-    }
-
-    #[test]
-    fn a_minimal_toml_like_config_takes_the_defaults() {
-        let config: Config = serde_json::from_str(
-            r#"{"database_url":"postgres://r@h/db","kafka":{"bootstrap":"k:9092"},"status_interval":"5s"}"#,
-        )
-        .expect("valid config");
-        assert_eq!(config.slot, "roomsync_cdc");
-        assert_eq!(config.status_interval, Duration::from_secs(5));
-        assert_eq!(config.tables.len(), DEFAULT_TABLES.len());
     }
 }

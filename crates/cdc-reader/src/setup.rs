@@ -364,10 +364,10 @@ mod tests {
 
     #[test]
     fn replication_settings_come_from_the_database_url() {
-        let config = Config::new("postgres://cdc:pw@db.example:6543/booking", "k:1");
+        let config = Config::new("postgres://cdc:pw@db.example:6543/booking", "k:1", "http://r");
         let repl = replication_config(&config).expect("valid");
         assert_eq!((repl.host.as_str(), repl.port), ("db.example", 6543));
         assert_eq!((repl.user.as_str(), repl.password.as_str(), repl.database.as_str()), ("cdc", "pw", "booking"));
-        assert_eq!(repl.slot, "roomsync_cdc");
+        assert_eq!(repl.slot, config.slot);
     }
 }

@@ -122,11 +122,10 @@ impl Running {
         let stack = Stack::from_env();
         let client = db.connect().await?;
         let prefix = unique_name("rs");
-        let mut cdc = cdc_reader::Config::new(db.url(), testkit::kafka_bootstrap());
+        let mut cdc = cdc_reader::Config::new(db.url(), testkit::kafka_bootstrap(), stack.registry_url.clone());
         cdc.slot = unique_name("slot");
         cdc.publication = unique_name("pub");
         cdc.kafka.topic_prefix = prefix.clone();
-        cdc.schema_registry_url = stack.registry_url.clone();
         cdc.status_interval = Duration::from_millis(100);
         let cdc_config = cdc.clone();
         let (stop_cdc, cdc_stopped) = oneshot::channel::<()>();
