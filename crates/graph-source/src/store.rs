@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::Mutex;
 use tokio_postgres::{Client, NoTls};
 use tracing::warn;
+use vocabulary::rooms::{ActiveRooms, MAPPING_ROWS_QUERY};
 
 use crate::error::Error;
 
@@ -122,21 +123,16 @@ impl Store {
         Ok(())
     }
 
-    /// Active rooms (`active = 1`), one per mailbox.
+    /// The active rooms by the one active-room rule ([`vocabulary::rooms`]), one per mailbox with the resource
+    /// that speaks for it.
     pub async fn active_rooms(&self) -> Result<Vec<WatchedRoom>, Error> {
         let client = self.client().await?;
-        let rows = client
-            .query(
-                "select resource_id::int4, btrim(outlook_item_id)::text from bb_resource_outlook_item \
-                 where active::int4 = 1 and btrim(coalesce(outlook_item_id, '')) <> '' order by resource_id",
-                &[],
-            )
-            .await?;
-        let mut seen = HashSet::new();
-        Ok(rows
-            .iter()
-            .map(|row| WatchedRoom { resource_id: row.get(0), mailbox: row.get(1) })
-            .filter(|room| seen.insert(room.mailbox.clone()))
+        let rows = client.query(MAPPING_ROWS_QUERY, &[]).await?;
+        let int = |row: &tokio_postgres::Row, i| row.get::<_, Option<i32>>(i).map(i64::from);
+        let rooms = ActiveRooms::from_rows(rows.iter().map(|row| (int(row, 0), row.get(1), int(row, 2))));
+        Ok(rooms
+            .representatives()
+            .map(|(mailbox, resource_id)| WatchedRoom { resource_id, mailbox: mailbox.to_owned() })
             .collect())
     }
 

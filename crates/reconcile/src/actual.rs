@@ -11,6 +11,7 @@ use graph_client::properties::{BOOKING_SYSTEM_ID, BOOKING_SYSTEM_TYPE, ROOMSYNC_
 use graph_client::{paths, BatchRequest, DateTimeTimeZone, ErrorClass, Event, GraphClient, Method};
 use tokio_postgres::GenericClient;
 use tracing::debug;
+use vocabulary::rooms::{ActiveRooms, MAPPING_ROWS_QUERY};
 
 use crate::error::Error;
 
@@ -107,16 +108,12 @@ fn tagged_gets(mailbox: &str, ids: &[String]) -> Vec<BatchRequest> {
         .collect()
 }
 
-/// The active room mailboxes of `bb_resource_outlook_item`.
+/// The active room mailboxes of `bb_resource_outlook_item`, by the one active-room rule ([`vocabulary::rooms`]).
 pub(crate) async fn active_rooms(db: &impl GenericClient) -> Result<Vec<String>, Error> {
-    let rows = db
-        .query(
-            "select distinct outlook_item_id from bb_resource_outlook_item where active = 1 order by outlook_item_id",
-            &[],
-        )
-        .await
-        .map_err(Error::pg("listing the active rooms"))?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
+    let rows = db.query(MAPPING_ROWS_QUERY, &[]).await.map_err(Error::pg("listing the active rooms"))?;
+    let int = |row: &tokio_postgres::Row, i| row.get::<_, Option<i32>>(i).map(i64::from);
+    let rooms = ActiveRooms::from_rows(rows.iter().map(|row| (int(row, 0), row.get(1), int(row, 2))));
+    Ok(rooms.mailboxes().map(str::to_owned).collect())
 }
 
 /// The mapping rows of booking-system items (not Outlook-origin imports) in `mailbox`.

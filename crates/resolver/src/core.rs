@@ -32,6 +32,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use tracing::debug;
 use vocabulary::keys::room_partition;
 use vocabulary::records::{DesiredItem, GraphEventBody, ImportRecord, Reservation, UpsertOrDelete};
+use vocabulary::rooms::ActiveRooms;
 use vocabulary::ReservationKind;
 
 use crate::cdc::CdcRecord;
@@ -144,18 +145,12 @@ impl Core {
         Window::at(now, &self.window)
     }
 
-    /// Active room mappings: mailbox -> resources.
+    /// Active room mappings: mailbox -> resources (ascending), by the one active-room rule
+    /// ([`vocabulary::rooms`]).
     pub fn rooms(&self) -> BTreeMap<String, Vec<i32>> {
-        let mut out: BTreeMap<String, Vec<i32>> = BTreeMap::new();
-        for row in self.assembler.state.rooms.values().filter(|r| r.flag("active")) {
-            let (Some(resource), Some(mailbox)) = (row.int("resource_id"), row.text("outlook_item_id")) else {
-                continue;
-            };
-            if let Ok(resource) = i32::try_from(resource) {
-                out.entry(mailbox.trim().to_owned()).or_default().push(resource);
-            }
-        }
-        out
+        let rows = self.assembler.state.rooms.values();
+        ActiveRooms::from_rows(rows.map(|row| (row.int("resource_id"), row.text("outlook_item_id"), row.int("active"))))
+            .into()
     }
 
     pub(crate) fn reservations_of(&self, resources: &[i32]) -> Vec<&Reservation> {

@@ -729,3 +729,44 @@ fn links_read_before_their_reservation_while_catching_up_survive_the_pruning() {
     assert!(!expected.is_empty());
     assert_eq!(sorted(&rebuilt.full(now())), expected);
 }
+
+#[test]
+fn the_rooms_follow_the_one_active_room_rule() {
+    let (mut core, _) = core();
+    // A mapping row being filled in (no address yet), a padded copy of Hall A's address for another resource,
+    // and a row whose flag is not 1.
+    let rows = Tx::new(20)
+        .insert(
+            "bb_resource_outlook_item",
+            &[("id", int(3)), ("resource_id", int(7)), ("outlook_item_id", text("  ")), ("active", int(1))],
+        )
+        .insert(
+            "bb_resource_outlook_item",
+            &[
+                ("id", int(4)),
+                ("resource_id", int(0)),
+                ("outlook_item_id", text(&format!(" {HALL_A} "))),
+                ("active", int(1)),
+            ],
+        )
+        .insert(
+            "bb_resource_outlook_item",
+            &[
+                ("id", int(5)),
+                ("resource_id", int(8)),
+                ("outlook_item_id", text("hall-c@example.org")),
+                ("active", int(2)),
+            ],
+        )
+        .done();
+    core.apply_transaction(&rows, now());
+    let expected = vocabulary::rooms::ActiveRooms::from_rows([
+        (Some(2), Some(HALL_B), Some(1)),
+        (Some(1), Some(HALL_A), Some(1)),
+        (Some(7), Some("  "), Some(1)),
+        (Some(0), Some(HALL_A), Some(1)),
+        (Some(8), Some("hall-c@example.org"), Some(2)),
+    ]);
+    assert_eq!(&core.rooms(), expected.by_mailbox());
+    assert_eq!(core.rooms()[HALL_A], vec![0, 1], "the lowest resource speaks for the room");
+}

@@ -1,5 +1,5 @@
 //! The vocabulary every roomsync stage shares: topic names and their keys, the Avro records that travel on
-//! them, Europe/Oslo wall-clock time, and reservation priority.
+//! them, Europe/Oslo wall-clock time, reservation priority, the sync window and the active-room rule.
 //!
 //! Only what several stages really use lives here; a stage's own logic stays in its crate.
 
@@ -7,6 +7,7 @@ pub mod keys;
 pub mod oslo;
 pub mod priority;
 pub mod records;
+pub mod rooms;
 pub mod topics;
 pub mod window;
 

@@ -40,3 +40,26 @@ async fn the_periodic_run_repairs_a_deleted_event_in_an_active_room_and_stops_on
     h.stop_sink().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_run_compares_the_rooms_the_one_active_room_rule_gives() -> Result<()> {
+    let h = Harness::start().await?;
+    // Hall A's address typed with spaces around it, shared by two resources, and a room switched off.
+    h.pg.execute(
+        "insert into bb_resource_outlook_item (resource_id, outlook_item_id, active) values
+             (1, $1, 1), (2, $2, 1), (3, 'room-off@example.org', 0)",
+        &[&format!(" {ROOM} "), &ROOM],
+    )
+    .await?;
+    let options = reconcile::Options { dry_run: true, rooms: Vec::new() };
+    let report = reconcile::reconcile(&h.config(), &options).await?;
+    let rows = h.pg.query(vocabulary::rooms::MAPPING_ROWS_QUERY, &[]).await?;
+    let rule = vocabulary::rooms::ActiveRooms::from_rows(
+        rows.iter()
+            .map(|r| (r.get::<_, Option<i32>>(0).map(i64::from), r.get(1), r.get::<_, Option<i32>>(2).map(i64::from))),
+    );
+    assert_eq!(report.rooms, rule.mailboxes().map(str::to_owned).collect::<Vec<_>>());
+    assert_eq!(report.rooms, vec![ROOM.to_owned()]);
+    assert!(report.failed_rooms.is_empty(), "{:?}", report.failed_rooms);
+    Ok(())
+}
