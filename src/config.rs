@@ -342,7 +342,7 @@ impl Default for CdcConfig {
         CdcConfig {
             slot: cdc_reader::config::DEFAULT_SLOT.into(),
             publication: cdc_reader::config::DEFAULT_PUBLICATION.into(),
-            tables: cdc_reader::config::DEFAULT_TABLES.iter().map(|t| (*t).to_owned()).collect(),
+            tables: cdc_reader::config::default_tables(),
             schema: cdc_reader::config::DEFAULT_SCHEMA.into(),
             excluded_columns: cdc_reader::config::DEFAULT_EXCLUDED_COLUMNS.iter().map(|c| (*c).to_owned()).collect(),
             snapshot_batch_rows: cdc_reader::config::DEFAULT_SNAPSHOT_BATCH_ROWS,

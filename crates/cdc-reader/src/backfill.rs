@@ -30,7 +30,7 @@ use crate::relation::Table;
 use crate::setup::{self, quote_ident};
 
 /// The signal table (a roomsync migration creates it; captured like the booking tables).
-pub const SIGNAL_TABLE: &str = "roomsync_signals";
+pub const SIGNAL_TABLE: &str = vocabulary::tables::SIGNALS;
 
 /// A backfill requested by a signal row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,23 +136,10 @@ fn selected(config: &Config, request: &Request) -> Result<Vec<String>, CdcError>
     Ok(request.tables.clone())
 }
 
-/// The WHERE clause that keeps only the rows of `$1` (the resources), or `None` for a whole table.
+/// The WHERE clause that keeps only the rows of `$1` (the resources), or `None` for a whole table (one the table
+/// catalogue does not tie to resources, or does not know).
 pub fn resource_filter(schema: &str, table: &str) -> Option<String> {
-    let link = |link_table: &str, column: &str| {
-        format!("where id in (select {column} from {}.{link_table} where resource_id = any($1))", quote_ident(schema))
-    };
-    match table {
-        "bb_event" => Some(link("bb_event_resource", "event_id")),
-        "bb_booking" => Some(link("bb_booking_resource", "booking_id")),
-        "bb_allocation" => Some(link("bb_allocation_resource", "allocation_id")),
-        "bb_event_resource"
-        | "bb_booking_resource"
-        | "bb_allocation_resource"
-        | "bb_resource_outlook_item"
-        | "outlook_calendar_mapping" => Some("where resource_id = any($1)".to_owned()),
-        "bb_resource" => Some("where id = any($1)".to_owned()),
-        _ => None,
-    }
+    vocabulary::tables::by_name(table).and_then(|t| t.resource_filter(&quote_ident(schema)))
 }
 
 async fn copy(

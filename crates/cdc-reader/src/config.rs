@@ -9,23 +9,11 @@ use std::time::Duration;
 
 use crate::error::CdcError;
 
-/// The tables captured unless configured otherwise (schema `public`).
-pub const DEFAULT_TABLES: &[&str] = &[
-    "bb_event",
-    "bb_event_resource",
-    "bb_booking",
-    "bb_booking_resource",
-    "bb_allocation",
-    "bb_allocation_resource",
-    "bb_resource",
-    "bb_building",
-    "bb_organization",
-    "bb_group",
-    "bb_season",
-    "bb_resource_outlook_item",
-    "outlook_calendar_mapping",
-    crate::backfill::SIGNAL_TABLE,
-];
+/// The tables captured unless configured otherwise (schema `public`): the whole table catalogue,
+/// [`vocabulary::tables::TABLES`].
+pub fn default_tables() -> Vec<String> {
+    vocabulary::tables::TABLES.iter().map(|t| t.name.to_owned()).collect()
+}
 
 /// The default logical replication slot.
 pub const DEFAULT_SLOT: &str = "roomsync";
@@ -147,7 +135,7 @@ impl Config {
             slot: DEFAULT_SLOT.to_owned(),
             publication: DEFAULT_PUBLICATION.to_owned(),
             schema: DEFAULT_SCHEMA.to_owned(),
-            tables: DEFAULT_TABLES.iter().map(|t| (*t).to_owned()).collect(),
+            tables: default_tables(),
             excluded_columns: DEFAULT_EXCLUDED_COLUMNS.iter().map(|c| (*c).to_owned()).collect(),
             kafka: KafkaConfig {
                 bootstrap: bootstrap.into(),

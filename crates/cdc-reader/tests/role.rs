@@ -5,7 +5,7 @@ mod common;
 use std::sync::Arc;
 
 use anyhow::Result;
-use cdc_reader::config::DEFAULT_TABLES;
+use cdc_reader::config::default_tables;
 use cdc_reader::encoder::InProcessRegistry;
 use common::{insert_event, read, spawn, wait_for_snapshot};
 use testkit::{unique_name, Stack, TestDatabase};
@@ -25,7 +25,7 @@ async fn the_documented_minimal_role_runs_the_reader() -> Result<()> {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    let tables: Vec<&str> = DEFAULT_TABLES.iter().copied().filter(|t| existing.iter().any(|e| e == t)).collect();
+    let tables: Vec<String> = default_tables().into_iter().filter(|t| existing.contains(t)).collect();
     for table in &tables {
         sql.push_str(&format!("alter table {table} owner to {owner_role};"));
     }

@@ -37,23 +37,13 @@ use crate::inputs::{assign_all, input_group, partition_count, Positions, REPORT_
 use crate::ownership::Membership;
 use crate::transaction::TransactionAssembler;
 
-/// The booking and mapping tables the resolver reads.
-pub const SOURCE_TABLES: &[&str] = &[
-    "bb_event",
-    "bb_event_resource",
-    "bb_booking",
-    "bb_booking_resource",
-    "bb_allocation",
-    "bb_allocation_resource",
-    "bb_resource",
-    "bb_organization",
-    "bb_group",
-    "bb_season",
-    "bb_resource_outlook_item",
-    "outlook_calendar_mapping",
-];
+/// The booking and mapping tables the resolver reads: those of the table catalogue whose role it uses
+/// ([`vocabulary::tables::Table::read_by_resolver`]).
+pub fn source_tables() -> impl Iterator<Item = &'static str> {
+    vocabulary::tables::TABLES.iter().filter(|t| t.read_by_resolver()).map(|t| t.name)
+}
 
-/// Every topic the resolver reads whole: the CDC topics of [`SOURCE_TABLES`], the Graph events and, with END
+/// Every topic the resolver reads whole: the CDC topics of [`source_tables`], the Graph events and, with END
 /// markers, the transaction topic.
 pub fn input_topics(config: &Config) -> Vec<String> {
     let topics = Topics::new(config.topic_prefix.clone());
@@ -65,10 +55,10 @@ pub fn input_topics(config: &Config) -> Vec<String> {
     inputs
 }
 
-/// The CDC topics of [`SOURCE_TABLES`].
+/// The CDC topics of [`source_tables`].
 pub fn cdc_topics(config: &Config) -> Vec<String> {
     let topics = Topics::new(config.topic_prefix.clone());
-    SOURCE_TABLES.iter().map(|t| topics.cdc(&config.source_schema, t)).collect()
+    source_tables().map(|t| topics.cdc(&config.source_schema, t)).collect()
 }
 
 /// Every topic the resolver reads or writes, as it creates them when missing (the other stages create theirs

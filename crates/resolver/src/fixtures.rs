@@ -26,12 +26,7 @@ pub fn int(v: i64) -> Cell {
 }
 
 fn key_columns(table: &str) -> &'static [&'static str] {
-    match table {
-        "bb_event_resource" => &["event_id", "resource_id"],
-        "bb_booking_resource" => &["booking_id", "resource_id"],
-        "bb_allocation_resource" => &["allocation_id", "resource_id"],
-        _ => &["id"],
-    }
+    vocabulary::tables::by_name(table).map_or(&["id"], |t| t.key)
 }
 
 /// One source transaction under construction.

@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
+use vocabulary::tables::{self, Role};
 use vocabulary::ReservationKind;
 
 use crate::cdc::{CdcRecord, Cell, Op, Row};
@@ -98,25 +99,21 @@ pub struct BookingState {
     pub floor_local: Option<i64>,
 }
 
-fn kind_of_main(table: &str) -> Option<ReservationKind> {
-    ReservationKind::ALL.into_iter().find(|k| k.table() == table)
+fn role_of(table: &str) -> Option<Role> {
+    tables::by_name(table).map(|t| t.role)
 }
 
-/// The link table of a kind of reservation and its column naming the reservation.
-pub(crate) fn link_of(kind: ReservationKind) -> (&'static str, &'static str) {
-    match kind {
-        ReservationKind::Event => ("bb_event_resource", "event_id"),
-        ReservationKind::Booking => ("bb_booking_resource", "booking_id"),
-        ReservationKind::Allocation => ("bb_allocation_resource", "allocation_id"),
+fn kind_of_main(table: &str) -> Option<ReservationKind> {
+    match role_of(table)? {
+        Role::Main(kind) => Some(kind),
+        _ => None,
     }
 }
 
-fn kind_of_link(table: &str) -> Option<(ReservationKind, &'static str)> {
-    ReservationKind::ALL
-        .into_iter()
-        .map(|kind| (kind, link_of(kind)))
-        .find(|(_, (t, _))| *t == table)
-        .map(|(k, (_, c))| (k, c))
+/// The link table of a kind of reservation and its column naming the reservation ([`vocabulary::tables`]).
+pub(crate) fn link_of(kind: ReservationKind) -> (&'static str, &'static str) {
+    let (table, column) = tables::link_of(kind);
+    (table.name, column)
 }
 
 pub(crate) fn apply_by_id(rows: &mut ById, record: &CdcRecord) -> bool {
@@ -149,57 +146,57 @@ pub(crate) fn apply_by_id(rows: &mut ById, record: &CdcRecord) -> bool {
 impl BookingState {
     /// Applies one record; says what it touched.
     pub fn apply(&mut self, record: &CdcRecord) -> Touched {
-        let table = record.table.as_str();
-        if let Some(kind) = kind_of_main(table) {
-            if record.op == Op::Truncate {
-                apply_by_id(self.main.entry(kind).or_default(), record);
-                return Touched::Dimension;
-            }
-            let key = record.key.get("id").and_then(Cell::int);
-            let id = key.and_then(|id| i32::try_from(id).ok());
-            let rows = self.main.entry(kind).or_default();
-            let existed = key.is_some_and(|k| rows.contains_key(&k));
-            let mut changed = apply_by_id(rows, record);
-            if let (Some(floor), Some(k)) = (self.floor_local, key) {
-                if rows.get(&k).and_then(|r| r.local("to_")).is_some_and(|end| end < floor) {
-                    rows.remove(&k);
-                    if let Some(id) = id {
-                        self.forget_links(kind, id);
-                    }
-                    // A reservation moved into the past must leave the calendar; one that was always past
-                    // is simply not kept.
-                    changed = existed;
+        let Some(role) = role_of(&record.table) else { return Touched::Nothing };
+        let (rows, touched) = match role {
+            Role::Main(kind) => return self.apply_main(kind, record),
+            Role::Link { kind, column } => return self.apply_link(kind, column, record),
+            Role::CalendarMapping => {
+                let id = record.key.get("id").and_then(Cell::int);
+                let before = id.and_then(|id| self.calendar_mapping.mailbox_of(id));
+                if !self.calendar_mapping.apply(record) {
+                    return Touched::Nothing;
                 }
+                let after = id.and_then(|id| self.calendar_mapping.mailbox_of(id));
+                return Touched::CalendarMapping(after.or(before));
             }
-            return match (changed, id) {
-                (true, Some(id)) => Touched::Reservation(kind, id),
-                _ => Touched::Nothing,
-            };
-        }
-        if let Some((kind, column)) = kind_of_link(table) {
-            return self.apply_link(kind, column, record);
-        }
-        if table == "outlook_calendar_mapping" {
-            let id = record.key.get("id").and_then(Cell::int);
-            let before = id.and_then(|id| self.calendar_mapping.mailbox_of(id));
-            if !self.calendar_mapping.apply(record) {
-                return Touched::Nothing;
-            }
-            let after = id.and_then(|id| self.calendar_mapping.mailbox_of(id));
-            return Touched::CalendarMapping(after.or(before));
-        }
-        let (rows, touched) = match table {
-            "bb_season" => (&mut self.seasons, Touched::Dimension),
-            "bb_organization" => (&mut self.organizations, Touched::Dimension),
-            "bb_group" => (&mut self.groups, Touched::Dimension),
-            "bb_resource" => (&mut self.resources, Touched::Dimension),
-            "bb_resource_outlook_item" => (&mut self.rooms, Touched::Rooms),
-            _ => return Touched::Nothing,
+            Role::Seasons => (&mut self.seasons, Touched::Dimension),
+            Role::Organizations => (&mut self.organizations, Touched::Dimension),
+            Role::Groups => (&mut self.groups, Touched::Dimension),
+            Role::Resources => (&mut self.resources, Touched::Dimension),
+            Role::Rooms => (&mut self.rooms, Touched::Rooms),
+            Role::Buildings | Role::Signals => return Touched::Nothing,
         };
         if apply_by_id(rows, record) {
             touched
         } else {
             Touched::Nothing
+        }
+    }
+
+    fn apply_main(&mut self, kind: ReservationKind, record: &CdcRecord) -> Touched {
+        if record.op == Op::Truncate {
+            apply_by_id(self.main.entry(kind).or_default(), record);
+            return Touched::Dimension;
+        }
+        let key = record.key.get("id").and_then(Cell::int);
+        let id = key.and_then(|id| i32::try_from(id).ok());
+        let rows = self.main.entry(kind).or_default();
+        let existed = key.is_some_and(|k| rows.contains_key(&k));
+        let mut changed = apply_by_id(rows, record);
+        if let (Some(floor), Some(k)) = (self.floor_local, key) {
+            if rows.get(&k).and_then(|r| r.local("to_")).is_some_and(|end| end < floor) {
+                rows.remove(&k);
+                if let Some(id) = id {
+                    self.forget_links(kind, id);
+                }
+                // A reservation moved into the past must leave the calendar; one that was always past
+                // is simply not kept.
+                changed = existed;
+            }
+        }
+        match (changed, id) {
+            (true, Some(id)) => Touched::Reservation(kind, id),
+            _ => Touched::Nothing,
         }
     }
 

@@ -8,6 +8,7 @@ pub mod oslo;
 pub mod priority;
 pub mod records;
 pub mod rooms;
+pub mod tables;
 pub mod topics;
 pub mod window;
 

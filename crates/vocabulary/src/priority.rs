@@ -48,13 +48,9 @@ impl ReservationKind {
         ReservationKind::ALL.into_iter().find(|kind| kind.as_str() == name)
     }
 
-    /// The booking-system table holding reservations of this kind.
+    /// The booking-system table holding reservations of this kind ([`crate::tables`]).
     pub fn table(self) -> &'static str {
-        match self {
-            ReservationKind::Event => "bb_event",
-            ReservationKind::Booking => "bb_booking",
-            ReservationKind::Allocation => "bb_allocation",
-        }
+        crate::tables::main_of(self).name
     }
 }
 
