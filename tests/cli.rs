@@ -1,5 +1,11 @@
 //! The `roomsync` binary's commands against a real database.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: helpers shared by the #[test] fns panic on a failed setup step, as the tests themselves may"
+)]
+
 use std::process::{Command, Output};
 
 use testkit::TestDatabase;

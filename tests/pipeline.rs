@@ -2,6 +2,12 @@
 //! replication -> cdc-reader -> resolver -> graph-sink -> the Graph emulator's room calendars, with the Graph
 //! source feeding Outlook's changes back. Each stage runs with the settings `roomsync run` gives it.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: helpers shared by the #[test] fns panic on a failed setup step, as the tests themselves may"
+)]
+
 mod support;
 
 use std::collections::BTreeSet;

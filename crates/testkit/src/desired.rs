@@ -5,9 +5,17 @@ use serde_json::Value;
 use vocabulary::records::{DesiredContent, DesiredItem, UpsertOrDelete};
 use vocabulary::ReservationKind;
 
-/// Microseconds of an RFC 3339 instant (panics on a malformed literal: test input).
+/// Microseconds of an RFC 3339 instant.
+///
+/// # Panics
+///
+/// On a malformed instant: the input is a literal written in a test, so a typo there must fail the test loudly
+/// (naming the literal) rather than feed it a made-up time.
 pub fn micros(at: &str) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(at).expect("instant").timestamp_micros()
+    match chrono::DateTime::parse_from_rfc3339(at) {
+        Ok(instant) => instant.timestamp_micros(),
+        Err(err) => panic!("test instant {at:?} is not RFC 3339: {err}"),
+    }
 }
 
 /// An upsert of reservation `id` in `mailbox`, 2030-01-`day` from `hour`:00Z to `hour+1`:30Z; its content hash

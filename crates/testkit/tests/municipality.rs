@@ -2,6 +2,12 @@
 //! system's shape, the same seed gives the same database, and the activity writes every kind of change the way
 //! docs/booking-schema.md §3 describes, each in one transaction.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: helpers shared by the #[test] fns panic on a failed setup step, as the tests themselves may"
+)]
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{ensure, Context, Result};

@@ -2,6 +2,12 @@
 //! of its own (booking schema + roomsync's migrations), the real broker and registry with a unique topic prefix,
 //! and the real graph sink applying what the reconciler produces again.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test code: helpers shared by the #[test] fns panic on a failed setup step, as the tests themselves may"
+)]
+
 mod drift;
 mod harness;
 mod periodic;
