@@ -19,12 +19,13 @@ use std::sync::Arc;
 use tokio_postgres::types::ToSql;
 use tracing::{info, warn};
 
+use crate::changes::RowChange;
 use crate::config::Config;
-use crate::envelope::{self, Source};
+use crate::envelope::Source;
 use crate::error::CdcError;
 use crate::metrics;
 use crate::pgoutput::Datum;
-use crate::pipeline::{build, Change, Pipeline};
+use crate::pipeline::{Change, Pipeline};
 use crate::progress::TxHandle;
 use crate::relation::Table;
 use crate::setup::{self, quote_ident};
@@ -195,8 +196,8 @@ async fn copy_table(
             let mut source = target.source.clone();
             source.snapshot = "true";
             source.tx_position = *target.position;
-            let after = envelope::row(&table.shape, &tuple, None, false);
-            let built = build(table, "r", Some(&tuple), None, Some(after), &source);
+            let now_ms = chrono::Utc::now().timestamp_millis();
+            let built = RowChange::read(&table.shape, &tuple).record(&table.shape, &source, now_ms);
             pipeline.emit(target.handle, Change { table, op: "r", built, source: &source, tombstone: false }).await?;
             *target.position += 1;
             count += 1;

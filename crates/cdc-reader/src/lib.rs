@@ -6,8 +6,10 @@
 //!    +-- no slot: CREATE_REPLICATION_SLOT .. EXPORT_SNAPSHOT -> snapshot (op r) -> START_REPLICATION
 //!    +-- slot with completed snapshot: START_REPLICATION from its confirmed position
 //!    v
-//!  stream: decode pgoutput -> envelope (Avro) -> Kafka <cdc topic>  (bad rows -> dead-letter topic)
-//!           flush LSN = highest commit fully acknowledged by Kafka (progress.rs)
+//!  stream (stream.rs): decode pgoutput, sequence each transaction's changes (source.tx_position)
+//!    -> changes (changes.rs): message -> row changes, a pure function
+//!    -> pipeline (pipeline.rs): encode (Avro) and produce to Kafka <cdc topic>  (bad rows -> dead-letter topic)
+//!  flush LSN = highest commit fully acknowledged by Kafka (progress.rs)
 //! ```
 //! Invariant (docs/architecture.md, guarantee 1): the position confirmed to PostgreSQL is never ahead of what Kafka
 //! has acknowledged and never goes backwards; after a crash the reader resumes from it, so records may repeat
@@ -16,6 +18,7 @@
 #![warn(missing_docs)]
 
 pub mod backfill;
+pub mod changes;
 pub mod config;
 pub mod datum;
 pub mod encoder;

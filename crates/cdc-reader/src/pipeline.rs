@@ -20,7 +20,7 @@ use vocabulary::records::{AvroRecord, DeadLetter};
 use vocabulary::topics::{key_subject, value_subject, Topics, TRANSACTIONS_PARTITION};
 
 use crate::encoder::{EncodeError, Encoder};
-use crate::envelope::{self, RowError, Source};
+use crate::envelope::{RowError, Source};
 use crate::error::CdcError;
 use crate::metrics;
 use crate::produce::{Ack, Producer};
@@ -278,20 +278,4 @@ impl Pipeline {
     pub async fn close(self, timeout: std::time::Duration) {
         self.producer.flush(timeout).await;
     }
-}
-
-/// Builds key and envelope for a row change, or the reason it cannot be encoded.
-pub fn build(
-    table: &Table,
-    op: &'static str,
-    key_tuple: Option<&[crate::pgoutput::Datum]>,
-    before: Option<Result<envelope::Row, RowError>>,
-    after: Option<Result<envelope::Row, RowError>>,
-    source: &Source,
-) -> Result<(Option<Value>, Value), RowError> {
-    let now_ms = chrono::Utc::now().timestamp_millis();
-    let key = key_tuple.map(|tuple| envelope::key(&table.shape, tuple)).transpose()?;
-    let before = before.transpose()?;
-    let after = after.transpose()?;
-    Ok((key, envelope::envelope(&table.shape, op, before, after, source, now_ms)))
 }

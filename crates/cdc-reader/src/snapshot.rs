@@ -15,11 +15,12 @@ use std::sync::Arc;
 use tokio_postgres::Client;
 use tracing::info;
 
-use crate::envelope::{self, Source, TableSchemas};
+use crate::changes::RowChange;
+use crate::envelope::{Source, TableSchemas};
 use crate::error::CdcError;
 use crate::metrics;
 use crate::pgoutput::Datum;
-use crate::pipeline::{build, Change, Pipeline};
+use crate::pipeline::{Change, Pipeline};
 use crate::relation::{Table, TableShape};
 use crate::setup::quote_ident;
 
@@ -168,7 +169,7 @@ async fn emit_row(
         commit_lsn: point.lsn,
         tx_position: position,
     };
-    let after = envelope::row(&table.shape, tuple, None, false);
-    let built = build(table, "r", Some(tuple), None, Some(after), &source);
+    let built =
+        RowChange::read(&table.shape, tuple).record(&table.shape, &source, chrono::Utc::now().timestamp_millis());
     pipeline.emit(context.handle, Change { table, op: "r", built, source: &source, tombstone: false }).await
 }

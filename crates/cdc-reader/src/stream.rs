@@ -2,15 +2,16 @@
 //! pipeline, with the confirmed position fed back to PostgreSQL.
 //!
 //! ```text
-//!  slot --Begin/XLogData/Commit/KeepAlive--> decode --> per change: envelope(s) --> Kafka
-//!   ^                                                                  |
-//!   +---- update_applied_lsn(released) <---- progress <---- acks ------+
+//!  slot --Begin/XLogData/Commit/KeepAlive--> decode --> changes::of_message --> place in tx --> pipeline
+//!   ^                                                                                         |
+//!   +---- update_applied_lsn(released) <---- progress <---- acks (Kafka) <----------------------+
 //! ```
 //! Invariants:
 //! - the applied LSN given to PostgreSQL is always [`crate::progress::Progress::released`]: the end LSN of a
 //!   commit whose records (and all before) Kafka acknowledged, or a keepalive position seen with no transaction
 //!   open and nothing pending before it (so an idle slot advances);
-//! - every record carries its commit LSN and its position in the transaction.
+//! - every record carries its commit LSN and its own position in the transaction (a key-changing UPDATE makes two
+//!   records, at two positions).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -21,11 +22,12 @@ use pgwire_replication::{Lsn, ReplicationClient, ReplicationEvent};
 use tracing::{debug, info, warn};
 
 use crate::backfill;
-use crate::envelope::{self, Source, TableSchemas};
+use crate::changes::{self, RowChange};
+use crate::envelope::{Source, TableSchemas};
 use crate::error::{slot_lost_reason, CdcError};
 use crate::metrics;
-use crate::pgoutput::{self, Datum, Message};
-use crate::pipeline::{build, Change, Pipeline};
+use crate::pgoutput::{self, Message};
+use crate::pipeline::{Change, Pipeline};
 use crate::progress::TxHandle;
 use crate::relation::{RelationCache, Table, TableShape};
 
@@ -214,73 +216,45 @@ async fn handle_change(
         tx_position: tx.position,
     };
     let table_of = |oid: u32| relations.get(oid).ok_or(CdcError::UnknownRelation(oid));
-    match message {
-        Message::Insert { relation, new } => {
-            let table = table_of(relation)?;
-            let after = envelope::row(&table.shape, &new, None, false);
-            let built = build(&table, "c", Some(&new), None, Some(after), &source);
-            emit(pipeline, tx, &table, "c", built, &mut source, false).await?;
-            if table.shape.table == backfill::SIGNAL_TABLE && table.shape.schema == context.config.schema {
-                match backfill::signal_id(&table, &new) {
-                    Some(id) => tx.signals.push(id),
-                    None => warn!("a signal row without a readable id was ignored"),
-                }
-            }
-        }
-        Message::Update { relation, old, new } => {
-            let table = table_of(relation)?;
-            let key_only = !table.shape.full_identity;
-            if let Some(old) = old.as_deref().filter(|old| key_changed(&table, old, &new)) {
-                // The key changed: the old key is deleted (and tombstoned), the new key created.
-                let before = envelope::row(&table.shape, old, None, key_only);
-                let built = build(&table, "d", Some(old), Some(before), None, &source);
-                emit(pipeline, tx, &table, "d", built, &mut source, true).await?;
-                let after = envelope::row(&table.shape, &new, None, false);
-                let built = build(&table, "c", Some(&new), None, Some(after), &source);
-                emit(pipeline, tx, &table, "c", built, &mut source, false).await?;
-            } else {
-                let before = old.as_deref().map(|old| envelope::row(&table.shape, old, None, key_only));
-                let after = envelope::row(&table.shape, &new, old.as_deref(), false);
-                let built = build(&table, "u", Some(&new), before, Some(after), &source);
-                emit(pipeline, tx, &table, "u", built, &mut source, false).await?;
-            }
-        }
-        Message::Delete { relation, old } => {
-            let table = table_of(relation)?;
-            let before = envelope::row(&table.shape, &old, None, !table.shape.full_identity);
-            let built = build(&table, "d", Some(&old), Some(before), None, &source);
-            emit(pipeline, tx, &table, "d", built, &mut source, true).await?;
+    let changes = match &message {
+        Message::Insert { relation, .. } | Message::Update { relation, .. } | Message::Delete { relation, .. } => {
+            let table = table_of(*relation)?;
+            changes::of_message(&table.shape, &message).into_iter().map(|change| (table.clone(), change)).collect()
         }
         Message::Truncate { relations: oids, .. } => {
-            for oid in oids {
-                let table = table_of(oid)?;
-                let built = build(&table, "t", None, None, None, &source);
-                emit(pipeline, tx, &table, "t", built, &mut source, false).await?;
+            oids.iter().map(|oid| Ok((table_of(*oid)?, RowChange::truncate()))).collect::<Result<Vec<_>, CdcError>>()?
+        }
+        Message::Relation(_) | Message::Other(_) => Vec::new(),
+    };
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    for (table, change) in changes {
+        emit(pipeline, tx, &table, change, &mut source, now_ms).await?;
+    }
+    if let Message::Insert { relation, new } = &message {
+        let table = table_of(*relation)?;
+        if table.shape.table == backfill::SIGNAL_TABLE && table.shape.schema == context.config.schema {
+            match backfill::signal_id(&table, new) {
+                Some(id) => tx.signals.push(id),
+                None => warn!("a signal row without a readable id was ignored"),
             }
         }
-        Message::Relation(_) | Message::Other(_) => {}
     }
     Ok(())
 }
 
+/// Gives `change` the next place in the transaction and hands it to the pipeline.
 async fn emit(
     pipeline: &mut Pipeline,
     tx: &mut OpenTx,
     table: &Arc<Table>,
-    op: &'static str,
-    built: Result<(Option<apache_avro::types::Value>, apache_avro::types::Value), envelope::RowError>,
+    change: RowChange,
     source: &mut Source,
-    tombstone: bool,
+    now_ms: i64,
 ) -> Result<(), CdcError> {
     source.tx_position = tx.position;
+    let (op, tombstone) = (change.op, change.tombstone);
+    let built = change.record(&table.shape, source, now_ms);
     pipeline.emit(tx.handle, Change { table, op, built, source, tombstone }).await?;
     tx.position += 1;
     Ok(())
-}
-
-fn key_changed(table: &Table, old: &[Datum], new: &[Datum]) -> bool {
-    table.shape.key_columns().any(|(i, _)| match (old.get(i), new.get(i)) {
-        (Some(Datum::Text(a)), Some(Datum::Text(b))) => a != b,
-        _ => false,
-    })
 }

@@ -251,6 +251,12 @@ async fn a_primary_key_change_deletes_the_old_key_and_creates_the_new_one() -> R
     assert_eq!(links[7].key_int("resource_id"), Some(old));
     assert_eq!(links[8].key_int("resource_id"), Some(old));
     assert_eq!(links[9].key_int("resource_id"), Some(new));
+    // Two changes of one transaction: each has its own place in it, the delete first.
+    let (delete, create) = (links[7].position(), links[9].position());
+    assert!(
+        matches!((delete, create), (Some((a, i)), Some((b, j))) if a == b && j == i + 1),
+        "delete at {delete:?}, create at {create:?}"
+    );
     reader.stop().await
 }
 

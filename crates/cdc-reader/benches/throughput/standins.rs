@@ -11,10 +11,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use cdc_reader::encoder::{Encoder, InProcessRegistry};
-use cdc_reader::envelope::{self, Source, TableSchemas};
+use cdc_reader::changes;
+use cdc_reader::envelope::{Source, TableSchemas};
 use cdc_reader::pgoutput::{self, Message};
 use cdc_reader::relation::{RelationCache, Table};
-use cdc_reader::{pipeline, setup, Config};
+use cdc_reader::{setup, Config};
 use pgwire_replication::{Lsn, ReplicationClient, ReplicationEvent};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer as _, ProducerContext, ThreadedProducer};
@@ -71,25 +72,20 @@ pub async fn decode_only(config: &Config, changes: usize, end: u64) -> Result<De
                     commit_lsn,
                     tx_position: 0,
                 };
-                let (table, built) = match message {
+                let (table, built) = match &message {
                     Message::Relation(relation) => {
-                        relations.update(&relation, &primary_keys, |shape| {
+                        relations.update(relation, &primary_keys, |shape| {
                             TableSchemas::generate(&shape).map(|schemas| Table::new(shape, schemas, "t".into()))
                         })?;
                         continue;
                     }
-                    Message::Insert { relation, new } => {
-                        let table = relations.get(relation).context("unknown relation")?;
-                        let after = envelope::row(&table.shape, &new, None, false);
-                        let built = pipeline::build(&table, "c", Some(&new), None, Some(after), &source);
-                        (table, built)
-                    }
-                    Message::Update { relation, old, new } => {
-                        let table = relations.get(relation).context("unknown relation")?;
-                        let before = old.as_deref().map(|old| envelope::row(&table.shape, old, None, true));
-                        let after = envelope::row(&table.shape, &new, old.as_deref(), false);
+                    Message::Insert { relation, .. } | Message::Update { relation, .. } => {
+                        let table = relations.get(*relation).context("unknown relation")?;
+                        let Some(change) = changes::of_message(&table.shape, &message).into_iter().next() else {
+                            continue;
+                        };
                         source.tx_position = 1;
-                        let built = pipeline::build(&table, "u", Some(&new), before, Some(after), &source);
+                        let built = change.record(&table.shape, &source, chrono::Utc::now().timestamp_millis());
                         (table, built)
                     }
                     _ => continue,
