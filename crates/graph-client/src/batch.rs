@@ -49,6 +49,18 @@ impl BatchRequest {
             client_request_id: crate::transport::new_request_id(),
         }
     }
+
+    /// One GET per id of `mailbox` with roomsync's properties expanded ([`crate::properties::ROOMSYNC_PROPERTIES`]),
+    /// each named by its position in `ids`: how the graph source and reconcile read the items they need in full.
+    pub fn tagged_gets(mailbox: &str, ids: &[String]) -> Vec<BatchRequest> {
+        ids.iter()
+            .enumerate()
+            .map(|(n, id)| {
+                let path = crate::paths::event(mailbox, id).expand_properties(&crate::properties::ROOMSYNC_PROPERTIES);
+                BatchRequest::new(n.to_string(), Method::GET, path)
+            })
+            .collect()
+    }
 }
 
 /// One inner answer.
@@ -318,6 +330,15 @@ impl GraphClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tagged_gets_escape_ids_and_ask_for_all_four_properties() {
+        let gets = BatchRequest::tagged_gets("room@example.org", &["AAMk/x+y=".to_owned(), "b".to_owned()]);
+        assert_eq!(gets.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["0", "1"]);
+        let first = gets.first().map(|r| r.url.as_str()).unwrap_or_default();
+        assert!(first.starts_with("/users/room@example.org/events/AAMk%2Fx%2By%3D?$expand="), "{first}");
+        assert_eq!(first.matches("id%20eq%20").count(), 4);
+    }
 
     #[test]
     fn requests_are_chunked_by_twenty_and_cross_chunk_dependencies_are_refused() {

@@ -7,8 +7,8 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use graph_client::properties::{BOOKING_SYSTEM_ID, BOOKING_SYSTEM_TYPE, ROOMSYNC_ITEM_KEY, ROOMSYNC_PROPERTIES};
-use graph_client::{paths, BatchRequest, DateTimeTimeZone, ErrorClass, Event, GraphClient, Method};
+use graph_client::properties::{BOOKING_SYSTEM_ID, BOOKING_SYSTEM_TYPE, ROOMSYNC_ITEM_KEY};
+use graph_client::{BatchRequest, DateTimeTimeZone, ErrorClass, Event, GraphClient};
 use tokio_postgres::GenericClient;
 use tracing::debug;
 use vocabulary::rooms::{ActiveRooms, MAPPING_ROWS_QUERY};
@@ -97,17 +97,6 @@ impl Calendar {
     }
 }
 
-/// One GET per id with roomsync's properties expanded, named by its position in `ids`.
-fn tagged_gets(mailbox: &str, ids: &[String]) -> Vec<BatchRequest> {
-    ids.iter()
-        .enumerate()
-        .map(|(n, id)| {
-            let path = paths::event(mailbox, id).expand_properties(&ROOMSYNC_PROPERTIES);
-            BatchRequest::new(n.to_string(), Method::GET, path)
-        })
-        .collect()
-}
-
 /// The active room mailboxes of `bb_resource_outlook_item`, by the one active-room rule ([`vocabulary::rooms`]).
 pub(crate) async fn active_rooms(db: &impl GenericClient) -> Result<Vec<String>, Error> {
     let rows = db.query(MAPPING_ROWS_QUERY, &[]).await.map_err(Error::pg("listing the active rooms"))?;
@@ -156,7 +145,7 @@ pub(crate) async fn read_calendar(
     ids.dedup();
     let first_outside = ids.len();
     ids.extend(outside);
-    let requests = tagged_gets(mailbox, &ids);
+    let requests = BatchRequest::tagged_gets(mailbox, &ids);
     let answers = if requests.is_empty() { Vec::new() } else { graph.batch(mailbox, requests).await? };
     let mut calendar = Calendar::default();
     for (n, (id, answer)) in ids.iter().zip(answers).enumerate() {
@@ -195,13 +184,5 @@ mod tests {
         event.set_extended(ROOMSYNC_ITEM_KEY, "booking:17:2");
         assert_eq!(Observed::of(&event).and_then(|o| o.tagged_key).as_deref(), Some("booking:17:2"));
         assert_eq!(Observed::of(&Event::default()), None);
-    }
-
-    #[test]
-    fn a_tag_read_names_the_mailbox_as_every_stage_does() {
-        let gets = tagged_gets("room a+b/c@example.org", &["AAMk/x+y=".to_owned()]);
-        let url = gets.first().map(|r| r.url.as_str()).unwrap_or_default();
-        let expected = "/users/room%20a%2Bb%2Fc@example.org/events/AAMk%2Fx%2By%3D?$expand=";
-        assert!(url.starts_with(expected), "\n  sent: {url}\n  want: {expected}...");
     }
 }

@@ -131,19 +131,7 @@ async fn an_outlook_booking_is_imported_as_a_mapping_row_and_a_bb_event_and_a_ca
 #[tokio::test]
 async fn an_outlook_booking_over_an_active_reservation_is_recorded_as_a_conflict_not_imported() -> Result<()> {
     let h = Harness::start().await?;
-    // The booking system holds resource 4 from 11:30 to 12:30 Oslo time that day.
-    let taken: i32 =
-        h.pg.query_one(
-            "insert into bb_event (activity_id, name, from_, to_, building_name, contact_name, contact_email,
-                                   contact_phone, secret)
-             select activity_id, 'Konsert', '2030-06-01 11:30:00', '2030-06-01 12:30:00', 'Kulturhus', '', '', '', 's'
-             from bb_resource where id = 4
-             returning id",
-            &[],
-        )
-        .await?
-        .get(0);
-    h.pg.execute("insert into bb_event_resource (event_id, resource_id) values ($1, 4)", &[&taken]).await?;
+    let taken = take_resource_4(&h).await?;
     let before: i64 = h.pg.query_one("select count(*) from bb_event", &[]).await?.get(0);
 
     let mut config = h.config();
