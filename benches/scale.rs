@@ -160,7 +160,7 @@ async fn parent(o: Options) -> Result<serde_json::Value> {
     }
     let snapshot_seconds = started.elapsed().as_secs_f64();
     let config = resolver_config(&prefix, o.buffer, db.url())?;
-    let cdc_topics = resolver::consume::cdc_topics(&config);
+    let cdc_topics = resolver::kafka::consume::cdc_topics(&config);
     let snapshot_rows = records_in(&cdc_topics)?;
     eprintln!("snapshot: {snapshot_rows} rows in {snapshot_seconds:.1} s");
     let sample_topic = cdc_topics.iter().find(|t| t.ends_with("bb_allocation")).context("the allocation topic")?;
@@ -173,7 +173,7 @@ async fn parent(o: Options) -> Result<serde_json::Value> {
     reader.await??;
 
     // 3. The resolver's rebuild in a process of its own.
-    let inputs: Vec<String> = resolver::consume::input_topics(&config)
+    let inputs: Vec<String> = resolver::kafka::consume::input_topics(&config)
         .into_iter()
         .filter(|t| cdc_topics.contains(t) || t.ends_with("transactions"))
         .collect();

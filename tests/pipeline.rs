@@ -441,7 +441,7 @@ async fn two_deployments_on_one_broker_keep_their_own_consumer_groups() -> anyho
     let watched: Vec<String> = topics.iter().flat_map(|t| [t.desired(), t.graph_events()]).collect();
     for (pipeline, own) in deployments.iter().zip(&topics) {
         let sink_group = stages::consumer_group(&pipeline.config, "graph-sink");
-        let inputs_group = resolver::inputs::input_group(&stages::consumer_group(&pipeline.config, "resolver"));
+        let inputs_group = resolver::kafka::inputs::input_group(&stages::consumer_group(&pipeline.config, "resolver"));
         let (sink, inputs) = wait_until("both groups to commit", DEADLINE, || {
             let (sink, inputs) = (
                 testkit::committed_offsets(&sink_group, &watched),

@@ -1,5 +1,8 @@
-//! The resolver's state machine without I/O: inputs (whole source transactions, Outlook events, clock ticks)
-//! in, records to emit out. The Kafka driver (`consume.rs`) only feeds it and sends what it returns.
+//! The resolver's state machine without I/O, where the two stages meet: inputs (whole source transactions,
+//! Outlook events, clock ticks) in, records to emit out. A transaction goes through stage 1
+//! ([`crate::stage1`]), whose changed reservations are compared with what was emitted to `<prefix>.reservations`
+//! (loaded back at start, [`Core::load_reservation`]); the rooms they touch are evaluated by stage 2
+//! ([`crate::stage2`]). The Kafka driver ([`crate::kafka::consume`]) only feeds it and sends what it returns.
 //!
 //! Invariants:
 //! - output is a function of the input state and the window: duplicates and replays emit nothing
@@ -15,17 +18,17 @@
 //!
 //! | structure | what bounds it |
 //! |---|---|
-//! | booking rows (`state::BookingState::main`, links, link positions) | reservations not over before the window; one that ends before it is not even stored ([`crate::state`]); while catching up, also the links read after their past reservation's main row (dropped once caught up) |
+//! | booking rows (`stage1::state::BookingState::main`, links, link positions) | reservations not over before the window; one that ends before it is not even stored ([`crate::stage1::state`]); while catching up, also the links read after their past reservation's main row (dropped once caught up) |
 //! | dimension rows (seasons, organizations, groups, resources, room mappings) | the booking system's own tables of them (hundreds to a few thousand rows, not per reservation) |
-//! | reservation records (`reservations::Assembler`), `emitted_reservations` | the booking rows above |
-//! | the desired-state [`Ledger`] | items in the window, plus [`crate::ledger::EARLIER_KEPT`] earlier contents per item |
+//! | reservation records (`stage1::reservations::Assembler`), `emitted_reservations` | the booking rows above |
+//! | the desired-state [`Ledger`] | items in the window, plus [`crate::stage2::ledger::EARLIER_KEPT`] earlier contents per item |
 //! | Outlook events (`graph`) | events not over before the window (the Graph source reads only the window) |
 //! | the import ledger (`imports`) | imports not over before the window, or whose mapping row is still kept |
 //! | recorded conflicts (`conflicts`) | overlaps not over before the window |
 //! | undecided deletions (`unseen_deletes`) | their last body not over before the window; without one, mapping rows |
-//! | reverted versions (`reverted`) | a fixed cap (`REVERTED_KEPT` in [`crate::outlook_events`]) |
-//! | the mapping mirror (`mappings::CalendarMappings`) | imports not over before the window, items in the ledger or whose reservation is still stored |
-//! | buffered CDC records ([`crate::transaction`]) | `max_buffered_records`, plus the positions of at most `RELEASED_EARLY_KEPT` transactions released incomplete (their largest one: a snapshot's record count) |
+//! | reverted versions (`reverted`) | a fixed cap (`REVERTED_KEPT` in [`crate::stage2::outlook_events`]) |
+//! | the mapping mirror (`stage1::mappings::CalendarMappings`) | imports not over before the window, items in the ledger or whose reservation is still stored |
+//! | buffered CDC records ([`crate::kafka::transaction`]) | `max_buffered_records`, plus the positions of at most `RELEASED_EARLY_KEPT` transactions released incomplete (their largest one: a snapshot's record count) |
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -35,13 +38,13 @@ use vocabulary::records::{DesiredItem, GraphEventBody, ImportRecord, Reservation
 use vocabulary::rooms::ActiveRooms;
 use vocabulary::ReservationKind;
 
-use crate::cdc::CdcRecord;
 use crate::config::{ConflictPolicy, Policies, WindowConfig};
-use crate::desired::desired_for_room;
-use crate::ledger::Ledger;
-use crate::outlook::ConflictHit;
-use crate::reservations::Assembler;
-use crate::window::Window;
+use crate::kafka::cdc::CdcRecord;
+use crate::stage1::reservations::Assembler;
+use crate::stage2::desired::desired_for_room;
+use crate::stage2::ledger::Ledger;
+use crate::stage2::outlook::ConflictHit;
+use crate::stage2::window::Window;
 
 /// Which keys this instance emits: those whose partition (murmur2 of the key, as Kafka places it) it owns.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,7 +161,7 @@ impl Core {
     }
 
     /// Reservations `records` move back into the window although they were forgotten: their rows must be read
-    /// again ([`crate::lookup`]) and applied before `records`.
+    /// again ([`crate::postgres::lookup`]) and applied before `records`.
     pub fn forgotten_in(&self, records: &[CdcRecord]) -> Vec<(ReservationKind, i32)> {
         self.assembler.state.forgotten_in(records)
     }
@@ -191,7 +194,7 @@ impl Core {
         let key = (reservation.kind, reservation.reservation_id, reservation.resource_id);
         match reservation.op {
             UpsertOrDelete::Upsert => {
-                let hash = crate::assemble::reservation_hash(reservation);
+                let hash = crate::stage1::assemble::reservation_hash(reservation);
                 self.emitted_reservations.insert(key, (hash, reservation.end_local));
             }
             UpsertOrDelete::Delete => {
@@ -210,7 +213,7 @@ impl Core {
             let key = (reservation.kind, reservation.reservation_id, reservation.resource_id);
             match reservation.op {
                 UpsertOrDelete::Upsert => {
-                    let hash = crate::assemble::reservation_hash(&reservation);
+                    let hash = crate::stage1::assemble::reservation_hash(&reservation);
                     if self.emitted_reservations.get(&key).is_some_and(|(h, _)| *h == hash) {
                         continue;
                     }
@@ -234,7 +237,7 @@ impl Core {
     }
 
     /// [`Core::prune`] while catching up: links whose reservation has not been read yet are kept (the topics are
-    /// read at different speeds), see [`crate::state::BookingState::prune`].
+    /// read at different speeds), see [`crate::stage1::state::BookingState::prune`].
     pub fn prune_replayed(&mut self, now: i64) {
         self.prune_with(now, false);
     }
@@ -253,7 +256,7 @@ impl Core {
         // An item's row is kept while the item is current or its reservation is still stored (another instance
         // may own its room).
         let (ledger, main) = (&self.ledger, &self.assembler.state.main);
-        let keep_item = |mailbox: &str, row: &crate::outlook::MappingRow| {
+        let keep_item = |mailbox: &str, row: &crate::stage2::outlook::MappingRow| {
             ledger.get(mailbox, &row.item_key).is_some()
                 || ReservationKind::parse(&row.reservation_type)
                     .and_then(|kind| main.get(&kind))
@@ -297,7 +300,7 @@ impl Core {
             .map(|(key, _)| *key)
             .collect();
         for (kind, id, resource) in gone {
-            changes.push(crate::assemble::deleted(kind, id, resource, 0));
+            changes.push(crate::stage1::assemble::deleted(kind, id, resource, 0));
         }
         let mut output = Output { reservations: self.reservation_changes(changes), ..Output::default() };
         self.evaluate_rooms(now, &mut output, None, true);
@@ -305,7 +308,7 @@ impl Core {
     }
 
     fn window_start_local(&self, now: i64) -> i64 {
-        crate::timeline::local_of(self.window_at(now).start)
+        crate::stage2::timeline::local_of(self.window_at(now).start)
             .map(vocabulary::oslo::local_to_micros)
             .unwrap_or(i64::MIN)
             // a day of slack: wall clock may be hours off the instant; never forget too early
@@ -343,7 +346,7 @@ impl Core {
     }
 
     /// The mailboxes a transaction's changes concern.
-    fn affected(&self, applied: &crate::reservations::Applied) -> Option<BTreeSet<String>> {
+    fn affected(&self, applied: &crate::stage1::reservations::Applied) -> Option<BTreeSet<String>> {
         if applied.rooms {
             return None;
         }

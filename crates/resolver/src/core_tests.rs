@@ -6,9 +6,9 @@ use vocabulary::records::{GraphEvent, GraphEventBody, ImportOp, RoomsyncTags, Up
 use vocabulary::ReservationKind;
 
 use super::*;
-use crate::cdc::Cell;
 use crate::config::{ConflictPolicy, EditPolicy};
 use crate::fixtures::{allocation_101, base, event_305, int, text, utc, Tx, HALL_A, HALL_B};
+use crate::kafka::cdc::Cell;
 
 fn now() -> i64 {
     utc("2026-03-20 12:00")
@@ -78,7 +78,7 @@ fn the_booking_trims_its_allocation_and_times_are_oslo_instants() {
     assert_eq!((content.start, content.end), (utc("2026-03-24 18:00"), utc("2026-03-24 19:00")));
     assert_eq!(content.subject, "Fjordvik Idrettslag");
     assert_eq!(allocation.priority, 3);
-    assert_eq!(allocation.content_hash, crate::hash::content_hash(content));
+    assert_eq!(allocation.content_hash, crate::stage2::hash::content_hash(content));
 }
 
 #[test]
@@ -644,7 +644,7 @@ fn an_import_keeps_its_state_after_its_meeting_took_place_and_only_a_real_deleti
     restarted.prune(at);
     assert!(restarted.full(at).imports.is_empty(), "nothing to cancel after a restart either");
 
-    fn rows_after_the_week() -> Vec<crate::cdc::CdcRecord> {
+    fn rows_after_the_week() -> Vec<crate::kafka::cdc::CdcRecord> {
         Tx::new(60)
             .insert("outlook_calendar_mapping", &import_row(7, "outlook-1", "synced", Some(utc("2026-03-21 11:00"))))
             .insert("outlook_calendar_mapping", &import_row(8, "outlook-2", "deleted", Some(utc("2026-03-26 11:00"))))

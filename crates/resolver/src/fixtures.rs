@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 use vocabulary::oslo::local_to_micros;
 
-use crate::cdc::{CdcRecord, Cell, Op, Row};
+use crate::kafka::cdc::{CdcRecord, Cell, Op, Row};
 
 /// An Oslo wall-clock time as a cell.
 pub fn local(s: &str) -> Cell {

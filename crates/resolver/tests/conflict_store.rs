@@ -2,9 +2,9 @@
 //! rebuild of the resolver (found by the chaos test, where every such drop restarted the resolver).
 
 use anyhow::Result;
-use resolver::conflicts::ConflictStore;
 use resolver::core::Conflict;
-use resolver::outlook::ConflictHit;
+use resolver::postgres::conflicts::ConflictStore;
+use resolver::stage2::outlook::ConflictHit;
 use testkit::TestDatabase;
 use vocabulary::ReservationKind;
 

@@ -10,7 +10,7 @@ use anyhow::Result;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use resolver::ownership::Membership;
+use resolver::kafka::ownership::Membership;
 use streams::{ensure_topics, KafkaSettings, TopicSpec};
 use testkit::{unique_name, Stack};
 

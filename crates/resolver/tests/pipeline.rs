@@ -269,8 +269,8 @@ async fn the_resolver_commits_how_far_it_has_read_its_inputs_so_kafka_tools_show
     desired(&running.topics.desired(), 11, &running.codec).await?;
     // The resolver rebuilds from the beginning whatever its group holds; the group's offsets are for monitoring:
     // once it has emitted the last change, every input partition is committed up to its end.
-    let group = resolver::inputs::input_group(&running.config.group);
-    let inputs = resolver::consume::input_topics(&running.config);
+    let group = resolver::kafka::inputs::input_group(&running.config.group);
+    let inputs = resolver::kafka::consume::input_topics(&running.config);
     let positions = testkit::wait_until("the resolver's committed offsets", Duration::from_secs(60), || async {
         let positions = testkit::committed_offsets(&group, &inputs)?;
         // A partition never written to has nothing to commit.

@@ -8,7 +8,7 @@
 //!  <prefix>.cdc.<schema>.<table>   CDC envelopes, key = primary key          (cdc-reader  -> resolver)
 //!  <prefix>.cdc.transactions       END of each source transaction: its record count per topic (cdc-reader -> resolver)
 //!  <prefix>.graph.events           Outlook events, key = room + event id     (graph-source -> resolver)   compacted
-//!  <prefix>.reservations           reservation per resource, key = resource  (resolver stage 1 -> 2)
+//!  <prefix>.reservations           reservations (stage 1 changelog), key = resource (resolver -> resolver, analytics)
 //!  <prefix>.sync.desired           desired room-calendar item, key = room + item (resolver -> graph-sink) compacted
 //!  <prefix>.sync.imports           Outlook-origin bookings to import         (resolver -> mapping sink)   compacted
 //!  <prefix>.deadletter             records that could not be processed, with the reason

@@ -25,7 +25,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use tracing::info;
 
 use crate::error::ResolverError;
-use crate::inputs::{high_watermark, Progress};
+use crate::kafka::inputs::{high_watermark, Progress};
 
 /// The group membership and the loading state of the assigned partitions.
 #[derive(Debug, Default)]

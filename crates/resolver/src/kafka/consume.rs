@@ -26,16 +26,17 @@ use tracing::{info, warn};
 use vocabulary::records::{AvroRecord, DesiredItem, GraphEvent, Reservation};
 use vocabulary::topics::Topics;
 
-use crate::acks::AckWatcher;
 use crate::config::{Config, TransactionMode};
-use crate::conflicts::ConflictStore;
 use crate::core::{Core, Ownership};
-use crate::emit::Emitter;
 use crate::error::{Disposition, ResolverError};
-use crate::health::{instance_name, Health};
-use crate::inputs::{assign_all, input_group, partition_count, Positions, REPORT_EVERY};
-use crate::ownership::Membership;
-use crate::transaction::TransactionAssembler;
+use crate::kafka::acks::AckWatcher;
+use crate::kafka::cdc::CdcRecord;
+use crate::kafka::emit::Emitter;
+use crate::kafka::inputs::{assign_all, input_group, partition_count, Positions, REPORT_EVERY};
+use crate::kafka::ownership::Membership;
+use crate::kafka::transaction::TransactionAssembler;
+use crate::liveness::health::{instance_name, Health};
+use crate::postgres::conflicts::ConflictStore;
 
 /// The booking and mapping tables the resolver reads: those of the table catalogue whose role it uses
 /// ([`vocabulary::tables::Table::read_by_resolver`]).
@@ -98,7 +99,7 @@ struct Driver {
     /// The transaction whose late records were last reported (one warning per transaction).
     late_reported: Option<i64>,
     /// Reads forgotten reservations again (needs the database).
-    lookup: Option<crate::lookup::Lookup>,
+    lookup: Option<crate::postgres::lookup::Lookup>,
     /// Liveness facts gathered since the last poll tick.
     input_read: bool,
     late_at_tick: Option<i64>,
@@ -113,7 +114,7 @@ impl Driver {
     }
 
     /// Puts the rows of the forgotten reservations `tx` moves back into the window in front of it.
-    async fn restore(&self, tx: Vec<crate::cdc::CdcRecord>) -> Result<Vec<crate::cdc::CdcRecord>, ResolverError> {
+    async fn restore(&self, tx: Vec<CdcRecord>) -> Result<Vec<CdcRecord>, ResolverError> {
         let forgotten = self.core.forgotten_in(&tx);
         if forgotten.is_empty() {
             return Ok(tx);
@@ -126,7 +127,7 @@ impl Driver {
             );
             return Ok(tx);
         };
-        let before = tx.iter().map(crate::cdc::CdcRecord::position).min().unwrap_or_default();
+        let before = tx.iter().map(CdcRecord::position).min().unwrap_or_default();
         let mut records = Vec::new();
         for (kind, id) in forgotten {
             records.extend(lookup.reservation(kind, id, before).await?);
@@ -136,7 +137,7 @@ impl Driver {
         Ok(records)
     }
 
-    async fn apply_ready(&mut self, ready: Vec<Vec<crate::cdc::CdcRecord>>) -> Result<(), ResolverError> {
+    async fn apply_ready(&mut self, ready: Vec<Vec<CdcRecord>>) -> Result<(), ResolverError> {
         for tx in ready {
             let tx = self.restore(tx).await?;
             if !self.caught_up {
@@ -173,7 +174,7 @@ impl Driver {
             return Ok(());
         }
         if topic == self.topics.transactions() {
-            if let Some(end) = crate::cdc::decode_tx_end(&value)? {
+            if let Some(end) = crate::kafka::cdc::decode_tx_end(&value)? {
                 let ready = self.assembler.end(end);
                 self.apply_ready(ready).await?;
             }
@@ -183,7 +184,7 @@ impl Driver {
             Some(bytes) => Some(self.decode_value(bytes).await?),
             None => None,
         };
-        let record = crate::cdc::decode(key.as_ref(), &value)?;
+        let record = crate::kafka::cdc::decode(key.as_ref(), &value)?;
         let pushed = self.assembler.push(topic, record);
         if pushed.duplicate {
             ::metrics::counter!(crate::metrics::REPLAYS_DROPPED).increment(1);
@@ -279,7 +280,7 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
         replayed: 0,
         late_reported: None,
         lookup: match &config.database_url {
-            Some(url) => Some(crate::lookup::Lookup::connect(url).await?),
+            Some(url) => Some(crate::postgres::lookup::Lookup::connect(url).await?),
             None => None,
         },
         input_read: false,

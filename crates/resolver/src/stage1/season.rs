@@ -2,7 +2,7 @@
 //! (docs/booking-schema.md §2 bb_season). A status change hides or shows every allocation and booking of the
 //! season without any UPDATE on those rows, so the assembler re-evaluates them on every season change.
 
-use crate::state::Stored;
+use crate::stage1::state::Stored;
 
 /// The status that makes a season's allocations and bookings visible.
 pub const PUBLISHED: &str = "PUBLISHED";
@@ -15,7 +15,7 @@ pub fn season_is_visible(season: &Stored) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cdc::{Cell, Row};
+    use crate::kafka::cdc::{Cell, Row};
 
     fn season(active: i64, status: &str) -> Stored {
         let row: Row = [("active".to_owned(), Cell::Int(active)), ("status".to_owned(), Cell::Text(status.into()))]

@@ -1,5 +1,5 @@
 //! The Outlook side of the core: what each Outlook room-calendar event means (echo, edit, import, conflict,
-//! see [`crate::outlook`]) and what it makes the resolver emit.
+//! see [`crate::stage2::outlook`]) and what it makes the resolver emit.
 //!
 //! Invariants: imports and conflicts are emitted once per change (an import ledger and a set of recorded
 //! conflicts per event); an edit is reverted when the event arrives and once when an instance takes a room
@@ -14,10 +14,10 @@ use vocabulary::ReservationKind;
 
 use crate::config::EditPolicy;
 use crate::core::{Conflict, Core, Output};
-use crate::desired::items_of;
-use crate::outlook::{classify, matches_desired, MappingRow, RoomView, Verdict};
-use crate::timeline::Item;
-use crate::window::Window;
+use crate::stage2::desired::items_of;
+use crate::stage2::outlook::{classify, matches_desired, MappingRow, RoomView, Verdict};
+use crate::stage2::timeline::Item;
+use crate::stage2::window::Window;
 
 /// Reverted Outlook versions remembered at most (then forgotten at once: the cost is at most one more revert
 /// of a version still arriving).

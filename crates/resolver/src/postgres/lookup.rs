@@ -18,9 +18,9 @@ use tokio_postgres::{Client, NoTls};
 use tracing::{info, warn};
 use vocabulary::ReservationKind;
 
-use crate::cdc::{CdcRecord, Cell, Op, Row};
 use crate::error::ResolverError;
-use crate::state::link_of;
+use crate::kafka::cdc::{CdcRecord, Cell, Op, Row};
+use crate::stage1::state::link_of;
 
 fn pg(context: &str) -> impl FnOnce(tokio_postgres::Error) -> ResolverError + '_ {
     move |source| ResolverError::Postgres { context: context.to_owned(), source }

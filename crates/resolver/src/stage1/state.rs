@@ -12,7 +12,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use vocabulary::tables::{self, Role};
 use vocabulary::ReservationKind;
 
-use crate::cdc::{CdcRecord, Cell, Op, Row};
+use crate::kafka::cdc::{CdcRecord, Cell, Op, Row};
 
 /// A stored row with the position of the record that last wrote it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,7 +93,7 @@ pub struct BookingState {
     /// bb_resource_outlook_item.
     pub rooms: ById,
     /// outlook_calendar_mapping, indexed.
-    pub calendar_mapping: crate::mappings::CalendarMappings,
+    pub calendar_mapping: crate::stage1::mappings::CalendarMappings,
     /// Wall-clock µs before which a reservation that ended is not kept (the window's past end, with slack):
     /// memory stays bounded by the window even while years of history are replayed.
     pub floor_local: Option<i64>,
@@ -238,7 +238,7 @@ impl BookingState {
 
     /// The reservations whose main row `records` update although this state forgot them (they ended before the
     /// window), into the window again: the UPDATE carries neither their room links nor the columns it did not
-    /// change, so those must be read again (see `lookup`) before it is applied.
+    /// change, so those must be read again (see `postgres::lookup`) before it is applied.
     pub fn forgotten_in(&self, records: &[CdcRecord]) -> Vec<(ReservationKind, i32)> {
         let Some(floor) = self.floor_local else { return Vec::new() };
         let mut out = Vec::new();

@@ -4,7 +4,7 @@ use vocabulary::records::UpsertOrDelete;
 use vocabulary::ReservationKind;
 
 use crate::fixtures::{allocation_101, base, event_305, int, local, text, Tx};
-use crate::reservations::Assembler;
+use crate::stage1::reservations::Assembler;
 
 fn loaded() -> Assembler {
     let mut assembler = Assembler::new();
@@ -178,9 +178,9 @@ fn a_late_record_of_a_transaction_applied_incomplete_still_counts_after_later_tr
 #[test]
 fn a_replayed_truncate_removes_only_what_was_written_before_it() {
     let mut assembler = loaded();
-    let truncate = vec![crate::cdc::CdcRecord {
+    let truncate = vec![crate::kafka::cdc::CdcRecord {
         table: "bb_booking".into(),
-        op: crate::cdc::Op::Truncate,
+        op: crate::kafka::cdc::Op::Truncate,
         key: Default::default(),
         after: None,
         commit_lsn: 20,

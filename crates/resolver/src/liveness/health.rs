@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tracing::{error, info, warn};
 
-use crate::conflicts::ConflictStore;
+use crate::postgres::conflicts::ConflictStore;
 
 /// This process's name in `roomsync_stage_health`: host and process id.
 pub fn instance_name() -> String {

@@ -15,10 +15,10 @@ use vocabulary::records::{DesiredContent, DesiredItem, Reservation, UpsertOrDele
 use vocabulary::ReservationKind;
 
 use crate::config::Policies;
-use crate::hash::content_hash;
-use crate::overlap::{resolve, Piece};
-use crate::timeline::{is_all_day_span, item_of, Item};
-use crate::window::Window;
+use crate::stage2::hash::content_hash;
+use crate::stage2::overlap::{resolve, Piece};
+use crate::stage2::timeline::{is_all_day_span, item_of, Item};
+use crate::stage2::window::Window;
 
 fn body_of(reservation: &Reservation) -> Option<String> {
     let mut lines = Vec::new();

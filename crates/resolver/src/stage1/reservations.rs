@@ -18,9 +18,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use vocabulary::records::Reservation;
 use vocabulary::ReservationKind;
 
-use crate::assemble::{assemble, deleted, reservation_hash};
-use crate::cdc::CdcRecord;
-use crate::state::{BookingState, Touched};
+use crate::kafka::cdc::CdcRecord;
+use crate::stage1::assemble::{assemble, deleted, reservation_hash};
+use crate::stage1::state::{BookingState, Touched};
 
 /// What a transaction changed beyond reservation records.
 #[derive(Debug, Default, Clone, PartialEq)]

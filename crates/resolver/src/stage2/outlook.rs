@@ -16,8 +16,8 @@
 use vocabulary::records::{GraphEvent, GraphEventBody, ImportOp, ImportRecord, UpsertOrDelete};
 use vocabulary::ReservationKind;
 
-use crate::timeline::Item;
-use crate::window::Window;
+use crate::stage2::timeline::Item;
+use crate::stage2::window::Window;
 
 /// roomsync's mapping row of one Outlook event (outlook_calendar_mapping, as far as the resolver needs it).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,9 +9,9 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use crate::cdc::{CdcRecord, Cell};
-use crate::outlook::MappingRow;
-use crate::state::{apply_by_id, ById, Stored};
+use crate::kafka::cdc::{CdcRecord, Cell};
+use crate::stage1::state::{apply_by_id, ById, Stored};
+use crate::stage2::outlook::MappingRow;
 
 /// The mapping rows and their indexes.
 #[derive(Debug, Default)]
@@ -35,7 +35,7 @@ impl CalendarMappings {
             self.unindex(id, indexed);
         }
         let changed = apply_by_id(&mut self.rows, record);
-        if record.op == crate::cdc::Op::Truncate {
+        if record.op == crate::kafka::cdc::Op::Truncate {
             // Only the rows written after the TRUNCATE stay: index them again.
             self.by_event.clear();
             self.imported.clear();
@@ -261,7 +261,7 @@ mod tests {
         assert_eq!(mappings.imported_events(HALL), HashSet::from([901]));
 
         let mut truncate = one(Tx::new(16).delete(TABLE, &[]));
-        truncate.op = crate::cdc::Op::Truncate;
+        truncate.op = crate::kafka::cdc::Op::Truncate;
         assert!(mappings.apply(&truncate));
         assert!(mappings.imported_events(HALL).is_empty());
         assert!(mappings.row("hall-b@x", "o3").is_none() && mappings.row(HALL, "e4").is_none());

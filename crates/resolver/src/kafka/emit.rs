@@ -2,18 +2,18 @@
 //! partitioned by room, imports keyed by room and event, conflicts into PostgreSQL.
 //!
 //! Invariant: the records of each output are enqueued in decision order (reservations, desired items, imports)
-//! and their acknowledgements are handed to the [`AckWatcher`](crate::acks::AckWatcher); a failed one restarts
-//! the driver, which rebuilds its state from the topics, so nothing is skipped and nothing is emitted twice with
-//! different content. Records are not awaited one by one: that capped the resolver at one record per producer
-//! linger plus broker round trip (see benches/README.md).
+//! and their acknowledgements are handed to the [`AckWatcher`]; a failed one restarts the driver, which rebuilds
+//! its state from the topics, so nothing is skipped and nothing is emitted twice with different content. Records
+//! are not awaited one by one: that capped the resolver at one record per producer linger plus broker round trip
+//! (see benches/README.md).
 
 use vocabulary::keys::{room_item_key, room_partition};
 use vocabulary::topics::Topics;
 
-use crate::acks::AckWatcher;
-use crate::conflicts::ConflictStore;
 use crate::core::Output;
 use crate::error::ResolverError;
+use crate::kafka::acks::AckWatcher;
+use crate::postgres::conflicts::ConflictStore;
 
 /// Where the output goes.
 #[derive(Debug)]

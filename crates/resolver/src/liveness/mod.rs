@@ -14,8 +14,11 @@
 //! - partitions of the group are assigned but not loaded (the instance owns no room there and emits nothing),
 //! - the catch-up reads nothing while partitions are still below their start watermark.
 //!
-//! Invariant: the decision is a pure function of the facts and the clock ([`Liveness::observe`]), so it is unit
-//! tested without Kafka; the driver only gathers the facts and writes what changed.
+//! Invariant: the decision is a pure function of the facts and the clock ([`Liveness::observe`], here), so it is
+//! unit tested without Kafka; the driver ([`crate::kafka::consume`]) only gathers the facts, and [`health`]
+//! reports what changed (log line, gauge, the row written through [`crate::postgres::conflicts`]).
+
+pub mod health;
 
 use std::time::{Duration, Instant};
 

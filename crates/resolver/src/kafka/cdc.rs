@@ -204,7 +204,7 @@ pub fn decode(key: Option<&Value>, value: &Value) -> Result<CdcRecord, ResolverE
 /// Decodes an END record of `<prefix>.cdc.transactions` (Debezium-style transaction metadata:
 /// `{status, id, commit_lsn, commit_ts_ms, event_count, data_collections: [{data_collection, event_count}]}`,
 /// where `data_collection` is the topic name). A BEGIN record (`status` = BEGIN) yields `None`.
-pub fn decode_tx_end(value: &Value) -> Result<Option<crate::transaction::TxEnd>, ResolverError> {
+pub fn decode_tx_end(value: &Value) -> Result<Option<crate::kafka::transaction::TxEnd>, ResolverError> {
     let bad = |what: &str| ResolverError::BadRecord(format!("transaction record: {what}"));
     let Value::Record(fields) = unwrap_union(value) else { return Err(bad("not a record")) };
     if string(fields, "status").is_some_and(|s| s != "END") {
@@ -222,7 +222,7 @@ pub fn decode_tx_end(value: &Value) -> Result<Option<crate::transaction::TxEnd>,
             }
         }
     }
-    Ok(Some(crate::transaction::TxEnd { commit_lsn, event_count, counts }))
+    Ok(Some(crate::kafka::transaction::TxEnd { commit_lsn, event_count, counts }))
 }
 
 #[cfg(test)]

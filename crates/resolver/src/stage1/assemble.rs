@@ -3,7 +3,7 @@
 //!
 //! Rules (docs/booking-schema.md §1, ScheduleEntityService):
 //! - a reservation applies when `active = 1`; bookings and allocations also need their season active and
-//!   PUBLISHED ([`crate::season`]);
+//!   PUBLISHED ([`crate::stage1::season`]);
 //! - titles: event -> its name, booking -> its group's name, allocation -> its organization's name;
 //! - a private event (`is_public = 0`) keeps its name but carries no description, organizer or contact.
 //!
@@ -17,13 +17,13 @@ use sha2::{Digest, Sha256};
 use vocabulary::records::{Reservation, UpsertOrDelete};
 use vocabulary::ReservationKind;
 
-use crate::season::season_is_visible;
-use crate::state::BookingState;
+use crate::stage1::season::season_is_visible;
+use crate::stage1::state::BookingState;
 
 /// The stage-1 key of one reservation in one resource.
 pub type ReservationKey = (ReservationKind, i32, i32);
 
-fn name_of(rows: &crate::state::ById, id: Option<i64>) -> Option<String> {
+fn name_of(rows: &crate::stage1::state::ById, id: Option<i64>) -> Option<String> {
     rows.get(&id?)?.text("name").map(str::to_owned)
 }
 

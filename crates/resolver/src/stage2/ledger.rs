@@ -12,8 +12,8 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use vocabulary::records::{DesiredContent, DesiredItem, UpsertOrDelete};
 
-use crate::desired::delete_of;
-use crate::window::Window;
+use crate::stage2::desired::delete_of;
+use crate::stage2::window::Window;
 
 /// Superseded contents kept per item: enough to recognise the Graph source's late view of roomsync's own
 /// earlier writes of an item that changed several times in a few seconds.
@@ -127,7 +127,7 @@ mod tests {
             kind: vocabulary::ReservationKind::Event,
             reservation_id: 1,
             priority: 3,
-            content_hash: crate::hash::content_hash(&content),
+            content_hash: crate::stage2::hash::content_hash(&content),
             content: Some(content),
             commit_lsn: 1,
             source_committed_at: None,

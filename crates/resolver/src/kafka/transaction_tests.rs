@@ -1,7 +1,7 @@
 //! The assembler against the record patterns the cdc-reader produces, replays after a reconnect included.
 
 use super::*;
-use crate::cdc::{Op, Row};
+use crate::kafka::cdc::{Op, Row};
 
 fn record(table: &str, lsn: i64, position: i64) -> CdcRecord {
     CdcRecord {

@@ -50,7 +50,7 @@ pub fn is_all_day_span(start: i64, end: i64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::assemble::deleted;
+    use crate::stage1::assemble::deleted;
     use vocabulary::oslo::{local_to_micros, GapRule};
 
     fn local(s: &str) -> i64 {

@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 
 use crate::config::OverlapPolicy;
-use crate::timeline::Item;
+use crate::stage2::timeline::Item;
 use vocabulary::ReservationKind;
 
 /// A visible part of an item.

@@ -38,7 +38,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use crate::cdc::CdcRecord;
+use crate::kafka::cdc::CdcRecord;
 
 /// The END marker of one source transaction (Debezium's transaction metadata, as the cdc-reader emits it).
 #[derive(Debug, Clone, PartialEq, Eq)]
