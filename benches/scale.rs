@@ -60,7 +60,7 @@ fn pipeline_config(database_url: &str, prefix: &str, graph: &str) -> Result<room
 }
 
 fn resolver_config(prefix: &str, buffer: usize, database_url: &str) -> Result<resolver::Config> {
-    let mut config = roomsync::stages::resolver(&pipeline_config(database_url, prefix, "http://127.0.0.1:9")?);
+    let mut config = roomsync::stages::resolver(&pipeline_config(database_url, prefix, "http://127.0.0.1:9")?)?;
     config.max_buffered_records = buffer;
     Ok(config)
 }
@@ -140,7 +140,7 @@ async fn parent(o: Options) -> Result<serde_json::Value> {
 
     // 2. The initial snapshot, then the broker's ceiling for as many records of the same size.
     let prefix = unique_name("scale");
-    let mut cdc = cdc_reader::Config::new(db.url(), stack.kafka.clone(), stack.registry_url.clone());
+    let mut cdc = cdc_reader::Config::new(db.settings(), stack.kafka.clone(), stack.registry_url.clone());
     cdc.slot = prefix.clone();
     cdc.publication = prefix.clone();
     cdc.kafka.topic_prefix = prefix.clone();

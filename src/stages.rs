@@ -30,7 +30,7 @@ pub fn start(
             Box::pin(async move { graph_source::run(settings, shutdown).await.map_err(Into::into) })
         }
         Stage::Resolver => {
-            let settings = resolver(config);
+            let settings = resolver(config)?;
             Box::pin(async move { resolver::run(settings, shutdown).await.map_err(Into::into) })
         }
         Stage::GraphSink => {
@@ -52,30 +52,15 @@ pub fn start(
     })
 }
 
-/// The booking database URL with the password (from the environment or a file) filled in, for the stages that
-/// take a URL.
-pub fn database_url(config: &Config) -> String {
-    let Some(password) = &config.database.password else { return config.database.url.clone() };
-    let url = &config.database.url;
-    match (url.find("://"), url.find('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let user = &url[scheme + 3..at];
-            format!("{}{user}:{}{}", &url[..scheme + 3], percent_encode(password.expose()), &url[at..])
-        }
-        _ => url.clone(),
+/// The booking database's connection settings, as every stage takes them: `[database] url` (which holds no
+/// password, [`Config::validate`]) with the password (from the environment or a file) set beside it, never inside a
+/// URL string. `tokio_postgres::Config` prints a password as `_`, so no stage's settings can show it.
+pub fn database(config: &Config) -> anyhow::Result<tokio_postgres::Config> {
+    let mut database: tokio_postgres::Config = config.database.url.parse().context("[database] url")?;
+    if let Some(password) = &config.database.password {
+        database.password(password.expose());
     }
-}
-
-fn percent_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
+    Ok(database)
 }
 
 /// The consumer group of a stage: `<topic prefix>-<stage>`, so deployments sharing a Kafka cluster (a test
@@ -110,11 +95,8 @@ pub fn graph_client_config(config: &Config) -> anyhow::Result<graph_client::Clie
 
 /// The CDC reader's settings.
 pub fn cdc(config: &Config) -> anyhow::Result<cdc_reader::Config> {
-    let mut cdc = cdc_reader::Config::new(
-        database_url(config),
-        config.kafka.bootstrap_servers.clone(),
-        config.registry.url.clone(),
-    );
+    let mut cdc =
+        cdc_reader::Config::new(database(config)?, config.kafka.bootstrap_servers.clone(), config.registry.url.clone());
     cdc.slot = config.cdc.slot.clone();
     cdc.publication = config.cdc.publication.clone();
     cdc.schema = config.cdc.schema.clone();
@@ -131,13 +113,13 @@ pub fn cdc(config: &Config) -> anyhow::Result<cdc_reader::Config> {
 }
 
 /// The resolver's settings.
-pub fn resolver(config: &Config) -> resolver::Config {
+pub fn resolver(config: &Config) -> anyhow::Result<resolver::Config> {
     let mut resolver = resolver::Config::new(config.kafka.bootstrap_servers.clone(), config.registry.url.clone());
     resolver.kafka = kafka_settings(config);
     resolver.topic_prefix = config.kafka.topic_prefix.clone();
     resolver.group = consumer_group(config, "resolver");
     resolver.source_schema = config.cdc.schema.clone();
-    resolver.database_url = Some(database_url(config));
+    resolver.database = Some(database(config)?);
     resolver.policies = resolver::Policies {
         overlap: config.sync.overlap,
         min_piece: config.sync.min_piece,
@@ -150,7 +132,7 @@ pub fn resolver(config: &Config) -> resolver::Config {
     resolver.window.past = config.sync.window_past;
     resolver.window.horizon = config.sync.horizon;
     resolver.stall_after = config.sync.stall_after;
-    resolver
+    Ok(resolver)
 }
 
 /// The Graph sink's settings.
@@ -158,7 +140,7 @@ pub fn graph_sink(config: &Config) -> anyhow::Result<graph_sink::Config> {
     let mut sink = graph_sink::Config::new(
         kafka_settings(config),
         config.registry.url.clone(),
-        database_url(config),
+        database(config)?,
         graph_client_config(config)?,
     );
     sink.topic_prefix = config.kafka.topic_prefix.clone();
@@ -181,7 +163,7 @@ pub fn graph_sink(config: &Config) -> anyhow::Result<graph_sink::Config> {
 /// Reconciliation's settings.
 pub fn reconcile(config: &Config) -> anyhow::Result<reconcile::Config> {
     let mut reconcile = reconcile::Config::new(
-        database_url(config),
+        database(config)?,
         kafka_settings(config),
         config.registry.url.clone(),
         graph_client_config(config)?,
@@ -195,7 +177,7 @@ pub fn reconcile(config: &Config) -> anyhow::Result<reconcile::Config> {
 /// The Graph source's settings.
 pub fn graph_source(config: &Config) -> anyhow::Result<graph_source::Config> {
     let mut source = graph_source::Config::new(
-        database_url(config),
+        database(config)?,
         kafka_settings(config),
         config.registry.url.clone(),
         graph_client_config(config)?,
@@ -224,12 +206,34 @@ mod tests {
     use crate::secret::Secret;
 
     #[test]
-    fn the_password_is_filled_into_the_url_encoded() {
+    fn the_password_is_set_beside_the_url_as_it_is() -> anyhow::Result<()> {
         let mut config = Config::default();
         config.database.url = "postgres://roomsync@db:5432/booking".into();
-        assert_eq!(database_url(&config), "postgres://roomsync@db:5432/booking");
+        assert_eq!(database(&config)?.get_password(), None);
         config.database.password = Some(Secret::new("p@ss word"));
-        assert_eq!(database_url(&config), "postgres://roomsync:p%40ss%20word@db:5432/booking");
+        let settings = database(&config)?;
+        assert_eq!(settings.get_password(), Some("p@ss word".as_bytes()));
+        assert_eq!((settings.get_user(), settings.get_dbname()), (Some("roomsync"), Some("booking")));
+        Ok(())
+    }
+
+    #[test]
+    fn no_stage_settings_print_the_database_password() -> anyhow::Result<()> {
+        let mut config = Config::default();
+        config.database.url = "postgres://roomsync@db:5432/booking".into();
+        config.database.password = Some(Secret::new("pw-s3cret"));
+        config.graph.client_secret = Some(Secret::new("s"));
+        let printed = [
+            format!("{:?}", cdc(&config)?),
+            format!("{:?}", resolver(&config)?),
+            format!("{:?}", graph_sink(&config)?),
+            format!("{:?}", graph_source(&config)?),
+            format!("{:?}", reconcile(&config)?),
+        ];
+        for (stage, text) in ["cdc", "resolver", "graph-sink", "graph-source", "reconcile"].iter().zip(&printed) {
+            assert!(!text.contains("pw-s3cret"), "{stage} prints the password: {text}");
+        }
+        Ok(())
     }
 
     #[test]
@@ -249,11 +253,8 @@ mod tests {
     #[test]
     fn the_cdc_reader_library_defaults_are_those_roomsync_run_uses() -> anyhow::Result<()> {
         let run = cdc(&Config::default())?;
-        let library = cdc_reader::Config::new(
-            run.database_url.clone(),
-            run.kafka.bootstrap.clone(),
-            run.schema_registry_url.clone(),
-        );
+        let library =
+            cdc_reader::Config::new(run.database.clone(), run.kafka.bootstrap.clone(), run.schema_registry_url.clone());
         let settings = |c: &cdc_reader::Config| {
             format!(
                 "slot {} publication {} schema {} tables {:?} excluded {:?} snapshot batch {} max message {}",
@@ -274,24 +275,25 @@ mod tests {
     fn consumer_groups_follow_the_topic_prefix_so_deployments_never_share_one() -> anyhow::Result<()> {
         let mut config = Config::default();
         config.graph.client_secret = Some(Secret::new("s"));
-        assert_eq!(resolver(&config).group, "roomsync-resolver", "the default prefix keeps the old names");
+        assert_eq!(resolver(&config)?.group, "roomsync-resolver", "the default prefix keeps the old names");
         assert_eq!(graph_sink(&config)?.consumer_group, "roomsync-graph-sink");
         config.kafka.topic_prefix = "kommune".into();
-        assert_eq!(resolver(&config).group, "kommune-resolver");
+        assert_eq!(resolver(&config)?.group, "kommune-resolver");
         assert_eq!(graph_sink(&config)?.consumer_group, "kommune-graph-sink");
         Ok(())
     }
 
     #[test]
-    fn the_resolver_uses_the_sync_rules_and_window() {
+    fn the_resolver_uses_the_sync_rules_and_window() -> anyhow::Result<()> {
         let mut config = Config::default();
         config.sync.overlap = crate::config::OverlapPolicy::Hide;
         config.sync.horizon = std::time::Duration::from_secs(3600 * 24 * 30);
-        let resolver = resolver(&config);
+        let resolver = resolver(&config)?;
         assert_eq!(resolver.policies.overlap, crate::config::OverlapPolicy::Hide);
         assert_eq!(resolver.window.horizon, config.sync.horizon);
         assert_eq!(resolver.policies.time_zone, "Europe/Oslo");
-        assert!(resolver.database_url.is_some(), "conflicts are written to the database");
+        assert!(resolver.database.is_some(), "conflicts are written to the database");
+        Ok(())
     }
 
     #[test]

@@ -12,11 +12,7 @@ use crate::config::Config;
 
 /// Connects to the booking database with the configured credentials.
 pub async fn connect_database(config: &Config) -> anyhow::Result<Client> {
-    let mut pg: tokio_postgres::Config = config.database.url.parse().context("[database] url")?;
-    if let Some(password) = &config.database.password {
-        pg.password(password.expose());
-    }
-    let (client, connection) = pg.connect(NoTls).await.with_context(|| {
+    let (client, connection) = crate::stages::database(config)?.connect(NoTls).await.with_context(|| {
         format!("connecting to the booking database {}", cdc_reader::config::redact_url(&config.database.url))
     })?;
     tokio::spawn(async move {

@@ -92,7 +92,7 @@ async fn drop_slot(client: &tokio_postgres::Client, slot: &str) -> Result<()> {
 }
 
 fn reader_config(db: &TestDatabase) -> Config {
-    let mut config = Config::new(db.url(), testkit::kafka_bootstrap(), testkit::Stack::from_env().registry_url);
+    let mut config = Config::new(db.settings(), testkit::kafka_bootstrap(), testkit::Stack::from_env().registry_url);
     config.slot = unique_name("bench");
     config.publication = unique_name("bench");
     config.kafka.topic_prefix = unique_name("bench");

@@ -33,11 +33,12 @@ pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1_000_000;
 /// Columns that never leave the database, in any captured table (`name`) or one table (`table.name`).
 pub const DEFAULT_EXCLUDED_COLUMNS: &[&str] = &["secret", "customer_ssn"];
 
-/// Settings of the CDC reader. Its `Debug` output hides the password in `database_url`.
+/// Settings of the CDC reader. Its `Debug` output hides the database password (`tokio_postgres::Config` prints it as
+/// `_`).
 #[derive(Clone)]
 pub struct Config {
-    /// PostgreSQL connection URL (`postgres://user:password@host:port/database`) of a role with REPLICATION.
-    pub database_url: String,
+    /// The PostgreSQL connection (host, port, database, a role with REPLICATION and its password).
+    pub database: tokio_postgres::Config,
     /// Logical replication slot name: lowercase letters, digits and `_`, at most 63 characters.
     pub slot: String,
     /// Publication name (same rules as the slot name).
@@ -88,7 +89,7 @@ pub struct KafkaConfig {
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
-            .field("database_url", &redact_url(&self.database_url))
+            .field("database", &self.database)
             .field("slot", &self.slot)
             .field("publication", &self.publication)
             .field("schema", &self.schema)
@@ -123,15 +124,15 @@ pub fn redact_url(url: &str) -> String {
 }
 
 impl Config {
-    /// A configuration with every default, for `database_url`, Kafka at `bootstrap` and the schema registry at
+    /// A configuration with every default, for `database`, Kafka at `bootstrap` and the schema registry at
     /// `schema_registry_url`.
     pub fn new(
-        database_url: impl Into<String>,
+        database: tokio_postgres::Config,
         bootstrap: impl Into<String>,
         schema_registry_url: impl Into<String>,
     ) -> Self {
         Config {
-            database_url: database_url.into(),
+            database,
             slot: DEFAULT_SLOT.to_owned(),
             publication: DEFAULT_PUBLICATION.to_owned(),
             schema: DEFAULT_SCHEMA.to_owned(),
@@ -194,6 +195,10 @@ pub fn validate_name(what: &str, name: &str) -> Result<(), CdcError> {
 mod tests {
     use super::*;
 
+    fn pg(url: &str) -> tokio_postgres::Config {
+        url.parse().unwrap_or_else(|e| panic!("{url}: {e}"))
+    }
+
     #[test]
     fn slot_names_that_could_inject_commands_are_refused() {
         assert!(validate_name("slot", "roomsync_cdc").is_ok());
@@ -204,7 +209,7 @@ mod tests {
 
     #[test]
     fn sensitive_columns_are_excluded_everywhere_or_per_table() {
-        let mut config = Config::new("postgres://x@y/z", "k:1", "http://r");
+        let mut config = Config::new(pg("postgres://x@y/z"), "k:1", "http://r");
         config.excluded_columns.push("bb_group.contact_primary".into());
         assert!(config.is_excluded("bb_event", "secret"));
         assert!(config.is_excluded("bb_organization", "customer_ssn"));
@@ -215,9 +220,9 @@ mod tests {
 
     #[test]
     fn debug_output_never_shows_the_database_password() {
-        let config = Config::new("postgres://cdc:s3cret@db:5432/booking", "k:1", "http://r");
+        let config = Config::new(pg("postgres://cdc:s3cret@db:5432/booking"), "k:1", "http://r");
         let shown = format!("{config:?}");
-        assert!(!shown.contains("s3cret") && shown.contains("cdc:***@db:5432/booking"), "{shown}");
+        assert!(!shown.contains("s3cret") && shown.contains("\"cdc\"") && shown.contains("\"booking\""), "{shown}");
         assert_eq!(redact_url("host=db password=s3cret user=x"), "host=db password=*** user=x");
     }
 }

@@ -41,7 +41,7 @@ async fn the_documented_minimal_role_runs_the_reader() -> Result<()> {
 
     let mut config = common::config(&db);
     let url = db.url().replacen("postgres@", &format!("{reader_role}@"), 1);
-    config.database_url = url;
+    config.database = testkit::database::settings(&url);
     let topic = Topics::new(config.kafka.topic_prefix.clone()).cdc("public", "bb_event");
     let registry = Arc::new(InProcessRegistry::default());
     let reader = spawn(config.clone(), registry.clone());

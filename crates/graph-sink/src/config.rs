@@ -36,8 +36,8 @@ pub struct Config {
     /// Consumer group; also the key of the offsets stored in PostgreSQL (`roomsync run` uses `<prefix>-graph-sink`;
     /// a group without offsets takes those of `offsets::LEGACY_GROUP` for the same topics).
     pub consumer_group: String,
-    /// PostgreSQL connection string of the booking database (which holds roomsync's tables).
-    pub database_url: String,
+    /// The booking database (which holds roomsync's tables); its `Debug` hides the password.
+    pub database: tokio_postgres::Config,
     /// Microsoft Graph client settings (per-mailbox concurrency, retries).
     pub graph: ClientConfig,
     /// Most records handled as one unit (one intent transaction, one result transaction).
@@ -106,7 +106,7 @@ impl Config {
     pub fn new(
         kafka: KafkaSettings,
         registry_url: impl Into<String>,
-        database_url: impl Into<String>,
+        database: tokio_postgres::Config,
         graph: ClientConfig,
     ) -> Self {
         Config {
@@ -114,7 +114,7 @@ impl Config {
             registry_url: registry_url.into(),
             topic_prefix: vocabulary::topics::DEFAULT_PREFIX.to_owned(),
             consumer_group: "roomsync-graph-sink".to_owned(),
-            database_url: database_url.into(),
+            database,
             graph,
             max_batch_records: DEFAULT_MAX_BATCH_RECORDS,
             batch_linger: DEFAULT_BATCH_LINGER,
@@ -141,12 +141,12 @@ impl Config {
 
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // The database URL may hold a password: never print it.
         f.debug_struct("Config")
             .field("kafka", &self.kafka)
             .field("registry_url", &self.registry_url)
             .field("topic_prefix", &self.topic_prefix)
             .field("consumer_group", &self.consumer_group)
+            .field("database", &self.database)
             .field("graph", &self.graph)
             .field("max_batch_records", &self.max_batch_records)
             .field("batch_linger", &self.batch_linger)

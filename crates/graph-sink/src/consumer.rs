@@ -33,7 +33,7 @@ use crate::work::Source;
 
 /// Assigns partitions at PostgreSQL's offsets.
 pub struct PostgresPositions {
-    database_url: String,
+    database: tokio_postgres::Config,
     group: String,
 }
 
@@ -41,13 +41,13 @@ impl PostgresPositions {
     /// Reads the stored offsets on a thread of its own: the rebalance callback is synchronous and runs inside
     /// the consumer's poll, on the async executor, where no runtime may be blocked on.
     fn stored(&self, partitions: Vec<Partition>) -> Result<HashMap<Partition, i64>, String> {
-        let url = self.database_url.clone();
+        let database = self.database.clone();
         let group = self.group.clone();
         let reader = std::thread::spawn(move || {
             let runtime =
                 tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
             runtime.block_on(async move {
-                let (client, connection) = tokio_postgres::connect(&url, NoTls).await.map_err(|e| e.to_string())?;
+                let (client, connection) = database.connect(NoTls).await.map_err(|e| e.to_string())?;
                 let driver = tokio::spawn(connection);
                 let stored = offsets::load(&client, &group, &partitions).await.map_err(|e| e.to_string());
                 drop(client);
@@ -168,9 +168,9 @@ impl SinkConsumer {
         settings: &KafkaSettings,
         group: &str,
         topics: &[&str],
-        database_url: &str,
+        database: &tokio_postgres::Config,
     ) -> Result<Self, SinkError> {
-        let positions = PostgresPositions { database_url: database_url.to_owned(), group: group.to_owned() };
+        let positions = PostgresPositions { database: database.clone(), group: group.to_owned() };
         let consumer: StreamConsumer<PostgresPositions> = settings
             .consumer_config(group)
             .create_with_context(positions)

@@ -110,7 +110,7 @@ fn is_transient(err: &GraphError) -> bool {
 
 /// Runs [`decline_pending`] every `interval` until the future is dropped, on a connection of its own (reopened
 /// after a database error, so an outage only delays declines).
-pub(crate) async fn run(database_url: String, graph: GraphClient, interval: Duration, comment: String) {
+pub(crate) async fn run(database: tokio_postgres::Config, graph: GraphClient, interval: Duration, comment: String) {
     // A zero interval would make tokio's timer panic and spin the database.
     let mut ticker = tokio::time::interval(interval.max(Duration::from_millis(100)));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -118,7 +118,7 @@ pub(crate) async fn run(database_url: String, graph: GraphClient, interval: Dura
     loop {
         ticker.tick().await;
         if db.as_ref().is_none_or(tokio_postgres::Client::is_closed) {
-            db = match tokio_postgres::connect(&database_url, NoTls).await {
+            db = match database.connect(NoTls).await {
                 Ok((client, connection)) => {
                     tokio::spawn(async move {
                         if let Err(err) = connection.await {

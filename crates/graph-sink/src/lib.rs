@@ -88,8 +88,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 async fn run_once(config: &Config, shutdown: impl Future<Output = ()>) -> Result<(), SinkError> {
     let config = config.clone();
     let topics = Topics::new(config.topic_prefix.clone());
-    let (db, connection) =
-        tokio_postgres::connect(&config.database_url, NoTls).await.map_err(SinkError::pg("connecting"))?;
+    let (db, connection) = config.database.connect(NoTls).await.map_err(SinkError::pg("connecting"))?;
     let connection = tokio::spawn(async move {
         if let Err(err) = connection.await {
             warn!(error = %err, "postgres connection ended");
@@ -115,7 +114,7 @@ async fn run_once(config: &Config, shutdown: impl Future<Output = ()>) -> Result
     };
     info!(group = %sink.config.consumer_group, imports = sink.config.imports_enabled, "graph sink running");
     let declines = decline::run(
-        sink.config.database_url.clone(),
+        sink.config.database.clone(),
         sink.graph.clone(),
         sink.config.decline_interval,
         sink.config.decline_comment.clone(),
@@ -139,7 +138,7 @@ fn subscribe(config: &Config, topics: &Topics) -> Result<SinkConsumer, SinkError
         inputs.push(topics.imports());
     }
     let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-    SinkConsumer::subscribe(&config.kafka, &config.consumer_group, &inputs, &config.database_url)
+    SinkConsumer::subscribe(&config.kafka, &config.consumer_group, &inputs, &config.database)
 }
 
 impl Sink {

@@ -17,8 +17,8 @@ pub const MAX_SUBSCRIPTION_LIFETIME: Duration = Duration::from_secs(10_080 * 60)
 /// Everything the Graph source needs.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// PostgreSQL connection string of the booking database (roomsync's tables live there too).
-    pub database_url: String,
+    /// The booking database (roomsync's tables live there too); its `Debug` hides the password.
+    pub database: tokio_postgres::Config,
     /// The Kafka cluster; `partitions` is also the partition count used for [`vocabulary::keys::room_partition`].
     pub kafka: KafkaSettings,
     /// Base URL of the schema registry.
@@ -91,13 +91,13 @@ impl Config {
     /// Defaults: window now - 1 day .. now + 180 days, refreshed daily, polling every 5 minutes, rooms re-read
     /// every 30 seconds, retries from 1 s doubling up to 5 minutes, no webhooks.
     pub fn new(
-        database_url: impl Into<String>,
+        database: tokio_postgres::Config,
         kafka: KafkaSettings,
         registry_url: impl Into<String>,
         graph: ClientConfig,
     ) -> Self {
         Self {
-            database_url: database_url.into(),
+            database,
             kafka,
             registry_url: registry_url.into(),
             topic_prefix: vocabulary::topics::DEFAULT_PREFIX.into(),
@@ -155,7 +155,7 @@ mod tests {
 
     fn config() -> Config {
         let graph = ClientConfig::new("t", "c", graph_client::Secret::new("s"));
-        Config::new("postgres://x", KafkaSettings::new("k:9092"), "http://r", graph)
+        Config::new(tokio_postgres::Config::new(), KafkaSettings::new("k:9092"), "http://r", graph)
     }
 
     #[test]

@@ -103,7 +103,7 @@ struct Role {
 impl Role {
     /// Waits for the role (`None`: shutdown came first).
     async fn take(config: &Config, shutdown: &mut (impl Future<Output = ()> + Unpin)) -> Result<Option<Role>, Error> {
-        let mut settings: tokio_postgres::Config = config.database_url.parse()?;
+        let mut settings = config.database.clone();
         settings.options(supervision::role::keepalive_options()).application_name("roomsync-graph-source");
         let (session, connection) = settings.connect(tokio_postgres::NoTls).await?;
         let connection = tokio::spawn(async move {
@@ -132,7 +132,7 @@ async fn active(
     mut role: Role,
     shutdown: &mut (impl Future<Output = ()> + Unpin),
 ) -> Result<Ended, Error> {
-    let store = store::Store::new(&config.database_url);
+    let store = store::Store::new(config.database.clone());
     store.check_schema().await?;
     let topics = Topics::new(&config.topic_prefix);
     let topic = topics.graph_events();

@@ -71,14 +71,14 @@ pub struct StoredSubscription {
 /// A reconnecting handle to the database.
 #[derive(Debug)]
 pub struct Store {
-    url: String,
+    database: tokio_postgres::Config,
     client: Mutex<Option<Arc<Client>>>,
 }
 
 impl Store {
-    /// A store for `url`; connects on first use.
-    pub fn new(url: impl Into<String>) -> Self {
-        Self { url: url.into(), client: Mutex::new(None) }
+    /// A store on `database`; connects on first use.
+    pub fn new(database: tokio_postgres::Config) -> Self {
+        Self { database, client: Mutex::new(None) }
     }
 
     async fn client(&self) -> Result<Arc<Client>, Error> {
@@ -86,7 +86,7 @@ impl Store {
         if let Some(client) = guard.as_ref().filter(|c| !c.is_closed()) {
             return Ok(Arc::clone(client));
         }
-        let (client, connection) = tokio_postgres::connect(&self.url, NoTls).await?;
+        let (client, connection) = self.database.connect(NoTls).await?;
         tokio::spawn(async move {
             if let Err(error) = connection.await {
                 warn!(error = %error, "database connection ended");

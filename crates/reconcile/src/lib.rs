@@ -50,8 +50,8 @@ use crate::drift::{overlaps, Action, Room};
 /// Where everything is. A plain struct: the root package maps its TOML into it.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The booking database, which holds roomsync's tables.
-    pub database_url: String,
+    /// The booking database, which holds roomsync's tables; its `Debug` hides the password.
+    pub database: tokio_postgres::Config,
     /// Kafka bootstrap servers and properties.
     pub kafka: KafkaSettings,
     /// Schema registry.
@@ -69,13 +69,13 @@ pub struct Config {
 impl Config {
     /// A config with the sync window of the Graph source (now - 1 day .. now + 180 days).
     pub fn new(
-        database_url: impl Into<String>,
+        database: tokio_postgres::Config,
         kafka: KafkaSettings,
         registry_url: impl Into<String>,
         graph: ClientConfig,
     ) -> Self {
         Config {
-            database_url: database_url.into(),
+            database,
             kafka,
             registry_url: registry_url.into(),
             topic_prefix: vocabulary::topics::DEFAULT_PREFIX.to_owned(),
@@ -131,8 +131,7 @@ impl Drop for Session {
 
 /// Opens a session on the booking database.
 pub(crate) async fn session(config: &Config) -> Result<Session, Error> {
-    let (client, connection) =
-        tokio_postgres::connect(&config.database_url, NoTls).await.map_err(Error::pg("connecting"))?;
+    let (client, connection) = config.database.connect(NoTls).await.map_err(Error::pg("connecting"))?;
     let connection = tokio::spawn(async move {
         if let Err(err) = connection.await {
             warn!(error = %err, "postgres connection ended");
@@ -237,7 +236,8 @@ mod tests {
     #[test]
     fn a_run_can_be_spawned_on_a_multi_threaded_runtime() {
         let graph = ClientConfig::new("t", "c", graph_client::Secret::new("s"));
-        let config = Config::new("postgres://nowhere", KafkaSettings::new("nowhere:9092"), "http://nowhere", graph);
+        let config =
+            Config::new(tokio_postgres::Config::new(), KafkaSettings::new("nowhere:9092"), "http://nowhere", graph);
         let options = Options::default();
         // Never polled: only the type matters.
         assert_send(&reconcile(&config, &options));

@@ -119,8 +119,9 @@ pub struct Config {
     /// Consumer group of the resolver instances (default `roomsync-resolver`; `roomsync run` uses
     /// `<prefix>-resolver`).
     pub group: String,
-    /// PostgreSQL URL for the `roomsync_conflicts` table; without it conflicts are only logged and counted.
-    pub database_url: Option<String>,
+    /// The booking database (it holds `roomsync_conflicts`, and the rows of reservations moved back into the
+    /// window are read from it); without it conflicts are only logged and counted. Its `Debug` hides the password.
+    pub database: Option<tokio_postgres::Config>,
     /// Domain policies.
     pub policies: Policies,
     /// Sync window.
@@ -144,7 +145,7 @@ impl Config {
             source_schema: "public".to_owned(),
             schema_registry_url: schema_registry_url.into(),
             group: "roomsync-resolver".to_owned(),
-            database_url: None,
+            database: None,
             policies: Policies::default(),
             window: WindowConfig::default(),
             transactions: TransactionMode::EndMarkers,

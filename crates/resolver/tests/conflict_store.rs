@@ -56,7 +56,7 @@ async fn fresh() -> Result<(TestDatabase, tokio_postgres::Client, ConflictStore)
     let db = TestDatabase::create().await?;
     let mut admin = db.connect().await?;
     migrations::apply(&mut admin).await?;
-    let store = ConflictStore::connect(db.url()).await?;
+    let store = ConflictStore::connect(&db.settings()).await?;
     Ok((db, admin, store))
 }
 

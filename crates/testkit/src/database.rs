@@ -58,6 +58,11 @@ impl TestDatabase {
         &self.url
     }
 
+    /// The connection settings of the database, as the stages take them.
+    pub fn settings(&self) -> tokio_postgres::Config {
+        settings(&self.url)
+    }
+
     /// Opens a new connection to the database.
     pub async fn connect(&self) -> Result<Client> {
         connect_url(&self.url).await
@@ -124,4 +129,12 @@ fn database_url(admin_url: &str, database: &str) -> Result<String> {
         bail!("ROOMSYNC_TEST_DATABASE_URL must look like postgres://user@host:port/database, got {admin_url}");
     };
     Ok(format!("{base}/{database}"))
+}
+
+/// The connection settings of `url`, a URL this test harness made (a malformed one is a bug in the harness).
+pub fn settings(url: &str) -> tokio_postgres::Config {
+    match url.parse() {
+        Ok(settings) => settings,
+        Err(err) => panic!("the test database URL {url} does not parse: {err}"),
+    }
 }

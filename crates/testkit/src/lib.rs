@@ -8,7 +8,7 @@
 //! Where the stack lives comes from the environment that `scripts/stack env` prints; the defaults are the
 //! stack's default ports, so `scripts/stack up && cargo test` works without exporting anything.
 
-mod database;
+pub mod database;
 pub mod desired;
 mod kafka;
 pub mod municipality;

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use cdc_reader::encoder::{Encoder, InProcessRegistry};
 use cdc_reader::changes;
+use cdc_reader::encoder::{Encoder, InProcessRegistry};
 use cdc_reader::envelope::{Source, TableSchemas};
 use cdc_reader::pgoutput::{self, Message};
 use cdc_reader::relation::{RelationCache, Table};

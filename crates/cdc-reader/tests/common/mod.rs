@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 
 /// A reader configuration with unique slot, publication and topic prefix.
 pub fn config(db: &TestDatabase) -> Config {
-    let mut config = Config::new(db.url(), testkit::kafka_bootstrap(), testkit::Stack::from_env().registry_url);
+    let mut config = Config::new(db.settings(), testkit::kafka_bootstrap(), testkit::Stack::from_env().registry_url);
     config.slot = unique_name("slot");
     config.publication = unique_name("pub");
     config.kafka.topic_prefix = unique_name("cdc");

@@ -119,7 +119,7 @@ impl Harness {
 
     pub fn config(&self) -> Config {
         let mut config =
-            Config::new(self.kafka.clone(), Stack::from_env().registry_url, self.db.url(), self.graph_config());
+            Config::new(self.kafka.clone(), Stack::from_env().registry_url, self.db.settings(), self.graph_config());
         config.topic_prefix = self.topics.prefix().to_owned();
         config.consumer_group = self.group.clone();
         config.retry_backoff = Duration::from_millis(20);

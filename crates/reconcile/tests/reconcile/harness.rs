@@ -97,7 +97,7 @@ impl Harness {
 
     pub fn config(&self) -> Config {
         let mut config =
-            Config::new(self.db.url(), self.kafka.clone(), Stack::from_env().registry_url, self.graph_config());
+            Config::new(self.db.settings(), self.kafka.clone(), Stack::from_env().registry_url, self.graph_config());
         config.topic_prefix = self.topics.prefix().to_owned();
         // The test's items are in 2030.
         config.horizon = Duration::from_secs(20 * 365 * 24 * 3600);
@@ -113,7 +113,7 @@ impl Harness {
         let mut config = graph_sink::Config::new(
             self.kafka.clone(),
             Stack::from_env().registry_url,
-            self.db.url(),
+            self.db.settings(),
             self.graph_config(),
         );
         config.topic_prefix = self.topics.prefix().to_owned();

@@ -122,7 +122,7 @@ impl Driver {
         let Some(lookup) = &self.lookup else {
             warn!(
                 ?forgotten,
-                "reservations moved back into the window cannot be read again without a database_url: \
+                "reservations moved back into the window cannot be read again without the database settings: \
                 they stay without their rooms until their next change"
             );
             return Ok(tx);
@@ -254,8 +254,8 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
         .subscribe(&[&topics.desired(), &topics.reservations()])
         .map_err(|e| ResolverError::Stream(streams::StreamError::Kafka { context: "subscribing".into(), source: e }))?;
     let mut progress = assign_all(&input_consumer, &inputs).await?;
-    let conflicts = match &config.database_url {
-        Some(url) => Some(ConflictStore::connect(url).await?),
+    let conflicts = match &config.database {
+        Some(database) => Some(ConflictStore::connect(database).await?),
         None => None,
     };
     let (acks, mut ack_failure) = AckWatcher::start();
@@ -279,8 +279,8 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
         max_buffered: config.max_buffered_records,
         replayed: 0,
         late_reported: None,
-        lookup: match &config.database_url {
-            Some(url) => Some(crate::postgres::lookup::Lookup::connect(url).await?),
+        lookup: match &config.database {
+            Some(database) => Some(crate::postgres::lookup::Lookup::connect(database).await?),
             None => None,
         },
         input_read: false,

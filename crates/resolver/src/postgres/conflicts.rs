@@ -19,7 +19,7 @@ use crate::error::ResolverError;
 
 /// A connection to the database that holds `roomsync_conflicts`.
 pub struct ConflictStore {
-    url: String,
+    database: tokio_postgres::Config,
     client: Mutex<Client>,
 }
 
@@ -34,9 +34,9 @@ fn pg(context: &str) -> impl FnOnce(tokio_postgres::Error) -> ResolverError + '_
 }
 
 impl ConflictStore {
-    /// Connects to `url`.
-    pub async fn connect(url: &str) -> Result<Self, ResolverError> {
-        Ok(ConflictStore { url: url.to_owned(), client: Mutex::new(open(url).await?) })
+    /// Connects to `database`.
+    pub async fn connect(database: &tokio_postgres::Config) -> Result<Self, ResolverError> {
+        Ok(ConflictStore { database: database.clone(), client: Mutex::new(open(database).await?) })
     }
 
     /// The connection, opened again if it was closed.
@@ -49,7 +49,7 @@ impl ConflictStore {
     }
 
     async fn reopen(&self) -> Result<Client, ResolverError> {
-        let client = open(&self.url).await?;
+        let client = open(&self.database).await?;
         info!("conflicts database connection re-established");
         Ok(client)
     }
@@ -121,8 +121,8 @@ impl ConflictStore {
     }
 }
 
-async fn open(url: &str) -> Result<Client, ResolverError> {
-    let (client, connection) = tokio_postgres::connect(url, NoTls).await.map_err(pg("connecting"))?;
+async fn open(database: &tokio_postgres::Config) -> Result<Client, ResolverError> {
+    let (client, connection) = database.connect(NoTls).await.map_err(pg("connecting"))?;
     tokio::spawn(async move {
         if let Err(error) = connection.await {
             warn!(error = %error, "conflicts database connection ended");

@@ -40,8 +40,8 @@ impl std::fmt::Debug for Lookup {
 
 impl Lookup {
     /// Connects to the booking database.
-    pub async fn connect(url: &str) -> Result<Self, ResolverError> {
-        let (client, connection) = tokio_postgres::connect(url, NoTls).await.map_err(pg("connecting for lookups"))?;
+    pub async fn connect(database: &tokio_postgres::Config) -> Result<Self, ResolverError> {
+        let (client, connection) = database.connect(NoTls).await.map_err(pg("connecting for lookups"))?;
         tokio::spawn(async move {
             if let Err(err) = connection.await {
                 warn!(error = %err, "the resolver's lookup connection ended");

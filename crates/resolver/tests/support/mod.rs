@@ -122,7 +122,7 @@ impl Running {
         let stack = Stack::from_env();
         let client = db.connect().await?;
         let prefix = unique_name("rs");
-        let mut cdc = cdc_reader::Config::new(db.url(), testkit::kafka_bootstrap(), stack.registry_url.clone());
+        let mut cdc = cdc_reader::Config::new(db.settings(), testkit::kafka_bootstrap(), stack.registry_url.clone());
         cdc.slot = unique_name("slot");
         cdc.publication = unique_name("pub");
         cdc.kafka.topic_prefix = prefix.clone();
@@ -144,7 +144,7 @@ impl Running {
         let mut config = Config::new(testkit::kafka_bootstrap(), stack.registry_url.clone());
         config.topic_prefix = prefix.clone();
         config.group = unique_name("resolver");
-        config.database_url = Some(db.url().to_owned());
+        config.database = Some(db.settings());
         Ok(Running {
             db,
             client,
