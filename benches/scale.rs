@@ -127,7 +127,6 @@ async fn parent(o: Options) -> Result<serde_json::Value> {
         .with_ansi(false)
         .init();
     let sizes = if o.small { Sizes::small() } else { Sizes::full() };
-    let stack = Stack::from_env();
 
     // 1. The data set.
     let db = TestDatabase::create().await?;
@@ -140,10 +139,9 @@ async fn parent(o: Options) -> Result<serde_json::Value> {
 
     // 2. The initial snapshot, then the broker's ceiling for as many records of the same size.
     let prefix = unique_name("scale");
-    let mut cdc = cdc_reader::Config::new(db.settings(), stack.kafka.clone(), stack.registry_url.clone());
+    let mut cdc = cdc_reader::Config::new(db.connections(&prefix));
     cdc.slot = prefix.clone();
     cdc.publication = prefix.clone();
-    cdc.kafka.topic_prefix = prefix.clone();
     let (stop_cdc, cdc_stopped) = tokio::sync::oneshot::channel::<()>();
     let started = Instant::now();
     let reader = tokio::spawn(cdc_reader::run(cdc.clone(), async move {

@@ -70,6 +70,15 @@ pub fn consumer_group(config: &Config, stage: &str) -> String {
     format!("{}-{stage}", config.kafka.topic_prefix)
 }
 
+/// Where everything is, as every stage takes it: Kafka, the schema registry, the topic names and the booking
+/// database ([`database`]).
+pub fn connections(config: &Config) -> anyhow::Result<streams::Connections> {
+    let mut connections =
+        streams::Connections::new(kafka_settings(config), config.registry.url.clone(), database(config)?);
+    connections.topics = vocabulary::topics::Topics::new(config.kafka.topic_prefix.clone());
+    Ok(connections)
+}
+
 /// Kafka connection settings.
 pub fn kafka_settings(config: &Config) -> streams::KafkaSettings {
     streams::KafkaSettings {
@@ -95,31 +104,23 @@ pub fn graph_client_config(config: &Config) -> anyhow::Result<graph_client::Clie
 
 /// The CDC reader's settings.
 pub fn cdc(config: &Config) -> anyhow::Result<cdc_reader::Config> {
-    let mut cdc =
-        cdc_reader::Config::new(database(config)?, config.kafka.bootstrap_servers.clone(), config.registry.url.clone());
+    let mut cdc = cdc_reader::Config::new(connections(config)?);
     cdc.slot = config.cdc.slot.clone();
     cdc.publication = config.cdc.publication.clone();
     cdc.schema = config.cdc.schema.clone();
     cdc.tables = config.cdc.tables.clone();
     cdc.excluded_columns = config.cdc.excluded_columns.clone();
     cdc.snapshot_batch_rows = config.cdc.snapshot_batch_rows;
-    cdc.kafka.topic_prefix = config.kafka.topic_prefix.clone();
-    cdc.kafka.partitions = config.kafka.partitions;
-    cdc.kafka.replication_factor = config.kafka.replication_factor;
-    cdc.kafka.max_message_bytes = config.cdc.max_message_bytes;
-    cdc.kafka.client = config.kafka.properties.clone();
+    cdc.max_message_bytes = config.cdc.max_message_bytes;
     cdc.validate().map_err(|err| anyhow::anyhow!("cdc settings: {err}"))?;
     Ok(cdc)
 }
 
 /// The resolver's settings.
 pub fn resolver(config: &Config) -> anyhow::Result<resolver::Config> {
-    let mut resolver = resolver::Config::new(config.kafka.bootstrap_servers.clone(), config.registry.url.clone());
-    resolver.kafka = kafka_settings(config);
-    resolver.topic_prefix = config.kafka.topic_prefix.clone();
+    let mut resolver = resolver::Config::new(connections(config)?);
     resolver.group = consumer_group(config, "resolver");
     resolver.source_schema = config.cdc.schema.clone();
-    resolver.database = Some(database(config)?);
     resolver.policies = resolver::Policies {
         overlap: config.sync.overlap,
         min_piece: config.sync.min_piece,
@@ -137,13 +138,7 @@ pub fn resolver(config: &Config) -> anyhow::Result<resolver::Config> {
 
 /// The Graph sink's settings.
 pub fn graph_sink(config: &Config) -> anyhow::Result<graph_sink::Config> {
-    let mut sink = graph_sink::Config::new(
-        kafka_settings(config),
-        config.registry.url.clone(),
-        database(config)?,
-        graph_client_config(config)?,
-    );
-    sink.topic_prefix = config.kafka.topic_prefix.clone();
+    let mut sink = graph_sink::Config::new(connections(config)?, graph_client_config(config)?);
     sink.consumer_group = consumer_group(config, "graph-sink");
     sink.imports_enabled = config.graph_sink.imports_enabled;
     sink.import_bb_events = config.graph_sink.import_bb_events;
@@ -162,13 +157,7 @@ pub fn graph_sink(config: &Config) -> anyhow::Result<graph_sink::Config> {
 
 /// Reconciliation's settings.
 pub fn reconcile(config: &Config) -> anyhow::Result<reconcile::Config> {
-    let mut reconcile = reconcile::Config::new(
-        database(config)?,
-        kafka_settings(config),
-        config.registry.url.clone(),
-        graph_client_config(config)?,
-    );
-    reconcile.topic_prefix = config.kafka.topic_prefix.clone();
+    let mut reconcile = reconcile::Config::new(connections(config)?, graph_client_config(config)?);
     reconcile.window_past = config.sync.window_past;
     reconcile.horizon = config.sync.horizon;
     Ok(reconcile)
@@ -176,13 +165,7 @@ pub fn reconcile(config: &Config) -> anyhow::Result<reconcile::Config> {
 
 /// The Graph source's settings.
 pub fn graph_source(config: &Config) -> anyhow::Result<graph_source::Config> {
-    let mut source = graph_source::Config::new(
-        database(config)?,
-        kafka_settings(config),
-        config.registry.url.clone(),
-        graph_client_config(config)?,
-    );
-    source.topic_prefix = config.kafka.topic_prefix.clone();
+    let mut source = graph_source::Config::new(connections(config)?, graph_client_config(config)?);
     source.window_past = config.sync.window_past;
     source.horizon = config.sync.horizon;
     source.window_refresh = config.graph_source.window_refresh;
@@ -243,7 +226,7 @@ mod tests {
         config.cdc.excluded_columns.push("bb_event.contact_phone".into());
         let cdc = cdc(&config)?;
         assert_eq!(cdc.slot, "roomsync");
-        assert_eq!(cdc.kafka.topic_prefix, "kommune");
+        assert_eq!(cdc.connections.topics.prefix(), "kommune");
         assert!(cdc.is_excluded("bb_event", "secret"));
         assert!(cdc.is_excluded("bb_event", "contact_phone"));
         assert!(!cdc.is_excluded("bb_booking", "contact_phone"));
@@ -253,8 +236,7 @@ mod tests {
     #[test]
     fn the_cdc_reader_library_defaults_are_those_roomsync_run_uses() -> anyhow::Result<()> {
         let run = cdc(&Config::default())?;
-        let library =
-            cdc_reader::Config::new(run.database.clone(), run.kafka.bootstrap.clone(), run.schema_registry_url.clone());
+        let library = cdc_reader::Config::new(run.connections.clone());
         let settings = |c: &cdc_reader::Config| {
             format!(
                 "slot {} publication {} schema {} tables {:?} excluded {:?} snapshot batch {} max message {}",
@@ -264,7 +246,7 @@ mod tests {
                 c.tables,
                 c.excluded_columns,
                 c.snapshot_batch_rows,
-                c.kafka.max_message_bytes
+                c.max_message_bytes
             )
         };
         assert_eq!(settings(&library), settings(&run));
@@ -292,7 +274,23 @@ mod tests {
         assert_eq!(resolver.policies.overlap, crate::config::OverlapPolicy::Hide);
         assert_eq!(resolver.window.horizon, config.sync.horizon);
         assert_eq!(resolver.policies.time_zone, "Europe/Oslo");
-        assert!(resolver.database.is_some(), "conflicts are written to the database");
+        Ok(())
+    }
+
+    #[test]
+    fn every_stage_reaches_the_same_systems() -> anyhow::Result<()> {
+        let mut config = Config::default();
+        config.kafka.topic_prefix = "kommune".into();
+        config.database.password = Some(Secret::new("pw"));
+        config.graph.client_secret = Some(Secret::new("s"));
+        let expected = connections(&config)?;
+        assert_eq!(expected.topics.prefix(), "kommune");
+        assert_eq!(expected.database.get_password(), Some("pw".as_bytes()));
+        assert_eq!(cdc(&config)?.connections, expected);
+        assert_eq!(resolver(&config)?.connections, expected);
+        assert_eq!(graph_sink(&config)?.connections, expected);
+        assert_eq!(graph_source(&config)?.connections, expected);
+        assert_eq!(reconcile(&config)?.connections, expected);
         Ok(())
     }
 

@@ -226,9 +226,7 @@ async fn parked_items_are_listed_by_a_dry_run_retry() -> anyhow::Result<()> {
     .await?;
     let api = start_with(None, |db| {
         let graph = graph_client::ClientConfig::new("t", "c", graph_client::Secret::new("s"));
-        let mut config = reconcile::Config::new(db.settings(), kafka.clone(), stack.registry_url.clone(), graph);
-        config.topic_prefix = prefix.clone();
-        Some(config)
+        Some(reconcile::Config::new(db.connections(&prefix), graph))
     })
     .await?;
     let db = api.db.connect().await?;

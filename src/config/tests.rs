@@ -153,9 +153,9 @@ fn every_stage_defaults_to_the_same_sync_window() {
     let resolver = resolver::WindowConfig::default();
     let kafka = streams::KafkaSettings::new("127.0.0.1:1");
     let graph = graph_client::ClientConfig::new("tenant", "client", graph_client::Secret::new("secret"));
-    let database = tokio_postgres::Config::new();
-    let source = graph_source::Config::new(database.clone(), kafka.clone(), "http://x", graph.clone());
-    let reconcile = reconcile::Config::new(database, kafka, "http://x", graph);
+    let connections = streams::Connections::new(kafka, "http://x", tokio_postgres::Config::new());
+    let source = graph_source::Config::new(connections.clone(), graph.clone());
+    let reconcile = reconcile::Config::new(connections, graph);
     let windows = [
         ("roomsync", sync.window_past, sync.horizon),
         ("resolver", resolver.past, resolver.horizon),

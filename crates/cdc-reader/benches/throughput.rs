@@ -92,10 +92,9 @@ async fn drop_slot(client: &tokio_postgres::Client, slot: &str) -> Result<()> {
 }
 
 fn reader_config(db: &TestDatabase) -> Config {
-    let mut config = Config::new(db.settings(), testkit::kafka_bootstrap(), testkit::Stack::from_env().registry_url);
+    let mut config = Config::new(db.connections(&unique_name("bench")));
     config.slot = unique_name("bench");
     config.publication = unique_name("bench");
-    config.kafka.topic_prefix = unique_name("bench");
     config.status_interval = Duration::from_millis(100);
     for (variable, setting) in [
         ("BENCH_LINGER_MS", "linger.ms"),
@@ -104,7 +103,7 @@ fn reader_config(db: &TestDatabase) -> Config {
         ("BENCH_COMPRESSION", "compression.codec"),
     ] {
         if let Ok(value) = std::env::var(variable) {
-            config.kafka.client.insert(setting.into(), value);
+            config.connections.kafka.properties.insert(setting.into(), value);
         }
     }
     config
@@ -237,7 +236,7 @@ async fn main() -> Result<()> {
         "transactions": inserts.div_ceil(10_000) + 1,
         "runs": runs,
         "write_seconds": write_seconds,
-        "kafka_client_overrides": readers[0].kafka.client,
+        "kafka_client_overrides": readers[0].connections.kafka.properties,
         "reader": {
             "changes_per_second": median(reader_rate.clone()),
             "spread": spread(reader_rate.clone()),

@@ -4,8 +4,9 @@
 //! Invariant: defaults live here and only here: [`Config::new`] sets them, and `roomsync`'s `[cdc]` section takes
 //! its defaults from the constants below, so the library and `roomsync run` never disagree.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
+
+use streams::Connections;
 
 use crate::error::CdcError;
 
@@ -27,7 +28,7 @@ pub const DEFAULT_SCHEMA: &str = "public";
 /// The default [`Config::snapshot_batch_rows`].
 pub const DEFAULT_SNAPSHOT_BATCH_ROWS: i32 = 1000;
 
-/// The default [`KafkaConfig::max_message_bytes`]: Kafka's own default `message.max.bytes`.
+/// The default [`Config::max_message_bytes`]: Kafka's own default `message.max.bytes`.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1_000_000;
 
 /// Columns that never leave the database, in any captured table (`name`) or one table (`table.name`).
@@ -37,8 +38,11 @@ pub const DEFAULT_EXCLUDED_COLUMNS: &[&str] = &["secret", "customer_ssn"];
 /// `_`).
 #[derive(Clone)]
 pub struct Config {
-    /// The PostgreSQL connection (host, port, database, a role with REPLICATION and its password).
-    pub database: tokio_postgres::Config,
+    /// Kafka (`partitions` and `replication_factor` are those of the topics the reader creates; `properties`
+    /// are extra librdkafka settings such as security, while idempotence and acks=all are always on), the schema
+    /// registry, the topic names (`<prefix>.cdc.<schema>.<table>`), and the database: host, port, database, a
+    /// role with REPLICATION and its password.
+    pub connections: Connections,
     /// Logical replication slot name: lowercase letters, digits and `_`, at most 63 characters.
     pub slot: String,
     /// Publication name (same rules as the slot name).
@@ -49,10 +53,9 @@ pub struct Config {
     pub tables: Vec<String>,
     /// Columns left out of the publication: `column` (every table) or `table.column`.
     pub excluded_columns: Vec<String>,
-    /// Kafka settings.
-    pub kafka: KafkaConfig,
-    /// Base URL of the Confluent-compatible schema registry.
-    pub schema_registry_url: String,
+    /// Largest record (key + value) the reader produces; larger rows go to the dead-letter topic. Keep it at or
+    /// below the broker's and topic's `max.message.bytes` (the producer's `message.max.bytes` is set from it).
+    pub max_message_bytes: usize,
     /// How often the confirmed position is reported to PostgreSQL.
     pub status_interval: Duration,
     /// Rows fetched per round trip while copying the initial snapshot (bounds the snapshot's memory).
@@ -68,35 +71,16 @@ pub struct Config {
     pub transaction_metadata: bool,
 }
 
-/// Kafka settings of the reader.
-#[derive(Debug, Clone)]
-pub struct KafkaConfig {
-    /// Bootstrap servers.
-    pub bootstrap: String,
-    /// Topic prefix (`<prefix>.cdc.<schema>.<table>`).
-    pub topic_prefix: String,
-    /// Partitions of topics the reader creates.
-    pub partitions: i32,
-    /// Replication factor of topics the reader creates.
-    pub replication_factor: i32,
-    /// Largest record (key + value) the reader produces; larger rows go to the dead-letter topic. Keep it at or
-    /// below the broker's and topic's `max.message.bytes` (the producer's `message.max.bytes` is set from it).
-    pub max_message_bytes: usize,
-    /// Extra librdkafka settings (e.g. security). Idempotence and acks=all are always on.
-    pub client: BTreeMap<String, String>,
-}
-
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
-            .field("database", &self.database)
+            .field("connections", &self.connections)
             .field("slot", &self.slot)
             .field("publication", &self.publication)
             .field("schema", &self.schema)
             .field("tables", &self.tables)
             .field("excluded_columns", &self.excluded_columns)
-            .field("kafka", &self.kafka)
-            .field("schema_registry_url", &self.schema_registry_url)
+            .field("max_message_bytes", &self.max_message_bytes)
             .field("status_interval", &self.status_interval)
             .field("snapshot_batch_rows", &self.snapshot_batch_rows)
             .field("max_in_flight", &self.max_in_flight)
@@ -124,29 +108,16 @@ pub fn redact_url(url: &str) -> String {
 }
 
 impl Config {
-    /// A configuration with every default, for `database`, Kafka at `bootstrap` and the schema registry at
-    /// `schema_registry_url`.
-    pub fn new(
-        database: tokio_postgres::Config,
-        bootstrap: impl Into<String>,
-        schema_registry_url: impl Into<String>,
-    ) -> Self {
+    /// A configuration with every default, for `connections`.
+    pub fn new(connections: Connections) -> Self {
         Config {
-            database,
+            connections,
             slot: DEFAULT_SLOT.to_owned(),
             publication: DEFAULT_PUBLICATION.to_owned(),
             schema: DEFAULT_SCHEMA.to_owned(),
             tables: default_tables(),
             excluded_columns: DEFAULT_EXCLUDED_COLUMNS.iter().map(|c| (*c).to_owned()).collect(),
-            kafka: KafkaConfig {
-                bootstrap: bootstrap.into(),
-                topic_prefix: vocabulary::topics::DEFAULT_PREFIX.to_owned(),
-                partitions: 1,
-                replication_factor: 1,
-                max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
-                client: BTreeMap::new(),
-            },
-            schema_registry_url: schema_registry_url.into(),
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             status_interval: Duration::from_secs(1),
             snapshot_batch_rows: DEFAULT_SNAPSHOT_BATCH_ROWS,
             max_in_flight: 50_000,
@@ -199,6 +170,10 @@ mod tests {
         url.parse().unwrap_or_else(|e| panic!("{url}: {e}"))
     }
 
+    fn connections(database: tokio_postgres::Config) -> Connections {
+        Connections::new(streams::KafkaSettings::new("k:1"), "http://r", database)
+    }
+
     #[test]
     fn slot_names_that_could_inject_commands_are_refused() {
         assert!(validate_name("slot", "roomsync_cdc").is_ok());
@@ -209,7 +184,7 @@ mod tests {
 
     #[test]
     fn sensitive_columns_are_excluded_everywhere_or_per_table() {
-        let mut config = Config::new(pg("postgres://x@y/z"), "k:1", "http://r");
+        let mut config = Config::new(connections(pg("postgres://x@y/z")));
         config.excluded_columns.push("bb_group.contact_primary".into());
         assert!(config.is_excluded("bb_event", "secret"));
         assert!(config.is_excluded("bb_organization", "customer_ssn"));
@@ -220,7 +195,7 @@ mod tests {
 
     #[test]
     fn debug_output_never_shows_the_database_password() {
-        let config = Config::new(pg("postgres://cdc:s3cret@db:5432/booking"), "k:1", "http://r");
+        let config = Config::new(connections(pg("postgres://cdc:s3cret@db:5432/booking")));
         let shown = format!("{config:?}");
         assert!(!shown.contains("s3cret") && shown.contains("\"cdc\"") && shown.contains("\"booking\""), "{shown}");
         assert_eq!(redact_url("host=db password=s3cret user=x"), "host=db password=*** user=x");

@@ -53,7 +53,7 @@ use stream::{replication_error, StreamContext};
 /// Runs the reader until `shutdown` completes (`Ok`) or a definite error stops it, encoding records with the
 /// schema registry at `config.schema_registry_url`.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), CdcError> {
-    let codec = schema_registry::AvroCodec::new(schema_registry::RegistryClient::new(&config.schema_registry_url));
+    let codec = schema_registry::AvroCodec::new(schema_registry::RegistryClient::new(&config.connections.registry_url));
     run_with_encoder(config, Arc::new(codec), shutdown).await
 }
 
@@ -116,7 +116,7 @@ async fn run_once(
     let context = StreamContext {
         slot: config.slot.clone(),
         db,
-        name: config.kafka.topic_prefix.clone(),
+        name: config.connections.topics.prefix().to_owned(),
         status_interval: config.status_interval,
         config: Arc::new(config.clone()),
         primary_keys: shapes

@@ -62,15 +62,15 @@ impl Pipeline {
     /// A pipeline over a new producer; `confirmed` is the slot's position.
     pub fn new(config: &crate::config::Config, encoder: Arc<dyn Encoder>, confirmed: u64) -> Result<Self, CdcError> {
         let (ack_tx, acks) = mpsc::unbounded_channel();
-        let producer = Arc::new(Producer::new(&config.kafka, ack_tx)?);
+        let producer = Arc::new(Producer::new(&config.connections.kafka, config.max_message_bytes, ack_tx)?);
         Ok(Pipeline {
             producer,
             encoder,
             acks,
             progress: Progress::new(confirmed),
-            topics: Topics::new(config.kafka.topic_prefix.clone()),
+            topics: config.connections.topics.clone(),
             max_in_flight: config.max_in_flight,
-            max_message_bytes: config.kafka.max_message_bytes,
+            max_message_bytes: config.max_message_bytes,
             created: HashSet::new(),
             counts: HashMap::new(),
             transaction_metadata: config.transaction_metadata,

@@ -15,8 +15,8 @@ use rdkafka::{ClientConfig, ClientContext};
 use tokio::sync::mpsc;
 use tracing::warn;
 
-use crate::config::KafkaConfig;
 use crate::error::CdcError;
+use streams::KafkaSettings;
 
 /// A delivery report: which tracked transaction the record belonged to, and whether Kafka stored it.
 #[derive(Debug)]
@@ -63,24 +63,24 @@ const TUNABLE_DEFAULTS: &[(&str, &str)] = &[
     ("partitioner", "murmur2_random"),
 ];
 
-fn client_config(config: &KafkaConfig) -> ClientConfig {
+fn client_config(kafka: &KafkaSettings, max_message_bytes: usize) -> ClientConfig {
     let mut client = ClientConfig::new();
     for (key, value) in TUNABLE_DEFAULTS {
         client.set(*key, *value);
     }
-    for (key, value) in &config.client {
+    for (key, value) in &kafka.properties {
         client.set(key, value);
     }
-    client.set("bootstrap.servers", &config.bootstrap);
+    client.set("bootstrap.servers", &kafka.bootstrap_servers);
     // Room for the record framing on top of the largest record the pipeline lets through.
-    client.set("message.max.bytes", (config.max_message_bytes + 64 * 1024).to_string());
+    client.set("message.max.bytes", (max_message_bytes + 64 * 1024).to_string());
     client
 }
 
-/// The reader's producer settings: the tunable defaults, the operator's `kafka.client`, then what is not
+/// The reader's producer settings: the tunable defaults, the operator's Kafka properties, then what is not
 /// overridable (public so the benchmark's broker baseline produces with exactly these settings).
-pub fn producer_config(config: &KafkaConfig) -> ClientConfig {
-    let mut client = client_config(config);
+pub fn producer_config(kafka: &KafkaSettings, max_message_bytes: usize) -> ClientConfig {
+    let mut client = client_config(kafka, max_message_bytes);
     // Not overridable: ordered, non-duplicating retries and durable acks are what the flush LSN relies on.
     client.set("enable.idempotence", "true").set("acks", "all");
     client
@@ -99,12 +99,18 @@ fn creation_error(context: &str, error: KafkaError) -> CdcError {
 
 impl Producer {
     /// Creates the producer; acknowledgements go to `acks`.
-    pub fn new(config: &KafkaConfig, acks: mpsc::UnboundedSender<Ack>) -> Result<Self, CdcError> {
-        let inner = producer_config(config)
+    pub fn new(
+        kafka: &KafkaSettings,
+        max_message_bytes: usize,
+        acks: mpsc::UnboundedSender<Ack>,
+    ) -> Result<Self, CdcError> {
+        let inner = producer_config(kafka, max_message_bytes)
             .create_with_context(AckContext { acks })
             .map_err(|e| creation_error("creating the producer", e))?;
-        let admin = client_config(config).create().map_err(|e| creation_error("creating the admin client", e))?;
-        Ok(Producer { inner, admin, partitions: config.partitions, replication_factor: config.replication_factor })
+        let admin = client_config(kafka, max_message_bytes)
+            .create()
+            .map_err(|e| creation_error("creating the admin client", e))?;
+        Ok(Producer { inner, admin, partitions: kafka.partitions, replication_factor: kafka.replication_factor })
     }
 
     /// Creates the topics that do not exist yet.
@@ -174,28 +180,21 @@ mod tests {
     use super::*;
     use rdkafka::mocking::MockCluster;
 
-    fn config(bootstrap: String) -> KafkaConfig {
-        KafkaConfig {
-            bootstrap,
-            topic_prefix: "t".into(),
-            partitions: 1,
-            replication_factor: 1,
-            max_message_bytes: 1_000_000,
-            client: Default::default(),
-        }
+    fn config(bootstrap: String) -> KafkaSettings {
+        KafkaSettings::new(bootstrap)
     }
 
     #[test]
     fn the_operator_can_tune_batching_but_not_turn_off_idempotence_or_durable_acks() {
         let mut kafka = config("127.0.0.1:9".into());
-        kafka.client.insert("linger.ms".into(), "7".into());
-        kafka.client.insert("enable.idempotence".into(), "false".into());
-        kafka.client.insert("acks".into(), "1".into());
-        let client = producer_config(&kafka);
+        kafka.properties.insert("linger.ms".into(), "7".into());
+        kafka.properties.insert("enable.idempotence".into(), "false".into());
+        kafka.properties.insert("acks".into(), "1".into());
+        let client = producer_config(&kafka, 1_000_000);
         assert_eq!(client.get("linger.ms"), Some("7"));
         assert_eq!(client.get("enable.idempotence"), Some("true"));
         assert_eq!(client.get("acks"), Some("all"));
-        let defaults = producer_config(&config("127.0.0.1:9".into()));
+        let defaults = producer_config(&config("127.0.0.1:9".into()), 1_000_000);
         for (key, value) in TUNABLE_DEFAULTS {
             assert_eq!(defaults.get(key), Some(*value), "{key}");
         }
@@ -205,9 +204,9 @@ mod tests {
     fn settings_librdkafka_refuses_stop_the_reader_instead_of_being_retried() {
         for (key, value) in [("no.such.setting", "1"), ("linger.ms", "soon")] {
             let mut kafka = config("127.0.0.1:9".into());
-            kafka.client.insert(key.into(), value.into());
+            kafka.properties.insert(key.into(), value.into());
             let (acks, _) = mpsc::unbounded_channel();
-            match Producer::new(&kafka, acks) {
+            match Producer::new(&kafka, 1_000_000, acks) {
                 Err(error) => assert_eq!(error.disposition(), crate::error::Disposition::Stop, "{key}: {error}"),
                 Ok(_) => panic!("{key}={value} was accepted"),
             }
@@ -219,7 +218,7 @@ mod tests {
         let cluster = MockCluster::new(1).expect("mock cluster");
         cluster.create_topic("cdc", 1, 1).expect("topic");
         let (acks_tx, mut acks) = mpsc::unbounded_channel();
-        let producer = Producer::new(&config(cluster.bootstrap_servers()), acks_tx).expect("producer");
+        let producer = Producer::new(&config(cluster.bootstrap_servers()), 1_000_000, acks_tx).expect("producer");
         producer.send("cdc", None, Some(b"k"), Some(b"v1"), 1).await.expect("queued");
         let first = acks.recv().await.expect("ack");
         assert_eq!((first.tx, first.result), (1, Ok(())));

@@ -285,7 +285,7 @@ pub async fn drop_slot(client: &Client, config: &Config) -> Result<(), CdcError>
 
 /// Connects a normal (SQL) session with the settings the reader relies on (UTC, ISO dates, exact floats).
 pub async fn connect(config: &Config) -> Result<Client, CdcError> {
-    let mut pg = config.database.clone();
+    let mut pg = config.connections.database.clone();
     pg.options(session_options()).application_name("roomsync-cdc");
     let (client, connection) =
         pg.connect(tokio_postgres::NoTls).await.map_err(|e| CdcError::pg("connecting to PostgreSQL", e))?;
@@ -324,7 +324,7 @@ pub async fn take_role(
 
 /// Settings of the replication session.
 pub fn replication_config(config: &Config) -> Result<pgwire_replication::ReplicationConfig, CdcError> {
-    let pg = &config.database;
+    let pg = &config.connections.database;
     let host = match pg.get_hosts().first() {
         Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
         #[cfg(unix)]
@@ -362,11 +362,8 @@ mod tests {
 
     #[test]
     fn replication_settings_come_from_the_database_settings() {
-        let config = Config::new(
-            "postgres://cdc:pw@db.example:6543/booking".parse().unwrap_or_else(|e| panic!("{e}")),
-            "k:1",
-            "http://r",
-        );
+        let database = "postgres://cdc:pw@db.example:6543/booking".parse().unwrap_or_else(|e| panic!("{e}"));
+        let config = Config::new(streams::Connections::new(streams::KafkaSettings::new("k:1"), "http://r", database));
         let repl = replication_config(&config).expect("valid");
         assert_eq!((repl.host.as_str(), repl.port), ("db.example", 6543));
         assert_eq!((repl.user.as_str(), repl.password.as_str(), repl.database.as_str()), ("cdc", "pw", "booking"));

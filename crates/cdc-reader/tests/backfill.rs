@@ -44,7 +44,7 @@ async fn started() -> Result<Started> {
     let mut client = db.connect().await?;
     migrations::apply(&mut client).await?;
     let config = config(&db);
-    let topics = Topics::new(config.kafka.topic_prefix.clone());
+    let topics = config.connections.topics.clone();
     let registry = Arc::new(InProcessRegistry::default());
     let reader = spawn(config.clone(), registry.clone());
     wait_for_snapshot(&db, &config).await?;

@@ -21,7 +21,7 @@ use rdkafka::message::Message;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use testkit::{unique_name, TestDatabase};
 use vocabulary::records::AvroRecord;
-use vocabulary::topics::{key_subject, value_subject, Topics};
+use vocabulary::topics::{key_subject, value_subject};
 
 /// What happens once the walsender is gone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,7 +159,7 @@ impl Held {
 }
 
 fn topics_by_commit(registry: &InProcessRegistry, config: &Config) -> Result<BTreeMap<i64, Held>> {
-    let topics = Topics::new(config.kafka.topic_prefix.clone());
+    let topics = config.connections.topics.clone();
     let mut held: BTreeMap<i64, Held> = BTreeMap::new();
     for table in &config.tables {
         let topic = topics.cdc(&config.schema, table);
@@ -214,7 +214,7 @@ const SAVE: &str = "begin; \
 async fn a_connection_lost_at_any_point_of_a_transaction_leaves_it_complete_in_the_topics() -> Result<()> {
     let db = TestDatabase::create().await?;
     let config = config(&db);
-    let topics = Topics::new(config.kafka.topic_prefix.clone());
+    let topics = config.connections.topics.clone();
     let registry = Arc::new(InProcessRegistry::default());
     let encoder = Arc::new(CutAt {
         registry: registry.clone(),

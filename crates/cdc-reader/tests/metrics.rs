@@ -13,7 +13,6 @@ use cdc_reader::metrics as names;
 use common::{config, insert_event, read, spawn, wait_for_snapshot};
 use metrics::{Counter, CounterFn, Gauge, GaugeFn, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
 use testkit::TestDatabase;
-use vocabulary::topics::Topics;
 
 /// Last value per metric name (labels summed for counters, last write wins for gauges).
 #[derive(Default)]
@@ -81,7 +80,7 @@ async fn lag_in_bytes_and_seconds_and_the_confirmed_position_are_metrics() -> Re
     wait_for_snapshot(&db, &config).await?;
     let client = db.connect().await?;
     insert_event(&client, "measured").await?;
-    read(&registry, &Topics::new(config.kafka.topic_prefix.clone()).cdc("public", "bb_event"), 6).await?;
+    read(&registry, &config.connections.topics.clone().cdc("public", "bb_event"), 6).await?;
     let get = |name: &str| values.0.lock().unwrap_or_else(PoisonError::into_inner).get(name).copied();
     testkit::wait_until("lag and position metrics", Duration::from_secs(30), || {
         let found = (get(names::LAG_BYTES), get(names::LAG_SECONDS), get(names::CONFIRMED_LSN));

@@ -13,7 +13,6 @@ use cdc_reader::CdcError;
 use common::{config, insert_event, read, spawn, wait_for_snapshot, Decoded};
 use testkit::TestDatabase;
 use vocabulary::records::{AvroRecord, DeadLetter};
-use vocabulary::topics::Topics;
 
 async fn confirmed_flush(client: &tokio_postgres::Client, slot: &str) -> Result<Option<u64>> {
     let row = client
@@ -34,7 +33,7 @@ async fn active_pid(client: &tokio_postgres::Client, slot: &str) -> Result<Optio
 async fn a_crash_in_the_middle_of_a_stream_loses_nothing_and_keeps_commit_order_per_key() -> Result<()> {
     let db = TestDatabase::create().await?;
     let config = config(&db);
-    let topic = Topics::new(config.kafka.topic_prefix.clone()).cdc("public", "bb_event");
+    let topic = config.connections.topics.clone().cdc("public", "bb_event");
     let registry = Arc::new(InProcessRegistry::default());
     let reader = spawn(config.clone(), registry.clone());
     wait_for_snapshot(&db, &config).await?;
@@ -147,7 +146,7 @@ async fn a_dropped_slot_stops_the_reader_with_the_recovery_steps() -> Result<()>
 async fn a_row_that_cannot_be_encoded_goes_to_the_dead_letter_topic_and_the_stream_goes_on() -> Result<()> {
     let db = TestDatabase::create().await?;
     let config = config(&db);
-    let topics = Topics::new(config.kafka.topic_prefix.clone());
+    let topics = config.connections.topics.clone();
     let registry = Arc::new(InProcessRegistry::default());
     let reader = spawn(config.clone(), registry.clone());
     wait_for_snapshot(&db, &config).await?;
@@ -173,7 +172,7 @@ async fn a_row_that_cannot_be_encoded_goes_to_the_dead_letter_topic_and_the_stre
 async fn a_lost_replication_connection_is_retried_and_the_stream_continues() -> Result<()> {
     let db = TestDatabase::create().await?;
     let config = config(&db);
-    let topic = Topics::new(config.kafka.topic_prefix.clone()).cdc("public", "bb_event");
+    let topic = config.connections.topics.clone().cdc("public", "bb_event");
     let registry = Arc::new(InProcessRegistry::default());
     let reader = spawn(config.clone(), registry.clone());
     wait_for_snapshot(&db, &config).await?;
@@ -203,7 +202,7 @@ async fn a_lost_replication_connection_is_retried_and_the_stream_continues() -> 
 async fn an_idle_stream_outlives_the_wal_sender_timeout_on_one_connection() -> Result<()> {
     let db = TestDatabase::create().await?;
     let config = config(&db);
-    let topic = Topics::new(config.kafka.topic_prefix.clone()).cdc("public", "bb_event");
+    let topic = config.connections.topics.clone().cdc("public", "bb_event");
     let registry = Arc::new(InProcessRegistry::default());
     let reader = spawn(config.clone(), registry.clone());
     wait_for_snapshot(&db, &config).await?;
@@ -230,8 +229,8 @@ async fn an_idle_stream_outlives_the_wal_sender_timeout_on_one_connection() -> R
 async fn a_row_too_large_for_kafka_goes_to_the_dead_letter_topic_and_the_stream_goes_on() -> Result<()> {
     let db = TestDatabase::create().await?;
     let mut config = config(&db);
-    config.kafka.max_message_bytes = 100_000;
-    let topics = Topics::new(config.kafka.topic_prefix.clone());
+    config.max_message_bytes = 100_000;
+    let topics = config.connections.topics.clone();
     let registry = Arc::new(InProcessRegistry::default());
     let reader = spawn(config.clone(), registry.clone());
     wait_for_snapshot(&db, &config).await?;

@@ -9,7 +9,6 @@ use cdc_reader::config::default_tables;
 use cdc_reader::encoder::InProcessRegistry;
 use common::{insert_event, read, spawn, wait_for_snapshot};
 use testkit::{unique_name, Stack, TestDatabase};
-use vocabulary::topics::Topics;
 
 #[tokio::test]
 async fn the_documented_minimal_role_runs_the_reader() -> Result<()> {
@@ -41,8 +40,8 @@ async fn the_documented_minimal_role_runs_the_reader() -> Result<()> {
 
     let mut config = common::config(&db);
     let url = db.url().replacen("postgres@", &format!("{reader_role}@"), 1);
-    config.database = testkit::database::settings(&url);
-    let topic = Topics::new(config.kafka.topic_prefix.clone()).cdc("public", "bb_event");
+    config.connections.database = testkit::database::settings(&url);
+    let topic = config.connections.topics.clone().cdc("public", "bb_event");
     let registry = Arc::new(InProcessRegistry::default());
     let reader = spawn(config.clone(), registry.clone());
     wait_for_snapshot(&db, &config).await?;

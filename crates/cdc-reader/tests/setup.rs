@@ -9,7 +9,7 @@ use cdc_reader::{setup, Config};
 use testkit::{unique_name, TestDatabase};
 
 fn config(db: &TestDatabase) -> Config {
-    let mut config = Config::new(db.settings(), testkit::kafka_bootstrap(), testkit::Stack::from_env().registry_url);
+    let mut config = Config::new(db.connections(&unique_name("cdc")));
     config.slot = unique_name("slot");
     config.publication = unique_name("pub");
     config
@@ -85,7 +85,11 @@ async fn a_full_identity_table_with_sensitive_columns_is_not_published_so_its_up
 
 #[tokio::test]
 async fn the_slot_name_is_validated_before_it_reaches_a_replication_command() {
-    let mut config = Config::new(testkit::database::settings("postgres://x@127.0.0.1/db"), "k:1", "http://127.0.0.1:1");
+    let mut config = Config::new(streams::Connections::new(
+        streams::KafkaSettings::new("k:1"),
+        "http://127.0.0.1:1",
+        testkit::database::settings("postgres://x@127.0.0.1/db"),
+    ));
     config.slot = "x LOGICAL 0/0; DROP".into();
     assert!(config.validate().is_err());
 }

@@ -10,7 +10,6 @@ use anyhow::Result;
 use cdc_reader::encoder::InProcessRegistry;
 use common::{config, insert_event, read, spawn, wait_for_snapshot};
 use testkit::TestDatabase;
-use vocabulary::topics::Topics;
 
 /// Makes bb_allocation large and copies it first, so the snapshot takes a while.
 async fn large_first_table(db: &TestDatabase, config: &mut cdc_reader::Config, rows: i64) -> Result<()> {
@@ -34,7 +33,7 @@ async fn changes_committed_while_the_snapshot_runs_appear_exactly_once() -> Resu
     let db = TestDatabase::create().await?;
     let mut config = config(&db);
     large_first_table(&db, &mut config, 20_000).await?;
-    let topic = Topics::new(config.kafka.topic_prefix.clone()).cdc("public", "bb_event");
+    let topic = config.connections.topics.clone().cdc("public", "bb_event");
     let registry = Arc::new(InProcessRegistry::default());
 
     // A writer that keeps inserting events before, during and after the snapshot.
@@ -75,7 +74,7 @@ async fn a_crash_during_the_snapshot_starts_it_over_on_the_next_start() -> Resul
     // Large enough that the reader is still copying when it is aborted after its first record (with 10,000 rows
     // a fast machine finished the snapshot first now and then).
     large_first_table(&db, &mut config, 40_000).await?;
-    let topic = Topics::new(config.kafka.topic_prefix.clone()).cdc("public", "bb_allocation");
+    let topic = config.connections.topics.clone().cdc("public", "bb_allocation");
     let registry = Arc::new(InProcessRegistry::default());
     let reader = spawn(config.clone(), registry.clone());
     // The topic appears once the reader created it: until then reading fails at once.

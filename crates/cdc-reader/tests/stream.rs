@@ -11,13 +11,12 @@ use apache_avro::types::Value;
 use cdc_reader::encoder::InProcessRegistry;
 use common::{config, insert_event, read, spawn, wait_for_snapshot};
 use testkit::TestDatabase;
-use vocabulary::topics::Topics;
 
 #[tokio::test]
 async fn snapshot_then_every_operation_type_reaches_the_table_topics() -> Result<()> {
     let db = TestDatabase::create().await?;
     let config = config(&db);
-    let topics = Topics::new(config.kafka.topic_prefix.clone());
+    let topics = config.connections.topics.clone();
     let registry = Arc::new(InProcessRegistry::default());
     let reader = spawn(config.clone(), registry.clone());
     wait_for_snapshot(&db, &config).await?;
@@ -67,7 +66,7 @@ async fn snapshot_then_every_operation_type_reaches_the_table_topics() -> Result
 async fn a_resource_link_rewrite_arrives_as_one_transaction_in_order() -> Result<()> {
     let db = TestDatabase::create().await?;
     let config = config(&db);
-    let topics = Topics::new(config.kafka.topic_prefix.clone());
+    let topics = config.connections.topics.clone();
     let registry = Arc::new(InProcessRegistry::default());
     let reader = spawn(config.clone(), registry.clone());
     wait_for_snapshot(&db, &config).await?;
@@ -105,7 +104,7 @@ async fn a_resource_link_rewrite_arrives_as_one_transaction_in_order() -> Result
 async fn insert_then_id_string_update_and_a_full_table_update_are_all_delivered() -> Result<()> {
     let db = TestDatabase::create().await?;
     let config = config(&db);
-    let topics = Topics::new(config.kafka.topic_prefix.clone());
+    let topics = config.connections.topics.clone();
     let registry = Arc::new(InProcessRegistry::default());
     let reader = spawn(config.clone(), registry.clone());
     wait_for_snapshot(&db, &config).await?;
@@ -141,7 +140,7 @@ async fn insert_then_id_string_update_and_a_full_table_update_are_all_delivered(
 async fn a_hard_delete_removes_links_first_then_the_event_with_tombstones() -> Result<()> {
     let db = TestDatabase::create().await?;
     let config = config(&db);
-    let topics = Topics::new(config.kafka.topic_prefix.clone());
+    let topics = config.connections.topics.clone();
     let registry = Arc::new(InProcessRegistry::default());
     let reader = spawn(config.clone(), registry.clone());
     wait_for_snapshot(&db, &config).await?;
@@ -168,7 +167,7 @@ async fn a_hard_delete_removes_links_first_then_the_event_with_tombstones() -> R
 async fn unchanged_toast_values_are_marked_missing_never_null() -> Result<()> {
     let db = TestDatabase::create().await?;
     let config = config(&db);
-    let topics = Topics::new(config.kafka.topic_prefix.clone());
+    let topics = config.connections.topics.clone();
     let registry = Arc::new(InProcessRegistry::default());
     let reader = spawn(config.clone(), registry.clone());
     wait_for_snapshot(&db, &config).await?;
@@ -196,7 +195,7 @@ async fn unchanged_toast_values_are_marked_missing_never_null() -> Result<()> {
 async fn a_relation_change_is_picked_up_without_a_restart() -> Result<()> {
     let db = TestDatabase::create().await?;
     let config = config(&db);
-    let topics = Topics::new(config.kafka.topic_prefix.clone());
+    let topics = config.connections.topics.clone();
     let registry = Arc::new(InProcessRegistry::default());
     let reader = spawn(config.clone(), registry.clone());
     wait_for_snapshot(&db, &config).await?;
@@ -228,7 +227,7 @@ async fn a_relation_change_is_picked_up_without_a_restart() -> Result<()> {
 async fn a_primary_key_change_deletes_the_old_key_and_creates_the_new_one() -> Result<()> {
     let db = TestDatabase::create().await?;
     let config = config(&db);
-    let topics = Topics::new(config.kafka.topic_prefix.clone());
+    let topics = config.connections.topics.clone();
     let registry = Arc::new(InProcessRegistry::default());
     let reader = spawn(config.clone(), registry.clone());
     wait_for_snapshot(&db, &config).await?;
@@ -264,7 +263,7 @@ async fn a_primary_key_change_deletes_the_old_key_and_creates_the_new_one() -> R
 async fn with_replica_identity_full_unchanged_toast_is_filled_from_the_old_row() -> Result<()> {
     let db = TestDatabase::create().await?;
     let config = config(&db);
-    let topics = Topics::new(config.kafka.topic_prefix.clone());
+    let topics = config.connections.topics.clone();
     let registry = Arc::new(InProcessRegistry::default());
     let client = db.connect().await?;
     // A table without sensitive columns may have REPLICA IDENTITY FULL (roomsync's own tables, for instance).

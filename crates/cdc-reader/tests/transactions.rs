@@ -11,13 +11,12 @@ use cdc_reader::transaction::{TransactionMetadata, TransactionStatus};
 use common::{config, read, spawn, wait_for_snapshot};
 use testkit::TestDatabase;
 use vocabulary::records::AvroRecord;
-use vocabulary::topics::Topics;
 
 #[tokio::test]
 async fn every_transaction_ends_with_its_record_count_per_topic() -> Result<()> {
     let db = TestDatabase::create().await?;
     let config = config(&db);
-    let topics = Topics::new(config.kafka.topic_prefix.clone());
+    let topics = config.connections.topics.clone();
     let registry = Arc::new(InProcessRegistry::default());
     let reader = spawn(config.clone(), registry.clone());
     wait_for_snapshot(&db, &config).await?;
@@ -72,8 +71,8 @@ async fn every_transaction_ends_with_its_record_count_per_topic() -> Result<()> 
 async fn end_markers_keep_commit_order_on_a_partitioned_transactions_topic() -> Result<()> {
     let db = TestDatabase::create().await?;
     let mut config = config(&db);
-    config.kafka.partitions = 6;
-    let topics = Topics::new(config.kafka.topic_prefix.clone());
+    config.connections.kafka.partitions = 6;
+    let topics = config.connections.topics.clone();
     let registry = Arc::new(InProcessRegistry::default());
     let reader = spawn(config.clone(), registry.clone());
     wait_for_snapshot(&db, &config).await?;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use graph_client::ClientConfig;
 use migrations::conflicts::ConflictPolicy;
-use streams::KafkaSettings;
+use streams::Connections;
 
 /// A point between two durable writes where a crash must not break exactly-once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -27,17 +27,12 @@ pub type CrashHook = Arc<dyn Fn(CrashPoint) -> bool + Send + Sync>;
 /// Configuration of the graph sink.
 #[derive(Clone)]
 pub struct Config {
-    /// Kafka cluster.
-    pub kafka: KafkaSettings,
-    /// Schema registry base URL (records are Confluent-framed Avro).
-    pub registry_url: String,
-    /// Topic prefix (`roomsync` in production).
-    pub topic_prefix: String,
+    /// Kafka, the schema registry (records are Confluent-framed Avro), the topic names and the booking database
+    /// (which holds roomsync's tables; its `Debug` hides the password).
+    pub connections: Connections,
     /// Consumer group; also the key of the offsets stored in PostgreSQL (`roomsync run` uses `<prefix>-graph-sink`;
     /// a group without offsets takes those of `offsets::LEGACY_GROUP` for the same topics).
     pub consumer_group: String,
-    /// The booking database (which holds roomsync's tables); its `Debug` hides the password.
-    pub database: tokio_postgres::Config,
     /// Microsoft Graph client settings (per-mailbox concurrency, retries).
     pub graph: ClientConfig,
     /// Most records handled as one unit (one intent transaction, one result transaction).
@@ -103,18 +98,10 @@ pub const DEFAULT_DECLINE_COMMENT: &str =
 
 impl Config {
     /// A config with the defaults documented in the README.
-    pub fn new(
-        kafka: KafkaSettings,
-        registry_url: impl Into<String>,
-        database: tokio_postgres::Config,
-        graph: ClientConfig,
-    ) -> Self {
+    pub fn new(connections: Connections, graph: ClientConfig) -> Self {
         Config {
-            kafka,
-            registry_url: registry_url.into(),
-            topic_prefix: vocabulary::topics::DEFAULT_PREFIX.to_owned(),
+            connections,
             consumer_group: "roomsync-graph-sink".to_owned(),
-            database,
             graph,
             max_batch_records: DEFAULT_MAX_BATCH_RECORDS,
             batch_linger: DEFAULT_BATCH_LINGER,
@@ -142,11 +129,8 @@ impl Config {
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
-            .field("kafka", &self.kafka)
-            .field("registry_url", &self.registry_url)
-            .field("topic_prefix", &self.topic_prefix)
+            .field("connections", &self.connections)
             .field("consumer_group", &self.consumer_group)
-            .field("database", &self.database)
             .field("graph", &self.graph)
             .field("max_batch_records", &self.max_batch_records)
             .field("batch_linger", &self.batch_linger)

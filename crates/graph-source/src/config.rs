@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use graph_client::ClientConfig;
-use streams::KafkaSettings;
+use streams::Connections;
 
 use crate::error::Error;
 
@@ -17,14 +17,10 @@ pub const MAX_SUBSCRIPTION_LIFETIME: Duration = Duration::from_secs(10_080 * 60)
 /// Everything the Graph source needs.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The booking database (roomsync's tables live there too); its `Debug` hides the password.
-    pub database: tokio_postgres::Config,
-    /// The Kafka cluster; `partitions` is also the partition count used for [`vocabulary::keys::room_partition`].
-    pub kafka: KafkaSettings,
-    /// Base URL of the schema registry.
-    pub registry_url: String,
-    /// Topic prefix (`<prefix>.graph.events`).
-    pub topic_prefix: String,
+    /// The booking database (roomsync's tables live there too; its `Debug` hides the password), the Kafka
+    /// cluster (its `partitions` is also the partition count used for [`vocabulary::keys::room_partition`]), the
+    /// schema registry and the topic names (`<prefix>.graph.events`).
+    pub connections: Connections,
     /// How to reach Microsoft Graph.
     pub graph: ClientConfig,
     /// The sync window starts this long before now.
@@ -90,17 +86,9 @@ impl WebhookConfig {
 impl Config {
     /// Defaults: window now - 1 day .. now + 180 days, refreshed daily, polling every 5 minutes, rooms re-read
     /// every 30 seconds, retries from 1 s doubling up to 5 minutes, no webhooks.
-    pub fn new(
-        database: tokio_postgres::Config,
-        kafka: KafkaSettings,
-        registry_url: impl Into<String>,
-        graph: ClientConfig,
-    ) -> Self {
+    pub fn new(connections: Connections, graph: ClientConfig) -> Self {
         Self {
-            database,
-            kafka,
-            registry_url: registry_url.into(),
-            topic_prefix: vocabulary::topics::DEFAULT_PREFIX.into(),
+            connections,
             graph,
             window_past: vocabulary::window::DEFAULT_PAST,
             horizon: vocabulary::window::DEFAULT_HORIZON,
@@ -155,7 +143,10 @@ mod tests {
 
     fn config() -> Config {
         let graph = ClientConfig::new("t", "c", graph_client::Secret::new("s"));
-        Config::new(tokio_postgres::Config::new(), KafkaSettings::new("k:9092"), "http://r", graph)
+        Config::new(
+            Connections::new(streams::KafkaSettings::new("k:9092"), "http://r", tokio_postgres::Config::new()),
+            graph,
+        )
     }
 
     #[test]

@@ -35,7 +35,6 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
-use vocabulary::topics::Topics;
 
 pub use config::{Config, WebhookConfig, MAX_SUBSCRIPTION_LIFETIME};
 pub use error::Error;
@@ -103,7 +102,7 @@ struct Role {
 impl Role {
     /// Waits for the role (`None`: shutdown came first).
     async fn take(config: &Config, shutdown: &mut (impl Future<Output = ()> + Unpin)) -> Result<Option<Role>, Error> {
-        let mut settings = config.database.clone();
+        let mut settings = config.connections.database.clone();
         settings.options(supervision::role::keepalive_options()).application_name("roomsync-graph-source");
         let (session, connection) = settings.connect(tokio_postgres::NoTls).await?;
         let connection = tokio::spawn(async move {
@@ -111,7 +110,7 @@ impl Role {
                 tracing::warn!(error = %error, "the graph source's role session ended");
             }
         });
-        let role = format!("roomsync-graph-source/{}", config.topic_prefix);
+        let role = format!("roomsync-graph-source/{}", config.connections.topics.prefix());
         if supervision::role::take(&session, "graph-source", &role, shutdown).await? {
             Ok(Some(Role { _session: session, connection }))
         } else {
@@ -132,20 +131,20 @@ async fn active(
     mut role: Role,
     shutdown: &mut (impl Future<Output = ()> + Unpin),
 ) -> Result<Ended, Error> {
-    let store = store::Store::new(config.database.clone());
+    let store = store::Store::new(config.connections.database.clone());
     store.check_schema().await?;
-    let topics = Topics::new(&config.topic_prefix);
+    let topics = config.connections.topics.clone();
     let topic = topics.graph_events();
-    ensure_topics(&config.kafka, &[TopicSpec::of(&topics, &topic)]).await?;
-    let codec = AvroCodec::new(RegistryClient::new(&config.registry_url));
-    let producer = RecordProducer::new(&config.kafka, codec)?;
+    ensure_topics(&config.connections.kafka, &[TopicSpec::of(&topics, &topic)]).await?;
+    let codec = AvroCodec::new(RegistryClient::new(&config.connections.registry_url));
+    let producer = RecordProducer::new(&config.connections.kafka, codec)?;
     let graph = GraphClient::new(config.graph.clone())?;
     let ctx = Arc::new(round::RoundContext {
         graph: graph.clone(),
         store,
         producer,
         topic,
-        partitions: config.kafka.partitions.max(1),
+        partitions: config.connections.kafka.partitions.max(1),
         window_past: config.window_past,
         horizon: config.horizon,
         window_refresh: config.window_refresh,

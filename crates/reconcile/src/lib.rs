@@ -35,10 +35,9 @@ use std::time::{Duration, Instant};
 
 use graph_client::{ClientConfig, GraphClient};
 use schema_registry::{AvroCodec, RegistryClient};
-use streams::{KafkaSettings, RecordProducer};
+use streams::{Connections, RecordProducer};
 use tokio_postgres::NoTls;
 use tracing::{info, warn};
-use vocabulary::topics::Topics;
 
 pub use error::Error;
 pub use periodic::run_periodically;
@@ -50,14 +49,9 @@ use crate::drift::{overlaps, Action, Room};
 /// Where everything is. A plain struct: the root package maps its TOML into it.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The booking database, which holds roomsync's tables; its `Debug` hides the password.
-    pub database: tokio_postgres::Config,
-    /// Kafka bootstrap servers and properties.
-    pub kafka: KafkaSettings,
-    /// Schema registry.
-    pub registry_url: String,
-    /// Topic prefix (`<prefix>.sync.desired`).
-    pub topic_prefix: String,
+    /// The booking database (it holds roomsync's tables; its `Debug` hides the password), Kafka, the schema
+    /// registry and the topic names (`<prefix>.sync.desired`).
+    pub connections: Connections,
     /// Graph client settings.
     pub graph: ClientConfig,
     /// The compared window starts this long before now.
@@ -68,17 +62,9 @@ pub struct Config {
 
 impl Config {
     /// A config with the sync window of the Graph source (now - 1 day .. now + 180 days).
-    pub fn new(
-        database: tokio_postgres::Config,
-        kafka: KafkaSettings,
-        registry_url: impl Into<String>,
-        graph: ClientConfig,
-    ) -> Self {
+    pub fn new(connections: Connections, graph: ClientConfig) -> Self {
         Config {
-            database,
-            kafka,
-            registry_url: registry_url.into(),
-            topic_prefix: vocabulary::topics::DEFAULT_PREFIX.to_owned(),
+            connections,
             graph,
             window_past: vocabulary::window::DEFAULT_PAST,
             horizon: vocabulary::window::DEFAULT_HORIZON,
@@ -131,7 +117,7 @@ impl Drop for Session {
 
 /// Opens a session on the booking database.
 pub(crate) async fn session(config: &Config) -> Result<Session, Error> {
-    let (client, connection) = config.database.connect(NoTls).await.map_err(Error::pg("connecting"))?;
+    let (client, connection) = config.connections.database.connect(NoTls).await.map_err(Error::pg("connecting"))?;
     let connection = tokio::spawn(async move {
         if let Err(err) = connection.await {
             warn!(error = %err, "postgres connection ended");
@@ -147,12 +133,13 @@ async fn run(config: &Config, options: &Options) -> Result<Report, Error> {
 
 async fn compare_and_repair(config: &Config, options: &Options, db: &tokio_postgres::Client) -> Result<Report, Error> {
     let rooms = if options.rooms.is_empty() { actual::active_rooms(db).await? } else { options.rooms.clone() };
-    let topic = Topics::new(config.topic_prefix.clone()).desired();
-    let codec = AvroCodec::new(RegistryClient::new(&config.registry_url));
+    let topic = config.connections.topics.desired();
+    let codec = AvroCodec::new(RegistryClient::new(&config.connections.registry_url));
     let wanted: HashSet<String> = rooms.iter().cloned().collect();
-    let snapshot = desired::read_snapshot(&config.kafka, &codec, &topic, &wanted).await?;
+    let snapshot = desired::read_snapshot(&config.connections.kafka, &codec, &topic, &wanted).await?;
     let graph = GraphClient::new(config.graph.clone())?;
-    let producer = if options.dry_run { None } else { Some(RecordProducer::new(&config.kafka, codec.clone())?) };
+    let producer =
+        if options.dry_run { None } else { Some(RecordProducer::new(&config.connections.kafka, codec.clone())?) };
     let now = chrono::Utc::now();
     let from = now - chrono::Duration::from_std(config.window_past).unwrap_or(chrono::Duration::days(1));
     let to = now + chrono::Duration::from_std(config.horizon).unwrap_or(chrono::Duration::days(180));
@@ -192,7 +179,7 @@ async fn compare_and_repair(config: &Config, options: &Options, db: &tokio_postg
     }
     if let Some(producer) = &producer {
         let newer = if found.iter().any(|(_, f)| f.action != Action::None) {
-            repair::keys_written_since(&config.kafka, &topic, &snapshot.high).await?
+            repair::keys_written_since(&config.connections.kafka, &topic, &snapshot.high).await?
         } else {
             HashSet::new()
         };
@@ -212,7 +199,8 @@ async fn compare_and_repair(config: &Config, options: &Options, db: &tokio_postg
     }
     report.drift = found.into_iter().map(|(_, f)| f.drift).collect();
     if let Some(producer) = &producer {
-        report.superseded = repair::fence(&config.kafka, producer, &topic, &snapshot.high, produced).await?;
+        report.superseded =
+            repair::fence(&config.connections.kafka, producer, &topic, &snapshot.high, produced).await?;
     }
     info!(
         rooms = report.rooms.len(),
@@ -236,8 +224,10 @@ mod tests {
     #[test]
     fn a_run_can_be_spawned_on_a_multi_threaded_runtime() {
         let graph = ClientConfig::new("t", "c", graph_client::Secret::new("s"));
-        let config =
-            Config::new(tokio_postgres::Config::new(), KafkaSettings::new("nowhere:9092"), "http://nowhere", graph);
+        let config = Config::new(
+            Connections::new(streams::KafkaSettings::new("nowhere:9092"), "http://nowhere", Default::default()),
+            graph,
+        );
         let options = Options::default();
         // Never polled: only the type matters.
         assert_send(&reconcile(&config, &options));

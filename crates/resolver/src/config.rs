@@ -106,22 +106,16 @@ pub enum TransactionMode {
 /// Settings of the resolver.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The Kafka cluster: bootstrap servers, extra librdkafka properties, partitions and replication factor of
-    /// the topics the resolver creates (reservations, desired, imports), and the rejoin delay of a member
-    /// without partitions (the resolver rebuilds, so it joins again).
-    pub kafka: streams::KafkaSettings,
-    /// Topic prefix (default `roomsync`).
-    pub topic_prefix: String,
+    /// Kafka (with the partitions and replication factor of the topics the resolver creates: reservations,
+    /// desired, imports; and the rejoin delay of a member without partitions), the schema registry, the topic
+    /// names, and the booking database: it holds `roomsync_conflicts`, and the rows of reservations moved back
+    /// into the window are read from it.
+    pub connections: streams::Connections,
     /// Schema of the captured booking tables (default `public`).
     pub source_schema: String,
-    /// Base URL of the schema registry.
-    pub schema_registry_url: String,
     /// Consumer group of the resolver instances (default `roomsync-resolver`; `roomsync run` uses
     /// `<prefix>-resolver`).
     pub group: String,
-    /// The booking database (it holds `roomsync_conflicts`, and the rows of reservations moved back into the
-    /// window are read from it); without it conflicts are only logged and counted. Its `Debug` hides the password.
-    pub database: Option<tokio_postgres::Config>,
     /// Domain policies.
     pub policies: Policies,
     /// Sync window.
@@ -137,15 +131,12 @@ pub struct Config {
 }
 
 impl Config {
-    /// Every default, for Kafka at `bootstrap` and the registry at `schema_registry_url`.
-    pub fn new(bootstrap: impl Into<String>, schema_registry_url: impl Into<String>) -> Self {
+    /// Every default, for `connections`.
+    pub fn new(connections: streams::Connections) -> Self {
         Config {
-            kafka: streams::KafkaSettings::new(bootstrap),
-            topic_prefix: vocabulary::topics::DEFAULT_PREFIX.to_owned(),
+            connections,
             source_schema: "public".to_owned(),
-            schema_registry_url: schema_registry_url.into(),
             group: "roomsync-resolver".to_owned(),
-            database: None,
             policies: Policies::default(),
             window: WindowConfig::default(),
             transactions: TransactionMode::EndMarkers,

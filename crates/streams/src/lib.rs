@@ -1,4 +1,5 @@
-//! The Kafka plumbing the stages share, so each stage only says what it reads and writes.
+//! The Kafka plumbing the stages share, so each stage only says what it reads and writes, and the one type that
+//! says where everything is ([`Connections`]).
 //!
 //! ```text
 //!  KafkaSettings --> ensure_topics (create if missing; compacted where the topic is a state)
@@ -15,6 +16,7 @@
 
 mod assignment;
 mod batch;
+mod connections;
 mod consumer;
 mod producer;
 mod settings;
@@ -22,6 +24,7 @@ mod topics;
 
 pub use assignment::{AssignmentWatch, UNASSIGNED_REPORT_AFTER};
 pub use batch::{Acks, SendBatch};
+pub use connections::Connections;
 pub use consumer::{Received, RecordConsumer};
 pub use producer::{origin_of, RecordProducer, ORIGIN_HEADER};
 pub use settings::{KafkaSettings, FETCH_WAIT_MS};

@@ -63,6 +63,16 @@ impl TestDatabase {
         settings(&self.url)
     }
 
+    /// Everything a stage needs to reach the stack (`ROOMSYNC_TEST_*`) and this database, with topics under
+    /// `prefix`.
+    pub fn connections(&self, prefix: &str) -> streams::Connections {
+        let stack = crate::Stack::from_env();
+        let mut connections =
+            streams::Connections::new(streams::KafkaSettings::new(stack.kafka), stack.registry_url, self.settings());
+        connections.topics = vocabulary::topics::Topics::new(prefix);
+        connections
+    }
+
     /// Opens a new connection to the database.
     pub async fn connect(&self) -> Result<Client> {
         connect_url(&self.url).await

@@ -63,7 +63,7 @@ pub async fn decode_only(config: &Config, changes: usize, end: u64) -> Result<De
                 let message = pgoutput::decode(&data)?;
                 let Some((commit_lsn, xid, ts_ms)) = open else { continue };
                 let mut source = Source {
-                    name: config.kafka.topic_prefix.clone(),
+                    name: config.connections.topics.prefix().to_owned(),
                     db: "bench".into(),
                     snapshot: "false",
                     ts_ms,
@@ -137,11 +137,14 @@ impl ProducerContext for Counting {
 pub async fn broker_only(config: &Config, records: usize, key: &[u8], value: &[u8]) -> Result<f64> {
     let topic = testkit::unique_name("bench_broker");
     let (ack_tx, _acks) = tokio::sync::mpsc::unbounded_channel();
-    cdc_reader::produce::Producer::new(&config.kafka, ack_tx)?.ensure_topics(std::slice::from_ref(&topic)).await?;
+    cdc_reader::produce::Producer::new(&config.connections.kafka, config.max_message_bytes, ack_tx)?
+        .ensure_topics(std::slice::from_ref(&topic))
+        .await?;
     let acked = Arc::new(AtomicUsize::new(0));
     let failed = Arc::new(AtomicUsize::new(0));
-    let producer: ThreadedProducer<Counting> = cdc_reader::produce::producer_config(&config.kafka)
-        .create_with_context(Counting { acked: Arc::clone(&acked), failed: Arc::clone(&failed) })?;
+    let producer: ThreadedProducer<Counting> =
+        cdc_reader::produce::producer_config(&config.connections.kafka, config.max_message_bytes)
+            .create_with_context(Counting { acked: Arc::clone(&acked), failed: Arc::clone(&failed) })?;
     let mut key = key.to_vec();
     key.resize(key.len().max(8), 0);
     let mut value = value.to_vec();

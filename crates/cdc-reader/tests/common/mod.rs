@@ -14,10 +14,9 @@ use tokio::task::JoinHandle;
 
 /// A reader configuration with unique slot, publication and topic prefix.
 pub fn config(db: &TestDatabase) -> Config {
-    let mut config = Config::new(db.settings(), testkit::kafka_bootstrap(), testkit::Stack::from_env().registry_url);
+    let mut config = Config::new(db.connections(&unique_name("cdc")));
     config.slot = unique_name("slot");
     config.publication = unique_name("pub");
-    config.kafka.topic_prefix = unique_name("cdc");
     config.status_interval = Duration::from_millis(100);
     config.retry_min = Duration::from_millis(50);
     config.retry_max = Duration::from_millis(500);

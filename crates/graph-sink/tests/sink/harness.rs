@@ -118,9 +118,7 @@ impl Harness {
     }
 
     pub fn config(&self) -> Config {
-        let mut config =
-            Config::new(self.kafka.clone(), Stack::from_env().registry_url, self.db.settings(), self.graph_config());
-        config.topic_prefix = self.topics.prefix().to_owned();
+        let mut config = Config::new(self.db.connections(self.topics.prefix()), self.graph_config());
         config.consumer_group = self.group.clone();
         config.retry_backoff = Duration::from_millis(20);
         config.max_retry_backoff = Duration::from_millis(300);

@@ -151,8 +151,7 @@ impl World {
         let topic = Topics::new(&prefix).graph_events();
         ensure_topics(&kafka, &[TopicSpec::compacted(&topic)]).await?;
         let registry_url = Stack::from_env().registry_url;
-        let mut config = Config::new(db.settings(), kafka, &registry_url, client_config(&emu_base));
-        config.topic_prefix = prefix;
+        let mut config = Config::new(db.connections(&prefix), client_config(&emu_base));
         config.poll_interval = options.poll_interval;
         config.rooms_refresh = Duration::from_millis(100);
         config.retry_base = Duration::from_millis(50);

@@ -96,9 +96,7 @@ impl Harness {
     }
 
     pub fn config(&self) -> Config {
-        let mut config =
-            Config::new(self.db.settings(), self.kafka.clone(), Stack::from_env().registry_url, self.graph_config());
-        config.topic_prefix = self.topics.prefix().to_owned();
+        let mut config = Config::new(self.db.connections(self.topics.prefix()), self.graph_config());
         // The test's items are in 2030.
         config.horizon = Duration::from_secs(20 * 365 * 24 * 3600);
         config
@@ -110,13 +108,7 @@ impl Harness {
     }
 
     pub fn start_sink(&mut self) {
-        let mut config = graph_sink::Config::new(
-            self.kafka.clone(),
-            Stack::from_env().registry_url,
-            self.db.settings(),
-            self.graph_config(),
-        );
-        config.topic_prefix = self.topics.prefix().to_owned();
+        let mut config = graph_sink::Config::new(self.db.connections(self.topics.prefix()), self.graph_config());
         config.consumer_group = self.group.clone();
         config.retry_backoff = Duration::from_millis(20);
         config.max_retry_backoff = Duration::from_millis(300);

@@ -47,7 +47,7 @@ pub fn source_tables() -> impl Iterator<Item = &'static str> {
 /// Every topic the resolver reads whole: the CDC topics of [`source_tables`], the Graph events and, with END
 /// markers, the transaction topic.
 pub fn input_topics(config: &Config) -> Vec<String> {
-    let topics = Topics::new(config.topic_prefix.clone());
+    let topics = config.connections.topics.clone();
     let mut inputs = cdc_topics(config);
     inputs.push(topics.graph_events());
     if config.transactions == TransactionMode::EndMarkers {
@@ -58,14 +58,14 @@ pub fn input_topics(config: &Config) -> Vec<String> {
 
 /// The CDC topics of [`source_tables`].
 pub fn cdc_topics(config: &Config) -> Vec<String> {
-    let topics = Topics::new(config.topic_prefix.clone());
+    let topics = config.connections.topics.clone();
     source_tables().map(|t| topics.cdc(&config.source_schema, t)).collect()
 }
 
 /// Every topic the resolver reads or writes, as it creates them when missing (the other stages create theirs
 /// too: each with the topic catalogue's cleanup policy, so whichever starts first creates it the same way).
 pub fn topic_specs(config: &Config) -> Vec<TopicSpec> {
-    let topics = Topics::new(config.topic_prefix.clone());
+    let topics = config.connections.topics.clone();
     let outputs = [topics.desired(), topics.reservations(), topics.imports(), topics.dead_letter()];
     input_topics(config).into_iter().chain(outputs).map(|name| TopicSpec::of(&topics, name)).collect()
 }
@@ -98,8 +98,8 @@ struct Driver {
     replayed: usize,
     /// The transaction whose late records were last reported (one warning per transaction).
     late_reported: Option<i64>,
-    /// Reads forgotten reservations again (needs the database).
-    lookup: Option<crate::postgres::lookup::Lookup>,
+    /// Reads forgotten reservations again from the booking database.
+    lookup: crate::postgres::lookup::Lookup,
     /// Liveness facts gathered since the last poll tick.
     input_read: bool,
     late_at_tick: Option<i64>,
@@ -119,14 +119,7 @@ impl Driver {
         if forgotten.is_empty() {
             return Ok(tx);
         }
-        let Some(lookup) = &self.lookup else {
-            warn!(
-                ?forgotten,
-                "reservations moved back into the window cannot be read again without the database settings: \
-                they stay without their rooms until their next change"
-            );
-            return Ok(tx);
-        };
+        let lookup = &self.lookup;
         let before = tx.iter().map(CdcRecord::position).min().unwrap_or_default();
         let mut records = Vec::new();
         for (kind, id) in forgotten {
@@ -233,12 +226,12 @@ fn consumer(settings: &KafkaSettings, group: &str) -> Result<Arc<StreamConsumer>
 }
 
 async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Unpin)) -> Result<(), ResolverError> {
-    let topics = Topics::new(config.topic_prefix.clone());
-    let settings = &config.kafka;
+    let topics = config.connections.topics.clone();
+    let settings = &config.connections.kafka;
     let inputs = input_topics(config);
     ensure_topics(settings, &topic_specs(config)).await?;
 
-    let codec = AvroCodec::new(RegistryClient::new(&config.schema_registry_url));
+    let codec = AvroCodec::new(RegistryClient::new(&config.connections.registry_url));
     let input_consumer = consumer(settings, &input_group(&config.group))?;
     let group_consumer = consumer(settings, &config.group)?;
     let partitions = partition_count(&group_consumer, &topics.desired()).await?;
@@ -254,10 +247,7 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
         .subscribe(&[&topics.desired(), &topics.reservations()])
         .map_err(|e| ResolverError::Stream(streams::StreamError::Kafka { context: "subscribing".into(), source: e }))?;
     let mut progress = assign_all(&input_consumer, &inputs).await?;
-    let conflicts = match &config.database {
-        Some(database) => Some(ConflictStore::connect(database).await?),
-        None => None,
-    };
+    let conflicts = ConflictStore::connect(&config.connections.database).await?;
     let (acks, mut ack_failure) = AckWatcher::start();
     // Names this run on every record it emits, so the output it reads back tells its own records from those of
     // another member that wrote into a partition this one owns (see below).
@@ -279,10 +269,7 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
         max_buffered: config.max_buffered_records,
         replayed: 0,
         late_reported: None,
-        lookup: match &config.database {
-            Some(database) => Some(crate::postgres::lookup::Lookup::connect(database).await?),
-            None => None,
-        },
+        lookup: crate::postgres::lookup::Lookup::connect(&config.connections.database).await?,
         input_read: false,
         late_at_tick: None,
     };
@@ -305,7 +292,7 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
     // The oldest transaction waiting in the assembler, and since when.
     let mut head: Option<(i64, Instant)> = None;
     let mut assignment = streams::AssignmentWatch::new(std::time::Instant::now(), streams::UNASSIGNED_REPORT_AFTER)
-        .with_rejoin(config.kafka.rejoin_unassigned_after);
+        .with_rejoin(config.connections.kafka.rejoin_unassigned_after);
     info!(partitions, inputs = inputs.len(), "resolver reading its inputs");
     // A desired record of another member arrived in an owned partition since the last full evaluation.
     let mut written_by_another = false;
@@ -314,7 +301,7 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
             () = &mut *shutdown => {
                 info!("resolver stopping");
                 positions.commit_now(&input_consumer).await;
-                health.forget(driver.emitter.conflicts.as_ref()).await;
+                health.forget(&driver.emitter.conflicts).await;
                 driver.emitter.acks.drain().await;
                 return Ok(());
             }
@@ -395,7 +382,7 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
                     input_read: std::mem::take(&mut driver.input_read),
                     incomplete: driver.assembler.take_incomplete().or(driver.late_at_tick.take()),
                 };
-                health.observe(&facts, driver.emitter.conflicts.as_ref()).await;
+                health.observe(&facts, &driver.emitter.conflicts).await;
                 if release_everything {
                     if driver.assembler.buffered() > 0 && last_input.elapsed() >= quiet {
                         let ready = driver.assembler.release_all();
@@ -446,8 +433,9 @@ mod tests {
 
     #[test]
     fn the_resolver_creates_its_topics_with_the_catalogues_cleanup_policy() {
-        let config = Config::new("127.0.0.1:1".to_owned(), "http://127.0.0.1:1".to_owned());
-        let topics = Topics::new(config.topic_prefix.clone());
+        let kafka = streams::KafkaSettings::new("127.0.0.1:1");
+        let config = Config::new(streams::Connections::new(kafka, "http://127.0.0.1:1", Default::default()));
+        let topics = config.connections.topics.clone();
         let specs = topic_specs(&config);
         let compacted = |name: &str| specs.iter().find(|s| s.name == name).map(|s| s.compacted);
         // The graph sink creates the imports topic compacted: the resolver, starting first, did it as a plain log.

@@ -24,8 +24,8 @@ pub struct Emitter {
     pub topics: Topics,
     /// Partitions of the output topics.
     pub partitions: i32,
-    /// The conflicts table, when configured.
-    pub conflicts: Option<ConflictStore>,
+    /// The conflicts table.
+    pub conflicts: ConflictStore,
     /// Waits for the acknowledgements.
     pub acks: AckWatcher,
 }
@@ -51,15 +51,8 @@ impl Emitter {
         }
         self.acks.watch(batch.detach()).await?;
         count(output);
-        if let Some(store) = &self.conflicts {
-            for conflict in &output.conflicts {
-                store.record(conflict).await?;
-            }
-        } else if !output.conflicts.is_empty() {
-            tracing::warn!(
-                conflicts = output.conflicts.len(),
-                "conflicts found but no database configured to record them"
-            );
+        for conflict in &output.conflicts {
+            self.conflicts.record(conflict).await?;
         }
         Ok(())
     }

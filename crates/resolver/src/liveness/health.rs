@@ -41,7 +41,7 @@ impl Health {
     }
 
     /// Takes in this tick's facts; reports and records what changed (and refreshes the row when due).
-    pub async fn observe(&mut self, facts: &crate::liveness::Facts, store: Option<&ConflictStore>) {
+    pub async fn observe(&mut self, facts: &crate::liveness::Facts, store: &ConflictStore) {
         let now = std::time::Instant::now();
         let changed = self.liveness.observe(facts, now);
         ::metrics::gauge!(crate::metrics::STALLED_SECONDS).set(self.liveness.stalled_for(now).as_secs_f64());
@@ -54,7 +54,7 @@ impl Health {
             }
         }
         let due = self.written.is_none_or(|at| now.duration_since(at) >= HEALTH_REFRESH);
-        if let Some(store) = store.filter(|_| changed.is_some() || due) {
+        if changed.is_some() || due {
             match store.record_health(&self.instance, self.liveness.state(), self.since).await {
                 Ok(()) => self.written = Some(now),
                 Err(err) => warn!(error = %err, "the resolver's liveness could not be recorded"),
@@ -63,11 +63,9 @@ impl Health {
     }
 
     /// Removes this instance's row (a graceful stop).
-    pub async fn forget(&self, store: Option<&ConflictStore>) {
-        if let Some(store) = store {
-            if let Err(err) = store.forget_health(&self.instance).await {
-                warn!(error = %err, "the resolver's liveness row could not be removed");
-            }
+    pub async fn forget(&self, store: &ConflictStore) {
+        if let Err(err) = store.forget_health(&self.instance).await {
+            warn!(error = %err, "the resolver's liveness row could not be removed");
         }
     }
 }

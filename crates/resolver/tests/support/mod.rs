@@ -108,7 +108,7 @@ impl Running {
             ))
             .await?;
         let mut running = Self::cdc_on(db).await?;
-        running.config.kafka.partitions = partitions;
+        running.config.connections.kafka.partitions = partitions;
         running.config.window = window;
         for _ in 0..instances {
             running.add_resolver();
@@ -122,10 +122,9 @@ impl Running {
         let stack = Stack::from_env();
         let client = db.connect().await?;
         let prefix = unique_name("rs");
-        let mut cdc = cdc_reader::Config::new(db.settings(), testkit::kafka_bootstrap(), stack.registry_url.clone());
+        let mut cdc = cdc_reader::Config::new(db.connections(&prefix));
         cdc.slot = unique_name("slot");
         cdc.publication = unique_name("pub");
-        cdc.kafka.topic_prefix = prefix.clone();
         cdc.status_interval = Duration::from_millis(100);
         let cdc_config = cdc.clone();
         let (stop_cdc, cdc_stopped) = oneshot::channel::<()>();
@@ -141,10 +140,8 @@ impl Running {
         })
         .await?;
 
-        let mut config = Config::new(testkit::kafka_bootstrap(), stack.registry_url.clone());
-        config.topic_prefix = prefix.clone();
+        let mut config = Config::new(db.connections(&prefix));
         config.group = unique_name("resolver");
-        config.database = Some(db.settings());
         Ok(Running {
             db,
             client,
