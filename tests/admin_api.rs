@@ -51,6 +51,7 @@ async fn start_with(
         registry_url: Some(stack.registry_url),
         reconcile,
         captured_tables: vec!["bb_event".into(), "bb_event_resource".into()],
+        captured_schema: "public".into(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
@@ -199,6 +200,7 @@ async fn readiness_names_the_dependency_that_is_down() -> anyhow::Result<()> {
         registry_url: Some("http://127.0.0.1:9".into()),
         reconcile: None,
         captured_tables: Vec::new(),
+        captured_schema: "public".into(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);

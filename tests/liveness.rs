@@ -62,6 +62,7 @@ async fn a_transaction_that_never_completes_is_a_stall_in_health_status_and_metr
         registry_url: None,
         reconcile: None,
         captured_tables: Vec::new(),
+        captured_schema: "public".into(),
     };
     tokio::spawn(admin::serve(listener, state, None, std::future::pending()));
 

@@ -266,7 +266,7 @@ async fn booking_changes_reach_the_room_calendars_and_outlook_edits_are_reverted
     //    committed after it is the marker that the backfill has been through the resolver and the sink.
     let before = writes(&emu);
     let captured = roomsync::commands::run::captured_tables(&pipeline.config);
-    let request = roomsync::ops::backfill::request(&db, &captured, &[], &[2]).await?;
+    let request = roomsync::ops::backfill::request(&db, "public", &captured, &[], &[2]).await?;
     let done = wait_until("the CDC reader to copy the backfill", DEADLINE, || {
         let db = &db;
         async move {

@@ -41,6 +41,8 @@ pub struct AdminState {
     pub reconcile: Option<reconcile::Config>,
     /// The tables the CDC reader captures (what a backfill may name).
     pub captured_tables: Vec<String>,
+    /// The schema of the captured tables, which holds the signal table backfills are requested in.
+    pub captured_schema: String,
 }
 
 /// The API's router; `token` `None` means auth is disabled.

@@ -267,7 +267,14 @@ async fn request_backfill(
     body: Option<Json<BackfillBody>>,
 ) -> Result<(StatusCode, Json<Backfill>), ApiError> {
     let Json(body) = body.unwrap_or_default();
-    let request = backfill::request(&state.database, &state.captured_tables, &body.tables, &body.resources).await?;
+    let request = backfill::request(
+        &state.database,
+        &state.captured_schema,
+        &state.captured_tables,
+        &body.tables,
+        &body.resources,
+    )
+    .await?;
     Ok((StatusCode::ACCEPTED, Json(request)))
 }
 

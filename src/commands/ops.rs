@@ -27,7 +27,7 @@ pub async fn backfill(
 ) -> anyhow::Result<()> {
     let client = super::connect_database(config).await?;
     let captured = super::run::captured_tables(config);
-    let request = backfills::request(&client, &captured, tables, resources).await?;
+    let request = backfills::request(&client, &config.cdc.schema, &captured, tables, resources).await?;
     println!("backfill {} requested", request.id);
     let Some(timeout) = wait else { return Ok(()) };
     let bar = spinner(format!("waiting for the CDC reader to copy backfill {}", request.id));

@@ -58,6 +58,7 @@ pub async fn run(config: &Config, stages: &[Stage]) -> anyhow::Result<()> {
         registry_url: Some(config.registry.url.clone()),
         reconcile: crate::stages::reconcile(config).ok(),
         captured_tables: captured_tables(config),
+        captured_schema: config.cdc.schema.clone(),
     };
     info!(listen = %config.admin.listen, auth = token.is_some(), "admin api listening");
     let admin_shutdown = shutdown();

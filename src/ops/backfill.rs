@@ -58,9 +58,11 @@ pub enum BackfillError {
 }
 
 /// Records a backfill request of `tables` (each must be in `captured`; empty = all) limited to `resources`
-/// (empty = all rows); returns it.
+/// (empty = all rows) in the signal table of `schema` (through the table's one writer,
+/// `cdc_reader::backfill`); returns it.
 pub async fn request(
     client: &Client,
+    schema: &str,
     captured: &[String],
     tables: &[String],
     resources: &[i32],
@@ -74,13 +76,8 @@ pub async fn request(
             return Err(BackfillError::UnknownResource(*resource));
         }
     }
-    let row = client
-        .query_one(
-            "insert into roomsync_signals (kind, tables, resources) values ('backfill', $1, $2) returning id",
-            &[&tables, &resources],
-        )
-        .await?;
-    get(client, row.get(0)).await
+    let id = cdc_reader::backfill::request(client, schema, tables, resources).await?;
+    get(client, id).await
 }
 
 /// A request and its outcome so far.

@@ -208,6 +208,22 @@ async fn copy_table(
     Ok(count)
 }
 
+/// Records a request to backfill `tables` (empty: every captured table) limited to `resources` (empty: all rows)
+/// in the signal table of `schema`; returns its id. With [`record`], this module is the signal table's one
+/// writer: the request here, the outcome once the reader has copied the rows.
+pub async fn request(
+    client: &tokio_postgres::Client,
+    schema: &str,
+    tables: &[String],
+    resources: &[i32],
+) -> Result<i64, tokio_postgres::Error> {
+    let sql = format!(
+        "insert into {}.{SIGNAL_TABLE} (kind, tables, resources) values ('backfill', $1, $2) returning id",
+        quote_ident(schema)
+    );
+    Ok(client.query_one(&sql, &[&tables, &resources]).await?.get(0))
+}
+
 /// Writes the outcome into the signal row; a failure to do so is only logged (the rows are in Kafka).
 async fn record(client: &tokio_postgres::Client, config: &Config, id: i64, outcome: Result<u64, &CdcError>) {
     let table = format!("{}.{}", quote_ident(&config.schema), SIGNAL_TABLE);

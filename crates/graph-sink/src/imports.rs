@@ -76,14 +76,7 @@ pub async fn apply(
                     .map_err(SinkError::pg("cancelling an imported bb_event"))?;
             }
             if existing.is_some() {
-                db.execute(
-                    "update outlook_calendar_mapping set sync_status = 'deleted', change_key = $3,
-                         last_sync_at = now(), updated_at = now()
-                     where outlook_item_id = $1 and item_key = $2",
-                    &[&import.mailbox, &key, &import.change_key],
-                )
-                .await
-                .map_err(SinkError::pg("cancelling an import's mapping row"))?;
+                crate::mapping::cancel_import(db, &import.mailbox, &key, import.change_key.as_deref()).await?;
             }
             Ok(())
         }
@@ -119,42 +112,11 @@ async fn upsert_row(
     import: &Import,
     reservation_id: i32,
     status: &str,
-    (starts, ends): (DateTime<Utc>, DateTime<Utc>),
+    span: (DateTime<Utc>, DateTime<Utc>),
 ) -> Result<(), SinkError> {
     let key = item_key(&import.event_id);
-    db.execute(
-        "insert into outlook_calendar_mapping as m
-             (reservation_type, reservation_id, resource_id, outlook_item_id, outlook_event_id,
-              sync_status, last_sync_at, priority_level, sync_direction, item_key, transaction_id,
-              change_key, ical_uid, intent, starts_at, ends_at)
-         values ('outlook', $1, $2, $3, $4, $9, now(), 0, 'from_outlook', $5, $6, $7, $8, 'none', $10, $11)
-         on conflict (outlook_item_id, item_key) do update set
-             reservation_id = excluded.reservation_id,
-             resource_id = excluded.resource_id,
-             sync_status = excluded.sync_status,
-             change_key = excluded.change_key,
-             ical_uid = coalesce(excluded.ical_uid, m.ical_uid),
-             starts_at = excluded.starts_at,
-             ends_at = excluded.ends_at,
-             last_sync_at = now(),
-             updated_at = now()",
-        &[
-            &reservation_id,
-            &import.resource_id,
-            &import.mailbox,
-            &import.event_id,
-            &key,
-            &first_transaction_id(&import.mailbox, &key),
-            &import.change_key,
-            &import.ical_uid,
-            &status,
-            &starts,
-            &ends,
-        ],
-    )
-    .await
-    .map_err(SinkError::pg("writing an import's mapping row"))?;
-    Ok(())
+    let transaction_id = first_transaction_id(&import.mailbox, &key);
+    crate::mapping::upsert_import(db, import, &key, transaction_id, reservation_id, status, span).await
 }
 
 fn title(import: &Import) -> String {

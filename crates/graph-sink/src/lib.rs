@@ -31,7 +31,7 @@ mod error;
 mod fence;
 mod identity;
 mod imports;
-mod mapping;
+pub mod mapping;
 pub mod metrics;
 mod offsets;
 mod plan;
@@ -87,8 +87,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 
 async fn run_once(config: &Config, shutdown: impl Future<Output = ()>) -> Result<(), SinkError> {
     let config = config.clone();
-    let topics = Topics::new(config.topic_prefix.clone());
-    let (db, connection) = config.database.connect(NoTls).await.map_err(SinkError::pg("connecting"))?;
+    let topics = config.connections.topics.clone();
+    let (db, connection) = config.connections.database.connect(NoTls).await.map_err(SinkError::pg("connecting"))?;
     let connection = tokio::spawn(async move {
         if let Err(err) = connection.await {
             warn!(error = %err, "postgres connection ended");
@@ -99,11 +99,11 @@ async fn run_once(config: &Config, shutdown: impl Future<Output = ()>) -> Result
     if config.imports_enabled {
         specs.push(TopicSpec::of(&topics, topics.imports()));
     }
-    ensure_topics(&config.kafka, &specs).await?;
-    let codec = AvroCodec::new(RegistryClient::new(&config.registry_url));
+    ensure_topics(&config.connections.kafka, &specs).await?;
+    let codec = AvroCodec::new(RegistryClient::new(&config.connections.registry_url));
     let mut sink = Sink {
         graph: GraphClient::new(config.graph.clone())?,
-        producer: RecordProducer::new(&config.kafka, codec.clone())?,
+        producer: RecordProducer::new(&config.connections.kafka, codec.clone())?,
         consumer: subscribe(&config, &topics)?,
         clean: clean::CleanMailboxes::default(),
         pending: Default::default(),
@@ -114,7 +114,7 @@ async fn run_once(config: &Config, shutdown: impl Future<Output = ()>) -> Result
     };
     info!(group = %sink.config.consumer_group, imports = sink.config.imports_enabled, "graph sink running");
     let declines = decline::run(
-        sink.config.database.clone(),
+        sink.config.connections.database.clone(),
         sink.graph.clone(),
         sink.config.decline_interval,
         sink.config.decline_comment.clone(),
@@ -138,7 +138,7 @@ fn subscribe(config: &Config, topics: &Topics) -> Result<SinkConsumer, SinkError
         inputs.push(topics.imports());
     }
     let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-    SinkConsumer::subscribe(&config.kafka, &config.consumer_group, &inputs, &config.database)
+    SinkConsumer::subscribe(&config.connections.kafka, &config.consumer_group, &inputs, &config.connections.database)
 }
 
 impl Sink {
@@ -178,7 +178,7 @@ impl Sink {
 
     async fn serve(&mut self, shutdown: &mut (impl Future<Output = ()> + Unpin)) -> Result<(), SinkError> {
         let mut assignment = streams::AssignmentWatch::new(std::time::Instant::now(), streams::UNASSIGNED_REPORT_AFTER)
-            .with_rejoin(self.config.kafka.rejoin_unassigned_after);
+            .with_rejoin(self.config.connections.kafka.rejoin_unassigned_after);
         let mut check = tokio::time::interval(std::time::Duration::from_secs(10));
         loop {
             let pending = self.pending.pop_front();

@@ -6,7 +6,11 @@
 //!   transactionId; PATCH and DELETE are idempotent);
 //! - a result (event id, change key, content hash, status) is committed only in the transaction that also moves
 //!   the consumer offsets (see `offsets`), so a record is either fully applied or replayed, never half;
-//! - rows are keyed by (mailbox, item key), which the table makes unique.
+//! - rows are keyed by (mailbox, item key), which the table makes unique;
+//! - this module is the table's one writer: the sink's intents and results, the rows of imported Outlook
+//!   bookings ([`upsert_import`], [`cancel_import`]), and reconcile's compare-and-set resets ([`reset_for_rewrite`],
+//!   [`forget_stale_event`], [`reset_parked`]), which change a row only if it is still as the caller read it and
+//!   no write is announced on it (`intent = 'none'`).
 
 use tokio_postgres::{GenericClient, Row};
 use uuid::Uuid;
@@ -291,4 +295,126 @@ pub async fn settle_all(db: &impl GenericClient, outcomes: &[Outcome<'_>]) -> Re
     .await
     .map_err(SinkError::pg("settling mapping rows"))?;
     Ok(())
+}
+
+/// Writes the row of an imported Outlook booking (item key `outlook:<event id>`): `status` is `synced` or
+/// `conflict`, `reservation_id` its bb_event (0 without one).
+pub(crate) async fn upsert_import(
+    db: &impl GenericClient,
+    import: &vocabulary::records::ImportRecord,
+    item_key: &str,
+    transaction_id: Uuid,
+    reservation_id: i32,
+    status: &str,
+    (starts, ends): (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>),
+) -> Result<(), SinkError> {
+    db.execute(
+        "insert into outlook_calendar_mapping as m
+             (reservation_type, reservation_id, resource_id, outlook_item_id, outlook_event_id,
+              sync_status, last_sync_at, priority_level, sync_direction, item_key, transaction_id,
+              change_key, ical_uid, intent, starts_at, ends_at)
+         values ('outlook', $1, $2, $3, $4, $9, now(), 0, 'from_outlook', $5, $6, $7, $8, 'none', $10, $11)
+         on conflict (outlook_item_id, item_key) do update set
+             reservation_id = excluded.reservation_id,
+             resource_id = excluded.resource_id,
+             sync_status = excluded.sync_status,
+             change_key = excluded.change_key,
+             ical_uid = coalesce(excluded.ical_uid, m.ical_uid),
+             starts_at = excluded.starts_at,
+             ends_at = excluded.ends_at,
+             last_sync_at = now(),
+             updated_at = now()",
+        &[
+            &reservation_id,
+            &import.resource_id,
+            &import.mailbox,
+            &import.event_id,
+            &item_key,
+            &transaction_id,
+            &import.change_key,
+            &import.ical_uid,
+            &status,
+            &starts,
+            &ends,
+        ],
+    )
+    .await
+    .map_err(SinkError::pg("writing an import's mapping row"))?;
+    Ok(())
+}
+
+/// Marks the row of an imported Outlook booking deleted (the booking was cancelled in Outlook).
+pub(crate) async fn cancel_import(
+    db: &impl GenericClient,
+    mailbox: &str,
+    item_key: &str,
+    change_key: Option<&str>,
+) -> Result<(), SinkError> {
+    db.execute(
+        "update outlook_calendar_mapping set sync_status = 'deleted', change_key = $3,
+             last_sync_at = now(), updated_at = now()
+         where outlook_item_id = $1 and item_key = $2",
+        &[&mailbox, &item_key, &change_key],
+    )
+    .await
+    .map_err(SinkError::pg("cancelling an import's mapping row"))?;
+    Ok(())
+}
+
+/// Reconcile: asks for the item to be written again by clearing its content hash, if the row still names
+/// `event_id` and `content_hash` and no write is announced on it; with `vanished` (its event is gone from the
+/// room calendar) the row also forgets the event. The number of rows changed (0: the row moved on).
+pub async fn reset_for_rewrite(
+    db: &impl GenericClient,
+    mailbox: &str,
+    item_key: &str,
+    (event_id, content_hash): (Option<&str>, Option<&str>),
+    vanished: bool,
+) -> Result<u64, tokio_postgres::Error> {
+    let sql = if vanished {
+        "update outlook_calendar_mapping
+            set content_hash = null, outlook_event_id = null, change_key = null, sync_status = 'deleted',
+                updated_at = now()
+          where outlook_item_id = $1 and item_key = $2 and intent = 'none'
+            and outlook_event_id is not distinct from $3 and content_hash is not distinct from $4"
+    } else {
+        "update outlook_calendar_mapping set content_hash = null, updated_at = now()
+          where outlook_item_id = $1 and item_key = $2 and intent = 'none'
+            and outlook_event_id is not distinct from $3 and content_hash is not distinct from $4"
+    };
+    db.execute(sql, &[&mailbox, &item_key, &event_id, &content_hash]).await
+}
+
+/// Reconcile: the row that names `event_id`, deleted from the room calendar as stale, forgets it (unless a write
+/// is announced on it).
+pub async fn forget_stale_event(
+    db: &impl GenericClient,
+    mailbox: &str,
+    event_id: &str,
+) -> Result<u64, tokio_postgres::Error> {
+    db.execute(
+        "update outlook_calendar_mapping
+            set sync_status = 'deleted', outlook_event_id = null, content_hash = null, change_key = null,
+                updated_at = now()
+          where outlook_item_id = $1 and outlook_event_id = $2 and intent = 'none'",
+        &[&mailbox, &event_id],
+    )
+    .await
+}
+
+/// Reconcile (`roomsync retry`): a parked or failed row asks for its item to be written again, if it still holds
+/// `content_hash` and no write is announced on it.
+pub async fn reset_parked(
+    db: &impl GenericClient,
+    mailbox: &str,
+    item_key: &str,
+    content_hash: Option<&str>,
+) -> Result<u64, tokio_postgres::Error> {
+    db.execute(
+        "update outlook_calendar_mapping set content_hash = null, updated_at = now()
+          where outlook_item_id = $1 and item_key = $2 and intent = 'none'
+            and sync_status in ('parked', 'error') and content_hash is not distinct from $3",
+        &[&mailbox, &item_key, &content_hash],
+    )
+    .await
 }

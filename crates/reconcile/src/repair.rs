@@ -12,6 +12,7 @@
 //! the reconciler never writes an event's content itself; after the fence, the newest desired record of every
 //! repaired key is again the last one in its partition.
 
+use graph_sink::mapping;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use graph_client::{DeleteOutcome, GraphClient};
@@ -53,20 +54,9 @@ pub(crate) async fn rewrite(
     let Action::Rewrite { vanished, row_event, row_hash, raw } = &finding.action else {
         return Ok(Outcome::Skipped("nothing to rewrite".to_owned()));
     };
-    let sql = if *vanished {
-        "update outlook_calendar_mapping
-            set content_hash = null, outlook_event_id = null, change_key = null, sync_status = 'deleted',
-                updated_at = now()
-          where outlook_item_id = $1 and item_key = $2 and intent = 'none'
-            and outlook_event_id is not distinct from $3 and content_hash is not distinct from $4"
-    } else {
-        "update outlook_calendar_mapping set content_hash = null, updated_at = now()
-          where outlook_item_id = $1 and item_key = $2 and intent = 'none'
-            and outlook_event_id is not distinct from $3 and content_hash is not distinct from $4"
-    };
     let item_key = finding.drift.item_key.as_str();
-    let changed = db
-        .execute(sql, &[&mailbox, &item_key, row_event, row_hash])
+    let read = (row_event.as_deref(), row_hash.as_deref());
+    let changed = mapping::reset_for_rewrite(db, mailbox, item_key, read, *vanished)
         .await
         .map_err(Error::pg("resetting a mapping row"))?;
     if changed == 0 {
@@ -98,15 +88,9 @@ pub(crate) async fn delete_stale(
         Ok(DeleteOutcome::AlreadyGone) => Outcome::AlreadyGone,
         Err(err) => return Ok(Outcome::Failed(err.to_string())),
     };
-    db.execute(
-        "update outlook_calendar_mapping
-            set sync_status = 'deleted', outlook_event_id = null, content_hash = null, change_key = null,
-                updated_at = now()
-          where outlook_item_id = $1 and outlook_event_id = $2 and intent = 'none'",
-        &[&mailbox, &event_id],
-    )
-    .await
-    .map_err(Error::pg("marking a stale event's row deleted"))?;
+    mapping::forget_stale_event(db, mailbox, event_id)
+        .await
+        .map_err(Error::pg("marking a stale event's row deleted"))?;
     Ok(outcome)
 }
 

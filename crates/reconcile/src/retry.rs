@@ -12,13 +12,13 @@
 //! sink changed since it was read is left alone; an item the booking system no longer wants is not retried
 //! (its event, if any, is stale drift for reconciliation); a dry run changes nothing anywhere.
 
+use graph_sink::mapping;
 use std::collections::HashSet;
 use std::fmt;
 
 use schema_registry::{AvroCodec, RegistryClient};
 use streams::RecordProducer;
 use tracing::info;
-use vocabulary::topics::Topics;
 
 use crate::desired::read_snapshot;
 use crate::error::Error;
@@ -136,11 +136,11 @@ async fn retry_with(
     if parked.is_empty() {
         return Ok(report);
     }
-    let topic = Topics::new(config.topic_prefix.clone()).desired();
-    let codec = AvroCodec::new(RegistryClient::new(&config.registry_url));
+    let topic = config.connections.topics.desired();
+    let codec = AvroCodec::new(RegistryClient::new(&config.connections.registry_url));
     let rooms: HashSet<String> = parked.iter().map(|r| r.mailbox.clone()).collect();
-    let snapshot = read_snapshot(&config.kafka, &codec, &topic, &rooms).await?;
-    let producer = if options.dry_run { None } else { Some(RecordProducer::new(&config.kafka, codec)?) };
+    let snapshot = read_snapshot(&config.connections.kafka, &codec, &topic, &rooms).await?;
+    let producer = if options.dry_run { None } else { Some(RecordProducer::new(&config.connections.kafka, codec)?) };
     let mut produced = Produced::default();
     for row in parked {
         let entry = snapshot.rooms.get(&row.mailbox).and_then(|room| room.get(&row.item_key));
@@ -148,13 +148,7 @@ async fn retry_with(
             (None, _) => None,
             (Some(_), None) => Some(Outcome::Skipped("the booking system no longer wants this item".into())),
             (Some(producer), Some(entry)) => {
-                let changed = db
-                    .execute(
-                        "update outlook_calendar_mapping set content_hash = null, updated_at = now()
-                          where outlook_item_id = $1 and item_key = $2 and intent = 'none'
-                            and sync_status in ('parked', 'error') and content_hash is not distinct from $3",
-                        &[&row.mailbox, &row.item_key, &row.content_hash],
-                    )
+                let changed = mapping::reset_parked(db, &row.mailbox, &row.item_key, row.content_hash.as_deref())
                     .await
                     .map_err(Error::pg("resetting a parked row"))?;
                 if changed == 0 {
@@ -177,7 +171,7 @@ async fn retry_with(
         });
     }
     if let Some(producer) = &producer {
-        report.superseded = fence(&config.kafka, producer, &topic, &snapshot.high, produced).await?;
+        report.superseded = fence(&config.connections.kafka, producer, &topic, &snapshot.high, produced).await?;
     }
     info!(parked = report.items.len(), retried = report.retried(), dry_run = options.dry_run, "parked items retried");
     Ok(report)
