@@ -221,9 +221,13 @@ async fn booking_changes_reach_the_room_calendars_and_outlook_edits_are_reverted
          update bb_event set name = 'Folkemøte om ny idrettspark (oppdatert)' where id = 304;",
     )
     .await?;
-    wait_until("the marker change", DEADLINE, || {
+    // The emulator logs a request once it has answered it: wait for the marker and for its write in the log.
+    wait_until("the marker change, and its write logged", DEADLINE, || {
         let all: Vec<(String, String)> = [HALL_A, HALL_B, STORSALEN].iter().flat_map(|m| calendar(&emu, m)).collect();
-        async move { Ok(all.iter().any(|(_, s)| s == "Folkemøte om ny idrettspark (oppdatert)").then_some(())) }
+        let logged = writes(&emu) > before;
+        async move {
+            Ok((logged && all.iter().any(|(_, s)| s == "Folkemøte om ny idrettspark (oppdatert)")).then_some(()))
+        }
     })
     .await?;
     let marker_writes = writes(&emu) - before;
@@ -278,9 +282,12 @@ async fn booking_changes_reach_the_room_calendars_and_outlook_edits_are_reverted
     assert_eq!((done.state(), done.error.as_deref()), ("done", None));
     assert!(done.rows.unwrap_or_default() > 0, "hall B has rows: {done:?}");
     db.batch_execute("update bb_event set name = 'Folkemøte etter backfill' where id = 304").await?;
-    wait_until("the marker after the backfill", DEADLINE, || {
+    // The emulator logs a request once it has answered it, so the calendar shows the marker a moment before the
+    // request log has its write: wait for both.
+    wait_until("the marker after the backfill, and its write logged", DEADLINE, || {
         let all: Vec<(String, String)> = [HALL_A, HALL_B, STORSALEN].iter().flat_map(|m| calendar(&emu, m)).collect();
-        async move { Ok(all.iter().any(|(_, s)| s == "Folkemøte etter backfill").then_some(())) }
+        let logged = writes(&emu) > before;
+        async move { Ok((logged && all.iter().any(|(_, s)| s == "Folkemøte etter backfill")).then_some(())) }
     })
     .await?;
     assert_eq!(writes(&emu) - before, 1, "only the marker is written: a backfill of unchanged rows writes nothing");
