@@ -63,11 +63,9 @@ pub fn database(config: &Config) -> anyhow::Result<tokio_postgres::Config> {
     Ok(database)
 }
 
-/// The consumer group of a stage: `<topic prefix>-<stage>`, so deployments sharing a Kafka cluster (a test
-/// and a demo, two municipalities) never share a group; the default prefix gives the names of earlier releases
-/// (`roomsync-resolver`, `roomsync-graph-sink`).
+/// The consumer group of a stage ([`vocabulary::topics::Topics::group`]).
 pub fn consumer_group(config: &Config, stage: &str) -> String {
-    format!("{}-{stage}", config.kafka.topic_prefix)
+    vocabulary::topics::Topics::new(config.kafka.topic_prefix.clone()).group(stage)
 }
 
 /// Where everything is, as every stage takes it: Kafka, the schema registry, the topic names and the booking
@@ -119,7 +117,6 @@ pub fn cdc(config: &Config) -> anyhow::Result<cdc_reader::Config> {
 /// The resolver's settings.
 pub fn resolver(config: &Config) -> anyhow::Result<resolver::Config> {
     let mut resolver = resolver::Config::new(connections(config)?);
-    resolver.group = consumer_group(config, "resolver");
     resolver.source_schema = config.cdc.schema.clone();
     resolver.policies = resolver::Policies {
         overlap: config.sync.overlap,
@@ -139,7 +136,6 @@ pub fn resolver(config: &Config) -> anyhow::Result<resolver::Config> {
 /// The Graph sink's settings.
 pub fn graph_sink(config: &Config) -> anyhow::Result<graph_sink::Config> {
     let mut sink = graph_sink::Config::new(connections(config)?, graph_client_config(config)?);
-    sink.consumer_group = consumer_group(config, "graph-sink");
     sink.imports_enabled = config.graph_sink.imports_enabled;
     sink.import_bb_events = config.graph_sink.import_bb_events;
     sink.record_import_conflicts = config.graph_sink.record_import_conflicts;

@@ -30,8 +30,8 @@ pub struct Config {
     /// Kafka, the schema registry (records are Confluent-framed Avro), the topic names and the booking database
     /// (which holds roomsync's tables; its `Debug` hides the password).
     pub connections: Connections,
-    /// Consumer group; also the key of the offsets stored in PostgreSQL (`roomsync run` uses `<prefix>-graph-sink`;
-    /// a group without offsets takes those of `offsets::LEGACY_GROUP` for the same topics).
+    /// Consumer group (default `<prefix>-graph-sink`); also the key of the offsets stored in PostgreSQL (a group
+    /// without offsets takes those of `offsets::LEGACY_GROUP` for the same topics).
     pub consumer_group: String,
     /// Microsoft Graph client settings (per-mailbox concurrency, retries).
     pub graph: ClientConfig,
@@ -99,9 +99,10 @@ pub const DEFAULT_DECLINE_COMMENT: &str =
 impl Config {
     /// A config with the defaults documented in the README.
     pub fn new(connections: Connections, graph: ClientConfig) -> Self {
+        let consumer_group = connections.topics.group("graph-sink");
         Config {
             connections,
-            consumer_group: "roomsync-graph-sink".to_owned(),
+            consumer_group,
             graph,
             max_batch_records: DEFAULT_MAX_BATCH_RECORDS,
             batch_linger: DEFAULT_BATCH_LINGER,

@@ -113,8 +113,7 @@ pub struct Config {
     pub connections: streams::Connections,
     /// Schema of the captured booking tables (default `public`).
     pub source_schema: String,
-    /// Consumer group of the resolver instances (default `roomsync-resolver`; `roomsync run` uses
-    /// `<prefix>-resolver`).
+    /// Consumer group of the resolver instances (default `<prefix>-resolver`, [`vocabulary::topics::Topics::group`]).
     pub group: String,
     /// Domain policies.
     pub policies: Policies,
@@ -133,10 +132,11 @@ pub struct Config {
 impl Config {
     /// Every default, for `connections`.
     pub fn new(connections: streams::Connections) -> Self {
+        let group = connections.topics.group("resolver");
         Config {
             connections,
             source_schema: "public".to_owned(),
-            group: "roomsync-resolver".to_owned(),
+            group,
             policies: Policies::default(),
             window: WindowConfig::default(),
             transactions: TransactionMode::EndMarkers,

@@ -77,6 +77,13 @@ impl Topics {
     pub fn dead_letter(&self) -> String {
         format!("{}.deadletter", self.prefix)
     }
+
+    /// The consumer group of a stage: `<prefix>-<stage>`, so deployments sharing a Kafka cluster (a test and a
+    /// demo, two municipalities) never share a group; the default prefix gives the names of earlier releases
+    /// (`roomsync-resolver`, `roomsync-graph-sink`).
+    pub fn group(&self, stage: &str) -> String {
+        format!("{}-{stage}", self.prefix)
+    }
 }
 
 /// How a topic keeps its records.
@@ -129,6 +136,7 @@ mod tests {
         assert_eq!(topics.desired(), "roomsync.sync.desired");
         assert_eq!(topics.imports(), "roomsync.sync.imports");
         assert_eq!(topics.dead_letter(), "roomsync.deadletter");
+        assert_eq!(topics.group("resolver"), "roomsync-resolver");
         assert_eq!(value_subject("roomsync.graph.events"), "roomsync.graph.events-value");
     }
 
