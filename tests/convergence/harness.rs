@@ -177,10 +177,14 @@ async fn supervise(mut process: Process, stage: Stage, mut commands: mpsc::Recei
         // Kept down for the fault's duration (or the restart delay), then started again.
         tokio::time::sleep(down).await;
         while let Err(error) = process.restart().await {
-            let mut logs = logs.lock().unwrap_or_else(|e| e.into_inner());
-            let log = logs.entry(stage.name()).or_default();
-            log.failures += 1;
-            log.last_error = Some(format!("restart: {error:#}").chars().take(300).collect());
+            {
+                let mut logs = logs.lock().unwrap_or_else(|e| e.into_inner());
+                let log = logs.entry(stage.name()).or_default();
+                log.failures += 1;
+                log.last_error = Some(format!("restart: {error:#}").chars().take(300).collect());
+            }
+            // A supervisor's restart delay: a restart that fails at once must not spin a worker thread.
+            tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
 }

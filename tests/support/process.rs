@@ -80,11 +80,20 @@ impl Process {
         self.child = Some(child);
         let url = format!("http://{}/health/live", self.admin);
         let http = self.http.clone();
-        testkit::wait_until("roomsync's admin API to answer", READY_TIMEOUT, || {
+        let ready = testkit::wait_until("roomsync's admin API to answer", READY_TIMEOUT, || {
             let (url, http) = (url.clone(), http.clone());
             async move { Ok(http.get(&url).send().await.ok().filter(|r| r.status().is_success()).map(|_| ())) }
         })
-        .await
+        .await;
+        if let Err(error) = ready {
+            // A process that never answered (it exited during its start, say while PostgreSQL was down) is not
+            // kept: else `restart` would find it "still running" and refuse for ever.
+            if let Some(mut child) = self.child.take() {
+                let _ = child.kill().await;
+            }
+            return Err(error.context(format!("roomsync did not start; see {}", self.log.display())));
+        }
+        Ok(())
     }
 
     /// SIGKILLs the process (no shutdown code runs) and reaps it.
