@@ -8,7 +8,7 @@
 //! restart or a terminated session costs a reconnect, not a rebuild of the resolver's state.
 
 use chrono::{DateTime, Utc};
-use migrations::conflicts::{self, Overlap};
+use migrations::conflicts::{self, ConflictPolicy, Overlap};
 use tokio::sync::Mutex;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls};
@@ -54,17 +54,22 @@ impl ConflictStore {
         Ok(client)
     }
 
-    /// Runs one idempotent statement; once more on a fresh connection if the connection was lost.
-    async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)], context: &str) -> Result<(), ResolverError> {
+    /// Runs `write` (idempotent) on the connection; once more on a fresh connection if the connection was lost.
+    async fn idempotent(&self, context: &str, write: Write<'_>) -> Result<(), ResolverError> {
         let mut client = self.client().await?;
-        match client.execute(sql, params).await {
-            Ok(_) => Ok(()),
+        match write.run(&client).await {
+            Ok(()) => Ok(()),
             Err(err) if client.is_closed() || connection_lost(&err) => {
                 *client = self.reopen().await?;
-                client.execute(sql, params).await.map(|_| ()).map_err(pg(context))
+                write.run(&client).await.map_err(pg(context))
             }
             Err(err) => Err(pg(context)(err)),
         }
+    }
+
+    /// Runs one idempotent statement ([`ConflictStore::idempotent`]).
+    async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)], context: &str) -> Result<(), ResolverError> {
+        self.idempotent(context, Write::Statement(sql, params)).await
     }
 
     /// Records one conflict ([`migrations::conflicts::record`]: idempotent; an open one takes the current span);
@@ -81,15 +86,7 @@ impl ConflictStore {
             starts_at: at(conflict.hit.start),
             ends_at: at(conflict.hit.end),
         };
-        let mut client = self.client().await?;
-        match conflicts::record(&*client, &overlap, conflict.policy).await {
-            Ok(()) => Ok(()),
-            Err(err) if client.is_closed() || connection_lost(&err) => {
-                *client = self.reopen().await?;
-                conflicts::record(&*client, &overlap, conflict.policy).await.map_err(pg("recording a conflict"))
-            }
-            Err(err) => Err(pg("recording a conflict")(err)),
-        }
+        self.idempotent("recording a conflict", Write::Conflict(&overlap, conflict.policy)).await
     }
 
     /// Writes this instance's liveness row (state, detail, since when) and refreshes its `updated_at`.
@@ -118,6 +115,23 @@ impl ConflictStore {
             "removing the resolver's liveness row",
         )
         .await
+    }
+}
+
+/// An idempotent write of the store.
+enum Write<'a> {
+    /// A statement of its own (the liveness row).
+    Statement(&'a str, &'a [&'a (dyn ToSql + Sync)]),
+    /// A conflict, through the table's one writer.
+    Conflict(&'a Overlap<'a>, ConflictPolicy),
+}
+
+impl Write<'_> {
+    async fn run(&self, client: &Client) -> Result<(), tokio_postgres::Error> {
+        match self {
+            Write::Statement(sql, params) => client.execute(*sql, params).await.map(|_| ()),
+            Write::Conflict(overlap, policy) => conflicts::record(client, overlap, *policy).await,
+        }
     }
 }
 
