@@ -20,7 +20,6 @@ use vocabulary::ReservationKind;
 
 use crate::error::ResolverError;
 use crate::kafka::cdc::{CdcRecord, Cell, Op, Row};
-use crate::stage1::state::link_of;
 
 fn pg(context: &str) -> impl FnOnce(tokio_postgres::Error) -> ResolverError + '_ {
     move |source| ResolverError::Postgres { context: context.to_owned(), source }
@@ -87,7 +86,8 @@ impl Lookup {
             .unwrap_or_default();
         let key: Row = [("id".to_owned(), Cell::Int(i64::from(id)))].into_iter().collect();
         out.push(record(table, key, main));
-        let (links, column) = link_of(kind);
+        let (links, column) = vocabulary::tables::link_of(kind);
+        let links = links.name;
         let resources = self
             .client
             .query(&format!("select resource_id from {links} where {column} = $1"), &[&id])

@@ -110,12 +110,6 @@ fn kind_of_main(table: &str) -> Option<ReservationKind> {
     }
 }
 
-/// The link table of a kind of reservation and its column naming the reservation ([`vocabulary::tables`]).
-pub(crate) fn link_of(kind: ReservationKind) -> (&'static str, &'static str) {
-    let (table, column) = tables::link_of(kind);
-    (table.name, column)
-}
-
 pub(crate) fn apply_by_id(rows: &mut ById, record: &CdcRecord) -> bool {
     if record.op == Op::Truncate {
         // Only what was written before the TRUNCATE goes: a replayed or late TRUNCATE never removes a row that
