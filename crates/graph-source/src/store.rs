@@ -128,8 +128,7 @@ impl Store {
     pub async fn active_rooms(&self) -> Result<Vec<WatchedRoom>, Error> {
         let client = self.client().await?;
         let rows = client.query(MAPPING_ROWS_QUERY, &[]).await?;
-        let int = |row: &tokio_postgres::Row, i| row.get::<_, Option<i32>>(i).map(i64::from);
-        let rooms = ActiveRooms::from_rows(rows.iter().map(|row| (int(row, 0), row.get(1), int(row, 2))));
+        let rooms = ActiveRooms::from_rows(rows.iter().map(|row| (row.get(0), row.get(1), row.get(2))));
         Ok(rooms
             .representatives()
             .map(|(mailbox, resource_id)| WatchedRoom { resource_id, mailbox: mailbox.to_owned() })

@@ -100,8 +100,7 @@ impl Calendar {
 /// The active room mailboxes of `bb_resource_outlook_item`, by the one active-room rule ([`vocabulary::rooms`]).
 pub(crate) async fn active_rooms(db: &impl GenericClient) -> Result<Vec<String>, Error> {
     let rows = db.query(MAPPING_ROWS_QUERY, &[]).await.map_err(Error::pg("listing the active rooms"))?;
-    let int = |row: &tokio_postgres::Row, i| row.get::<_, Option<i32>>(i).map(i64::from);
-    let rooms = ActiveRooms::from_rows(rows.iter().map(|row| (int(row, 0), row.get(1), int(row, 2))));
+    let rooms = ActiveRooms::from_rows(rows.iter().map(|row| (row.get(0), row.get(1), row.get(2))));
     Ok(rooms.mailboxes().map(str::to_owned).collect())
 }
 

@@ -14,9 +14,10 @@ use std::collections::BTreeMap;
 /// `outlook_item_name`, `active`).
 pub const MAPPING_TABLE: &str = "bb_resource_outlook_item";
 
-/// The query that reads every mapping row for [`ActiveRooms::from_rows`]: resource, mailbox, active flag.
+/// The query that reads every mapping row for [`ActiveRooms::from_rows`], in its types: resource (`int8`),
+/// mailbox (`text`), active flag (`int8`).
 pub const MAPPING_ROWS_QUERY: &str =
-    "select resource_id::int4, outlook_item_id::text, active::int4 from bb_resource_outlook_item";
+    "select resource_id::int8, outlook_item_id::text, active::int8 from bb_resource_outlook_item";
 
 /// The room mailbox a mapping row maps its resource to, if the row is active: `outlook_item_id` trimmed, when
 /// `active` is 1 and the address is not empty.

@@ -54,10 +54,7 @@ async fn a_run_compares_the_rooms_the_one_active_room_rule_gives() -> Result<()>
     let options = reconcile::Options { dry_run: true, rooms: Vec::new() };
     let report = reconcile::reconcile(&h.config(), &options).await?;
     let rows = h.pg.query(vocabulary::rooms::MAPPING_ROWS_QUERY, &[]).await?;
-    let rule = vocabulary::rooms::ActiveRooms::from_rows(
-        rows.iter()
-            .map(|r| (r.get::<_, Option<i32>>(0).map(i64::from), r.get(1), r.get::<_, Option<i32>>(2).map(i64::from))),
-    );
+    let rule = vocabulary::rooms::ActiveRooms::from_rows(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))));
     assert_eq!(report.rooms, rule.mailboxes().map(str::to_owned).collect::<Vec<_>>());
     assert_eq!(report.rooms, vec![ROOM.to_owned()]);
     assert!(report.failed_rooms.is_empty(), "{:?}", report.failed_rooms);
