@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use tokio_postgres::types::ToSql;
 use tracing::{info, warn};
+use vocabulary::tables::Role;
 
 use crate::changes::RowChange;
 use crate::config::Config;
@@ -140,7 +141,19 @@ fn selected(config: &Config, request: &Request) -> Result<Vec<String>, CdcError>
 /// The WHERE clause that keeps only the rows of `$1` (the resources), or `None` for a whole table (one the table
 /// catalogue does not tie to resources, or does not know).
 pub fn resource_filter(schema: &str, table: &str) -> Option<String> {
-    vocabulary::tables::by_name(table).and_then(|t| t.resource_filter(&quote_ident(schema)))
+    match vocabulary::tables::by_name(table)?.role {
+        Role::Main(kind) => {
+            let (links, column) = vocabulary::tables::link_of(kind);
+            Some(format!(
+                "where id in (select {column} from {}.{} where resource_id = any($1))",
+                quote_ident(schema),
+                links.name
+            ))
+        }
+        Role::Link { .. } | Role::Rooms | Role::CalendarMapping => Some("where resource_id = any($1)".to_owned()),
+        Role::Resources => Some("where id = any($1)".to_owned()),
+        Role::Buildings | Role::Organizations | Role::Groups | Role::Seasons | Role::Signals => None,
+    }
 }
 
 async fn copy(
@@ -234,5 +247,19 @@ async fn record(client: &tokio_postgres::Client, config: &Config, id: i64, outco
     let sql = format!("update {table} set done_at = now(), rows = $2, error = $3 where id = $1");
     if let Err(err) = client.execute(&sql, &[&id, &rows, &error]).await {
         warn!(id, error = %err, "the backfill outcome could not be recorded in its signal row");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_backfill_narrows_reservations_through_their_links() {
+        assert_eq!(
+            resource_filter("public", "bb_booking").as_deref(),
+            Some("where id in (select booking_id from \"public\".bb_booking_resource where resource_id = any($1))")
+        );
+        assert_eq!(resource_filter("public", "bb_season"), None);
     }
 }

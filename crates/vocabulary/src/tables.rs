@@ -1,6 +1,6 @@
 //! The table catalogue: every table roomsync captures from the booking database, with the role it plays and its
 //! key. The cdc-reader captures the catalogue (its default `tables`) and knows from it how to narrow a backfill
-//! to some resources; the resolver reads the tables whose role it uses and files each change by its role.
+//! to some resources (by role); the resolver reads the tables whose role it uses and files each change by its role.
 //!
 //! Adding a `bb_*` table is one entry here. A table of a role that exists already (another dimension of a
 //! reservation, say) then flows through; a new role needs the code that gives it meaning, in the stage that uses
@@ -121,23 +121,6 @@ impl Table {
     pub fn read_by_resolver(&self) -> bool {
         !matches!(self.role, Role::Buildings | Role::Signals)
     }
-
-    /// The WHERE clause (over `schema`) that keeps only the rows of the resources in `$1`, or `None` when the
-    /// table is not tied to resources (a backfill for some resources copies it whole).
-    pub fn resource_filter(&self, schema_quoted: &str) -> Option<String> {
-        match self.role {
-            Role::Main(kind) => {
-                let (link, column) = link_of(kind);
-                Some(format!(
-                    "where id in (select {column} from {schema_quoted}.{} where resource_id = any($1))",
-                    link.name
-                ))
-            }
-            Role::Link { .. } | Role::Rooms | Role::CalendarMapping => Some("where resource_id = any($1)".to_owned()),
-            Role::Resources => Some("where id = any($1)".to_owned()),
-            Role::Buildings | Role::Organizations | Role::Groups | Role::Seasons | Role::Signals => None,
-        }
-    }
 }
 
 #[cfg(test)]
@@ -161,15 +144,5 @@ mod tests {
         for (i, table) in TABLES.iter().enumerate() {
             assert!(TABLES[i + 1..].iter().all(|t| t.name != table.name), "{} twice", table.name);
         }
-    }
-
-    #[test]
-    fn a_backfill_narrows_reservations_through_their_links() {
-        let filter = by_name("bb_booking").and_then(|t| t.resource_filter("\"public\""));
-        assert_eq!(
-            filter.as_deref(),
-            Some("where id in (select booking_id from \"public\".bb_booking_resource where resource_id = any($1))")
-        );
-        assert_eq!(by_name("bb_season").and_then(|t| t.resource_filter("\"public\"")), None);
     }
 }
