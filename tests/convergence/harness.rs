@@ -29,6 +29,10 @@ use super::process::Process;
 /// The Graph source's fallback polling: lost notifications cost at most this long.
 pub const POLL_INTERVAL: &str = "2s";
 
+/// How long a stage process stays down after it exited by itself, and between restarts that failed: a
+/// supervisor's restart delay.
+const RESTART_DELAY: Duration = Duration::from_millis(500);
+
 /// What happened to each stage (for the report and the failure message).
 #[derive(Debug, Default, Clone)]
 pub struct StageLog {
@@ -170,8 +174,7 @@ async fn supervise(mut process: Process, stage: Stage, mut commands: mpsc::Recei
             },
             status = process.exited() => {
                 note_exit(&logs, stage, &process, status);
-                // A supervisor's restart delay.
-                Duration::from_millis(500)
+                RESTART_DELAY
             }
         };
         // Kept down for the fault's duration (or the restart delay), then started again.
@@ -183,8 +186,9 @@ async fn supervise(mut process: Process, stage: Stage, mut commands: mpsc::Recei
                 log.failures += 1;
                 log.last_error = Some(format!("restart: {error:#}").chars().take(300).collect());
             }
-            // A supervisor's restart delay: a restart that fails at once must not spin a worker thread.
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            // Paced like a supervisor (systemd's RestartSec): nothing signals when a start could succeed, and a
+            // restart that fails at once must not spin a worker thread.
+            tokio::time::sleep(RESTART_DELAY).await;
         }
     }
 }
