@@ -9,7 +9,10 @@
 //!    the beginning, as at every start, until it reports that it has caught up: records/s, its CPU seconds and
 //!    the peak resident memory of that process (`VmHWM`); then a plain consumer reads the same topics (the
 //!    broker's fetch ceiling): the ratio;
-//! 4. `first_load`: the graph-sink stage writes every room calendar into the Graph emulator with Outlook's limits
+//! 4. `restart`: the first resolver, once it has written its checkpoint, is killed (SIGKILL) and a second one
+//!    starts from that checkpoint: seconds until it has read its inputs and loaded its partitions, input records
+//!    the checkpoint stands for per second, CPU and peak RSS;
+//! 5. `first_load`: the graph-sink stage writes every room calendar into the Graph emulator with Outlook's limits
 //!    on, from the desired topic the rebuild wrote (`scale/first_load.rs`): time, HTTP requests per created event,
 //!    the ratio to the least time those limits allow; the calendars are then compared with the oracle.
 //!
@@ -115,6 +118,50 @@ fn peak_rss_mib(pid: u32) -> Option<f64> {
     Some(line.split_whitespace().nth(1)?.parse::<f64>().ok()? / 1024.0)
 }
 
+/// A resolver in a process of its own (this binary with `--resolver-child`), its log read line by line.
+struct Child {
+    process: tokio::process::Child,
+    pid: u32,
+    lines: tokio::io::Lines<BufReader<tokio::process::ChildStderr>>,
+    peak: f64,
+}
+
+impl Child {
+    fn start(prefix: &str, buffer: usize, database_url: &str) -> Result<Child> {
+        let mut process = tokio::process::Command::new(std::env::current_exe()?)
+            .args(["--resolver-child", prefix, &buffer.to_string(), database_url])
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()?;
+        let pid = process.id().context("the child's pid")?;
+        let lines = BufReader::new(process.stderr.take().context("the child's stderr")?).lines();
+        Ok(Child { process, pid, lines, peak: 0.0 })
+    }
+
+    /// Reads the log until a line with each of `needles` has passed (in any order), sampling the peak RSS.
+    async fn wait_for(&mut self, needles: &[&str]) -> Result<()> {
+        let mut missing: Vec<&str> = needles.to_vec();
+        while !missing.is_empty() {
+            let line = tokio::time::timeout(Duration::from_secs(1), self.lines.next_line()).await;
+            self.peak = self.peak.max(peak_rss_mib(self.pid).unwrap_or(0.0));
+            match line {
+                Ok(Ok(Some(line))) => missing.retain(|needle| !line.contains(needle)),
+                Err(_) => {}
+                Ok(Ok(None)) | Ok(Err(_)) => {
+                    bail!("the resolver process ended before it logged {missing:?}: {:?}", self.process.wait().await)
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// CPU seconds so far and peak RSS (MiB).
+    fn usage(&mut self) -> (f64, f64) {
+        self.peak = self.peak.max(peak_rss_mib(self.pid).unwrap_or(0.0));
+        (cpu_seconds(self.pid).unwrap_or(0.0), self.peak)
+    }
+}
+
 fn per_second(count: f64, seconds: f64) -> f64 {
     (count / seconds).round()
 }
@@ -177,33 +224,37 @@ async fn parent(o: Options) -> Result<serde_json::Value> {
         .collect();
     let input_records = records_in(&inputs)?;
     let started = Instant::now();
-    let mut child = tokio::process::Command::new(std::env::current_exe()?)
-        .args(["--resolver-child", &prefix, &o.buffer.to_string(), db.url()])
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()?;
-    let pid = child.id().context("the child's pid")?;
-    let mut lines = BufReader::new(child.stderr.take().context("the child's stderr")?).lines();
-    let mut peak = 0.0_f64;
-    loop {
-        let line = tokio::time::timeout(Duration::from_secs(1), lines.next_line()).await;
-        peak = peak.max(peak_rss_mib(pid).unwrap_or(0.0));
-        match line {
-            Ok(Ok(Some(line))) if line.contains("caught up with its inputs") => break,
-            Ok(Ok(Some(_))) | Err(_) => {}
-            Ok(Ok(None)) | Ok(Err(_)) => {
-                bail!("the resolver process ended before it caught up: {:?}", child.wait().await)
-            }
-        }
-    }
+    let mut child = Child::start(&prefix, o.buffer, db.url())?;
+    child.wait_for(&["caught up with its inputs"]).await?;
     let rebuild_seconds = started.elapsed().as_secs_f64();
-    peak = peak.max(peak_rss_mib(pid).unwrap_or(0.0));
-    let cpu = cpu_seconds(pid).unwrap_or(0.0);
+    let (cpu, peak) = child.usage();
     eprintln!("rebuild: {input_records} records in {rebuild_seconds:.1} s ({cpu:.1} s CPU), peak RSS {peak:.0} MiB");
     let fetch_seconds = fetch_ceiling(&inputs, input_records).await?;
     eprintln!("fetch ceiling: {input_records} records in {fetch_seconds:.1} s");
 
-    // 4. The first load of every room calendar, from the desired topic the resolver (still running, so its last
+    // 4. A restart: the first resolver writes its checkpoint once it has caught up; it is killed (SIGKILL) and a
+    //    new one starts from the checkpoint, ready once it has read its inputs and loaded its own partitions.
+    child.wait_for(&["resolver checkpoint written"]).await?;
+    let row = client
+        .query_one(
+            "select octet_length(state)::int8, input_records from roomsync_resolver_checkpoints
+              where consumer_group = $1",
+            &[&resolver_config(&prefix, o.buffer, db.url())?.group],
+        )
+        .await?;
+    let (checkpoint_bytes, checkpoint_records): (i64, i64) = (row.get(0), row.get(1));
+    child.process.kill().await?;
+    let started = Instant::now();
+    let mut child = Child::start(&prefix, o.buffer, db.url())?;
+    child.wait_for(&["caught up with its inputs", "loaded every partition it is assigned"]).await?;
+    let restart_seconds = started.elapsed().as_secs_f64();
+    let (restart_cpu, restart_peak) = child.usage();
+    eprintln!(
+        "restart from a checkpoint of {checkpoint_bytes} bytes ({checkpoint_records} input records): \
+         {restart_seconds:.1} s ({restart_cpu:.1} s CPU), peak RSS {restart_peak:.0} MiB"
+    );
+
+    // 5. The first load of every room calendar, from the desired topic the resolver (still running, so its last
     //    outputs are written) made.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let graph = format!("http://{}", listener.local_addr()?);
@@ -214,7 +265,7 @@ async fn parent(o: Options) -> Result<serde_json::Value> {
     }));
     let pipeline = pipeline_config(db.url(), &prefix, &graph)?;
     let first_load = first_load::run(&pipeline, &emu, &client, Duration::from_secs(1800)).await?;
-    child.kill().await?;
+    child.process.kill().await?;
     let _ = stop_emulator.send(());
     server.await??;
 
@@ -244,6 +295,16 @@ async fn parent(o: Options) -> Result<serde_json::Value> {
             "ratio_to_fetch_ceiling": fetch_seconds / rebuild_seconds,
             "goal_records_per_second": 100_000,
             "peak_rss_mib": peak.round(),
+            "goal_peak_rss_mib": 1024,
+        },
+        "restart": {
+            "checkpoint_bytes": checkpoint_bytes,
+            "checkpoint_input_records": checkpoint_records,
+            "seconds": restart_seconds,
+            "input_records_per_second": per_second(checkpoint_records as f64, restart_seconds),
+            "goal_records_per_second": 100_000,
+            "cpu_seconds": restart_cpu,
+            "peak_rss_mib": restart_peak.round(),
             "goal_peak_rss_mib": 1024,
         },
         "first_load": first_load,

@@ -381,6 +381,10 @@ pub struct SyncConfig {
     /// `roomsync status`, failing `/health/ready`, in `roomsync_resolver_stalled_seconds`.
     #[serde(with = "humantime_serde")]
     pub stall_after: Duration,
+    /// How often the resolver writes its state to its checkpoint in the database, so a start reads only the
+    /// input that came after it; `0s`: never (every start reads every input topic from the beginning).
+    #[serde(with = "humantime_serde")]
+    pub checkpoint_every: Duration,
 }
 
 impl Default for SyncConfig {
@@ -395,6 +399,7 @@ impl Default for SyncConfig {
             conflicts: ConflictPolicy::Record,
             import_outlook_bookings: true,
             stall_after: Duration::from_secs(120),
+            checkpoint_every: resolver::config::DEFAULT_CHECKPOINT_EVERY,
         }
     }
 }

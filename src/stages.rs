@@ -130,6 +130,7 @@ pub fn resolver(config: &Config) -> anyhow::Result<resolver::Config> {
     resolver.window.past = config.sync.window_past;
     resolver.window.horizon = config.sync.horizon;
     resolver.stall_after = config.sync.stall_after;
+    resolver.checkpoint_every = Some(config.sync.checkpoint_every).filter(|every| !every.is_zero());
     Ok(resolver)
 }
 

@@ -45,6 +45,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!(7, "0007_signals"),
     migration!(8, "0008_stage_health"),
     migration!(9, "0009_import_times"),
+    migration!(10, "0010_resolver_checkpoints"),
 ];
 
 /// Arbitrary constant for `pg_advisory_xact_lock`, so concurrent starts apply migrations one at a time.

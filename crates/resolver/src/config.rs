@@ -127,7 +127,14 @@ pub struct Config {
     /// Input taken in and not turned into output for this long is a stall: warned, counted in
     /// `roomsync_resolver_stalled_seconds`, written to `roomsync_stage_health` (see `liveness`).
     pub stall_after: Duration,
+    /// How often the state is written to the group's checkpoint (`roomsync_resolver_checkpoints`, see
+    /// [`crate::checkpoint`]); also once after every start that read anything. `None`: never (every start
+    /// reads every input topic from the beginning).
+    pub checkpoint_every: Option<Duration>,
 }
+
+/// Default of [`Config::checkpoint_every`].
+pub const DEFAULT_CHECKPOINT_EVERY: Duration = Duration::from_secs(600);
 
 impl Config {
     /// Every default, for `connections`.
@@ -142,6 +149,7 @@ impl Config {
             transactions: TransactionMode::EndMarkers,
             max_buffered_records: 100_000,
             stall_after: Duration::from_secs(120),
+            checkpoint_every: Some(DEFAULT_CHECKPOINT_EVERY),
         }
     }
 }

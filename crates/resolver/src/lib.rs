@@ -24,7 +24,9 @@
 //!   regrouping them into source transactions by END marker, emitting, acknowledgements, group ownership;
 //! - [`postgres`]: the booking database: the conflicts and stage-health rows the resolver writes, the rows of
 //!   forgotten reservations it reads again;
-//! - [`liveness`]: whether input turns into output, and how that is reported.
+//! - [`liveness`]: whether input turns into output, and how that is reported;
+//! - [`checkpoint`]: the state built from the inputs and the positions it stands for, so a start reads only what
+//!   came after it (kept in PostgreSQL by [`postgres::checkpoint`]).
 //!
 //! `<prefix>.reservations` is the changelog of stage 1, not an input of stage 2: stage 2 takes the reservations
 //! from stage 1 in memory. Its one reader in roomsync is the resolver itself, which loads the partitions it owns
@@ -35,6 +37,7 @@
 //! README documents the rules, the policies and their defaults.
 #![warn(missing_docs)]
 
+pub mod checkpoint;
 pub mod config;
 pub mod core;
 pub mod error;

@@ -34,3 +34,7 @@ pub const RESTORED: &str = "roomsync_resolver_reservations_restored_total";
 /// Counter: records another member wrote into a partition this instance owns (after loading it), by `topic`
 /// (desired, reservations): a member that lost the partition while frozen and ran on.
 pub const FOREIGN_WRITES: &str = "roomsync_resolver_foreign_writes_total";
+/// Counter: checkpoints of the resolver's state written (`roomsync_resolver_checkpoints`).
+pub const CHECKPOINTS_WRITTEN: &str = "roomsync_resolver_checkpoints_written_total";
+/// Gauge: size in bytes of the last checkpoint written.
+pub const CHECKPOINT_BYTES: &str = "roomsync_resolver_checkpoint_bytes";

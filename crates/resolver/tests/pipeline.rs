@@ -322,3 +322,91 @@ async fn a_past_booking_moved_into_the_window_comes_back_with_its_room_after_a_r
     assert_eq!(tail, vec![("booking:201", UpsertOrDelete::Delete)], "nothing else: the restart agreed");
     running.stop().await
 }
+
+/// The group's checkpoint row: (input records it stands for, its positions as JSON), once one is written.
+async fn checkpoint_row(running: &Running) -> Result<Option<(i64, serde_json::Value)>> {
+    let row = running
+        .client
+        .query_opt(
+            "select input_records, positions from roomsync_resolver_checkpoints where consumer_group = $1",
+            &[&running.config.group],
+        )
+        .await?;
+    Ok(row.map(|row| (row.get(0), row.get(1))))
+}
+
+/// The dead letters so far, once there are exactly `n` (none more arrives within 3 s).
+async fn exactly_dead_letters(running: &Running, n: usize) -> Result<()> {
+    let topic = running.topics.dead_letter();
+    testkit::wait_until("the dead letters", Duration::from_secs(60), || async {
+        Ok(testkit::consume_all(&topic, n, Duration::from_secs(20)).await.ok())
+    })
+    .await?;
+    let more = testkit::consume_all(&topic, n + 1, Duration::from_secs(3)).await;
+    anyhow::ensure!(more.is_err(), "more than {n} dead letters: the resolver read a record twice");
+    Ok(())
+}
+
+/// Issue #13: a start used to read every input topic from the beginning. Now it starts from the checkpoint its
+/// group wrote and reads only what came after: an undecodable record before the checkpoint is not read (so not
+/// dead-lettered) again, and what changed while the resolver was down is emitted exactly. A checkpoint that does
+/// not fit the topics (positions beyond their end, as after topics were made anew) is not used: everything is
+/// read again, and the state is still exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_resolver_starts_from_its_checkpoint_and_reads_only_what_came_after_it() -> Result<()> {
+    let mut running = Running::start().await?;
+    let topic = running.topics.desired();
+    desired(&topic, 10, &running.codec).await?;
+    // Written once the start has read its inputs.
+    let (first, _) = testkit::wait_until("the first checkpoint", Duration::from_secs(60), || async {
+        checkpoint_row(&running).await
+    })
+    .await?;
+    assert!(first > 0, "it stands for the records read: {first}");
+
+    let producer = RecordProducer::new(&KafkaSettings::new(testkit::kafka_bootstrap()), running.codec.clone())?;
+    let cdc_topic = running.topics.cdc("public", "bb_event");
+    producer.send_bytes(&cdc_topic, "garbage", None, Some(b"not avro at all")).await?;
+    exactly_dead_letters(&running, 1).await?;
+
+    // The restart reads the garbage once more (it came after the checkpoint) and writes a checkpoint past it.
+    running.config.checkpoint_every = Some(Duration::from_millis(300));
+    running.restart_resolver().await?;
+    exactly_dead_letters(&running, 2).await?;
+    testkit::wait_until("a checkpoint past the garbage", Duration::from_secs(60), || async {
+        Ok(checkpoint_row(&running).await?.filter(|(records, _)| *records > first))
+    })
+    .await?;
+
+    running.restart_resolver().await?;
+    running.client.batch_execute("update bb_booking set active = 0 where id = 203").await?;
+    let all = desired(&topic, 12, &running.codec).await?;
+    let tail: Vec<(&str, UpsertOrDelete)> = all[10..].iter().map(|d| (d.item_key.as_str(), d.op)).collect();
+    assert_eq!(
+        tail,
+        vec![("allocation:102", UpsertOrDelete::Upsert), ("booking:203", UpsertOrDelete::Delete)],
+        "exactly what changed: allocation 102 gets its whole slot back, booking 203 goes"
+    );
+    exactly_dead_letters(&running, 2).await?;
+
+    // A checkpoint beyond the topics' ends is not used.
+    running.stop_resolver().await?;
+    running
+        .client
+        .execute(
+            "update roomsync_resolver_checkpoints set positions =
+                 (select jsonb_agg(jsonb_set(p, '{next}', to_jsonb((p->>'next')::bigint + 1000000)))
+                    from jsonb_array_elements(positions) p)
+              where consumer_group = $1",
+            &[&running.config.group],
+        )
+        .await?;
+    running.add_resolver();
+    running.client.batch_execute("update bb_allocation set active = 0 where id = 102").await?;
+    let all = desired(&topic, 13, &running.codec).await?;
+    let last = all.last().context("a record")?;
+    assert_eq!((last.item_key.as_str(), last.op), ("allocation:102", UpsertOrDelete::Delete));
+    exactly_dead_letters(&running, 3).await?;
+    assert!(testkit::consume_all(&topic, 14, Duration::from_secs(3)).await.is_err(), "nothing else");
+    running.stop().await
+}

@@ -10,6 +10,9 @@
 //! benches/README.md). The resolver stores no progress of its own (it rebuilds from the topics on every start and
 //! emits full desired states, not diffs), so nothing waits for the acks but failure detection.
 //!
+//! A barrier ([`AckWatcher::barrier`]) resolves once every output handed over before it is acknowledged: the
+//! checkpoint waits for it, so it never stands for a decision whose output could still be lost.
+//!
 //! Invariants: records are enqueued in decision order, so the idempotent producer keeps per-partition order;
 //! the first failed acknowledgement reaches the driver, which restarts from scratch (state rebuilt from the
 //! topics, missing output re-emitted); at most [`MAX_OUTSTANDING`] outputs wait for acknowledgement, so a broker
@@ -23,10 +26,19 @@ use tokio::task::JoinHandle;
 /// Outputs whose acknowledgements may be outstanding at once.
 pub const MAX_OUTSTANDING: usize = 4096;
 
+/// What the watcher awaits, in order.
+#[derive(Debug)]
+enum Awaited {
+    /// The acknowledgements of one output.
+    Acks(Acks),
+    /// Told once everything before it is acknowledged; dropped unanswered after a failure.
+    Barrier(oneshot::Sender<()>),
+}
+
 /// The sending half, held by the emitter.
 #[derive(Debug)]
 pub struct AckWatcher {
-    outstanding: mpsc::Sender<Acks>,
+    outstanding: mpsc::Sender<Awaited>,
     task: JoinHandle<()>,
 }
 
@@ -47,13 +59,20 @@ impl AckFailure {
 impl AckWatcher {
     /// Starts the watcher task.
     pub fn start() -> (AckWatcher, AckFailure) {
-        let (outstanding, mut arrivals) = mpsc::channel::<Acks>(MAX_OUTSTANDING);
+        let (outstanding, mut arrivals) = mpsc::channel::<Awaited>(MAX_OUTSTANDING);
         let (report, failure) = oneshot::channel();
         let task = tokio::spawn(async move {
-            while let Some(acks) = arrivals.recv().await {
-                if let Err(err) = acks.acked().await {
-                    let _ = report.send(err);
-                    return;
+            while let Some(awaited) = arrivals.recv().await {
+                match awaited {
+                    Awaited::Acks(acks) => {
+                        if let Err(err) = acks.acked().await {
+                            let _ = report.send(err);
+                            return;
+                        }
+                    }
+                    Awaited::Barrier(done) => {
+                        let _ = done.send(());
+                    }
                 }
             }
         });
@@ -65,7 +84,7 @@ impl AckWatcher {
         if acks.is_empty() {
             return Ok(());
         }
-        if self.outstanding.send(acks).await.is_err() {
+        if self.outstanding.send(Awaited::Acks(acks)).await.is_err() {
             // The watcher stopped at a failure, which the driver is about to see; report it here as well.
             return Err(StreamError::Kafka {
                 context: "waiting for acknowledgements".into(),
@@ -73,6 +92,15 @@ impl AckWatcher {
             });
         }
         Ok(())
+    }
+
+    /// Resolves with `Ok` once every output handed over so far is acknowledged; with `Err` when one failed.
+    /// Waits, like [`AckWatcher::watch`], while [`MAX_OUTSTANDING`] are outstanding.
+    pub async fn barrier(&self) -> oneshot::Receiver<()> {
+        let (done, reached) = oneshot::channel();
+        // A stopped watcher drops the barrier, so it resolves with `Err` (not reached).
+        let _ = self.outstanding.send(Awaited::Barrier(done)).await;
+        reached
     }
 
     /// Waits until every outstanding acknowledgement has arrived (or the first failed).

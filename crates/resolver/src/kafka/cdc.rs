@@ -12,7 +12,7 @@ use apache_avro::types::Value;
 use crate::error::ResolverError;
 
 /// One column value, reduced to what the assembler needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Cell {
     /// SQL NULL.
     Null,

@@ -1,7 +1,7 @@
 //! The Kafka driver: feeds the core from the input topics and sends what it decides.
 //!
 //! ```text
-//!  inputs (manual assignment, all partitions, from the beginning)        group member (desired + reservations)
+//!  inputs (manual assignment, all partitions, from the checkpoint)       group member (desired + reservations)
 //!    cdc topics --decode--> TransactionAssembler --tx--> Core <-- ledger loaded from own partitions
 //!    cdc.transactions (END markers) ----------------^      |
 //!    graph.events ---------------------------------------->+--> Emitter: reservations, desired, imports, conflicts
@@ -10,7 +10,8 @@
 //! ```
 //! Invariants: nothing is emitted before every input partition has been read up to its start watermark;
 //! a room is emitted for only once its partition is owned and loaded; any transient failure restarts the run
-//! from scratch (state rebuilt from the topics), so no decision is taken on a partial state.
+//! from scratch (state rebuilt from the checkpoint and the topics), so no decision is taken on a partial state;
+//! a checkpoint is taken only between transactions and written only once the outputs before it are acknowledged.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -32,7 +33,7 @@ use crate::error::{Disposition, ResolverError};
 use crate::kafka::acks::AckWatcher;
 use crate::kafka::cdc::CdcRecord;
 use crate::kafka::emit::Emitter;
-use crate::kafka::inputs::{assign_all, input_group, partition_count, Positions, REPORT_EVERY};
+use crate::kafka::inputs::{assign_all, input_group, partition_count, watermarks, Positions, REPORT_EVERY};
 use crate::kafka::ownership::Membership;
 use crate::kafka::transaction::TransactionAssembler;
 use crate::liveness::health::{instance_name, Health};
@@ -246,7 +247,10 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
     group_consumer
         .subscribe(&[&topics.desired(), &topics.reservations()])
         .map_err(|e| ResolverError::Stream(streams::StreamError::Kafka { context: "subscribing".into(), source: e }))?;
-    let mut progress = assign_all(&input_consumer, &inputs).await?;
+    let fingerprint = crate::checkpoint::fingerprint(config, &inputs);
+    let watermarks = watermarks(&input_consumer, &inputs).await?;
+    let (core, start) = start_state(config, &fingerprint, &watermarks).await?;
+    let mut progress = assign_all(&input_consumer, &watermarks, &start)?;
     let conflicts = ConflictStore::connect(&config.connections.database).await?;
     let (acks, mut ack_failure) = AckWatcher::start();
     // Names this run on every record it emits, so the output it reads back tells its own records from those of
@@ -260,7 +264,7 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
         acks,
     };
     let mut driver = Driver {
-        core: Core::new(config.policies.clone(), config.window),
+        core,
         assembler: TransactionAssembler::new(cdc_topics(config)),
         codec,
         emitter,
@@ -279,7 +283,8 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
     let mut membership = Membership::new(vec![topics.desired(), topics.reservations()]);
     let mut tick = tokio::time::interval(config.window.tick);
     let mut poll = tokio::time::interval(Duration::from_millis(250));
-    let mut positions = Positions::default();
+    let mut positions = Positions::starting_at(&start);
+    let mut checkpoints = Checkpoints::new(config, fingerprint);
     let mut report = tokio::time::interval(REPORT_EVERY);
     let mut lag_task: Option<tokio::task::JoinHandle<()>> = None;
     let (quiet, release_everything) = match config.transactions {
@@ -320,6 +325,7 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
                 }
                 progress.read(&topic, partition, offset);
                 positions.handled(&topic, partition, offset);
+                checkpoints.read += 1;
             }
             _ = report.tick() => {
                 positions.commit(&input_consumer);
@@ -410,6 +416,9 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
         let owned = membership.owned();
         let newly_caught_up = !driver.caught_up && progress.caught_up() && driver.assembler.buffered() == 0;
         let ownership_grew = driver.core.ownership.owned.as_ref().is_some_and(|o| owned.iter().any(|p| !o.contains(p)));
+        if ownership_grew && owned.len() == membership.assigned_count() {
+            info!(partitions = owned.len(), "resolver loaded every partition it is assigned: it owns their rooms");
+        }
         if driver.core.ownership.owned.as_ref() != Some(&owned) {
             driver.core.ownership.owned = Some(owned);
         }
@@ -424,6 +433,167 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
             let output = driver.core.full(now_micros());
             driver.emitter.send(&output).await?;
         }
+        // Between transactions, once caught up: every record before the positions is applied, none after.
+        if driver.caught_up && driver.assembler.buffered() == 0 {
+            checkpoints.maybe_take(&driver, &positions, newly_caught_up).await;
+        }
+    }
+}
+
+/// The state to start from and where reading starts: the group's checkpoint when there is a usable one (see
+/// [`crate::checkpoint`]), otherwise an empty state and every input from the beginning.
+async fn start_state(
+    config: &Config,
+    fingerprint: &str,
+    watermarks: &crate::checkpoint::Watermarks,
+) -> Result<(Core, crate::checkpoint::Positions), ResolverError> {
+    let empty = || (Core::new(config.policies.clone(), config.window), crate::checkpoint::Positions::new());
+    if config.checkpoint_every.is_none() {
+        return Ok(empty());
+    }
+    let stored = match crate::postgres::checkpoint::load(&config.connections.database, &config.group).await? {
+        None => {
+            info!("no checkpoint yet: the resolver reads every input from the beginning");
+            return Ok(empty());
+        }
+        Some(Err(reason)) => {
+            warn!(reason, "the checkpoint cannot be read: the resolver reads every input from the beginning");
+            return Ok(empty());
+        }
+        Some(Ok(stored)) => stored,
+    };
+    let checkpoint = stored.checkpoint;
+    let reason = if checkpoint.fingerprint != fingerprint {
+        Some(format!("taken under other settings ({}; now {fingerprint})", checkpoint.fingerprint))
+    } else {
+        crate::checkpoint::unusable(&checkpoint.positions, watermarks)
+    };
+    if let Some(reason) = reason {
+        warn!(
+            reason,
+            "the checkpoint does not fit the input topics: the resolver reads every input from the beginning"
+        );
+        return Ok(empty());
+    }
+    let bytes = checkpoint.state.len();
+    let (policies, window) = (config.policies.clone(), config.window);
+    let state = checkpoint.state;
+    let restored = tokio::task::spawn_blocking(move || {
+        let mut core = Core::new(policies, window);
+        core.restore(&state).map(|()| core)
+    })
+    .await
+    .map_err(|e| ResolverError::Config(format!("checkpoint task: {e}")))?;
+    match restored {
+        Ok(core) => {
+            info!(
+                written_by = stored.written_by,
+                age_seconds = stored.age.as_secs(),
+                input_records = checkpoint.input_records,
+                bytes,
+                "the resolver starts from its checkpoint and reads only what came after it"
+            );
+            Ok((core, checkpoint.positions))
+        }
+        Err(err) => {
+            warn!(error = %err, "the checkpoint cannot be read: the resolver reads every input from the beginning");
+            Ok(empty())
+        }
+    }
+}
+
+/// When and how the state is written to the group's checkpoint.
+struct Checkpoints {
+    every: Option<Duration>,
+    fingerprint: String,
+    database: tokio_postgres::Config,
+    group: String,
+    /// Input records handled since the last checkpoint was taken (or since the start).
+    read: u64,
+    last: Instant,
+    writing: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Checkpoints {
+    fn new(config: &Config, fingerprint: String) -> Self {
+        Checkpoints {
+            every: config.checkpoint_every,
+            fingerprint,
+            database: config.connections.database.clone(),
+            group: config.group.clone(),
+            read: 0,
+            last: Instant::now(),
+            writing: None,
+        }
+    }
+
+    /// Takes a checkpoint when one is due: right after a start that read anything, then every `every` if
+    /// anything was read and the group's checkpoint is older than that (another instance may have written it).
+    /// The image is taken here, between transactions; the write waits for every output decided before it to be
+    /// acknowledged, in a task of its own.
+    async fn maybe_take(&mut self, driver: &Driver, positions: &Positions, start: bool) {
+        let Some(every) = self.every else { return };
+        if self.read == 0 || self.writing.as_ref().is_some_and(|task| !task.is_finished()) {
+            return;
+        }
+        if !start {
+            if self.last.elapsed() < every {
+                return;
+            }
+            self.last = Instant::now();
+            match crate::postgres::checkpoint::due(&self.database, &self.group, every).await {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(err) => {
+                    // Only a shortcut for the next start: try again after `every`.
+                    warn!(error = %err, "the resolver's checkpoint could not be checked");
+                    return;
+                }
+            }
+        }
+        let started = std::time::Instant::now();
+        let state = match driver.core.image() {
+            Ok(state) => state,
+            Err(err) => {
+                warn!(error = %err, "the resolver's state could not be encoded: no checkpoint");
+                return;
+            }
+        };
+        let encoded = started.elapsed();
+        let next = positions.next().clone();
+        let checkpoint = crate::checkpoint::Checkpoint {
+            fingerprint: self.fingerprint.clone(),
+            input_records: next.values().sum(),
+            positions: next,
+            state,
+        };
+        self.read = 0;
+        self.last = Instant::now();
+        let acknowledged = driver.emitter.acks.barrier().await;
+        let (database, group) = (self.database.clone(), self.group.clone());
+        self.writing = Some(tokio::spawn(async move {
+            if acknowledged.await.is_err() {
+                // An output failed: the driver restarts, and this state may stand for a lost decision.
+                return;
+            }
+            let written = std::time::Instant::now();
+            match crate::postgres::checkpoint::write(&database, &group, &checkpoint, &instance_name()).await {
+                Ok(()) => {
+                    ::metrics::counter!(crate::metrics::CHECKPOINTS_WRITTEN).increment(1);
+                    ::metrics::gauge!(crate::metrics::CHECKPOINT_BYTES).set(checkpoint.state.len() as f64);
+                    info!(
+                        bytes = checkpoint.state.len(),
+                        input_records = checkpoint.input_records,
+                        encode_ms = encoded.as_millis() as u64,
+                        write_ms = written.elapsed().as_millis() as u64,
+                        "resolver checkpoint written"
+                    );
+                }
+                Err(err) => {
+                    warn!(error = %err, "the resolver's checkpoint could not be written (the next start reads more)")
+                }
+            }
+        }));
     }
 }
 

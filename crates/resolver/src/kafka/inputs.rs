@@ -1,5 +1,6 @@
-//! Reading the input topics whole: every instance reads every partition of the CDC topics and the Graph events
-//! from the beginning (state is rebuilt from the topics at start), by manual assignment.
+//! Reading the input topics whole: every instance reads every partition of the CDC topics and the Graph events,
+//! by manual assignment, from its checkpoint's positions ([`crate::checkpoint`]) or from the beginning (state is
+//! rebuilt from the topics at start).
 //!
 //! Invariant: [`Progress::caught_up`] becomes true once every partition has been read up to the high
 //! watermark it had when reading started; before that the resolver only builds state (emitting intermediate
@@ -8,7 +9,7 @@
 //! How far the resolver has handled each partition ([`Positions`]) is committed to the group
 //! [`input_group`] and reported as the gauge `roomsync_resolver_input_lag_records`, so Kafka tooling and
 //! dashboards show the resolver's lag like any consumer's. Those committed offsets are for monitoring only: the
-//! resolver never resumes from them.
+//! resolver resumes from its checkpoint's positions, which are written with the state they stand for.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::{Offset, TopicPartitionList};
 use tracing::warn;
 
+use crate::checkpoint::{Positions as CheckpointPositions, Watermarks};
 use crate::error::ResolverError;
 
 fn kafka(context: &str) -> impl FnOnce(rdkafka::error::KafkaError) -> ResolverError + '_ {
@@ -91,14 +93,40 @@ impl Progress {
     }
 }
 
-/// Assigns every partition of `topics` from the beginning; returns the catch-up targets.
-pub async fn assign_all(consumer: &Arc<StreamConsumer>, topics: &[String]) -> Result<Progress, ResolverError> {
-    let mut list = TopicPartitionList::new();
-    let mut progress = Progress::default();
+/// Low and high watermarks of every partition of `topics`.
+pub async fn watermarks(consumer: &Arc<StreamConsumer>, topics: &[String]) -> Result<Watermarks, ResolverError> {
+    let mut out = Watermarks::new();
     for topic in topics {
         for partition in 0..partition_count(consumer, topic).await? {
-            list.add_partition_offset(topic, partition, Offset::Beginning).map_err(kafka("building the assignment"))?;
-            progress.target(topic, partition, high_watermark(consumer, topic, partition).await?);
+            let consumer = Arc::clone(consumer);
+            let name = topic.clone();
+            let low_high = tokio::task::spawn_blocking(move || {
+                consumer.fetch_watermarks(&name, partition, Duration::from_secs(10))
+            })
+            .await
+            .map_err(|e| ResolverError::Config(format!("watermark task: {e}")))?
+            .map_err(kafka("reading watermarks"))?;
+            out.insert((topic.clone(), partition), low_high);
+        }
+    }
+    Ok(out)
+}
+
+/// Assigns every partition of `watermarks` at its position in `start` (a checkpoint's), or from the beginning;
+/// returns the catch-up targets: the high watermarks, where they lie beyond the start.
+pub fn assign_all(
+    consumer: &StreamConsumer,
+    watermarks: &Watermarks,
+    start: &CheckpointPositions,
+) -> Result<Progress, ResolverError> {
+    let mut list = TopicPartitionList::new();
+    let mut progress = Progress::default();
+    for ((topic, partition), (_, high)) in watermarks {
+        let from = start.get(&(topic.clone(), *partition)).copied();
+        let offset = from.map_or(Offset::Beginning, Offset::Offset);
+        list.add_partition_offset(topic, *partition, offset).map_err(kafka("building the assignment"))?;
+        if from.is_none_or(|from| from < *high) {
+            progress.target(topic, *partition, *high);
         }
     }
     consumer.assign(&list).map_err(kafka("assigning the input partitions"))?;
@@ -114,6 +142,16 @@ pub struct Positions {
 }
 
 impl Positions {
+    /// Positions read from a checkpoint: reading goes on there.
+    pub fn starting_at(start: &CheckpointPositions) -> Self {
+        Positions { next: start.clone(), uncommitted: false }
+    }
+
+    /// The next offset to handle per partition (only partitions something was handled in, or a checkpoint named).
+    pub fn next(&self) -> &CheckpointPositions {
+        &self.next
+    }
+
     /// Notes that the record at `offset` was handled.
     pub fn handled(&mut self, topic: &str, partition: i32, offset: i64) {
         self.next.insert((topic.to_owned(), partition), offset + 1);

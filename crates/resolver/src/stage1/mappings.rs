@@ -26,6 +26,25 @@ pub struct CalendarMappings {
     by_item: HashMap<(String, String), BTreeMap<i64, Option<String>>>,
 }
 
+/// A checkpoint holds the rows only ([`crate::checkpoint`]); the indexes are built again when it is read.
+impl serde::Serialize for CalendarMappings {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.rows.serialize(serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for CalendarMappings {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let rows = ById::deserialize(deserializer)?;
+        let mut mappings = CalendarMappings::default();
+        for (id, row) in &rows {
+            mappings.index(*id, Indexed::of(row));
+        }
+        mappings.rows = rows;
+        Ok(mappings)
+    }
+}
+
 impl CalendarMappings {
     /// Applies one record of the table; says whether a row changed.
     pub fn apply(&mut self, record: &CdcRecord) -> bool {

@@ -50,6 +50,20 @@ impl Assembler {
         Assembler::default()
     }
 
+    /// An assembler over `state` (read from a checkpoint), every reservation assembled again; each carries the
+    /// commit LSN of its main row (the checkpoint does not say which later transaction touched it last).
+    pub fn restore(state: BookingState, applied_lsn: i64) -> Self {
+        let mut assembler = Assembler { state, current: HashMap::new(), applied_lsn };
+        let targets = assembler.known();
+        assembler.refresh(&targets, 0, 0);
+        assembler
+    }
+
+    /// The commit LSN of the newest transaction applied.
+    pub fn applied_lsn(&self) -> i64 {
+        self.applied_lsn
+    }
+
     /// Applies one whole source transaction (or one snapshot record) and re-assembles what it touched.
     pub fn apply_transaction(&mut self, records: &[CdcRecord]) -> Applied {
         let mut applied = Applied::default();

@@ -15,7 +15,7 @@ use vocabulary::ReservationKind;
 use crate::kafka::cdc::{CdcRecord, Cell, Op, Row};
 
 /// A stored row with the position of the record that last wrote it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Stored {
     /// Column values.
     pub row: Row,
@@ -74,8 +74,9 @@ pub enum Touched {
 /// Rows of one table by integer id.
 pub type ById = HashMap<i64, Stored>;
 
-/// The booking-system state the assembler reads.
-#[derive(Debug, Default)]
+/// The booking-system state the assembler reads. It is what the resolver's checkpoint holds of stage 1
+/// ([`crate::checkpoint`]): everything else of stage 1 is assembled from it again.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct BookingState {
     /// bb_event, bb_booking, bb_allocation by kind.
     pub main: HashMap<ReservationKind, ById>,

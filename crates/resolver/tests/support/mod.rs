@@ -158,11 +158,17 @@ impl Running {
         self.resolvers.push(spawn_resolver(self.config.clone()));
     }
 
-    /// Stops the first resolver and starts a new one with [`Running::config`] (a restart).
-    pub async fn restart_resolver(&mut self) -> Result<()> {
+    /// Stops the first resolver, cleanly.
+    pub async fn stop_resolver(&mut self) -> Result<()> {
         let (stop, task) = self.resolvers.remove(0);
         let _ = stop.send(());
         tokio::time::timeout(Duration::from_secs(30), task).await???;
+        Ok(())
+    }
+
+    /// Stops the first resolver and starts a new one with [`Running::config`] (a restart).
+    pub async fn restart_resolver(&mut self) -> Result<()> {
+        self.stop_resolver().await?;
         self.resolvers.insert(0, spawn_resolver(self.config.clone()));
         Ok(())
     }
