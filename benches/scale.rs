@@ -10,17 +10,23 @@
 //!    the peak resident memory of that process (`VmHWM`); then a plain consumer reads the same topics (the
 //!    broker's fetch ceiling): the ratio;
 //! 4. `restart`: the first resolver, once it has written its checkpoint, is killed (SIGKILL) and a second one
-//!    starts from that checkpoint: seconds until it has read its inputs and loaded its partitions, input records
-//!    the checkpoint stands for per second, CPU and peak RSS;
+//!    starts from that checkpoint: seconds until it has caught up with its inputs (its state ready), input records
+//!    the checkpoint stands for per second, CPU and peak RSS; and, apart, until it owns its group partitions
+//!    (the broker waits for the killed member's session to time out first);
 //! 5. `first_load`: the graph-sink stage writes every room calendar into the Graph emulator with Outlook's limits
 //!    on, from the desired topic the rebuild wrote (`scale/first_load.rs`): time, HTTP requests per created event,
 //!    the ratio to the least time those limits allow; the calendars are then compared with the oracle.
 //!
 //! `cargo bench --bench scale -- [--small] [--seed N] [--buffer N]`: JSON on stdout, a short table on stderr.
-//! Needs the local stack (`eval "$(scripts/stack env)"`).
+//! Needs the local stack (`eval "$(scripts/stack env)"`) for PostgreSQL and the schema registry; the Kafka broker
+//! is a tansu of the run's own (`tests/support/broker.rs`).
 
+#[path = "../tests/support/broker.rs"]
+mod broker;
 #[path = "scale/first_load.rs"]
 mod first_load;
+#[path = "../tests/support/process.rs"]
+mod process;
 #[allow(dead_code)] // the reader's bench uses the rest
 #[path = "../crates/cdc-reader/benches/throughput/standins.rs"]
 mod standins;
@@ -118,12 +124,17 @@ fn peak_rss_mib(pid: u32) -> Option<f64> {
     Some(line.split_whitespace().nth(1)?.parse::<f64>().ok()? / 1024.0)
 }
 
-/// A resolver in a process of its own (this binary with `--resolver-child`), its log read line by line.
+/// The longest a resolver child may take to log what a step waits for.
+const CHILD_DEADLINE: Duration = Duration::from_secs(600);
+
+/// A resolver in a process of its own (this binary with `--resolver-child`). Its log is read line by line the
+/// whole time (a pipe nobody reads would stop the child once full) and kept in a file beside the report.
 struct Child {
     process: tokio::process::Child,
     pid: u32,
-    lines: tokio::io::Lines<BufReader<tokio::process::ChildStderr>>,
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
     peak: f64,
+    log: std::path::PathBuf,
 }
 
 impl Child {
@@ -134,22 +145,40 @@ impl Child {
             .kill_on_drop(true)
             .spawn()?;
         let pid = process.id().context("the child's pid")?;
-        let lines = BufReader::new(process.stderr.take().context("the child's stderr")?).lines();
-        Ok(Child { process, pid, lines, peak: 0.0 })
+        let mut stderr = BufReader::new(process.stderr.take().context("the child's stderr")?).lines();
+        let log = std::env::temp_dir().join(format!("{prefix}-resolver-{pid}.log"));
+        let mut file = std::fs::File::create(&log)?;
+        let (send, lines) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = stderr.next_line().await {
+                use std::io::Write;
+                let _ = writeln!(file, "{line}");
+                let _ = send.send(line);
+            }
+        });
+        eprintln!("resolver process {pid}, log {}", log.display());
+        Ok(Child { process, pid, lines, peak: 0.0, log })
     }
 
-    /// Reads the log until a line with each of `needles` has passed (in any order), sampling the peak RSS.
+    /// Reads the log until a line with each of `needles` has passed (in any order), sampling the peak RSS; at
+    /// most [`CHILD_DEADLINE`].
     async fn wait_for(&mut self, needles: &[&str]) -> Result<()> {
         let mut missing: Vec<&str> = needles.to_vec();
+        let started = Instant::now();
         while !missing.is_empty() {
-            let line = tokio::time::timeout(Duration::from_secs(1), self.lines.next_line()).await;
+            if started.elapsed() > CHILD_DEADLINE {
+                bail!("the resolver did not log {missing:?} within {CHILD_DEADLINE:?} (log {})", self.log.display());
+            }
+            let line = tokio::time::timeout(Duration::from_secs(1), self.lines.recv()).await;
             self.peak = self.peak.max(peak_rss_mib(self.pid).unwrap_or(0.0));
             match line {
-                Ok(Ok(Some(line))) => missing.retain(|needle| !line.contains(needle)),
+                Ok(Some(line)) => missing.retain(|needle| !line.contains(needle)),
                 Err(_) => {}
-                Ok(Ok(None)) | Ok(Err(_)) => {
-                    bail!("the resolver process ended before it logged {missing:?}: {:?}", self.process.wait().await)
-                }
+                Ok(None) => bail!(
+                    "the resolver process ended before it logged {missing:?} (log {}): {:?}",
+                    self.log.display(),
+                    self.process.wait().await
+                ),
             }
         }
         Ok(())
@@ -174,6 +203,12 @@ async fn parent(o: Options) -> Result<serde_json::Value> {
         .with_ansi(false)
         .init();
     let sizes = if o.small { Sizes::small() } else { Sizes::full() };
+    // A broker of the run's own, as the pipeline benchmark has: tansu's sqlite storage gets slower the more it
+    // holds, so the stack's broker, filled by earlier runs, would measure its own history (a run on a stack broker
+    // holding 584 MB: rebuild 88 s instead of 26 s, then a fetch that stalled for a minute). Everything below,
+    // the resolver child included, finds it through the stack's environment variable; nothing else runs yet.
+    let broker = broker::Broker::start().await?;
+    std::env::set_var("ROOMSYNC_TEST_KAFKA", broker.bootstrap());
 
     // 1. The data set.
     let db = TestDatabase::create().await?;
@@ -223,14 +258,16 @@ async fn parent(o: Options) -> Result<serde_json::Value> {
         .filter(|t| cdc_topics.contains(t) || t.ends_with("transactions"))
         .collect();
     let input_records = records_in(&inputs)?;
+    // The broker's fetch ceiling first, on a broker that serves nothing else (measured after the rebuild, it
+    // competed with the resolver's output).
+    let fetch_seconds = fetch_ceiling(&inputs, input_records).await?;
+    eprintln!("fetch ceiling: {input_records} records in {fetch_seconds:.1} s");
     let started = Instant::now();
     let mut child = Child::start(&prefix, o.buffer, db.url())?;
     child.wait_for(&["caught up with its inputs"]).await?;
     let rebuild_seconds = started.elapsed().as_secs_f64();
     let (cpu, peak) = child.usage();
     eprintln!("rebuild: {input_records} records in {rebuild_seconds:.1} s ({cpu:.1} s CPU), peak RSS {peak:.0} MiB");
-    let fetch_seconds = fetch_ceiling(&inputs, input_records).await?;
-    eprintln!("fetch ceiling: {input_records} records in {fetch_seconds:.1} s");
 
     // 4. A restart: the first resolver writes its checkpoint once it has caught up; it is killed (SIGKILL) and a
     //    new one starts from the checkpoint, ready once it has read its inputs and loaded its own partitions.
@@ -246,12 +283,16 @@ async fn parent(o: Options) -> Result<serde_json::Value> {
     child.process.kill().await?;
     let started = Instant::now();
     let mut child = Child::start(&prefix, o.buffer, db.url())?;
-    child.wait_for(&["caught up with its inputs", "loaded every partition it is assigned"]).await?;
+    child.wait_for(&["caught up with its inputs"]).await?;
     let restart_seconds = started.elapsed().as_secs_f64();
     let (restart_cpu, restart_peak) = child.usage();
+    // Its partitions of the group come once the broker has given up on the killed member (its session timeout).
+    child.wait_for(&["loaded every partition it is assigned"]).await?;
+    let owning_seconds = started.elapsed().as_secs_f64();
     eprintln!(
         "restart from a checkpoint of {checkpoint_bytes} bytes ({checkpoint_records} input records): \
-         {restart_seconds:.1} s ({restart_cpu:.1} s CPU), peak RSS {restart_peak:.0} MiB"
+         {restart_seconds:.1} s ({restart_cpu:.1} s CPU), peak RSS {restart_peak:.0} MiB; \
+         owning its partitions after {owning_seconds:.1} s"
     );
 
     // 5. The first load of every room calendar, from the desired topic the resolver (still running, so its last
@@ -268,6 +309,7 @@ async fn parent(o: Options) -> Result<serde_json::Value> {
     child.process.kill().await?;
     let _ = stop_emulator.send(());
     server.await??;
+    drop(broker);
 
     Ok(json!({
         "machine": { "cores": std::thread::available_parallelism().map(usize::from).unwrap_or(0) },
@@ -302,6 +344,8 @@ async fn parent(o: Options) -> Result<serde_json::Value> {
             "checkpoint_input_records": checkpoint_records,
             "seconds": restart_seconds,
             "input_records_per_second": per_second(checkpoint_records as f64, restart_seconds),
+            "seconds_until_owning_its_partitions": owning_seconds,
+            "owning_note": "the group gives the killed member's partitions to the new one once its session times out (45 s, librdkafka's default)",
             "goal_records_per_second": 100_000,
             "cpu_seconds": restart_cpu,
             "peak_rss_mib": restart_peak.round(),

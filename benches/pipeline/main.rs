@@ -46,6 +46,8 @@ struct Options {
     instances: Vec<usize>,
     partitions: usize,
     step_seconds: f64,
+    /// A generated municipality under the bench rooms: `small` or `full` (testkit::municipality).
+    municipality: Option<String>,
 }
 
 fn options() -> anyhow::Result<Options> {
@@ -58,6 +60,7 @@ fn options() -> anyhow::Result<Options> {
         instances: Vec::new(),
         partitions: 6,
         step_seconds: 15.0,
+        municipality: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -73,6 +76,7 @@ fn options() -> anyhow::Result<Options> {
             }
             "--partitions" => o.partitions = value()?.parse()?,
             "--step-seconds" => o.step_seconds = value()?.parse()?,
+            "--municipality" => o.municipality = Some(value()?),
             _ => {}
         }
     }
@@ -82,6 +86,10 @@ fn options() -> anyhow::Result<Options> {
         "instances and partitions must be positive"
     );
     anyhow::ensure!(o.step_seconds > 0.0, "step-seconds must be positive");
+    anyhow::ensure!(
+        matches!(o.municipality.as_deref(), None | Some("small" | "full")),
+        "--municipality takes small or full"
+    );
     Ok(o)
 }
 
@@ -227,14 +235,28 @@ struct Started {
     done: tokio::sync::watch::Sender<bool>,
     watcher: tokio::task::JoinHandle<()>,
     snapshot_seconds: f64,
+    /// The municipality under the bench rooms, and how long its first load into the calendars took.
+    base: Option<(setup::Base, f64)>,
 }
 
 impl Started {
     async fn start(o: &Options, deployment: setup::Deployment) -> anyhow::Result<Started> {
         let ledger: Shared = Arc::new(Mutex::new(Ledger::new(o.rooms)));
         let seed = load::seed_sql(&mut lock(&ledger), o.rooms, o.per_room);
+        let mut base = o.municipality.as_deref().map(|name| setup::Base {
+            sizes: if name == "full" {
+                testkit::municipality::Sizes::full()
+            } else {
+                testkit::municipality::Sizes::small()
+            },
+            size_name: name.to_owned(),
+            summary: None,
+            expected_events: 0,
+            load_seconds: 0.0,
+        });
         let started = Instant::now();
-        let pipeline = setup::start(o.rooms, &seed, deployment).await?;
+        let pipeline = setup::start(o.rooms, &seed, deployment, base.as_mut()).await?;
+        let started = if base.is_some() { Instant::now() } else { started };
         let seen = probe::start(&pipeline.kafka, &pipeline.prefix)?;
         let (done, watching) = tokio::sync::watch::channel(false);
         let watcher = tokio::spawn(observe::watch(
@@ -249,7 +271,23 @@ impl Started {
         anyhow::ensure!(synced, "the initial snapshot did not reach the calendars in time");
         let snapshot_seconds = started.elapsed().as_secs_f64();
         eprintln!("initial snapshot synced in {snapshot_seconds:.1} s");
-        Ok(Started { pipeline, ledger, seen, done, watcher, snapshot_seconds })
+        // With a municipality: the steady state comes after its first load (every calendar written).
+        let base = match base {
+            None => None,
+            Some(base) => {
+                let expected = base.expected_events;
+                let loaded = wait_for(Duration::from_secs(1800), || pipeline.emu.event_count() >= expected).await;
+                anyhow::ensure!(
+                    loaded,
+                    "the first load did not finish: {} of {expected} events",
+                    pipeline.emu.event_count()
+                );
+                let seconds = started.elapsed().as_secs_f64();
+                eprintln!("first load of {expected} events done {seconds:.1} s after the start");
+                Some((base, seconds))
+            }
+        };
+        Ok(Started { pipeline, ledger, seen, done, watcher, snapshot_seconds, base })
     }
 
     fn run<'a>(&'a self, o: &'a Options) -> Run<'a> {
@@ -273,10 +311,21 @@ async fn in_process(o: &Options) -> anyhow::Result<Value> {
     let noop = noop_phase(&started.pipeline, &started.ledger, o, &mut rng).await?;
     let ceiling = if o.ceiling { climb(&run, o.rate * 1.5, 1.5, 15.0, &mut rng).await? } else { Vec::new() };
     let snapshot_seconds = started.snapshot_seconds;
+    let data_set = started.base.as_ref().map(|(base, first_load_seconds)| {
+        json!({
+            "municipality": base.size_name,
+            "reservation_rows": base.summary.as_ref().map(testkit::municipality::Summary::reservation_rows),
+            "load_seconds": report::round(base.load_seconds),
+            "calendar_events": base.expected_events,
+            "snapshot_and_first_load_seconds": report::round(*first_load_seconds),
+        })
+    });
     drop(started.stop().await);
+    let municipality = o.municipality.as_ref().map(|m| format!(" --municipality {m}")).unwrap_or_default();
     let report = json!({
         "benchmark": "pipeline",
-        "command": format!("cargo bench --bench pipeline -- --rate {} --seconds {} --rooms {}{}", o.rate, o.seconds, o.rooms, if o.ceiling { " --ceiling" } else { "" }),
+        "command": format!("cargo bench --bench pipeline -- --rate {} --seconds {} --rooms {}{}{municipality}", o.rate, o.seconds, o.rooms, if o.ceiling { " --ceiling" } else { "" }),
+        "data_set": data_set,
         "rooms": o.rooms,
         "seeded_events": o.rooms * o.per_room,
         "initial_snapshot_seconds": report::round(snapshot_seconds),

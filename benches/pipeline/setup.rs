@@ -8,6 +8,7 @@ use std::time::Duration;
 use graph_emulator::{serve, Emulator, RoomConfig, TenantConfig};
 use roomsync::cli::Stage;
 use roomsync::stages;
+use testkit::municipality::{self, Sizes, Summary};
 use testkit::{unique_name, TestDatabase};
 use tokio::sync::watch;
 
@@ -63,6 +64,16 @@ impl Drop for Pipeline {
     }
 }
 
+/// The municipality under the bench rooms (`--municipality`): its size, and what the load wrote.
+pub struct Base {
+    pub sizes: Sizes,
+    pub size_name: String,
+    pub summary: Option<Summary>,
+    /// Every roomsync event the calendars hold once the first load is done (bench seeds included).
+    pub expected_events: usize,
+    pub load_seconds: f64,
+}
+
 fn tenant(rooms: usize) -> TenantConfig {
     let mut tenant = TenantConfig {
         tenant_id: "00000000-0000-0000-0000-00000000f00d".into(),
@@ -84,12 +95,52 @@ fn tenant(rooms: usize) -> TenantConfig {
     tenant
 }
 
-/// Creates the database with the bench rooms and their mappings, runs `seed` on it (the reservations that exist
-/// before roomsync starts), then starts the emulator and the four stages as `deployment` says.
-pub async fn start(rooms: usize, seed: &str, deployment: Deployment) -> anyhow::Result<Pipeline> {
+/// The municipality's room mailboxes, as the first load of the scale benchmark has them.
+fn municipality_rooms(summary: &Summary) -> Vec<RoomConfig> {
+    summary
+        .rooms
+        .iter()
+        .map(|room| {
+            RoomConfig::new(
+                format!("00000000-0000-0000-0000-{:012}", room.resource_id),
+                room.mailbox.clone(),
+                room.name.clone(),
+            )
+        })
+        .collect()
+}
+
+/// Every roomsync item the calendars must hold, by the oracle, in the default window from now.
+async fn expected_events(client: &tokio_postgres::Client) -> anyhow::Result<usize> {
+    let now = chrono::Utc::now();
+    let rules = testkit::oracle::Rules {
+        window_start: now - chrono::TimeDelta::from_std(vocabulary::window::DEFAULT_PAST)?,
+        window_end: now + chrono::TimeDelta::from_std(vocabulary::window::DEFAULT_HORIZON)?,
+        min_piece: Duration::from_secs(60),
+    };
+    Ok(testkit::oracle::calendars(client, rules).await?.items.values().map(|items| items.len()).sum())
+}
+
+/// Creates the database with the bench rooms and their mappings (on a generated municipality when `base` is
+/// given), runs `seed` on it (the reservations that exist before roomsync starts), then starts the emulator and
+/// the four stages as `deployment` says.
+pub async fn start(
+    rooms: usize,
+    seed: &str,
+    deployment: Deployment,
+    base: Option<&mut Base>,
+) -> anyhow::Result<Pipeline> {
     let db = TestDatabase::create().await?;
     let mut client = db.connect().await?;
     migrations::apply(&mut client).await?;
+    let mut base = base;
+    if let Some(base) = base.as_mut() {
+        let started = std::time::Instant::now();
+        let today = chrono::Utc::now().date_naive();
+        base.summary = Some(municipality::load(&client, &base.sizes, 1, today).await?);
+        base.load_seconds = started.elapsed().as_secs_f64();
+        eprintln!("municipality ({}) loaded in {:.1} s", base.size_name, base.load_seconds);
+    }
     let mut sql = String::from("begin;\n");
     for i in 0..rooms {
         let (id, name) = (resource(i), format!("Bench room {i}"));
@@ -107,7 +158,12 @@ pub async fn start(rooms: usize, seed: &str, deployment: Deployment) -> anyhow::
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let graph = format!("http://{}", listener.local_addr()?);
-    let emu = Emulator::new(tenant(rooms));
+    let mut tenant = tenant(rooms);
+    if let Some(base) = base {
+        base.expected_events = expected_events(&client).await?;
+        tenant.rooms.extend(base.summary.as_ref().map(municipality_rooms).unwrap_or_default());
+    }
+    let emu = Emulator::new(tenant);
     let (stop_all, stopped) = watch::channel(false);
     let shutdown = move || {
         let mut stopped = stopped.clone();
