@@ -5,6 +5,8 @@
 //! Shared by the binaries that run a broker (`#[path = "support/broker.rs"] mod broker;`, beside `mod process;`);
 //! not every one uses every part.
 //!
+//! Every start gives the storage the header index tansu lacks (`index_headers`), as the stack's broker has it.
+//!
 //! Invariant: the broker always comes back on the same port with the same storage, like a broker process that
 //! crashed and was restarted by its supervisor; records it acknowledged before the kill are still there.
 
@@ -80,7 +82,8 @@ impl Broker {
             let address = address.clone();
             async move { Ok(tokio::net::TcpStream::connect(address).await.ok().map(|_| ())) }
         })
-        .await
+        .await?;
+        index_headers(&self.dir).await
     }
 
     /// Kills the broker (SIGKILL: a crash, not a clean stop), keeps it down for `down`, and starts it again.
@@ -91,6 +94,15 @@ impl Broker {
         tokio::time::sleep(down).await;
         self.spawn().await
     }
+}
+
+/// Gives the storage in `dir` the index on record headers tansu 0.6.0 lacks, which makes each fetched record scan
+/// every stored header (`scripts/stack`, `index_broker`, says why; it is the one home of that index).
+async fn index_headers(dir: &Path) -> anyhow::Result<()> {
+    let stack = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/stack");
+    let status = Command::new(stack).arg("broker-index").arg(dir).status().await.context("running scripts/stack")?;
+    anyhow::ensure!(status.success(), "scripts/stack broker-index {} failed: {status}", dir.display());
+    Ok(())
 }
 
 impl Drop for Broker {
