@@ -9,7 +9,8 @@
 //! While a unit runs, the member stays in its group ([`SinkConsumer::hold`]): a task keeps a `recv` pending, which
 //! serves rebalances and polls at least every half `max.poll.interval.ms`, so a unit that takes longer than that
 //! (a throttling storm, a large first load, a wait for another member's unit) does not get its member evicted.
-//! What it receives meanwhile is kept, in order, for the next unit, up to a limit; from there on the assigned
+//! What it receives meanwhile is kept, in order, for the next unit, up to a limit (the running unit's size, at
+//! least `max_batch_records`, so a catching-up unit is followed by one as large); from there on the assigned
 //! partitions are paused (librdkafka drops what it fetched ahead and fetches again from the last record handed
 //! out once resumed), so memory stays bounded however long the unit takes. Pausing at once cost every unit a
 //! fresh fetch: p99 commit-to-Graph went from 0.3 s to 1.2 s at 100 changes/s (benches/README.md).
