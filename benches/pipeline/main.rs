@@ -266,8 +266,9 @@ impl Started {
             Duration::from_millis(100),
             watching,
         ));
-        let synced =
-            wait_for(setup::SNAPSHOT_DEADLINE, || lock(&ledger).live.values().all(|e| e.graph_id.is_some())).await;
+        // Under a municipality the seeded events come after a million-row snapshot and the resolver's catch-up.
+        let deadline = if base.is_some() { FIRST_LOAD_DEADLINE } else { setup::SNAPSHOT_DEADLINE };
+        let synced = wait_for(deadline, || lock(&ledger).live.values().all(|e| e.graph_id.is_some())).await;
         anyhow::ensure!(synced, "the initial snapshot did not reach the calendars in time");
         let snapshot_seconds = started.elapsed().as_secs_f64();
         eprintln!("initial snapshot synced in {snapshot_seconds:.1} s");
@@ -276,7 +277,7 @@ impl Started {
             None => None,
             Some(base) => {
                 let expected = base.expected_events;
-                let loaded = wait_for(Duration::from_secs(1800), || pipeline.emu.event_count() >= expected).await;
+                let loaded = wait_for(FIRST_LOAD_DEADLINE, || pipeline.emu.event_count() >= expected).await;
                 anyhow::ensure!(
                     loaded,
                     "the first load did not finish: {} of {expected} events",
@@ -393,10 +394,23 @@ async fn scale_out(o: &Options) -> anyhow::Result<Value> {
     Ok(report)
 }
 
+/// How long the snapshot and first load of a generated municipality may take (`--municipality`).
+const FIRST_LOAD_DEADLINE: Duration = Duration::from_secs(1800);
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
     let o = options()?;
-    let report = if o.instances.is_empty() { in_process(&o).await? } else { scale_out(&o).await? };
-    println!("{}", serde_json::to_string_pretty(&report)?);
-    Ok(())
+    let report = if o.instances.is_empty() { in_process(&o).await } else { scale_out(&o).await };
+    match report {
+        Ok(report) => {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+        Err(err) => {
+            // At once: returning would drop the runtime, which waits for the stages' blocking tasks, and a failed
+            // run would hang without a word (the pipeline and its broker are already gone).
+            eprintln!("Error: {err:?}");
+            std::process::exit(1);
+        }
+    }
 }
