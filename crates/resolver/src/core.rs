@@ -323,11 +323,10 @@ impl Core {
         let mut mailboxes: BTreeSet<String> = rooms.keys().cloned().collect();
         mailboxes.extend(self.ledger.mailboxes());
         mailboxes.retain(|m| self.ownership.owns(m) && only.is_none_or(|only| only.contains(m)));
-        let index = self.assembler.by_resource();
         for mailbox in &mailboxes {
             let resources = rooms.get(mailbox).map(Vec::as_slice).unwrap_or_default();
             let reservations: Vec<&Reservation> =
-                resources.iter().filter_map(|r| index.get(r)).flatten().copied().collect();
+                resources.iter().flat_map(|r| self.assembler.of_resource(*r)).collect();
             let imported = self.imported_events(mailbox);
             let desired = desired_for_room(mailbox, &reservations, &imported, &self.policies, window);
             let changes = self.ledger.diff(mailbox, &desired, window);

@@ -207,3 +207,39 @@ fn a_replayed_truncate_removes_only_what_was_written_before_it() {
     assert_eq!(assembler.apply_transaction(&again).reservations.len(), 1);
     assert!(assembler.apply_transaction(&truncate).reservations.is_empty(), "the replayed TRUNCATE keeps booking 202");
 }
+
+#[test]
+fn a_resources_reservations_come_from_the_index_as_from_a_scan_through_links_cancels_and_pruning() {
+    use std::collections::BTreeSet;
+    fn agree(assembler: &Assembler, step: &str) {
+        let scanned = assembler.by_resource();
+        for resource in 1..=3 {
+            let indexed: BTreeSet<(i32, i32)> =
+                assembler.of_resource(resource).iter().map(|r| (r.reservation_id, r.resource_id)).collect();
+            let by_scan: BTreeSet<(i32, i32)> = scanned
+                .get(&resource)
+                .map(|rs| rs.iter().map(|r| (r.reservation_id, r.resource_id)).collect())
+                .unwrap_or_default();
+            assert_eq!(indexed, by_scan, "{step}: resource {resource}");
+        }
+    }
+    let mut assembler = loaded();
+    agree(&assembler, "loaded");
+    assert_eq!(assembler.of_resource(2).len(), 2, "allocation 101 and booking 201 in Hall B");
+    assembler.apply_transaction(&event_305(20, 1, &[1, 2]));
+    agree(&assembler, "an event on two resources");
+    assert_eq!(assembler.of_resource(1).len(), 1);
+    let unlink = Tx::new(21).delete("bb_event_resource", &[("event_id", int(305)), ("resource_id", int(1))]).done();
+    assembler.apply_transaction(&unlink);
+    agree(&assembler, "unlinked from one");
+    assert!(assembler.of_resource(1).is_empty(), "resource 1 holds nothing once the link is gone");
+    assembler.apply_transaction(&Tx::new(22).update("bb_allocation", &allocation_101(0)).done());
+    agree(&assembler, "allocation cancelled");
+    assert_eq!(assembler.of_resource(2).len(), 2, "booking 201 and the event");
+    // Everything ends before this: pruned from the index with the records.
+    let crate::kafka::cdc::Cell::Local(after_all) = local("2030-01-01 00:00") else { unreachable!("a local literal") };
+    assembler.prune(after_all, true);
+    agree(&assembler, "pruned");
+    assert!(assembler.of_resource(2).is_empty());
+    assert_eq!(assembler.indexed_resources(), 0, "the index keeps nothing of what was pruned");
+}

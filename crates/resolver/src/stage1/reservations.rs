@@ -41,6 +41,10 @@ pub struct Assembler {
     /// Current records by reservation, then resource (indexed by reservation: a refresh touches one
     /// reservation's resources without scanning the others).
     current: HashMap<(ReservationKind, i32), BTreeMap<i32, (String, Reservation)>>,
+    /// The reservations in `current` by resource, kept with it: a transaction's rooms are evaluated from their
+    /// resources' reservations without scanning every current one (which made each transaction cost the whole
+    /// window on a large municipality: benches/README.md, `pipeline --municipality`).
+    by_resource: HashMap<i32, HashSet<(ReservationKind, i32)>>,
     applied_lsn: i64,
 }
 
@@ -53,7 +57,7 @@ impl Assembler {
     /// An assembler over `state` (read from a checkpoint), every reservation assembled again; each carries the
     /// commit LSN of its main row (the checkpoint does not say which later transaction touched it last).
     pub fn restore(state: BookingState, applied_lsn: i64) -> Self {
-        let mut assembler = Assembler { state, current: HashMap::new(), applied_lsn };
+        let mut assembler = Assembler { state, applied_lsn, ..Assembler::default() };
         let targets = assembler.known();
         assembler.refresh(&targets, 0, 0);
         assembler
@@ -109,6 +113,7 @@ impl Assembler {
             let before: Vec<i32> = entry.keys().copied().collect();
             for resource in before {
                 if !now.contains_key(&resource) && entry.remove(&resource).is_some() {
+                    unindex(&mut self.by_resource, resource, (kind, id));
                     let mut record = deleted(kind, id, resource, lsn);
                     record.commit_ts_ms = ts;
                     out.push(record);
@@ -122,6 +127,7 @@ impl Assembler {
                 reservation.commit_lsn = reservation.commit_lsn.max(lsn);
                 reservation.commit_ts_ms = ts;
                 entry.insert(resource, (hash, reservation.clone()));
+                self.by_resource.entry(resource).or_default().insert((kind, id));
                 out.push(reservation);
             }
             if entry.is_empty() {
@@ -151,9 +157,16 @@ impl Assembler {
         self.current.values().flat_map(|m| m.values()).map(|(_, r)| r)
     }
 
-    /// The reservations of one resource that currently apply.
+    /// The reservations of one resource that currently apply (through the index: no scan).
     pub fn of_resource(&self, resource: i32) -> Vec<&Reservation> {
-        self.current.values().filter_map(|m| m.get(&resource)).map(|(_, r)| r).collect()
+        let Some(keys) = self.by_resource.get(&resource) else { return Vec::new() };
+        keys.iter().filter_map(|key| self.current.get(key)?.get(&resource)).map(|(_, r)| r).collect()
+    }
+
+    /// Resources the index holds an entry for (tests: pruned entries leave it).
+    #[cfg(test)]
+    pub(crate) fn indexed_resources(&self) -> usize {
+        self.by_resource.len()
     }
 
     /// Forgets reservations that ended before `before_local` without emitting deletes (they left the window
@@ -161,9 +174,30 @@ impl Assembler {
     /// [`BookingState::prune`].
     pub fn prune(&mut self, before_local: i64, orphans: bool) {
         self.state.prune(before_local, orphans);
-        for records in self.current.values_mut() {
-            records.retain(|_, (_, r)| r.end_local >= before_local);
+        let by_resource = &mut self.by_resource;
+        for (key, records) in &mut self.current {
+            records.retain(|resource, (_, r)| {
+                let keep = r.end_local >= before_local;
+                if !keep {
+                    unindex(by_resource, *resource, *key);
+                }
+                keep
+            });
         }
         self.current.retain(|_, records| !records.is_empty());
+    }
+}
+
+/// Removes `key` from `resource`'s entry of the index, and the entry once empty.
+fn unindex(
+    by_resource: &mut HashMap<i32, HashSet<(ReservationKind, i32)>>,
+    resource: i32,
+    key: (ReservationKind, i32),
+) {
+    if let Some(keys) = by_resource.get_mut(&resource) {
+        keys.remove(&key);
+        if keys.is_empty() {
+            by_resource.remove(&resource);
+        }
     }
 }
