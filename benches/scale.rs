@@ -25,6 +25,8 @@
 mod broker;
 #[path = "scale/first_load.rs"]
 mod first_load;
+#[path = "municipality.rs"]
+mod municipality_setup;
 #[path = "../tests/support/process.rs"]
 mod process;
 #[allow(dead_code)] // the reader's bench uses the rest

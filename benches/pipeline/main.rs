@@ -20,6 +20,8 @@
 #[path = "../../tests/support/broker.rs"]
 mod broker;
 mod load;
+#[path = "../municipality.rs"]
+mod municipality_setup;
 mod observe;
 mod probe;
 #[path = "../../tests/support/process.rs"]

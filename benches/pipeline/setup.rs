@@ -95,29 +95,10 @@ fn tenant(rooms: usize) -> TenantConfig {
     tenant
 }
 
-/// The municipality's room mailboxes, as the first load of the scale benchmark has them.
-fn municipality_rooms(summary: &Summary) -> Vec<RoomConfig> {
-    summary
-        .rooms
-        .iter()
-        .map(|room| {
-            RoomConfig::new(
-                format!("00000000-0000-0000-0000-{:012}", room.resource_id),
-                room.mailbox.clone(),
-                room.name.clone(),
-            )
-        })
-        .collect()
-}
-
-/// Every roomsync item the calendars must hold, by the oracle, in the default window from now.
+/// Every roomsync item the calendars must hold, by the oracle, under the sync settings `roomsync run` defaults to
+/// (the ones this benchmark runs with).
 async fn expected_events(client: &tokio_postgres::Client) -> anyhow::Result<usize> {
-    let now = chrono::Utc::now();
-    let rules = testkit::oracle::Rules {
-        window_start: now - chrono::TimeDelta::from_std(vocabulary::window::DEFAULT_PAST)?,
-        window_end: now + chrono::TimeDelta::from_std(vocabulary::window::DEFAULT_HORIZON)?,
-        min_piece: Duration::from_secs(60),
-    };
+    let rules = crate::municipality_setup::rules(&roomsync::config::SyncConfig::default())?;
     Ok(testkit::oracle::calendars(client, rules).await?.items.values().map(|items| items.len()).sum())
 }
 
@@ -161,7 +142,7 @@ pub async fn start(
     let mut tenant = tenant(rooms);
     if let Some(base) = base {
         base.expected_events = expected_events(&client).await?;
-        tenant.rooms.extend(base.summary.as_ref().map(municipality_rooms).unwrap_or_default());
+        tenant.rooms.extend(base.summary.as_ref().map(crate::municipality_setup::rooms).unwrap_or_default());
     }
     let emu = Emulator::new(tenant);
     let (stop_all, stopped) = watch::channel(false);

@@ -17,12 +17,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
-use graph_emulator::{ConcurrencyScope, Emulator, FaultConfig, LogEntry, RoomConfig, TenantConfig};
+use graph_emulator::{ConcurrencyScope, Emulator, FaultConfig, LogEntry, TenantConfig};
 use roomsync::cli::Stage;
 use roomsync::config::Config;
 use serde_json::{json, Value};
 use testkit::municipality::Summary;
-use testkit::oracle::{self, Rules};
+use testkit::oracle;
 
 /// Outlook's limits as the issue states them.
 pub fn outlook_limits() -> FaultConfig {
@@ -46,30 +46,8 @@ pub fn tenant(summary: &Summary, faults: FaultConfig) -> TenantConfig {
         faults,
         ..TenantConfig::default()
     };
-    tenant.rooms = summary
-        .rooms
-        .iter()
-        .map(|room| RoomConfig {
-            capacity: room.capacity.and_then(|c| u32::try_from(c).ok()),
-            building: Some(room.building_name.clone()),
-            ..RoomConfig::new(
-                format!("00000000-0000-0000-0000-{:012}", room.resource_id),
-                room.mailbox.clone(),
-                room.name.clone(),
-            )
-        })
-        .collect();
+    tenant.rooms = crate::municipality_setup::rooms(summary);
     tenant
-}
-
-/// The sync window and trim rules of `config`, from now.
-pub fn rules(config: &Config) -> Result<Rules> {
-    let now = chrono::Utc::now();
-    Ok(Rules {
-        window_start: now - chrono::TimeDelta::from_std(config.sync.window_past)?,
-        window_end: now + chrono::TimeDelta::from_std(config.sync.horizon)?,
-        min_piece: config.sync.min_piece,
-    })
 }
 
 /// The least time Outlook's limits allow for creating `per_mailbox` events (one request each): every mailbox
@@ -126,7 +104,7 @@ fn requests(log: &[LogEntry]) -> Value {
 /// Runs the phase: starts the graph-sink stage of `config` against `emu`, waits until every expected event is
 /// there, compares the calendars with the oracle.
 pub async fn run(config: &Config, emu: &Emulator, db: &tokio_postgres::Client, deadline: Duration) -> Result<Value> {
-    let expected = oracle::calendars(db, rules(config)?).await?;
+    let expected = oracle::calendars(db, crate::municipality_setup::rules(&config.sync)?).await?;
     let per_mailbox: BTreeMap<String, usize> =
         expected.items.iter().map(|(mailbox, items)| (mailbox.clone(), items.len())).collect();
     let total: usize = per_mailbox.values().sum();
