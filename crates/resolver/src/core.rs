@@ -325,8 +325,7 @@ impl Core {
         mailboxes.retain(|m| self.ownership.owns(m) && only.is_none_or(|only| only.contains(m)));
         for mailbox in &mailboxes {
             let resources = rooms.get(mailbox).map(Vec::as_slice).unwrap_or_default();
-            let reservations: Vec<&Reservation> =
-                resources.iter().flat_map(|r| self.assembler.of_resource(*r)).collect();
+            let reservations = self.reservations_of(resources);
             let imported = self.imported_events(mailbox);
             let desired = desired_for_room(mailbox, &reservations, &imported, &self.policies, window);
             let changes = self.ledger.diff(mailbox, &desired, window);

@@ -19,7 +19,7 @@
 //! its content hash changed, and a reservation that stops applying gets a delete for each resource it was
 //! emitted for.
 //!
-//! Stage 2 takes the reservations from here in memory ([`reservations::Assembler::by_resource`]); the records go
+//! Stage 2 takes the reservations from here in memory ([`reservations::Assembler::of_resource`]); the records go
 //! to `<prefix>.reservations` as this stage's changelog, which stage 2 never reads (see the crate documentation).
 //!
 //! [`Reservation`]: vocabulary::records::Reservation

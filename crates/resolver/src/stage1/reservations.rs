@@ -143,7 +143,8 @@ impl Assembler {
         self.refresh(&targets, self.applied_lsn, 0)
     }
 
-    /// The reservations that currently apply, by resource.
+    /// The reservations that currently apply, by resource: a scan of every one (a whole-state view; a room's
+    /// evaluation uses [`Assembler::of_resource`], which the index answers).
     pub fn by_resource(&self) -> BTreeMap<i32, Vec<&Reservation>> {
         let mut out: BTreeMap<i32, Vec<&Reservation>> = BTreeMap::new();
         for (resource, (_, reservation)) in self.current.values().flatten() {
