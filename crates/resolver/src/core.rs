@@ -31,11 +31,11 @@
 //! | buffered CDC records ([`crate::kafka::transaction`]) | `max_buffered_records`, plus the positions of at most `RELEASED_EARLY_KEPT` transactions released incomplete (their largest one: a snapshot's record count) |
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use tracing::debug;
 use vocabulary::keys::room_partition;
 use vocabulary::records::{DesiredItem, GraphEventBody, ImportRecord, Reservation, UpsertOrDelete};
-use vocabulary::rooms::ActiveRooms;
 use vocabulary::ReservationKind;
 
 use crate::config::{ConflictPolicy, Policies, WindowConfig};
@@ -150,10 +150,8 @@ impl Core {
 
     /// Active room mappings: mailbox -> resources (ascending), by the one active-room rule
     /// ([`vocabulary::rooms`]).
-    pub fn rooms(&self) -> BTreeMap<String, Vec<i32>> {
-        let rows = self.assembler.state.rooms.values();
-        ActiveRooms::from_rows(rows.map(|row| (row.int("resource_id"), row.text("outlook_item_id"), row.int("active"))))
-            .into()
+    pub fn rooms(&self) -> Arc<BTreeMap<String, Vec<i32>>> {
+        self.assembler.state.active_rooms()
     }
 
     pub(crate) fn reservations_of(&self, resources: &[i32]) -> Vec<&Reservation> {
@@ -320,9 +318,12 @@ impl Core {
     fn evaluate_rooms(&mut self, now: i64, output: &mut Output, only: Option<&BTreeSet<String>>, start: bool) {
         let window = self.window_at(now);
         let rooms = self.rooms();
-        let mut mailboxes: BTreeSet<String> = rooms.keys().cloned().collect();
-        mailboxes.extend(self.ledger.mailboxes());
-        mailboxes.retain(|m| self.ownership.owns(m) && only.is_none_or(|only| only.contains(m)));
+        // A transaction concerns a room or two: only those are looked at, not every room of the municipality.
+        let mut mailboxes: BTreeSet<String> = match only {
+            Some(only) => only.iter().filter(|m| rooms.contains_key(*m) || self.ledger.holds(m)).cloned().collect(),
+            None => rooms.keys().cloned().chain(self.ledger.mailboxes()).collect(),
+        };
+        mailboxes.retain(|m| self.ownership.owns(m));
         for mailbox in &mailboxes {
             let resources = rooms.get(mailbox).map(Vec::as_slice).unwrap_or_default();
             let reservations = self.reservations_of(resources);

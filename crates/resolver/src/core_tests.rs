@@ -767,8 +767,25 @@ fn the_rooms_follow_the_one_active_room_rule() {
         (Some(0), Some(HALL_A), Some(1)),
         (Some(8), Some("hall-c@example.org"), Some(2)),
     ]);
-    assert_eq!(&core.rooms(), expected.by_mailbox());
+    assert_eq!(&*core.rooms(), expected.by_mailbox());
     assert_eq!(core.rooms()[HALL_A], vec![0, 1], "the lowest resource speaks for the room");
+
+    // The rooms are derived once and kept: each later change of a mapping row shows in the next answer.
+    let changes = Tx::new(21)
+        .update(
+            "bb_resource_outlook_item",
+            &[
+                ("id", int(5)),
+                ("resource_id", int(8)),
+                ("outlook_item_id", text("hall-c@example.org")),
+                ("active", int(1)),
+            ],
+        )
+        .delete("bb_resource_outlook_item", &[("id", int(4))])
+        .done();
+    core.apply_transaction(&changes, now());
+    assert_eq!(core.rooms()["hall-c@example.org"], vec![8], "a row set active maps its room");
+    assert_eq!(core.rooms()[HALL_A], vec![1], "a deleted row no longer maps its resource");
 }
 
 #[test]

@@ -7,8 +7,10 @@
 //! - a DELETE of a main row carries only the key: the stored row is simply removed;
 //! - [`BookingState::apply`] says what a record touched, so only affected reservations are assembled again.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, OnceLock};
 
+use vocabulary::rooms::ActiveRooms;
 use vocabulary::tables::{self, Role};
 use vocabulary::ReservationKind;
 
@@ -91,8 +93,13 @@ pub struct BookingState {
     pub groups: ById,
     /// bb_resource.
     pub resources: ById,
-    /// bb_resource_outlook_item.
-    pub rooms: ById,
+    /// bb_resource_outlook_item (changed only through [`BookingState::apply`], which keeps `active_rooms`).
+    rooms: ById,
+    /// The active rooms of `rooms` by the one rule ([`vocabulary::rooms`]), derived on first use after each
+    /// change of `rooms`: every transaction asks which rooms its reservations concern, and deriving them from
+    /// every mapping row each time made the resolver spend most of its time there on a large municipality.
+    #[serde(skip)]
+    active_rooms: OnceLock<Arc<BTreeMap<String, Vec<i32>>>>,
     /// outlook_calendar_mapping, indexed.
     pub calendar_mapping: crate::stage1::mappings::CalendarMappings,
     /// Wall-clock µs before which a reservation that ended is not kept (the window's past end, with slack):
@@ -161,11 +168,25 @@ impl BookingState {
             Role::Rooms => (&mut self.rooms, Touched::Rooms),
             Role::Buildings | Role::Signals => return Touched::Nothing,
         };
-        if apply_by_id(rows, record) {
-            touched
-        } else {
-            Touched::Nothing
+        if !apply_by_id(rows, record) {
+            return Touched::Nothing;
         }
+        if touched == Touched::Rooms {
+            self.active_rooms = OnceLock::new();
+        }
+        touched
+    }
+
+    /// The active rooms: each mailbox with the resources it shows (ascending), by the active-room rule.
+    pub fn active_rooms(&self) -> Arc<BTreeMap<String, Vec<i32>>> {
+        let rooms = self.active_rooms.get_or_init(|| {
+            let rows = self.rooms.values();
+            let active = ActiveRooms::from_rows(
+                rows.map(|row| (row.int("resource_id"), row.text("outlook_item_id"), row.int("active"))),
+            );
+            Arc::new(active.into())
+        });
+        Arc::clone(rooms)
     }
 
     fn apply_main(&mut self, kind: ReservationKind, record: &CdcRecord) -> Touched {

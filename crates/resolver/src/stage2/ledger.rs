@@ -66,6 +66,11 @@ impl Ledger {
         earlier.iter().rev().find(|(hash, _)| hash == content_hash).map(|(_, content)| content)
     }
 
+    /// Whether `mailbox` has items.
+    pub fn holds(&self, mailbox: &str) -> bool {
+        self.rooms.contains_key(mailbox)
+    }
+
     /// Every mailbox that has items.
     pub fn mailboxes(&self) -> Vec<String> {
         self.rooms.keys().cloned().collect()
