@@ -20,7 +20,7 @@
 //! |---|---|
 //! | booking rows (`stage1::state::BookingState::main`, links, link positions) | reservations not over before the window; one that ends before it is not even stored ([`crate::stage1::state`]); while catching up, also the links read after their past reservation's main row (dropped once caught up) |
 //! | dimension rows (seasons, organizations, groups, resources, room mappings) | the booking system's own tables of them (hundreds to a few thousand rows, not per reservation) |
-//! | reservation records (`stage1::reservations::Assembler`), `emitted_reservations` | the booking rows above |
+//! | reservation records (`stage1::reservations::Assembler`), `emitted_reservations`, the reservations applied quietly and not assembled yet (`Assembler::settle`) | the booking rows above |
 //! | the desired-state [`Ledger`] | items in the window, plus [`crate::stage2::ledger::EARLIER_KEPT`] earlier contents per item |
 //! | Outlook events (`graph`) | events not over before the window (the Graph source reads only the window) |
 //! | the import ledger (`imports`) | imports not over before the window, or whose mapping row is still kept |
@@ -184,7 +184,7 @@ impl Core {
     /// Applies a transaction while catching up at start: the state changes, nothing is decided or emitted
     /// ([`Core::full`] follows once every input is read).
     pub fn apply_transaction_quietly(&mut self, records: &[CdcRecord]) {
-        self.assembler.apply_transaction(records);
+        self.assembler.apply_quietly(records);
     }
 
     /// Records a reservation record read back from `<prefix>.reservations` at start.
@@ -287,6 +287,7 @@ impl Core {
     /// Everything after the initial catch-up: every reservation and every room compared with what the output
     /// topics already hold.
     pub fn full(&mut self, now: i64) -> Output {
+        self.assembler.settle();
         let mut changes: Vec<Reservation> = self.assembler.current().cloned().collect();
         let current: HashSet<(ReservationKind, i32, i32)> =
             changes.iter().map(|r| (r.kind, r.reservation_id, r.resource_id)).collect();

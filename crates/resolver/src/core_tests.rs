@@ -830,6 +830,8 @@ fn a_resolver_restored_from_a_checkpoint_decides_as_one_rebuilt_from_the_topics(
         all.sort();
         all
     };
+    // Quiet transactions are assembled once the resolver decides (`full` settles them first).
+    rebuilt.assembler.settle();
     assert_eq!(hashes(&restored), hashes(&rebuilt), "the same reservations are assembled again");
     assert_eq!(restored.rooms(), rebuilt.rooms());
     let at_start = restored.full(now());
@@ -840,4 +842,30 @@ fn a_resolver_restored_from_a_checkpoint_decides_as_one_rebuilt_from_the_topics(
     assert_eq!(restored.apply_transaction(&later, now()), rebuilt.apply_transaction(&later, now()));
     // A replayed record of the checkpoint's past is told apart by its position, as in the rebuilt state.
     assert_eq!(restored.apply_transaction(&cancel, now()), Output::default());
+}
+
+#[test]
+fn what_quiet_transactions_touched_is_assembled_by_the_next_deciding_one() {
+    let (mut core, _) = core();
+    // Read while catching up: the deletion of a booking, then the pruning a catch-up does as it goes (the
+    // booking's row is gone, its records are not).
+    let delete = Tx::new(60)
+        .delete("bb_booking_resource", &[("booking_id", int(201)), ("resource_id", int(2))])
+        .delete("bb_booking", &[("id", int(201))])
+        .done();
+    core.apply_transaction_quietly(&delete);
+    core.prune_replayed(now());
+    assert_eq!(core.assembler.current().count(), 2, "nothing is assembled while applying quietly");
+    let output = core.apply_transaction(&event_305(70, 1, &[1]), now());
+    let changed = |output: &Output| -> Vec<(ReservationKind, i32, UpsertOrDelete)> {
+        output.reservations.iter().map(|r| (r.kind, r.reservation_id, r.op)).collect()
+    };
+    assert!(changed(&output).contains(&(ReservationKind::Booking, 201, UpsertOrDelete::Delete)), "{output:?}");
+    assert!(keys(&output).contains(&(HALL_B.into(), "booking:201".into(), UpsertOrDelete::Delete)));
+
+    // A dimension row touches every reservation.
+    let rename = Tx::new(80).update("bb_organization", &[("id", int(1)), ("name", text("Fjordvik IL"))]).done();
+    core.apply_transaction_quietly(&rename);
+    let output = core.apply_transaction(&event_305(90, 0, &[1]), now());
+    assert!(changed(&output).contains(&(ReservationKind::Allocation, 101, UpsertOrDelete::Upsert)), "{output:?}");
 }

@@ -194,3 +194,38 @@ async fn years_of_history_restarts_and_a_bulk_delete_end_with_exactly_the_desire
     restart_and_check(&mut running, 4, "after a restart over the bulk delete").await?;
     running.stop().await
 }
+
+/// The first start of a whole installation on a large booking database: the resolver runs while the cdc-reader
+/// writes a snapshot far larger than the resolver's input buffer, so the snapshot is released in parts, most of
+/// it arrives after the first part was applied, and the seasons, organisations and rooms come after the
+/// reservations. The resolver decides once the snapshot is whole: the desired state is the oracle's, every item
+/// was emitted once, and its health does not call the snapshot's parts incomplete transactions (they are not a
+/// fault, and `degraded` on every first start would teach operators to ignore it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_larger_than_the_buffer_read_while_it_is_written_is_decided_once_whole() -> Result<()> {
+    let Scale { sizes, buffer, .. } = scale();
+    let db = TestDatabase::create().await?;
+    let mut client = db.connect().await?;
+    migrations::apply(&mut client).await?;
+    let summary = municipality::load(&client, &sizes, SEED, Utc::now().date_naive()).await?;
+    ensure!(summary.reservation_rows() > buffer as u64 * 4, "the snapshot is far larger than the buffer");
+
+    let running = Running::live_on(db, buffer).await?;
+    let marker_key = marker(&running, 1).await?;
+    assert_matches_the_oracle(&running, "after the first start").await?;
+    let mut emitted: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for item in all_desired(&running).await?.iter().filter(|d| d.item_key != marker_key) {
+        *emitted.entry((item.mailbox.clone(), item.item_key.clone())).or_default() += 1;
+    }
+    let repeated: Vec<_> = emitted.iter().filter(|(_, n)| **n > 1).take(10).collect();
+    ensure!(repeated.is_empty(), "items emitted more than once on a first start: {repeated:?}");
+    let health: Vec<(String, Option<String>)> = running
+        .client
+        .query("select state, detail from roomsync_stage_health where stage = 'resolver'", &[])
+        .await?
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    ensure!(health.iter().all(|(state, _)| state == "ok"), "the resolver's health after a first start: {health:?}");
+    running.stop().await
+}

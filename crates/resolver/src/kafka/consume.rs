@@ -95,6 +95,10 @@ struct Driver {
     emitter: Emitter,
     topics: Topics,
     caught_up: bool,
+    /// Whether the snapshot gate is used (END markers say when the snapshot is whole).
+    snapshot_gate: bool,
+    /// The initial snapshot was released in parts and is not whole yet: since when no record of it arrived.
+    snapshot_open: Option<Instant>,
     max_buffered: usize,
     replayed: usize,
     /// The transaction whose late records were last reported (one warning per transaction).
@@ -110,6 +114,45 @@ struct Driver {
 const PRUNE_EVERY: usize = 100_000;
 
 impl Driver {
+    /// Whether the driver decides and emits: caught up with its inputs, and not in the middle of an initial
+    /// snapshot released in parts. A first start on a large booking database reads a snapshot far larger than
+    /// the input buffer while the cdc-reader writes it, and the booking tables come before the seasons,
+    /// organisations and rooms: deciding on each part decided on a state that was not the database's, and
+    /// assembling and evaluating again after each late record took the resolver an hour on a large
+    /// municipality (benches/README.md). Meanwhile it applies quietly, as while catching up, and decides once,
+    /// when the snapshot is whole.
+    fn deciding(&self) -> bool {
+        self.caught_up && self.snapshot_open.is_none()
+    }
+
+    /// Opens the snapshot gate when the snapshot has been released in parts and is not whole yet.
+    fn watch_snapshot(&mut self) {
+        if self.snapshot_gate && self.snapshot_open.is_none() && self.assembler.snapshot_incomplete() {
+            info!("the initial snapshot is read in parts: the resolver decides once it is whole");
+            self.snapshot_open = Some(Instant::now());
+        }
+    }
+
+    /// Closes the snapshot gate when the snapshot is whole, or when none of its records arrived for
+    /// [`crate::config::STALL_TIMEOUT`] (a record the resolver could not decode never arrives); says whether
+    /// it closed.
+    fn snapshot_closed(&mut self) -> bool {
+        let Some(since) = self.snapshot_open else { return false };
+        if self.assembler.snapshot_incomplete() {
+            if since.elapsed() < crate::config::STALL_TIMEOUT {
+                return false;
+            }
+            warn!(
+                "the initial snapshot is still incomplete and none of its records arrived for a while: the \
+                 resolver decides on what arrived; records arriving later are applied late"
+            );
+        } else {
+            info!("the initial snapshot is whole: the resolver decides");
+        }
+        self.snapshot_open = None;
+        true
+    }
+
     async fn decode_value(&self, bytes: &[u8]) -> Result<Value, ResolverError> {
         Ok(self.codec.decode(bytes).await?.1)
     }
@@ -132,9 +175,10 @@ impl Driver {
     }
 
     async fn apply_ready(&mut self, ready: Vec<Vec<CdcRecord>>) -> Result<(), ResolverError> {
+        self.watch_snapshot();
         for tx in ready {
             let tx = self.restore(tx).await?;
-            if !self.caught_up {
+            if !self.deciding() {
                 // Replaying years of history: forget what ended before the window as we go.
                 self.replayed += tx.len();
                 if self.replayed >= PRUNE_EVERY {
@@ -143,7 +187,7 @@ impl Driver {
                 }
             }
             ::metrics::counter!(crate::metrics::TRANSACTIONS_APPLIED).increment(1);
-            if self.caught_up {
+            if self.deciding() {
                 let output = self.core.apply_transaction(&tx, now_micros());
                 self.emitter.send(&output).await?;
             } else {
@@ -159,7 +203,7 @@ impl Driver {
         let value = self.decode_value(value).await?;
         if topic == self.topics.graph_events() {
             let event = GraphEvent::from_avro(value)?;
-            if self.caught_up {
+            if self.deciding() {
                 let output = self.core.apply_graph_event(&event, now_micros());
                 self.emitter.send(&output).await?;
             } else {
@@ -179,11 +223,15 @@ impl Driver {
             None => None,
         };
         let record = crate::kafka::cdc::decode(key.as_ref(), &value)?;
+        if record.snapshot && self.snapshot_open.is_some() {
+            self.snapshot_open = Some(Instant::now());
+        }
         let pushed = self.assembler.push(topic, record);
         if pushed.duplicate {
             ::metrics::counter!(crate::metrics::REPLAYS_DROPPED).increment(1);
         }
-        if let Some(commit_lsn) = pushed.late {
+        // The rest of a snapshot released in parts is expected, not late.
+        if let Some(commit_lsn) = pushed.late.filter(|lsn| !self.assembler.is_snapshot(*lsn)) {
             self.late_at_tick = Some(commit_lsn);
             ::metrics::counter!(crate::metrics::LATE_RECORDS).increment(1);
             if self.late_reported != Some(commit_lsn) {
@@ -270,6 +318,8 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
         emitter,
         topics: topics.clone(),
         caught_up: false,
+        snapshot_gate: config.transactions == TransactionMode::EndMarkers,
+        snapshot_open: None,
         max_buffered: config.max_buffered_records,
         replayed: 0,
         late_reported: None,
@@ -361,7 +411,7 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
                 }
             }
             _ = tick.tick() => {
-                if driver.caught_up {
+                if driver.deciding() {
                     let output = driver.core.tick(now_micros());
                     driver.emitter.send(&output).await?;
                 } else {
@@ -381,7 +431,7 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
                     return Err(streams::StreamError::Unassigned { group, idle_seconds: idle.as_secs() }.into());
                 }
                 let facts = crate::liveness::Facts {
-                    caught_up: driver.caught_up,
+                    caught_up: driver.deciding(),
                     oldest_buffered: driver.assembler.oldest_pending(),
                     assigned,
                     owned: membership.owned().len(),
@@ -425,17 +475,21 @@ async fn run_once(config: &Config, shutdown: &mut (impl Future<Output = ()> + Un
         if newly_caught_up {
             info!("resolver caught up with its inputs");
             driver.caught_up = true;
+        }
+        let snapshot_whole = driver.caught_up && driver.snapshot_closed();
+        let start_deciding = driver.deciding() && (newly_caught_up || snapshot_whole);
+        if start_deciding {
             // What the replay kept of reservations that ended before the window (links read before their main
             // row was dropped) goes now, not at the next tick: memory after a restart is the window's.
             driver.core.prune(now_micros());
         }
-        if driver.caught_up && (newly_caught_up || ownership_grew || std::mem::take(&mut written_by_another)) {
+        if driver.deciding() && (start_deciding || ownership_grew || std::mem::take(&mut written_by_another)) {
             let output = driver.core.full(now_micros());
             driver.emitter.send(&output).await?;
         }
         // Between transactions, once caught up: every record before the positions is applied, none after.
-        if driver.caught_up && driver.assembler.buffered() == 0 {
-            checkpoints.maybe_take(&driver, &positions, newly_caught_up).await;
+        if driver.deciding() && driver.assembler.buffered() == 0 {
+            checkpoints.maybe_take(&driver, &positions, start_deciding).await;
         }
     }
 }

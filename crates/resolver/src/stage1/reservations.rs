@@ -45,7 +45,21 @@ pub struct Assembler {
     /// resources' reservations without scanning every current one (which made each transaction cost the whole
     /// window on a large municipality: benches/README.md, `pipeline --municipality`).
     by_resource: HashMap<i32, HashSet<(ReservationKind, i32)>>,
+    /// Reservations touched by transactions applied quietly (a catch-up, a snapshot read in parts), assembled by
+    /// the next [`Assembler::settle`] or deciding transaction. A season, organisation or resource record touches
+    /// every reservation, and the snapshot sends those tables after the reservations: assembling after each such
+    /// record assembled the whole window once per record (minutes on a large municipality). Bounded by the
+    /// reservations the state holds ([`Assembler::prune`] drops what the state forgot).
+    deferred: Deferred,
     applied_lsn: i64,
+}
+
+/// What quiet transactions touched since the last assembly.
+#[derive(Debug, Default)]
+struct Deferred {
+    /// A dimension (or a whole table) changed: every reservation.
+    all: bool,
+    some: HashSet<(ReservationKind, i32)>,
 }
 
 impl Assembler {
@@ -68,10 +82,48 @@ impl Assembler {
         self.applied_lsn
     }
 
-    /// Applies one whole source transaction (or one snapshot record) and re-assembles what it touched.
+    /// Applies one whole source transaction (or one snapshot record) and re-assembles what it touched, and what
+    /// quiet transactions touched before it.
     pub fn apply_transaction(&mut self, records: &[CdcRecord]) -> Applied {
         let mut applied = Applied::default();
-        let Some(first) = records.first() else { return applied };
+        if records.is_empty() {
+            return applied;
+        }
+        let deferred = std::mem::take(&mut self.deferred);
+        let (mut dirty, all) = self.apply_records(records, &mut applied);
+        dirty.extend(deferred.some);
+        let ts = records.iter().map(|r| r.commit_ts_ms).max().unwrap_or(0);
+        let lsn = records.iter().map(|r| r.commit_lsn).max().unwrap_or(0);
+        let targets = if all || deferred.all { self.known() } else { dirty };
+        applied.reservations = self.refresh(&targets, lsn, ts);
+        applied
+    }
+
+    /// Applies one whole source transaction to the state only; what it touched is assembled by the next
+    /// [`Assembler::settle`] or [`Assembler::apply_transaction`].
+    pub fn apply_quietly(&mut self, records: &[CdcRecord]) {
+        let (dirty, all) = self.apply_records(records, &mut Applied::default());
+        self.deferred.all |= all;
+        if !self.deferred.all {
+            self.deferred.some.extend(dirty);
+        }
+    }
+
+    /// Assembles what quiet transactions touched; returns the records whose content changed.
+    pub fn settle(&mut self) -> Vec<Reservation> {
+        let deferred = std::mem::take(&mut self.deferred);
+        let targets = if deferred.all { self.known() } else { deferred.some };
+        // As on a restore: each record carries the commit LSN its rows say.
+        self.refresh(&targets, 0, 0)
+    }
+
+    /// Applies `records` to the state; returns the reservations they touched and whether a dimension changed
+    /// (every reservation is touched), and notes room and mapping changes in `applied`.
+    fn apply_records(
+        &mut self,
+        records: &[CdcRecord],
+        applied: &mut Applied,
+    ) -> (HashSet<(ReservationKind, i32)>, bool) {
         let mut dirty = HashSet::new();
         let mut all = false;
         for record in records {
@@ -85,15 +137,11 @@ impl Assembler {
                 Touched::CalendarMapping(mailbox) => applied.calendar_mapping.extend(mailbox),
             }
         }
-        if !first.snapshot {
+        if records.first().is_some_and(|first| !first.snapshot) {
             self.applied_lsn =
                 records.iter().map(|r| r.commit_lsn).max().unwrap_or(self.applied_lsn).max(self.applied_lsn);
         }
-        let ts = records.iter().map(|r| r.commit_ts_ms).max().unwrap_or(0);
-        let lsn = records.iter().map(|r| r.commit_lsn).max().unwrap_or(0);
-        let targets = if all { self.known() } else { dirty };
-        applied.reservations = self.refresh(&targets, lsn, ts);
-        applied
+        (dirty, all)
     }
 
     fn known(&self) -> HashSet<(ReservationKind, i32)> {
@@ -175,6 +223,12 @@ impl Assembler {
     /// [`BookingState::prune`].
     pub fn prune(&mut self, before_local: i64, orphans: bool) {
         self.state.prune(before_local, orphans);
+        // A deferred reservation still matters while its row is stored (it is assembled) or records of it are
+        // current (a deletion: they must go).
+        let (main, current) = (&self.state.main, &self.current);
+        self.deferred.some.retain(|key| {
+            current.contains_key(key) || main.get(&key.0).is_some_and(|rows| rows.contains_key(&i64::from(key.1)))
+        });
         let by_resource = &mut self.by_resource;
         for (key, records) in &mut self.current {
             records.retain(|resource, (_, r)| {

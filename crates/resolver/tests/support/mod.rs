@@ -119,9 +119,27 @@ impl Running {
     /// A cdc-reader on `db` (roomsync's migrations applied), once its initial snapshot is complete (as in
     /// production after the first install); no resolver yet.
     pub async fn cdc_on(db: TestDatabase) -> Result<Self> {
+        Self::first_start(db, None).await
+    }
+
+    /// A resolver with an input buffer of `max_buffered_records` started before the cdc-reader on `db` (the first
+    /// start of a whole installation: the resolver reads the snapshot while it is written), once the snapshot is
+    /// complete.
+    pub async fn live_on(db: TestDatabase, max_buffered_records: usize) -> Result<Self> {
+        Self::first_start(db, Some(max_buffered_records)).await
+    }
+
+    async fn first_start(db: TestDatabase, resolver_buffer: Option<usize>) -> Result<Self> {
         let stack = Stack::from_env();
         let client = db.connect().await?;
         let prefix = unique_name("rs");
+        let mut config = Config::new(db.connections(&prefix));
+        config.group = unique_name("resolver");
+        let mut resolvers = Vec::new();
+        if let Some(buffer) = resolver_buffer {
+            config.max_buffered_records = buffer;
+            resolvers.push(spawn_resolver(config.clone()));
+        }
         let mut cdc = cdc_reader::Config::new(db.connections(&prefix));
         cdc.slot = unique_name("slot");
         cdc.publication = unique_name("pub");
@@ -139,16 +157,13 @@ impl Running {
             Ok(cdc_reader::setup::snapshot_complete(&client, &cdc_config).await?.then_some(()))
         })
         .await?;
-
-        let mut config = Config::new(db.connections(&prefix));
-        config.group = unique_name("resolver");
         Ok(Running {
             db,
             client,
             topics: Topics::new(prefix),
             codec: AvroCodec::new(RegistryClient::new(&stack.registry_url)),
             config,
-            resolvers: Vec::new(),
+            resolvers,
             cdc: Some((stop_cdc, cdc_task)),
         })
     }
