@@ -22,13 +22,14 @@ pub fn sample(emu: &Emulator, ledger: &Shared, rooms: usize) {
     let mut seen: Vec<(String, String, Option<DateTime<Utc>>)> = Vec::new();
     let mut transactions = Vec::new();
     for room in 0..rooms {
-        for event in emu.mailbox_events(&mailbox(room)).unwrap_or_default() {
-            let (Some(id), Some(subject)) = (event["id"].as_str(), event["subject"].as_str()) else { continue };
-            present.insert(id.to_owned());
-            if let Some(t) = event["transactionId"].as_str() {
-                transactions.push((t.to_owned(), id.to_owned()));
+        // Stamps, not rendered events: rendering every bench event ten times a second was a fifth of the process.
+        for event in emu.mailbox_event_stamps(&mailbox(room)).unwrap_or_default() {
+            let Some(subject) = event.subject else { continue };
+            present.insert(event.id.clone());
+            if let Some(t) = event.transaction_id {
+                transactions.push((t, event.id.clone()));
             }
-            seen.push((id.to_owned(), subject.to_owned(), event["lastModifiedDateTime"].as_str().and_then(instant)));
+            seen.push((event.id, subject, Some(event.modified)));
         }
     }
     let mut guard = lock(ledger);

@@ -41,4 +41,4 @@ mod fuzz_tests;
 pub use config::{ConcurrencyScope, FaultConfig, RoomConfig, TenantConfig, UserConfig};
 pub use error::{ApiError, EmulatorError};
 pub use server::{router, serve};
-pub use state::{Emulator, LogEntry};
+pub use state::{Emulator, EventStamp, LogEntry};
