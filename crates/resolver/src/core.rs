@@ -124,6 +124,9 @@ pub struct Core {
     /// repeated reports of that version revert once.
     pub(crate) reverted: HashMap<(String, String), Option<Option<String>>>,
     pub(crate) conflicts: HashSet<(String, String, ConflictHit)>,
+    /// The window's end at the last tick (µs since the epoch): the next tick evaluates only the rooms with
+    /// something that entered the window since (`None`: every room).
+    pub(crate) ticked_to: Option<i64>,
 }
 
 impl Core {
@@ -141,6 +144,7 @@ impl Core {
             unseen_deletes: BTreeMap::new(),
             reverted: HashMap::new(),
             conflicts: HashSet::new(),
+            ticked_to: None,
         }
     }
 
@@ -277,11 +281,48 @@ impl Core {
     }
 
     /// Moves the window: items enter as time passes, past ones are forgotten. Returns what to emit.
+    ///
+    /// Only the rooms with a reservation or an Outlook event that overlaps what entered the window since the last
+    /// tick are evaluated (every room at the first tick): nothing else of a room's evaluation depends on the
+    /// clock (items leave at the past end without a delete). Evaluating every room each minute held the
+    /// resolver for a large municipality's whole window at a time, which showed as the steady state's tail
+    /// latency (benches/README.md).
     pub fn tick(&mut self, now: i64) -> Output {
         self.prune(now);
+        let window = self.window_at(now);
+        let entered = self.ticked_to.replace(window.end).map(|from| self.rooms_overlapping(from, window.end));
         let mut output = Output::default();
-        self.evaluate_rooms(now, &mut output, None, false);
+        self.evaluate_rooms(now, &mut output, entered.as_ref(), false);
         output
+    }
+
+    /// The rooms with a reservation or an Outlook event that overlaps `[from, to)` (µs since the epoch; the
+    /// reservations' wall-clock times compared with a day of slack either side).
+    fn rooms_overlapping(&self, from: i64, to: i64) -> BTreeSet<String> {
+        const DAY: i64 = 86_400_000_000;
+        let local = |instant: i64| {
+            crate::stage2::timeline::local_of(instant).map(vocabulary::oslo::local_to_micros).unwrap_or(instant)
+        };
+        let (from_local, to_local) = (local(from).saturating_sub(DAY), local(to).saturating_add(DAY));
+        let resources: HashSet<i32> = self
+            .assembler
+            .current()
+            .filter(|r| r.end_local > from_local && r.start_local < to_local)
+            .map(|r| r.resource_id)
+            .collect();
+        let mut rooms: BTreeSet<String> = self
+            .rooms()
+            .iter()
+            .filter(|(_, room)| room.iter().any(|resource| resources.contains(resource)))
+            .map(|(mailbox, _)| mailbox.clone())
+            .collect();
+        rooms.extend(
+            self.graph
+                .iter()
+                .filter(|(_, body)| body.end > from && body.start < to)
+                .map(|((mailbox, _), _)| mailbox.clone()),
+        );
+        rooms
     }
 
     /// Everything after the initial catch-up: every reservation and every room compared with what the output

@@ -179,6 +179,9 @@ fn items_enter_the_window_as_time_passes() {
     let mut core = Core::new(Policies::default(), window);
     let early = utc("2026-03-01 12:00");
     assert!(core.apply_transaction(&base(), early).desired.is_empty(), "24 March is beyond a one-week horizon");
+    assert!(core.tick(early).desired.is_empty(), "the first tick evaluates every room");
+    // Later ticks evaluate the rooms with something in what entered the window since the last one.
+    assert!(core.tick(utc("2026-03-10 12:00")).desired.is_empty());
     let output = core.tick(utc("2026-03-20 12:00"));
     assert_eq!(output.desired.len(), 2);
     let later = core.tick(utc("2026-03-30 12:00"));
@@ -868,4 +871,20 @@ fn what_quiet_transactions_touched_is_assembled_by_the_next_deciding_one() {
     core.apply_transaction_quietly(&rename);
     let output = core.apply_transaction(&event_305(90, 0, &[1]), now());
     assert!(changed(&output).contains(&(ReservationKind::Allocation, 101, UpsertOrDelete::Upsert)), "{output:?}");
+}
+
+#[test]
+fn an_outlook_booking_beyond_the_horizon_is_decided_at_the_tick_it_enters_the_window() {
+    let window = WindowConfig { horizon: Duration::from_secs(7 * 86_400), ..WindowConfig::default() };
+    let mut core = Core::new(Policies::default(), window);
+    let early = utc("2026-03-01 12:00");
+    core.apply_transaction(&base(), early);
+    core.tick(early);
+    let course = body("Kurs", utc("2026-03-26 10:00"), utc("2026-03-26 11:00"), RoomsyncTags::default());
+    let booked = core.apply_graph_event(&graph(HALL_A, "outlook-9", course), early);
+    assert!(booked.imports.is_empty(), "beyond the horizon: nothing decided yet");
+    assert!(core.tick(utc("2026-03-10 12:00")).imports.is_empty(), "still beyond it");
+    let entered = core.tick(utc("2026-03-20 12:00"));
+    let imported: Vec<&str> = entered.imports.iter().map(|i| i.event_id.as_str()).collect();
+    assert_eq!(imported, vec!["outlook-9"], "imported at the tick it entered the window");
 }
