@@ -888,3 +888,21 @@ fn an_outlook_booking_beyond_the_horizon_is_decided_at_the_tick_it_enters_the_wi
     let imported: Vec<&str> = entered.imports.iter().map(|i| i.event_id.as_str()).collect();
     assert_eq!(imported, vec!["outlook-9"], "imported at the tick it entered the window");
 }
+
+#[test]
+fn an_echo_is_classified_without_working_out_the_rooms_items_and_an_outlook_booking_with_them() {
+    use crate::stage2::outlook::Verdict;
+    use crate::stage2::outlook_events::RoomItems;
+    let (core, output) = core();
+    let booking = output.desired.iter().find(|d| d.item_key == "booking:201").expect("booking");
+    let content = booking.content.clone().expect("content");
+    let (resources, window) = (vec![2], core.window_at(now()));
+    let items = RoomItems::new(HALL_B, &resources);
+    let echo = graph(HALL_B, "AAMk-1", body(&content.subject, content.start, content.end, ours("booking:201")));
+    assert_eq!(core.verdict(&echo, None, &resources, window, &items), Verdict::Echo);
+    assert!(!items.worked_out(), "an echo needs no reservations of the room");
+    let meeting = graph(HALL_B, "outlook-5", body("Møte", content.start, content.end, RoomsyncTags::default()));
+    let verdict = core.verdict(&meeting, None, &resources, window, &items);
+    assert!(matches!(verdict, Verdict::Conflict(_)), "{verdict:?}");
+    assert!(items.worked_out());
+}

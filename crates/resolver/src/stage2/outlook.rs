@@ -72,9 +72,38 @@ pub struct RoomView<'a> {
     /// The resource mapped to the mailbox; `None` when the mailbox is not (or no longer) mapped.
     pub resource_id: Option<i32>,
     /// The room's reservations as timeline items (imports excluded).
-    pub reservations: &'a [Item],
+    pub reservations: Reservations<'a>,
     /// The sync window.
     pub window: Window,
+}
+
+/// A room's reservations as timeline items: given, or worked out when a classification first needs them (only a
+/// booking made in Outlook is compared with them; roomsync's own events, most of what the Graph source reports,
+/// never are).
+#[derive(Clone, Copy)]
+pub enum Reservations<'a> {
+    /// Known already.
+    Items(&'a [Item]),
+    /// Worked out on demand.
+    Lazy(&'a dyn Fn() -> &'a [Item]),
+}
+
+impl<'a> Reservations<'a> {
+    fn get(self) -> &'a [Item] {
+        match self {
+            Reservations::Items(items) => items,
+            Reservations::Lazy(items) => items(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Reservations<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reservations::Items(items) => f.debug_tuple("Items").field(items).finish(),
+            Reservations::Lazy(_) => f.write_str("Lazy"),
+        }
+    }
 }
 
 /// The observable content of an event, to compare with what roomsync wants there.
@@ -219,6 +248,7 @@ pub fn classify(
 /// The room's reservations the event overlaps, with the overlapping span.
 fn overlapping(room: &RoomView<'_>, body: &GraphEventBody) -> Vec<ConflictHit> {
     room.reservations
+        .get()
         .iter()
         .filter(|item| item.end > body.start && item.start < body.end)
         .map(|item| ConflictHit {

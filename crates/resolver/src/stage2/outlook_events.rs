@@ -6,6 +6,7 @@
 //! over (edits made while nobody owned it), never on the periodic re-evaluations, so the sink's own rewrite
 //! coming back cannot start a loop.
 
+use std::cell::OnceCell;
 use std::collections::HashSet;
 
 use tracing::{debug, info};
@@ -15,7 +16,7 @@ use vocabulary::ReservationKind;
 use crate::config::EditPolicy;
 use crate::core::{Conflict, Core, Output};
 use crate::stage2::desired::items_of;
-use crate::stage2::outlook::{classify, matches_desired, MappingRow, RoomView, Verdict};
+use crate::stage2::outlook::{classify, matches_desired, MappingRow, Reservations, RoomView, Verdict};
 use crate::stage2::timeline::Item;
 use crate::stage2::window::Window;
 
@@ -55,7 +56,7 @@ impl Core {
                 event: Some(body.clone()),
             })
             .collect();
-        let items = self.room_items(mailbox, resources);
+        let items = RoomItems::new(mailbox, resources);
         for event in events {
             let verdict = self.verdict(&event, None, resources, window, &items);
             if matches!(verdict, Verdict::Import(_) | Verdict::Conflict(_))
@@ -80,17 +81,19 @@ impl Core {
         )
     }
 
-    fn verdict(
+    pub(crate) fn verdict(
         &self,
         event: &GraphEvent,
         previous: Option<&GraphEventBody>,
         resources: &[i32],
         window: Window,
-        items: &[Item],
+        items: &RoomItems<'_>,
     ) -> Verdict {
         let row = self.mapping_row(&event.mailbox, &event.event_id);
         let row = row.as_ref();
-        let room = RoomView { resource_id: resources.first().copied(), reservations: items, window };
+        let lazy = || items.get(self);
+        let room =
+            RoomView { resource_id: resources.first().copied(), reservations: Reservations::Lazy(&lazy), window };
         let ledger = &self.ledger;
         let mailbox = event.mailbox.clone();
         let verdict =
@@ -137,7 +140,7 @@ impl Core {
         resources: &[i32],
         window: Window,
         output: &mut Output,
-        items: &[Item],
+        items: &RoomItems<'_>,
         start: bool,
     ) {
         let mut pending: Vec<(String, Option<GraphEventBody>)> = Vec::new();
@@ -199,7 +202,7 @@ impl Core {
         resources: &[i32],
         window: Window,
         output: &mut Output,
-        context: (bool, &[Item], Option<GraphEventBody>),
+        context: (bool, &RoomItems<'_>, Option<GraphEventBody>),
     ) {
         let (arrived, items, previous) = context;
         let previous = previous.or_else(|| self.graph.get(&(event.mailbox.clone(), event.event_id.clone())).cloned());
@@ -288,7 +291,7 @@ impl Core {
         }
         let window = self.window_at(now);
         let resources = self.rooms().get(&event.mailbox).cloned().unwrap_or_default();
-        let items = self.room_items(&event.mailbox, &resources);
+        let items = RoomItems::new(&event.mailbox, &resources);
         self.unseen_deletes.remove(&(event.mailbox.clone(), event.event_id.clone()));
         self.act(event, &resources, window, &mut output, (true, &items, None));
         self.remember(event);
@@ -310,5 +313,30 @@ impl Core {
                 self.imports.remove(&key);
             }
         }
+    }
+}
+
+/// A room's reservations as timeline items, worked out once and only if a classification needs them: building
+/// them for every Outlook event, echoes of roomsync's own writes included, made a burst of echoes (a poll round
+/// over hundreds of busy calendars) hold the resolver for seconds on a large municipality (benches/README.md).
+pub(crate) struct RoomItems<'r> {
+    mailbox: &'r str,
+    resources: &'r [i32],
+    items: OnceCell<Vec<Item>>,
+}
+
+impl<'r> RoomItems<'r> {
+    pub(crate) fn new(mailbox: &'r str, resources: &'r [i32]) -> Self {
+        RoomItems { mailbox, resources, items: OnceCell::new() }
+    }
+
+    fn get(&self, core: &Core) -> &[Item] {
+        self.items.get_or_init(|| core.room_items(self.mailbox, self.resources))
+    }
+
+    /// Whether they were worked out (tests).
+    #[cfg(test)]
+    pub(crate) fn worked_out(&self) -> bool {
+        self.items.get().is_some()
     }
 }

@@ -39,7 +39,7 @@ fn event(body: GraphEventBody) -> GraphEvent {
 }
 
 fn room(items: &[Item]) -> RoomView<'_> {
-    RoomView { resource_id: Some(2), reservations: items, window: Window { start: 0, end: 100 } }
+    RoomView { resource_id: Some(2), reservations: Reservations::Items(items), window: Window { start: 0, end: 100 } }
 }
 
 #[test]
