@@ -253,7 +253,7 @@ impl Core {
         self.graph.retain(|_, body| !window.is_past(body.end));
         self.ledger.forget_past(window);
         // Outlook-side memory: what ended before the window (a day of slack, as for the booking rows).
-        let before = window.start.saturating_sub(86_400_000_000);
+        let before = window.start.saturating_sub(DAY_MICROS);
         self.conflicts.retain(|(_, _, hit)| hit.end >= before);
         // An item's row is kept while the item is current or its reservation is still stored (another instance
         // may own its room).
@@ -299,23 +299,15 @@ impl Core {
     /// The rooms with a reservation or an Outlook event that overlaps `[from, to)` (µs since the epoch; the
     /// reservations' wall-clock times compared with a day of slack either side).
     fn rooms_overlapping(&self, from: i64, to: i64) -> BTreeSet<String> {
-        const DAY: i64 = 86_400_000_000;
-        let local = |instant: i64| {
-            crate::stage2::timeline::local_of(instant).map(vocabulary::oslo::local_to_micros).unwrap_or(instant)
-        };
-        let (from_local, to_local) = (local(from).saturating_sub(DAY), local(to).saturating_add(DAY));
+        let local = |instant: i64| local_micros(instant).unwrap_or(instant);
+        let (from_local, to_local) = (local(from).saturating_sub(DAY_MICROS), local(to).saturating_add(DAY_MICROS));
         let resources: HashSet<i32> = self
             .assembler
             .current()
             .filter(|r| r.end_local > from_local && r.start_local < to_local)
             .map(|r| r.resource_id)
             .collect();
-        let mut rooms: BTreeSet<String> = self
-            .rooms()
-            .iter()
-            .filter(|(_, room)| room.iter().any(|resource| resources.contains(resource)))
-            .map(|(mailbox, _)| mailbox.clone())
-            .collect();
+        let mut rooms = self.rooms_showing(&resources);
         rooms.extend(
             self.graph
                 .iter()
@@ -348,11 +340,19 @@ impl Core {
     }
 
     fn window_start_local(&self, now: i64) -> i64 {
-        crate::stage2::timeline::local_of(self.window_at(now).start)
-            .map(vocabulary::oslo::local_to_micros)
+        local_micros(self.window_at(now).start)
             .unwrap_or(i64::MIN)
             // a day of slack: wall clock may be hours off the instant; never forget too early
-            .saturating_sub(86_400_000_000)
+            .saturating_sub(DAY_MICROS)
+    }
+
+    /// The rooms that show any of `resources`.
+    fn rooms_showing(&self, resources: &HashSet<i32>) -> BTreeSet<String> {
+        self.rooms()
+            .iter()
+            .filter(|(_, room)| room.iter().any(|resource| resources.contains(resource)))
+            .map(|(mailbox, _)| mailbox.clone())
+            .collect()
     }
 
     /// Re-evaluates the rooms in `only` (every room when `None`) that this instance owns; `start` also reverts
@@ -391,18 +391,19 @@ impl Core {
         if applied.rooms {
             return None;
         }
-        let rooms = self.rooms();
-        let mut out: BTreeSet<String> = applied.calendar_mapping.iter().cloned().collect();
-        for reservation in &applied.reservations {
-            out.extend(
-                rooms
-                    .iter()
-                    .filter(|(_, resources)| resources.contains(&reservation.resource_id))
-                    .map(|(m, _)| m.clone()),
-            );
-        }
+        let resources: HashSet<i32> = applied.reservations.iter().map(|r| r.resource_id).collect();
+        let mut out = self.rooms_showing(&resources);
+        out.extend(applied.calendar_mapping.iter().cloned());
         Some(out)
     }
+}
+
+/// A day in µs: the slack between an instant and a wall-clock reading of it.
+const DAY_MICROS: i64 = 86_400_000_000;
+
+/// The Oslo wall-clock reading of `instant` (µs since the epoch), as the booking rows store their times.
+fn local_micros(instant: i64) -> Option<i64> {
+    crate::stage2::timeline::local_of(instant).map(vocabulary::oslo::local_to_micros)
 }
 
 #[cfg(test)]
