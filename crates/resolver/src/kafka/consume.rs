@@ -118,9 +118,9 @@ impl Driver {
     /// snapshot released in parts. A first start on a large booking database reads a snapshot far larger than
     /// the input buffer while the cdc-reader writes it, and the booking tables come before the seasons,
     /// organisations and rooms: deciding on each part decided on a state that was not the database's, and
-    /// assembling and evaluating again after each late record took the resolver an hour on a large
-    /// municipality (benches/README.md). Meanwhile it applies quietly, as while catching up, and decides once,
-    /// when the snapshot is whole.
+    /// assembling and evaluating again after each late record kept a large municipality's first load from
+    /// finishing in 20 minutes (benches/README.md). Meanwhile it applies quietly, as while catching up, and
+    /// decides once, when the snapshot is whole.
     fn deciding(&self) -> bool {
         self.caught_up && self.snapshot_open.is_none()
     }

@@ -191,8 +191,9 @@ impl Assembler {
         self.refresh(&targets, self.applied_lsn, 0)
     }
 
-    /// The reservations that currently apply, by resource: a scan of every one (a whole-state view; a room's
-    /// evaluation uses [`Assembler::of_resource`], which the index answers).
+    /// The reservations that currently apply, by resource: a scan of every one (tests compare the index that
+    /// [`Assembler::of_resource`] answers from with it).
+    #[cfg(test)]
     pub fn by_resource(&self) -> BTreeMap<i32, Vec<&Reservation>> {
         let mut out: BTreeMap<i32, Vec<&Reservation>> = BTreeMap::new();
         for (resource, (_, reservation)) in self.current.values().flatten() {
