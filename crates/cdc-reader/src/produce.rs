@@ -55,23 +55,20 @@ pub struct Producer {
     replication_factor: i32,
 }
 
-/// Defaults the operator may override through `kafka.client`.
+/// Defaults the operator may override through `kafka.properties` (besides the linger, `streams::PRODUCER_LINGER_MS`).
 const TUNABLE_DEFAULTS: &[(&str, &str)] = &[
-    ("linger.ms", "5"),
     ("queue.buffering.max.messages", "1000000"),
     // Java-compatible key hashing, so other clients find a key's partition.
     ("partitioner", "murmur2_random"),
 ];
 
 fn client_config(kafka: &KafkaSettings, max_message_bytes: usize) -> ClientConfig {
-    let mut client = ClientConfig::new();
+    let mut client = kafka.producer_config();
     for (key, value) in TUNABLE_DEFAULTS {
-        client.set(*key, *value);
+        if !kafka.properties.contains_key(*key) {
+            client.set(*key, *value);
+        }
     }
-    for (key, value) in &kafka.properties {
-        client.set(key, value);
-    }
-    client.set("bootstrap.servers", &kafka.bootstrap_servers);
     // Room for the record framing on top of the largest record the pipeline lets through.
     client.set("message.max.bytes", (max_message_bytes + 64 * 1024).to_string());
     client

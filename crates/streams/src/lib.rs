@@ -27,7 +27,7 @@ pub use batch::{Acks, SendBatch};
 pub use connections::Connections;
 pub use consumer::{Received, RecordConsumer};
 pub use producer::{origin_of, RecordProducer, ORIGIN_HEADER};
-pub use settings::{KafkaSettings, FETCH_WAIT_MS};
+pub use settings::{KafkaSettings, FETCH_WAIT_MS, PRODUCER_LINGER_MS};
 pub use topics::{ensure_topics, TopicSpec};
 
 use thiserror::Error;

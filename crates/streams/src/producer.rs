@@ -40,11 +40,10 @@ impl RecordProducer {
     /// An idempotent producer (acks=all, Java-compatible murmur2 partitioning of keys).
     pub fn new(settings: &KafkaSettings, codec: AvroCodec) -> Result<Self, StreamError> {
         let producer = settings
-            .client_config()
+            .producer_config()
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("partitioner", "murmur2_random")
-            .set("linger.ms", "5")
             .create()
             .map_err(|err| StreamError::kafka("creating a producer", err))?;
         Ok(RecordProducer { producer, codec, origin: None })

@@ -13,6 +13,18 @@ use rdkafka::ClientConfig;
 /// Kafka broker handles without notice; set the property to tune it.
 pub const FETCH_WAIT_MS: u32 = 50;
 
+/// How long a producer waits to fill a batch (librdkafka `linger.ms`, default 5) in every roomsync producer; the
+/// `kafka.properties` override it.
+///
+/// Why not librdkafka's 5 ms: an idempotent producer keeps at most 5 requests in flight per partition, and when a
+/// partition has reached that limit with a batch whose linger has expired, librdkafka's broker thread wakes at once
+/// again and again (`rd_kafka_toppar_producer_serve` sets the wakeup before it checks the in-flight limit) until an
+/// answer comes: a busy loop whenever acknowledgements take longer than 5 x linger. With 5 ms on tansu (tens of ms per
+/// acknowledged produce under load) the cdc-reader's producer thread used 29 % of a core and another producer 9 % at
+/// 200 changes/s, and the machine's other work waited for them (benches/README.md, 2026-12-07). 20 ms sends a
+/// quarter of the requests; the cost is at most 20 ms per produce hop.
+pub const PRODUCER_LINGER_MS: u32 = 20;
+
 /// Where the cluster is and how to talk to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KafkaSettings {
@@ -60,6 +72,18 @@ impl KafkaSettings {
         config
     }
 
+    /// A producer configuration: the bootstrap servers, a [`PRODUCER_LINGER_MS`] linger and the extra properties,
+    /// which override the linger.
+    pub fn producer_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("linger.ms", PRODUCER_LINGER_MS.to_string());
+        for (key, value) in &self.properties {
+            config.set(key, value);
+        }
+        config.set("bootstrap.servers", &self.bootstrap_servers);
+        config
+    }
+
     /// A librdkafka client configuration with the bootstrap servers and the extra properties.
     pub fn client_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
@@ -74,6 +98,14 @@ impl KafkaSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn producers_linger_unless_the_properties_say_otherwise() {
+        let mut settings = KafkaSettings::new("127.0.0.1:9092");
+        assert_eq!(settings.producer_config().get("linger.ms"), Some(PRODUCER_LINGER_MS.to_string().as_str()));
+        settings.properties.insert("linger.ms".into(), "2".into());
+        assert_eq!(settings.producer_config().get("linger.ms"), Some("2"));
+    }
 
     #[test]
     fn consumers_fetch_with_a_short_wait_unless_the_properties_say_otherwise() {
