@@ -8,7 +8,7 @@
 //!     +------------------- latency = emulator's lastModifiedDateTime (or DELETE arrival) - commit <-+
 //! ```
 //!
-//! `cargo bench --bench pipeline -- [--rate 200] [--seconds 30] [--rooms 50] [--ceiling]`: prints a table and
+//! `cargo bench --bench pipeline -- [--rate 200] [--seconds 30] [--rooms 50] [--ceiling] [--webhooks]`: prints a table and
 //! a JSON report. Needs the local stack (PostgreSQL, Kafka, schema registry; ROOMSYNC_TEST_* as for the tests).
 //! CPU time and peak memory are those of this process, which also runs the emulator and the generator.
 //!
@@ -50,6 +50,8 @@ struct Options {
     step_seconds: f64,
     /// A generated municipality under the bench rooms: `small` or `full` (testkit::municipality).
     municipality: Option<String>,
+    /// How the graph source learns of Outlook changes (`--webhooks`: notifications; else polling every 5 s).
+    notice: setup::Notice,
 }
 
 fn options() -> anyhow::Result<Options> {
@@ -63,6 +65,7 @@ fn options() -> anyhow::Result<Options> {
         partitions: 6,
         step_seconds: 15.0,
         municipality: None,
+        notice: setup::Notice::Polling,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -79,6 +82,7 @@ fn options() -> anyhow::Result<Options> {
             "--partitions" => o.partitions = value()?.parse()?,
             "--step-seconds" => o.step_seconds = value()?.parse()?,
             "--municipality" => o.municipality = Some(value()?),
+            "--webhooks" => o.notice = setup::Notice::Webhooks,
             _ => {}
         }
     }
@@ -257,7 +261,7 @@ impl Started {
             load_seconds: 0.0,
         });
         let started = Instant::now();
-        let pipeline = setup::start(o.rooms, &seed, deployment, base.as_mut()).await?;
+        let pipeline = setup::start(o.rooms, &seed, deployment, base.as_mut(), o.notice).await?;
         let started = if base.is_some() { Instant::now() } else { started };
         let seen = probe::start(&pipeline.kafka, &pipeline.prefix)?;
         let (done, watching) = tokio::sync::watch::channel(false);
@@ -324,12 +328,14 @@ async fn in_process(o: &Options) -> anyhow::Result<Value> {
         })
     });
     drop(started.stop().await);
-    let municipality = o.municipality.as_ref().map(|m| format!(" --municipality {m}")).unwrap_or_default();
+    let municipality = o.municipality.as_ref().map(|m| format!(" --municipality {m}")).unwrap_or_default()
+        + if o.notice == setup::Notice::Webhooks { " --webhooks" } else { "" };
     let report = json!({
         "benchmark": "pipeline",
         "command": format!("cargo bench --bench pipeline -- --rate {} --seconds {} --rooms {}{}{municipality}", o.rate, o.seconds, o.rooms, if o.ceiling { " --ceiling" } else { "" }),
         "data_set": data_set,
         "rooms": o.rooms,
+        "graph_source": o.notice.describe(),
         "seeded_events": o.rooms * o.per_room,
         "initial_snapshot_seconds": report::round(snapshot_seconds),
         "steady": steady,
@@ -385,8 +391,11 @@ async fn scale_out(o: &Options) -> anyhow::Result<Value> {
     let counts: Vec<String> = o.instances.iter().map(ToString::to_string).collect();
     let report = json!({
         "benchmark": "pipeline-scale-out",
-        "command": format!("cargo bench --bench pipeline -- --instances {} --partitions {} --rate {} --step-seconds {} --rooms {}", counts.join(","), o.partitions, o.rate, o.step_seconds, o.rooms),
+        "command": format!("cargo bench --bench pipeline -- --instances {} --partitions {} --rate {} --step-seconds {} --rooms {}{}{}", counts.join(","), o.partitions, o.rate, o.step_seconds, o.rooms,
+            o.municipality.as_ref().map(|m| format!(" --municipality {m}")).unwrap_or_default(),
+            if o.notice == setup::Notice::Webhooks { " --webhooks" } else { "" }),
         "rooms": o.rooms,
+        "graph_source": o.notice.describe(),
         "seeded_events": o.rooms * o.per_room,
         "runs": runs,
         "bench_process": observe::usage("self"),

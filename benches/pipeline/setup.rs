@@ -102,14 +102,41 @@ async fn expected_events(client: &tokio_postgres::Client) -> anyhow::Result<usiz
     Ok(testkit::oracle::calendars(client, rules).await?.items.values().map(|items| items.len()).sum())
 }
 
+/// How the graph source learns of Outlook changes in the benchmark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    /// Every room mailbox polled every 5 s, no webhooks.
+    Polling,
+    /// Change notifications from the emulator to each instance's webhook receiver, with the default fallback
+    /// polling (every 5 minutes): the production shape.
+    Webhooks,
+}
+
+impl Notice {
+    /// As the report names it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Notice::Polling => "polling every room mailbox every 5 s",
+            Notice::Webhooks => "change notifications (webhooks), fallback polling every 5 min (the default)",
+        }
+    }
+}
+
+/// A webhook receiver's settings on a free loopback port.
+fn webhook_env() -> anyhow::Result<Vec<(&'static str, String)>> {
+    let listen = format!("127.0.0.1:{}", crate::process::free_port()?);
+    Ok(vec![("ROOMSYNC__WEBHOOKS__PUBLIC_URL", format!("http://{listen}")), ("ROOMSYNC__WEBHOOKS__LISTEN", listen)])
+}
+
 /// Creates the database with the bench rooms and their mappings (on a generated municipality when `base` is
 /// given), runs `seed` on it (the reservations that exist before roomsync starts), then starts the emulator and
-/// the four stages as `deployment` says.
+/// the four stages as `deployment` says, the graph source learning of changes as `notice` says.
 pub async fn start(
     rooms: usize,
     seed: &str,
     deployment: Deployment,
     base: Option<&mut Base>,
+    notice: Notice,
 ) -> anyhow::Result<Pipeline> {
     let db = TestDatabase::create().await?;
     let mut client = db.connect().await?;
@@ -161,7 +188,10 @@ pub async fn start(
     })];
 
     let name = unique_name("bench");
-    let mut extra = vec![("ROOMSYNC__GRAPH_SOURCE__POLL_INTERVAL", "5s".to_owned())];
+    let mut extra = match notice {
+        Notice::Polling => vec![("ROOMSYNC__GRAPH_SOURCE__POLL_INTERVAL", "5s".to_owned())],
+        Notice::Webhooks => Vec::new(),
+    };
     // A broker of the run's own: tansu's sqlite storage gets slower the more it holds, so the stack's broker,
     // filled by earlier runs, would measure its own history (benches/README.md).
     let broker = Broker::start().await?;
@@ -169,6 +199,9 @@ pub async fn start(
     let mut processes = Vec::new();
     match deployment {
         Deployment::InProcess => {
+            if notice == Notice::Webhooks {
+                extra.extend(webhook_env()?);
+            }
             let config = crate::support::pipeline_config(db.url(), &kafka, &graph, &name, &extra)?;
             for stage in Stage::ALL {
                 let task = stages::start(&config, stage, shutdown())?;
@@ -181,11 +214,15 @@ pub async fn start(
         }
         Deployment::Processes { count, partitions } => {
             extra.push(("ROOMSYNC__KAFKA__PARTITIONS", partitions.to_string()));
-            let env = crate::support::pipeline_env(db.url(), &kafka, &graph, &name, &extra);
             for instance in 0..count {
+                // Each instance its own receiver: whichever holds the graph source's role subscribes with its URL.
+                let mut env = crate::support::pipeline_env(db.url(), &kafka, &graph, &name, &extra);
+                if notice == Notice::Webhooks {
+                    env.extend(webhook_env()?.into_iter().map(|(k, v)| (k.to_owned(), v)));
+                }
                 let log = std::env::temp_dir().join(format!("{name}-{instance}.log"));
                 eprintln!("instance {instance}: roomsync run, log {}", log.display());
-                processes.push(Process::start(&["run"], env.clone(), &log).await?);
+                processes.push(Process::start(&["run"], env, &log).await?);
             }
         }
     }
