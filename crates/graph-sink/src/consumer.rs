@@ -213,6 +213,24 @@ impl SinkConsumer {
         Held { stop, task, consumer: Arc::clone(&self.consumer) }
     }
 
+    /// Whether the broker holds records of an assigned partition beyond those handed out: a catching-up unit
+    /// waits for them (a large fetch can take longer than the gap between records). Asks the broker for the high
+    /// watermarks (one round trip per partition, only when a catching-up unit's gap has passed); `false` when
+    /// that fails or a position is not known yet.
+    pub async fn behind(&self) -> bool {
+        let consumer = Arc::clone(&self.consumer);
+        let check = tokio::task::spawn_blocking(move || {
+            let Ok(positions) = consumer.position() else { return false };
+            positions.elements().iter().any(|element| {
+                let Offset::Offset(position) = element.offset() else { return false };
+                consumer
+                    .fetch_watermarks(element.topic(), element.partition(), std::time::Duration::from_secs(1))
+                    .is_ok_and(|(_, high)| high > position)
+            })
+        });
+        check.await.unwrap_or(false)
+    }
+
     /// How many partitions this member is assigned (0 when the assignment cannot be read).
     pub fn assigned(&self) -> usize {
         self.consumer.assignment().map(|list| list.count()).unwrap_or(0)

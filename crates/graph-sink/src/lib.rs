@@ -145,8 +145,9 @@ impl Sink {
     /// The records of the next unit, `first` first: those arriving within `batch_linger`, up to
     /// `max_batch_records`. A unit that fills up before its linger is catching up (a first load, a backlog): it
     /// goes on taking records while they keep coming (no gap longer than `batch_linger`), up to
-    /// `max_catch_up_records` or `catch_up_linger`, so each mailbox's writes fill whole `$batch` calls. In steady
-    /// state a unit never fills, so latency stays that of the linger.
+    /// `max_catch_up_records` or `catch_up_linger`, so each mailbox's writes fill whole `$batch` calls; a gap
+    /// while the broker still holds records beyond those received does not end it. In steady state a unit never
+    /// fills, so latency stays that of the linger.
     async fn fill_unit(&mut self, first: Source) -> Result<Vec<Source>, SinkError> {
         let started = tokio::time::Instant::now();
         let mut records = vec![first];
@@ -170,6 +171,9 @@ impl Sink {
             let gap_end = (tokio::time::Instant::now() + self.config.batch_linger).min(catch_up_end);
             match tokio::time::timeout_at(gap_end, self.consumer.recv()).await {
                 Ok(record) => records.push(record?),
+                // A gap: the records may have ended, or a large fetch is still on its way (a first load's
+                // backlog came as two units of ~11 s each, the second taking what the first missed in such a gap).
+                Err(_) if tokio::time::Instant::now() < catch_up_end && self.consumer.behind().await => {}
                 Err(_) => break,
             }
         }
