@@ -63,12 +63,7 @@ const TUNABLE_DEFAULTS: &[(&str, &str)] = &[
 ];
 
 fn client_config(kafka: &KafkaSettings, max_message_bytes: usize) -> ClientConfig {
-    let mut client = kafka.producer_config();
-    for (key, value) in TUNABLE_DEFAULTS {
-        if !kafka.properties.contains_key(*key) {
-            client.set(*key, *value);
-        }
-    }
+    let mut client = kafka.producer_config(TUNABLE_DEFAULTS);
     // Room for the record framing on top of the largest record the pipeline lets through.
     client.set("message.max.bytes", (max_message_bytes + 64 * 1024).to_string());
     client

@@ -40,7 +40,7 @@ impl RecordProducer {
     /// An idempotent producer (acks=all, Java-compatible murmur2 partitioning of keys).
     pub fn new(settings: &KafkaSettings, codec: AvroCodec) -> Result<Self, StreamError> {
         let producer = settings
-            .producer_config()
+            .producer_config(&[])
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("partitioner", "murmur2_random")

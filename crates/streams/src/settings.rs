@@ -59,34 +59,37 @@ impl KafkaSettings {
     /// no EOF events, and a short fetch wait ([`FETCH_WAIT_MS`]); the extra properties override all but the
     /// group and the bootstrap servers.
     pub fn consumer_config(&self, group: &str) -> ClientConfig {
-        let mut config = ClientConfig::new();
-        config
-            .set("enable.auto.commit", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("enable.partition.eof", "false")
-            .set("fetch.wait.max.ms", FETCH_WAIT_MS.to_string());
-        for (key, value) in &self.properties {
-            config.set(key, value);
-        }
-        config.set("bootstrap.servers", &self.bootstrap_servers).set("group.id", group);
+        let fetch_wait = FETCH_WAIT_MS.to_string();
+        let mut config = self.layered(&[
+            ("enable.auto.commit", "false"),
+            ("auto.offset.reset", "earliest"),
+            ("enable.partition.eof", "false"),
+            ("fetch.wait.max.ms", &fetch_wait),
+        ]);
+        config.set("group.id", group);
         config
     }
 
-    /// A producer configuration: the bootstrap servers, a [`PRODUCER_LINGER_MS`] linger and the extra properties,
-    /// which override the linger.
-    pub fn producer_config(&self) -> ClientConfig {
-        let mut config = ClientConfig::new();
-        config.set("linger.ms", PRODUCER_LINGER_MS.to_string());
-        for (key, value) in &self.properties {
-            config.set(key, value);
-        }
-        config.set("bootstrap.servers", &self.bootstrap_servers);
-        config
+    /// A producer configuration: a [`PRODUCER_LINGER_MS`] linger and the caller's `defaults`, all of which the
+    /// extra properties override, and the bootstrap servers.
+    pub fn producer_config(&self, defaults: &[(&str, &str)]) -> ClientConfig {
+        let linger = PRODUCER_LINGER_MS.to_string();
+        let mut layers = vec![("linger.ms", linger.as_str())];
+        layers.extend_from_slice(defaults);
+        self.layered(&layers)
     }
 
     /// A librdkafka client configuration with the bootstrap servers and the extra properties.
     pub fn client_config(&self) -> ClientConfig {
+        self.layered(&[])
+    }
+
+    /// `defaults`, then the extra properties (overriding them), then the bootstrap servers.
+    fn layered(&self, defaults: &[(&str, &str)]) -> ClientConfig {
         let mut config = ClientConfig::new();
+        for (key, value) in defaults {
+            config.set(*key, *value);
+        }
         for (key, value) in &self.properties {
             config.set(key, value);
         }
@@ -102,9 +105,9 @@ mod tests {
     #[test]
     fn producers_linger_unless_the_properties_say_otherwise() {
         let mut settings = KafkaSettings::new("127.0.0.1:9092");
-        assert_eq!(settings.producer_config().get("linger.ms"), Some(PRODUCER_LINGER_MS.to_string().as_str()));
+        assert_eq!(settings.producer_config(&[]).get("linger.ms"), Some(PRODUCER_LINGER_MS.to_string().as_str()));
         settings.properties.insert("linger.ms".into(), "2".into());
-        assert_eq!(settings.producer_config().get("linger.ms"), Some("2"));
+        assert_eq!(settings.producer_config(&[]).get("linger.ms"), Some("2"));
     }
 
     #[test]
