@@ -54,6 +54,15 @@ struct Options {
     notice: setup::Notice,
 }
 
+impl Options {
+    /// The `--municipality` and `--webhooks` flags as given, for the report's command line.
+    fn data_flags(&self) -> String {
+        let municipality = self.municipality.as_ref().map(|m| format!(" --municipality {m}")).unwrap_or_default();
+        let webhooks = if self.notice == setup::Notice::Webhooks { " --webhooks" } else { "" };
+        municipality + webhooks
+    }
+}
+
 fn options() -> anyhow::Result<Options> {
     let mut o = Options {
         rate: 200.0,
@@ -328,11 +337,9 @@ async fn in_process(o: &Options) -> anyhow::Result<Value> {
         })
     });
     drop(started.stop().await);
-    let municipality = o.municipality.as_ref().map(|m| format!(" --municipality {m}")).unwrap_or_default()
-        + if o.notice == setup::Notice::Webhooks { " --webhooks" } else { "" };
     let report = json!({
         "benchmark": "pipeline",
-        "command": format!("cargo bench --bench pipeline -- --rate {} --seconds {} --rooms {}{}{municipality}", o.rate, o.seconds, o.rooms, if o.ceiling { " --ceiling" } else { "" }),
+        "command": format!("cargo bench --bench pipeline -- --rate {} --seconds {} --rooms {}{}{}", o.rate, o.seconds, o.rooms, if o.ceiling { " --ceiling" } else { "" }, o.data_flags()),
         "data_set": data_set,
         "rooms": o.rooms,
         "graph_source": o.notice.describe(),
@@ -391,9 +398,7 @@ async fn scale_out(o: &Options) -> anyhow::Result<Value> {
     let counts: Vec<String> = o.instances.iter().map(ToString::to_string).collect();
     let report = json!({
         "benchmark": "pipeline-scale-out",
-        "command": format!("cargo bench --bench pipeline -- --instances {} --partitions {} --rate {} --step-seconds {} --rooms {}{}{}", counts.join(","), o.partitions, o.rate, o.step_seconds, o.rooms,
-            o.municipality.as_ref().map(|m| format!(" --municipality {m}")).unwrap_or_default(),
-            if o.notice == setup::Notice::Webhooks { " --webhooks" } else { "" }),
+        "command": format!("cargo bench --bench pipeline -- --instances {} --partitions {} --rate {} --step-seconds {} --rooms {}{}", counts.join(","), o.partitions, o.rate, o.step_seconds, o.rooms, o.data_flags()),
         "rooms": o.rooms,
         "graph_source": o.notice.describe(),
         "seeded_events": o.rooms * o.per_room,
