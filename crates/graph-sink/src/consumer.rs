@@ -32,6 +32,9 @@ use crate::error::SinkError;
 use crate::offsets::{self, Partition};
 use crate::work::Source;
 
+/// How long [`SinkConsumer::behind`] waits for a partition's watermarks.
+const WATERMARK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Assigns partitions at PostgreSQL's offsets.
 pub struct PostgresPositions {
     database: tokio_postgres::Config,
@@ -218,17 +221,25 @@ impl SinkConsumer {
     /// watermarks (one round trip per partition, only when a catching-up unit's gap has passed); `false` when
     /// that fails or a position is not known yet.
     pub async fn behind(&self) -> bool {
-        let consumer = Arc::clone(&self.consumer);
-        let check = tokio::task::spawn_blocking(move || {
-            let Ok(positions) = consumer.position() else { return false };
-            positions.elements().iter().any(|element| {
-                let Offset::Offset(position) = element.offset() else { return false };
-                consumer
-                    .fetch_watermarks(element.topic(), element.partition(), std::time::Duration::from_secs(1))
-                    .is_ok_and(|(_, high)| high > position)
-            })
-        });
-        check.await.unwrap_or(false)
+        // Read out first: the list itself may not be held across an await (the sink's future is sent).
+        let positions: Vec<(String, i32, i64)> = match self.consumer.position() {
+            Ok(list) => list
+                .elements()
+                .iter()
+                .filter_map(|e| match e.offset() {
+                    Offset::Offset(position) => Some((e.topic().to_owned(), e.partition(), position)),
+                    _ => None,
+                })
+                .collect(),
+            Err(_) => return false,
+        };
+        for (topic, partition, position) in positions {
+            let marks = streams::watermarks(&self.consumer, &topic, partition, WATERMARK_TIMEOUT).await;
+            if marks.is_ok_and(|(_, high)| high > position) {
+                return true;
+            }
+        }
+        false
     }
 
     /// How many partitions this member is assigned (0 when the assignment cannot be read).

@@ -87,3 +87,22 @@ impl RecordConsumer {
         &self.consumer
     }
 }
+
+/// A partition's `(low, high)` watermarks, asked of the broker on a blocking thread (`fetch_watermarks` blocks
+/// on the network, and no async executor thread may).
+pub async fn watermarks<C>(
+    consumer: &std::sync::Arc<StreamConsumer<C>>,
+    topic: &str,
+    partition: i32,
+    timeout: std::time::Duration,
+) -> Result<(i64, i64), StreamError>
+where
+    C: rdkafka::consumer::ConsumerContext + 'static,
+{
+    let consumer = std::sync::Arc::clone(consumer);
+    let name = topic.to_owned();
+    tokio::task::spawn_blocking(move || consumer.fetch_watermarks(&name, partition, timeout))
+        .await
+        .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()))
+        .map_err(|source| StreamError::Kafka { context: format!("reading the watermarks of {topic}/{partition}"), source })
+}

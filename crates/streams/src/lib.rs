@@ -25,7 +25,7 @@ mod topics;
 pub use assignment::{AssignmentWatch, UNASSIGNED_REPORT_AFTER};
 pub use batch::{Acks, SendBatch};
 pub use connections::Connections;
-pub use consumer::{Received, RecordConsumer};
+pub use consumer::{watermarks, Received, RecordConsumer};
 pub use producer::{origin_of, RecordProducer, ORIGIN_HEADER};
 pub use settings::{KafkaSettings, FETCH_WAIT_MS, PRODUCER_LINGER_MS};
 pub use topics::{ensure_topics, TopicSpec};

@@ -48,13 +48,7 @@ pub async fn partition_count(consumer: &Arc<StreamConsumer>, topic: &str) -> Res
 
 /// The high watermark of a partition.
 pub async fn high_watermark(consumer: &Arc<StreamConsumer>, topic: &str, partition: i32) -> Result<i64, ResolverError> {
-    let consumer = Arc::clone(consumer);
-    let name = topic.to_owned();
-    let (_, high) =
-        tokio::task::spawn_blocking(move || consumer.fetch_watermarks(&name, partition, Duration::from_secs(10)))
-            .await
-            .map_err(|e| ResolverError::Config(format!("watermark task: {e}")))?
-            .map_err(kafka("reading watermarks"))?;
+    let (_, high) = streams::watermarks(consumer, topic, partition, Duration::from_secs(10)).await?;
     Ok(high)
 }
 
@@ -98,14 +92,7 @@ pub async fn watermarks(consumer: &Arc<StreamConsumer>, topics: &[String]) -> Re
     let mut out = Watermarks::new();
     for topic in topics {
         for partition in 0..partition_count(consumer, topic).await? {
-            let consumer = Arc::clone(consumer);
-            let name = topic.clone();
-            let low_high = tokio::task::spawn_blocking(move || {
-                consumer.fetch_watermarks(&name, partition, Duration::from_secs(10))
-            })
-            .await
-            .map_err(|e| ResolverError::Config(format!("watermark task: {e}")))?
-            .map_err(kafka("reading watermarks"))?;
+            let low_high = streams::watermarks(consumer, topic, partition, Duration::from_secs(10)).await?;
             out.insert((topic.clone(), partition), low_high);
         }
     }
