@@ -104,5 +104,8 @@ where
     tokio::task::spawn_blocking(move || consumer.fetch_watermarks(&name, partition, timeout))
         .await
         .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()))
-        .map_err(|source| StreamError::Kafka { context: format!("reading the watermarks of {topic}/{partition}"), source })
+        .map_err(|source| StreamError::Kafka {
+            context: format!("reading the watermarks of {topic}/{partition}"),
+            source,
+        })
 }
