@@ -120,6 +120,36 @@ async fn wait_for(deadline: Duration, mut check: impl FnMut() -> bool) -> bool {
     check()
 }
 
+/// Waits until the run's topics and Graph writes stay unchanged for [`QUIET`]; returns the seconds it took.
+async fn settle(pipeline: &setup::Pipeline) -> anyhow::Result<f64> {
+    let (started, end) = (Instant::now(), Instant::now() + FIRST_LOAD_DEADLINE);
+    // Reads (the graph source's polling) go on at rest; writes do not.
+    let (mut logged, mut writes) = (0, 0);
+    let mut activity = || {
+        let (kafka, prefix) = (pipeline.kafka.clone(), pipeline.prefix.clone());
+        let new = pipeline.emu.requests_since(logged);
+        (logged, writes) = (logged + new.len(), writes + observe::writes(&new));
+        let writes = writes;
+        async move {
+            let records = tokio::task::spawn_blocking(move || probe::records(&kafka, &prefix)).await??;
+            anyhow::Ok((records, writes))
+        }
+    };
+    let (mut last, mut since) = (activity().await?, Instant::now());
+    while since.elapsed() < QUIET {
+        anyhow::ensure!(Instant::now() < end, "the pipeline did not come to rest after its first load");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let now = activity().await?;
+        if now != last {
+            (last, since) = (now, Instant::now());
+        }
+    }
+    Ok((since - started).as_secs_f64())
+}
+
+/// How long nothing may change for the pipeline to count as at rest.
+const QUIET: Duration = Duration::from_secs(3);
+
 /// What every phase works with.
 struct Run<'a> {
     pipeline: &'a setup::Pipeline,
@@ -251,7 +281,7 @@ struct Started {
     watcher: tokio::task::JoinHandle<()>,
     snapshot_seconds: f64,
     /// The municipality under the bench rooms, and how long its first load into the calendars took.
-    base: Option<(setup::Base, f64)>,
+    base: Option<(setup::Base, f64, f64)>,
 }
 
 impl Started {
@@ -300,7 +330,12 @@ impl Started {
                 );
                 let seconds = started.elapsed().as_secs_f64();
                 eprintln!("first load of {expected} events done {seconds:.1} s after the start");
-                Some((base, seconds))
+                // The calendars are written before the pipeline is done with them: the sink's mapping rows come
+                // back through the cdc-reader, Outlook's notices of the new events through the graph source, and
+                // the resolver reads both. A step started before that backlog drains measures it.
+                let settled = settle(&pipeline).await?;
+                eprintln!("pipeline quiet {settled:.1} s after the first load");
+                Some((base, seconds, settled))
             }
         };
         Ok(Started { pipeline, ledger, seen, done, watcher, snapshot_seconds, base })
@@ -327,13 +362,14 @@ async fn in_process(o: &Options) -> anyhow::Result<Value> {
     let noop = noop_phase(&started.pipeline, &started.ledger, o, &mut rng).await?;
     let ceiling = if o.ceiling { climb(&run, o.rate * 1.5, 1.5, 15.0, &mut rng).await? } else { Vec::new() };
     let snapshot_seconds = started.snapshot_seconds;
-    let data_set = started.base.as_ref().map(|(base, first_load_seconds)| {
+    let data_set = started.base.as_ref().map(|(base, first_load_seconds, settle_seconds)| {
         json!({
             "municipality": base.size_name,
             "reservation_rows": base.summary.as_ref().map(testkit::municipality::Summary::reservation_rows),
             "load_seconds": report::round(base.load_seconds),
             "calendar_events": base.expected_events,
             "snapshot_and_first_load_seconds": report::round(*first_load_seconds),
+            "quiet_after_first_load_seconds": report::round(*settle_seconds),
         })
     });
     drop(started.stop().await);

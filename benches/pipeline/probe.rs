@@ -64,3 +64,20 @@ pub fn start(bootstrap: &str, prefix: &str) -> anyhow::Result<Seen> {
     });
     Ok(seen)
 }
+
+/// Every record the run's topics hold so far (the sum of their high watermarks): while it grows, some stage is
+/// still publishing.
+pub fn records(bootstrap: &str, prefix: &str) -> anyhow::Result<i64> {
+    use rdkafka::consumer::BaseConsumer;
+    let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", bootstrap).create()?;
+    let timeout = std::time::Duration::from_secs(5);
+    let metadata = consumer.fetch_metadata(None, timeout)?;
+    let mut total = 0;
+    for topic in metadata.topics().iter().filter(|t| t.name().starts_with(prefix)) {
+        for partition in topic.partitions() {
+            let (_, high) = consumer.fetch_watermarks(topic.name(), partition.id(), timeout)?;
+            total += high;
+        }
+    }
+    Ok(total)
+}

@@ -1,5 +1,6 @@
 //! Turning a phase's ledger and request log into numbers: latency percentiles, rates, Graph requests per change.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use graph_emulator::LogEntry;
@@ -33,6 +34,9 @@ pub fn summary(mut latencies: Vec<f64>) -> Value {
     })
 }
 
+/// The width of the windows the report's p99-over-time uses.
+const WINDOW_SECONDS: i64 = 5;
+
 /// The measurements of one phase.
 pub fn phase(ledger: &Shared, seqs: std::ops::Range<usize>, elapsed: Duration, log: &[LogEntry], echo: usize) -> Value {
     let l = lock(ledger);
@@ -49,6 +53,23 @@ pub fn phase(ledger: &Shared, seqs: std::ops::Range<usize>, elapsed: Duration, l
         by_kind.insert(kind.as_str().into(), summary(latencies));
     }
     let unacknowledged = changes.iter().filter(|c| c.acked.is_none()).count();
+    // When in the phase the slow ones were committed: a warm-up, a periodic stall or a steady tail look alike in
+    // the percentiles and not here.
+    let first = changes.iter().filter_map(|c| c.committed).min();
+    let mut windows: BTreeMap<i64, Vec<f64>> = BTreeMap::new();
+    for c in changes {
+        if let (Some(first), Some(committed), Some(acked)) = (first, c.committed, c.acked) {
+            let window = (committed - first).num_milliseconds() / (WINDOW_SECONDS * 1000);
+            windows.entry(window).or_default().push(observe::millis(acked, committed));
+        }
+    }
+    let p99_by_window: Vec<Value> = windows
+        .into_iter()
+        .map(|(window, mut v)| {
+            v.sort_by(f64::total_cmp);
+            json!({ "from_second": window * WINDOW_SECONDS, "count": v.len(), "p99": round(quantile(&v, 0.99)) })
+        })
+        .collect();
     let n = changes.len().max(1) as f64;
     let requests = observe::requests(log);
     let per_change: serde_json::Map<String, Value> =
@@ -58,6 +79,7 @@ pub fn phase(ledger: &Shared, seqs: std::ops::Range<usize>, elapsed: Duration, l
         "achieved_rate": round(changes.len() as f64 / elapsed.as_secs_f64().max(1e-9)),
         "latency_ms": summary(all),
         "latency_ms_by_kind": by_kind,
+        "latency_p99_ms_by_window": p99_by_window,
         "unacknowledged": unacknowledged,
         "graph_requests": requests,
         "graph_requests_per_change": per_change,

@@ -140,6 +140,11 @@ impl Emulator {
         lock(&self.shared.log).clone()
     }
 
+    /// The request log from entry `start` on (an observer reading it as it grows copies only what is new).
+    pub fn requests_since(&self, start: usize) -> Vec<LogEntry> {
+        lock(&self.shared.log).get(start..).map(<[LogEntry]>::to_vec).unwrap_or_default()
+    }
+
     /// Clears the request log and rate windows.
     pub fn reset_requests(&self) {
         lock(&self.shared.log).clear();
