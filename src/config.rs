@@ -160,6 +160,9 @@ pub struct GraphSourceConfig {
     /// Fallback polling of every room even when webhooks work: a lost notification costs at most this long.
     #[serde(with = "humantime_serde")]
     pub poll_interval: Duration,
+    /// A notified room waits this long before its delta round, so a burst of notifications shares one round.
+    #[serde(with = "humantime_serde")]
+    pub notification_delay: Duration,
     /// How often bb_resource_outlook_item is re-read for added, changed or deactivated rooms.
     #[serde(with = "humantime_serde")]
     pub rooms_refresh: Duration,
@@ -174,6 +177,7 @@ impl Default for GraphSourceConfig {
     fn default() -> Self {
         GraphSourceConfig {
             poll_interval: Duration::from_secs(300),
+            notification_delay: graph_source::DEFAULT_NOTIFICATION_DELAY,
             rooms_refresh: Duration::from_secs(30),
             window_refresh: Duration::from_secs(24 * 3600),
             page_size: None,

@@ -167,6 +167,7 @@ pub fn graph_source(config: &Config) -> anyhow::Result<graph_source::Config> {
     source.horizon = config.sync.horizon;
     source.window_refresh = config.graph_source.window_refresh;
     source.poll_interval = config.graph_source.poll_interval;
+    source.notification_delay = config.graph_source.notification_delay;
     source.rooms_refresh = config.graph_source.rooms_refresh;
     source.page_size = config.graph_source.page_size;
     if let Some(public_url) = &config.webhooks.public_url {

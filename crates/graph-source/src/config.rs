@@ -14,6 +14,9 @@ use crate::error::Error;
 /// Graph keeps a subscription to Outlook events at most this long.
 pub const MAX_SUBSCRIPTION_LIFETIME: Duration = Duration::from_secs(10_080 * 60);
 
+/// How long a notified room gathers notifications before its round ([`Config::notification_delay`]).
+pub const DEFAULT_NOTIFICATION_DELAY: Duration = Duration::from_secs(1);
+
 /// Everything the Graph source needs.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -32,6 +35,9 @@ pub struct Config {
     pub window_refresh: Duration,
     /// A delta round per room at least this often, even when webhooks work (default 5 minutes).
     pub poll_interval: Duration,
+    /// A notified room waits this long before its delta round, so the notifications of a burst share one round
+    /// (default 1 s; zero reads at once, a round per notification under steady load).
+    pub notification_delay: Duration,
     /// How often `bb_resource_outlook_item` is re-read for added, deactivated or deleted rooms.
     pub rooms_refresh: Duration,
     /// `Prefer: odata.maxpagesize` of delta rounds (`None`: Graph's default).
@@ -84,8 +90,8 @@ impl WebhookConfig {
 }
 
 impl Config {
-    /// Defaults: window now - 1 day .. now + 180 days, refreshed daily, polling every 5 minutes, rooms re-read
-    /// every 30 seconds, retries from 1 s doubling up to 5 minutes, no webhooks.
+    /// Defaults: window now - 1 day .. now + 180 days, refreshed daily, polling every 5 minutes, notified rooms read
+    /// after 1 s, rooms re-read every 30 seconds, retries from 1 s doubling up to 5 minutes, no webhooks.
     pub fn new(connections: Connections, graph: ClientConfig) -> Self {
         Self {
             connections,
@@ -94,6 +100,7 @@ impl Config {
             horizon: vocabulary::window::DEFAULT_HORIZON,
             window_refresh: Duration::from_secs(24 * 3600),
             poll_interval: Duration::from_secs(300),
+            notification_delay: DEFAULT_NOTIFICATION_DELAY,
             rooms_refresh: Duration::from_secs(30),
             page_size: None,
             retry_base: Duration::from_secs(1),

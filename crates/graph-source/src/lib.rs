@@ -36,7 +36,7 @@ use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-pub use config::{Config, WebhookConfig, MAX_SUBSCRIPTION_LIFETIME};
+pub use config::{Config, WebhookConfig, DEFAULT_NOTIFICATION_DELAY, MAX_SUBSCRIPTION_LIFETIME};
 pub use error::Error;
 pub use normalize::{delete_record, upsert_record, Unreadable};
 pub use room::Rooms;
@@ -160,6 +160,7 @@ async fn active(
         rooms: Arc::clone(&rooms),
         pace: room::Pace {
             poll_interval: config.poll_interval,
+            notification_delay: config.notification_delay,
             retry_base: config.retry_base,
             retry_max: config.retry_max,
         },
