@@ -98,7 +98,8 @@ impl BatchResponse {
         if let Some(e) = self.error() {
             return Err(e);
         }
-        serde_json::from_value(self.body.clone()).map_err(|e| GraphError::Decode(e.to_string()))
+        // From the borrowed tree: `from_value` would take a copy of every answered event first.
+        T::deserialize(&self.body).map_err(|e| GraphError::Decode(e.to_string()))
     }
 }
 
