@@ -17,7 +17,7 @@ use crate::state::{lock, Emulator};
 fn room_json(emu: &Emulator, list: Option<&str>) -> Vec<Value> {
     let tenant = lock(&emu.shared.tenant);
     tenant
-        .mailboxes
+        .mailboxes()
         .iter()
         .filter_map(|m| m.room.as_ref())
         .filter(|r| list.is_none_or(|l| r.room_list.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(l))))
@@ -83,7 +83,7 @@ pub async fn room_lists(
 ) -> Result<Response, ApiError> {
     let lists: BTreeSet<String> = {
         let tenant = lock(&emu.shared.tenant);
-        tenant.mailboxes.iter().filter_map(|m| m.room.as_ref()?.room_list.clone()).collect()
+        tenant.mailboxes().iter().filter_map(|m| m.room.as_ref()?.room_list.clone()).collect()
     };
     let items = lists
         .into_iter()

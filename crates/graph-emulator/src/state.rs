@@ -202,7 +202,7 @@ impl Emulator {
 
     /// How many events all mailboxes hold together (cheap: nothing is rendered).
     pub fn event_count(&self) -> usize {
-        lock(&self.shared.tenant).mailboxes.iter().map(|m| m.events.len()).sum()
+        lock(&self.shared.tenant).mailboxes().iter().map(|m| m.events.len()).sum()
     }
 
     /// The meeting responses (accept, tentativelyAccept, decline) a mailbox's owner sent, oldest first, as JSON.
