@@ -122,29 +122,27 @@ async fn wait_for(deadline: Duration, mut check: impl FnMut() -> bool) -> bool {
 
 /// Waits until the run's topics and Graph writes stay unchanged for [`QUIET`]; returns the seconds it took.
 async fn settle(pipeline: &setup::Pipeline) -> anyhow::Result<f64> {
-    let (started, end) = (Instant::now(), Instant::now() + FIRST_LOAD_DEADLINE);
+    let started = Instant::now();
     // Reads (the graph source's polling) go on at rest; writes do not.
     let (mut logged, mut writes) = (0, 0);
-    let mut activity = || {
-        let (kafka, prefix) = (pipeline.kafka.clone(), pipeline.prefix.clone());
+    let (mut last, mut since) = (None, started);
+    loop {
         let new = pipeline.emu.requests_since(logged);
         (logged, writes) = (logged + new.len(), writes + observe::writes(&new));
-        let writes = writes;
-        async move {
-            let records = tokio::task::spawn_blocking(move || probe::records(&kafka, &prefix)).await??;
-            anyhow::Ok((records, writes))
-        }
-    };
-    let (mut last, mut since) = (activity().await?, Instant::now());
-    while since.elapsed() < QUIET {
-        anyhow::ensure!(Instant::now() < end, "the pipeline did not come to rest after its first load");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        let now = activity().await?;
+        let (kafka, prefix) = (pipeline.kafka.clone(), pipeline.prefix.clone());
+        let records = tokio::task::spawn_blocking(move || probe::records(&kafka, &prefix)).await??;
+        let now = Some((records, writes));
         if now != last {
             (last, since) = (now, Instant::now());
+        } else if since.elapsed() >= QUIET {
+            return Ok((since - started).as_secs_f64());
         }
+        anyhow::ensure!(
+            started.elapsed() < FIRST_LOAD_DEADLINE,
+            "the pipeline did not come to rest after its first load"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    Ok((since - started).as_secs_f64())
 }
 
 /// How long nothing may change for the pipeline to count as at rest.
