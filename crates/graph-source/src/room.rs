@@ -108,8 +108,7 @@ pub async fn watch_room(
     pace: Pace,
     cancel: CancellationToken,
 ) {
-    let label = mailbox.clone();
-    watch(&label, &trigger, pace, &cancel, |full| ctx.run(&mailbox, full)).await;
+    watch(&mailbox, &trigger, pace, &cancel, |full| ctx.run(&mailbox, full)).await;
 }
 
 /// The room's loop around `round` (a delta round, full when asked): when it runs, and what its outcome changes.
