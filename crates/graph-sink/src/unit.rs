@@ -5,9 +5,10 @@
 //!   -> drop those below PostgreSQL's offsets -> decode -> latest record per item -> load mapping rows
 //!   -> rounds until every item is settled:
 //!        items seen for the first time in a mailbox with no unknown tagged event skip the lookup (`clean`)
-//!        lookups by tag ($batch per mailbox, mailboxes in parallel)
-//!        txn A: intents + transactionIds                     [crash here: replay repeats the same writes]
-//!        writes ($batch per mailbox, mailboxes in parallel)  [crash here: POST repeats with the same transactionId]
+//!        then every mailbox on its own, all at once (busiest first):
+//!          lookups by tag ($batch)
+//!          txn A: its intents + transactionIds (one statement) [crash here: replay repeats the same writes]
+//!          writes ($batch)                                     [crash here: POST repeats with the same transactionId]
 //!        transient failures wait (jittered backoff) and go again, for up to `unit_retry_limit`; then the unit is
 //!        abandoned uncommitted and its member rejoins its group
 //!   -> dead letters for parked items (acknowledged by Kafka)
@@ -21,7 +22,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use futures::future::join_all;
+use futures::future::try_join_all;
 use rand::Rng;
 use tracing::{debug, info};
 use vocabulary::keys::split_room_item_key;
@@ -318,75 +319,17 @@ impl Sink {
                 let skipped = self.clean.skip_lookups(&graph, works).await;
                 debug!(round, skipped, ms = round_started.elapsed().as_millis() as u64, "lookups skipped");
             }
-            join_all(works.chunk_by_mut(|a, b| a.mailbox == b.mailbox).map(|items| {
-                let graph = graph.clone();
-                async move {
-                    let mailbox = items.first().map(|w| w.mailbox.clone()).unwrap_or_default();
-                    writer::find(&graph, &mailbox, items).await;
-                }
-            }))
-            .await;
-            let found = round_started.elapsed();
-            let announced_any = self.announce(works).await?;
-            let announced = round_started.elapsed();
-            if announced_any && self.config.crash_at(CrashPoint::AfterIntent) {
-                return Err(SinkError::Crashed(CrashPoint::AfterIntent));
-            }
-            let writing = works.iter().any(|w| !w.is_done() && w.intent().is_some());
-            join_all(works.chunk_by_mut(|a, b| a.mailbox == b.mailbox).map(|items| {
-                let graph = graph.clone();
-                async move {
-                    let mailbox = items.first().map(|w| w.mailbox.clone()).unwrap_or_default();
-                    writer::write(&graph, &mailbox, items).await;
-                }
-            }))
-            .await;
-            if writing && self.config.crash_at(CrashPoint::AfterGraph) {
-                return Err(SinkError::Crashed(CrashPoint::AfterGraph));
-            }
-            debug!(
-                round,
-                found_ms = found.as_millis() as u64,
-                announced_ms = announced.as_millis() as u64,
-                ms = round_started.elapsed().as_millis() as u64,
-                "unit round done"
-            );
+            // Each mailbox goes through its lookups, intents and writes on its own, so the busiest calendar (a
+            // first load's critical path) starts writing once its own intents are recorded, not after every
+            // mailbox's lookups and one intent transaction for all of them. Busiest first: its statements lead
+            // the connection's queue. The first error ends the round (the unit is then not committed).
+            let mut mailboxes: Vec<&mut [Work]> = works.chunk_by_mut(|a, b| a.mailbox == b.mailbox).collect();
+            mailboxes.sort_by_key(|items| std::cmp::Reverse(items.iter().filter(|w| !w.is_done()).count()));
+            let (db, config) = (&self.db, &self.config);
+            try_join_all(mailboxes.into_iter().map(|items| mailbox_round(db, &graph, config, items))).await?;
+            debug!(round, ms = round_started.elapsed().as_millis() as u64, "unit round done");
         }
         Ok(Rounds::Settled)
-    }
-
-    /// Txn A: commits the intent (and transactionId) of every item about to be written whose intent is not yet
-    /// recorded. Returns whether anything was recorded.
-    async fn announce(&mut self, works: &mut [Work]) -> Result<bool, SinkError> {
-        let pending: Vec<usize> = (0..works.len())
-            .filter(|&i| {
-                let w = &works[i];
-                !w.is_done() && w.intent().is_some() && w.identity.is_some() && w.announced.as_ref() != Some(&w.step)
-            })
-            .collect();
-        if pending.is_empty() {
-            return Ok(false);
-        }
-        let intents: Vec<mapping::Intent<'_>> = pending
-            .iter()
-            .filter_map(|&i| {
-                let work = &works[i];
-                Some(mapping::Intent {
-                    mailbox: &work.mailbox,
-                    item_key: &work.item_key,
-                    identity: work.identity.as_ref()?,
-                    intent: work.intent()?,
-                    transaction_id: work.transaction_id,
-                })
-            })
-            .collect();
-        let tx = self.db.transaction().await.map_err(SinkError::pg("starting the intent transaction"))?;
-        mapping::record_intents(&tx, &intents).await?;
-        tx.commit().await.map_err(SinkError::pg("committing intents"))?;
-        for i in pending {
-            works[i].announced = Some(works[i].step.clone());
-        }
-        Ok(true)
     }
 
     /// Txn B: every item's result, the imports and the offsets, atomically.
@@ -446,4 +389,68 @@ impl Sink {
         let key = source.key.as_deref().and_then(|k| std::str::from_utf8(k).ok()).unwrap_or_default().to_owned();
         (key, deadletter::letter(source, kind, reason, context))
     }
+}
+
+/// One round of one mailbox's items: lookups by tag, the intents, the writes.
+async fn mailbox_round(
+    db: &tokio_postgres::Client,
+    graph: &graph_client::GraphClient,
+    config: &crate::Config,
+    items: &mut [Work],
+) -> Result<(), SinkError> {
+    let started = Instant::now();
+    let mailbox = items.first().map(|w| w.mailbox.clone()).unwrap_or_default();
+    writer::find(graph, &mailbox, items).await;
+    let found = started.elapsed();
+    if announce(db, items).await? && config.crash_at(CrashPoint::AfterIntent) {
+        return Err(SinkError::Crashed(CrashPoint::AfterIntent));
+    }
+    let announced = started.elapsed();
+    let writing = items.iter().any(|w| !w.is_done() && w.intent().is_some());
+    writer::write(graph, &mailbox, items).await;
+    if writing && config.crash_at(CrashPoint::AfterGraph) {
+        return Err(SinkError::Crashed(CrashPoint::AfterGraph));
+    }
+    debug!(
+        %mailbox,
+        items = items.len(),
+        found_ms = found.as_millis() as u64,
+        announced_ms = announced.as_millis() as u64,
+        ms = started.elapsed().as_millis() as u64,
+        "mailbox round done"
+    );
+    Ok(())
+}
+
+/// Records the intent (and transactionId) of every item of one mailbox about to be written whose intent is not
+/// yet recorded, in one statement (atomic on its own; the statements of several mailboxes share the connection).
+/// Returns whether anything was recorded.
+async fn announce(db: &tokio_postgres::Client, works: &mut [Work]) -> Result<bool, SinkError> {
+    let pending: Vec<usize> = (0..works.len())
+        .filter(|&i| {
+            let w = &works[i];
+            !w.is_done() && w.intent().is_some() && w.identity.is_some() && w.announced.as_ref() != Some(&w.step)
+        })
+        .collect();
+    if pending.is_empty() {
+        return Ok(false);
+    }
+    let intents: Vec<mapping::Intent<'_>> = pending
+        .iter()
+        .filter_map(|&i| {
+            let work = &works[i];
+            Some(mapping::Intent {
+                mailbox: &work.mailbox,
+                item_key: &work.item_key,
+                identity: work.identity.as_ref()?,
+                intent: work.intent()?,
+                transaction_id: work.transaction_id,
+            })
+        })
+        .collect();
+    mapping::record_intents(db, &intents).await?;
+    for i in pending {
+        works[i].announced = Some(works[i].step.clone());
+    }
+    Ok(true)
 }
