@@ -2,7 +2,8 @@
 //! (no mapping row) is created without a lookup by tags first.
 //!
 //! ```text
-//! unit: items with no row, step Find, in mailboxes not yet checked
+//! catching-up unit, while it fills: every mailbox it holds records of, six at a time, beside the fill
+//! unit: items with no row, step Find, in mailboxes not yet checked (nor being checked)
 //!   -> GET /users/{m}/events?$filter=Any(BookingSystemType eq kind)&$top=1&$select=id, per kind,
 //!      for every such mailbox at once ($batch across mailboxes)
 //!   -> all three empty: clean (remembered for the life of the process) -> those items go straight to Create
@@ -23,11 +24,12 @@
 //! Why it matters: on a first load the lookups doubled the Graph requests (one GET per item) and, at Outlook's
 //! 4 requests in flight per mailbox, the time; the check costs 3 requests per mailbox, 20 to a `$batch` call.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use graph_client::properties::BOOKING_SYSTEM_TYPE;
 use graph_client::{paths, BatchRequest, ErrorClass, GraphClient, Method};
 use serde::Deserialize;
+use tokio::task::JoinSet;
 use tracing::{debug, warn};
 use vocabulary::records::UpsertOrDelete;
 use vocabulary::ReservationKind;
@@ -46,10 +48,21 @@ pub enum Lookups {
     Always,
 }
 
-/// What the process knows of each mailbox (keys in lower case).
+/// Mailboxes per check call while a unit fills: their three GETs each make one `$batch` of 18 (a mailbox's
+/// requests stay in one call of at most 20).
+const MAILBOXES_PER_CALL: usize = 6;
+
+/// What the process knows of each mailbox (keys in lower case), and the checks running beside a filling unit.
 #[derive(Debug, Default)]
 pub struct CleanMailboxes {
     known: HashMap<String, bool>,
+    /// Mailboxes named by a catching-up unit as it fills, not yet sent to a check.
+    queued: Vec<String>,
+    /// Mailboxes queued or being checked (lower case).
+    asked: HashSet<String>,
+    /// Checks sent while a unit fills (aborted if the sink is dropped): their answers are taken in by the unit's
+    /// first [`skip_lookups`](Self::skip_lookups).
+    running: JoinSet<Vec<(String, Option<bool>)>>,
 }
 
 #[derive(Deserialize)]
@@ -70,9 +83,40 @@ fn first_sight(work: &Work) -> bool {
 }
 
 impl CleanMailboxes {
-    /// Checks the mailboxes of first-sight items not checked yet, then sends the first-sight items of clean
-    /// mailboxes straight to their create. Returns how many items skipped their lookup.
+    /// Notes a mailbox a catching-up unit holds records of while it is still filling, and checks such mailboxes
+    /// six at a time beside the fill, so a first load's checks are done, or nearly, when its unit starts (the
+    /// busiest calendar, a first load's critical path, no longer waits for them). A mailbox is checked once per
+    /// process either way; one whose items all have rows did not need it.
+    pub fn foresee(&mut self, client: &GraphClient, mailbox: &str) {
+        let key = mailbox.to_ascii_lowercase();
+        if self.known.contains_key(&key) || !self.asked.insert(key) {
+            return;
+        }
+        self.queued.push(mailbox.to_owned());
+        if self.queued.len() >= MAILBOXES_PER_CALL {
+            self.send(client);
+        }
+    }
+
+    /// Sends a check of the queued mailboxes.
+    fn send(&mut self, client: &GraphClient) {
+        if self.queued.is_empty() {
+            return;
+        }
+        let (client, mailboxes) = (client.clone(), std::mem::take(&mut self.queued));
+        self.running.spawn(async move { check(&client, &mailboxes).await });
+    }
+
+    /// Checks the mailboxes of first-sight items not checked yet (taking in the checks sent while the unit
+    /// filled first), then sends the first-sight items of clean mailboxes straight to their create. Returns how
+    /// many items skipped their lookup.
     pub async fn skip_lookups(&mut self, client: &GraphClient, works: &mut [Work]) -> usize {
+        self.send(client);
+        while let Some(answered) = self.running.join_next().await {
+            // A check that panicked leaves its mailboxes unknown: they are checked below.
+            self.remember(answered.unwrap_or_default());
+        }
+        self.asked.clear();
         let mut unknown: Vec<String> = works
             .iter()
             .filter(|w| first_sight(w) && !self.known.contains_key(&w.mailbox.to_ascii_lowercase()))
@@ -81,7 +125,8 @@ impl CleanMailboxes {
         unknown.sort_by_key(|m| m.to_ascii_lowercase());
         unknown.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
         if !unknown.is_empty() {
-            self.check(client, &unknown).await;
+            let answered = check(client, &unknown).await;
+            self.remember(answered);
         }
         let mut skipped = 0;
         for work in works.iter_mut().filter(|w| first_sight(w)) {
@@ -96,38 +141,48 @@ impl CleanMailboxes {
         skipped
     }
 
-    async fn check(&mut self, client: &GraphClient, mailboxes: &[String]) {
-        let mut requests = Vec::new();
-        for (m, mailbox) in mailboxes.iter().enumerate() {
-            for (k, kind) in ReservationKind::ALL.iter().enumerate() {
-                let url =
-                    paths::events(mailbox).filter_property(BOOKING_SYSTEM_TYPE, kind.as_str()).top(1).select(&["id"]);
-                requests.push((mailbox.clone(), BatchRequest::new(format!("m{m}k{k}"), Method::GET, url)));
-            }
-        }
-        let answers = match client.batch_across(requests).await {
-            Ok(answers) => answers,
-            Err(err) => {
-                warn!(error = %err, "checking mailboxes for tagged events failed; their items are looked up");
-                return;
-            }
-        };
-        for (mailbox, answers) in mailboxes.iter().zip(answers.chunks(ReservationKind::ALL.len())) {
-            let mut clean = Some(true);
-            for answer in answers {
-                match answer.json::<Page>() {
-                    Ok(page) if page.value.is_empty() => {}
-                    Ok(_) => clean = clean.map(|_| false),
-                    Err(err) => match err.classify() {
-                        ErrorClass::Transient { .. } | ErrorClass::Throttled { .. } => clean = None,
-                        _ => clean = clean.map(|_| false),
-                    },
-                }
-            }
-            debug!(%mailbox, ?clean, "mailbox checked for tagged events");
+    /// Keeps what a check found; a mailbox whose check failed transiently stays unknown.
+    fn remember(&mut self, answered: Vec<(String, Option<bool>)>) {
+        for (mailbox, clean) in answered {
             if let Some(clean) = clean {
                 self.known.insert(mailbox.to_ascii_lowercase(), clean);
             }
         }
     }
+}
+
+/// Asks each mailbox whether it holds an event tagged `event`, `booking` or `allocation`: `Some(true)` for none,
+/// `Some(false)` for some (or a definite error), `None` after a transient error.
+async fn check(client: &GraphClient, mailboxes: &[String]) -> Vec<(String, Option<bool>)> {
+    let mut requests = Vec::new();
+    for (m, mailbox) in mailboxes.iter().enumerate() {
+        for (k, kind) in ReservationKind::ALL.iter().enumerate() {
+            let url = paths::events(mailbox).filter_property(BOOKING_SYSTEM_TYPE, kind.as_str()).top(1).select(&["id"]);
+            requests.push((mailbox.clone(), BatchRequest::new(format!("m{m}k{k}"), Method::GET, url)));
+        }
+    }
+    let answers = match client.batch_across(requests).await {
+        Ok(answers) => answers,
+        Err(err) => {
+            warn!(error = %err, "checking mailboxes for tagged events failed; their items are looked up");
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::new();
+    for (mailbox, answers) in mailboxes.iter().zip(answers.chunks(ReservationKind::ALL.len())) {
+        let mut clean = Some(true);
+        for answer in answers {
+            match answer.json::<Page>() {
+                Ok(page) if page.value.is_empty() => {}
+                Ok(_) => clean = clean.map(|_| false),
+                Err(err) => match err.classify() {
+                    ErrorClass::Transient { .. } | ErrorClass::Throttled { .. } => clean = None,
+                    _ => clean = clean.map(|_| false),
+                },
+            }
+        }
+        debug!(%mailbox, ?clean, "mailbox checked for tagged events");
+        out.push((mailbox.clone(), clean));
+    }
+    out
 }

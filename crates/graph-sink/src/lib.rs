@@ -163,14 +163,22 @@ impl Sink {
             }
         }
         let catch_up_end = started + self.config.catch_up_linger;
+        for record in &records {
+            self.foresee(record);
+        }
         while records.len() < self.config.max_catch_up_records {
             if let Some(record) = self.pending.pop_front() {
+                self.foresee(&record);
                 records.push(record);
                 continue;
             }
             let gap_end = (tokio::time::Instant::now() + self.config.batch_linger).min(catch_up_end);
             match tokio::time::timeout_at(gap_end, self.consumer.recv()).await {
-                Ok(record) => records.push(record?),
+                Ok(record) => {
+                    let record = record?;
+                    self.foresee(&record);
+                    records.push(record);
+                }
                 // A gap: the records may have ended, or a large fetch is still on its way (a first load's
                 // backlog came as two units of ~11 s each, the second taking what the first missed in such a gap).
                 Err(_) if tokio::time::Instant::now() < catch_up_end && self.consumer.behind().await => {}
@@ -178,6 +186,18 @@ impl Sink {
             }
         }
         Ok(records)
+    }
+
+    /// While a catching-up unit fills: its mailboxes are checked for unknown tagged events beside the fill
+    /// (`clean`), so the unit does not wait for those checks when it starts.
+    fn foresee(&mut self, record: &Source) {
+        if self.config.lookups != clean::Lookups::Checked || record.topic != self.topics.desired() {
+            return;
+        }
+        let key = record.key.as_deref().and_then(|k| std::str::from_utf8(k).ok());
+        if let Some((mailbox, _)) = key.and_then(vocabulary::keys::split_room_item_key) {
+            self.clean.foresee(&self.graph, mailbox);
+        }
     }
 
     async fn serve(&mut self, shutdown: &mut (impl Future<Output = ()> + Unpin)) -> Result<(), SinkError> {
