@@ -17,7 +17,7 @@ use axum::Extension;
 use axum::Json;
 use futures::StreamExt;
 use rand::seq::SliceRandom;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 use tower::ServiceExt;
@@ -38,39 +38,66 @@ struct Inner {
     method: String,
     url: String,
     headers: Map<String, Value>,
-    body: Option<Value>,
+    /// The body as the client wrote it: it is handed on as text, so it is never parsed into a tree here.
+    body: Option<Box<RawValue>>,
     depends_on: Vec<String>,
 }
 
-fn parse(body: &Value) -> Result<Vec<Inner>, ApiError> {
+/// The envelope, its requests kept as text until each is read.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    requests: Option<&'a RawValue>,
+}
+
+/// One inner request's fields (others are ignored, as Graph does).
+#[derive(Deserialize)]
+struct Fields {
+    id: Option<Value>,
+    method: Option<Value>,
+    url: Option<Value>,
+    headers: Option<Value>,
+    body: Option<Box<RawValue>>,
+    #[serde(rename = "dependsOn")]
+    depends_on: Option<Value>,
+}
+
+fn parse(body: &[u8]) -> Result<Vec<Inner>, ApiError> {
     let bad = |m: &str| ApiError::new(StatusCode::BAD_REQUEST, "BadRequest", m.to_string());
-    let requests =
-        body.get("requests").and_then(Value::as_array).ok_or_else(|| bad("Invalid batch payload format."))?;
+    let payload = || bad("Invalid batch payload format.");
+    let envelope: Envelope<'_> = serde_json::from_slice(body).map_err(|_| payload())?;
+    let requests: Vec<&RawValue> =
+        envelope.requests.and_then(|r| serde_json::from_str(r.get()).ok()).ok_or_else(payload)?;
     if requests.is_empty() || requests.len() > MAX_REQUESTS {
         return Err(bad("Number of batch request steps must be between 1 and 20."));
     }
     let mut ids = HashSet::new();
     let mut out = Vec::new();
     for r in requests {
-        let text = |k: &str| r.get(k).and_then(Value::as_str).map(str::to_string);
-        let id = text("id").ok_or_else(|| bad("Request id is required."))?;
+        // Not an object: it has no id.
+        let r: Fields = serde_json::from_str(r.get()).map_err(|_| bad("Request id is required."))?;
+        let text = |v: &Option<Value>| v.as_ref().and_then(Value::as_str).map(str::to_string);
+        let id = text(&r.id).ok_or_else(|| bad("Request id is required."))?;
         if !ids.insert(id.clone()) {
             return Err(bad("Batch request contains duplicate ids."));
         }
-        let method = text("method").ok_or_else(|| bad("Method is required."))?.to_ascii_uppercase();
+        let method = text(&r.method).ok_or_else(|| bad("Method is required."))?.to_ascii_uppercase();
         if !["GET", "POST", "PATCH", "PUT", "DELETE"].contains(&method.as_str()) {
             return Err(bad("Invalid method."));
         }
         // Graph takes only URLs relative to the version root; an absolute one (as msgraph-sdk-python-core sends)
         // fails the whole batch with its generic payload error (microsoft-graph-docs-contrib issue #8576).
-        let url = text("url").filter(|u| !u.contains("://")).ok_or_else(|| bad("Invalid batch payload format."))?;
-        let headers = r.get("headers").and_then(Value::as_object).cloned().unwrap_or_default();
-        let body = r.get("body").filter(|b| !b.is_null()).cloned();
+        let url = text(&r.url).filter(|u| !u.contains("://")).ok_or_else(payload)?;
+        let headers = match r.headers {
+            Some(Value::Object(headers)) => headers,
+            _ => Map::new(),
+        };
+        let body = r.body.filter(|b| b.get() != "null");
         let has_content_type = headers.keys().any(|k| k.eq_ignore_ascii_case("content-type"));
         if body.is_some() && !has_content_type {
             return Err(bad(&format!("Write request id : {id} does not contain Content-Type header or body.")));
         }
-        let depends_on = match r.get("dependsOn") {
+        let depends_on = match r.depends_on {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::Array(a)) => a
                 .iter()
@@ -129,7 +156,7 @@ async fn dispatch(emu: &Emulator, outer: &HeaderMap, origin: Option<&Origin>, in
             builder = builder.header(k.as_str(), v);
         }
     }
-    let body = inner.body.as_ref().map_or_else(Body::empty, |b| Body::from(b.to_string()));
+    let body = inner.body.as_ref().map_or_else(Body::empty, |b| Body::from(b.get().to_owned()));
     let response = match builder.body(body) {
         Ok(req) => router.oneshot(req).await.unwrap_or_else(|never| match never {}),
         Err(_) => ApiError::bad_request("Invalid inner request.").into_response(),
@@ -160,8 +187,6 @@ pub async fn batch(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let body: Value =
-        serde_json::from_slice(&body).map_err(|_| ApiError::bad_request("Invalid batch payload format."))?;
     let mut pending = parse(&body)?;
     let mut statuses: HashMap<String, u16> = HashMap::new();
     let mut responses = Vec::new();
@@ -202,14 +227,33 @@ mod tests {
     #[test]
     fn duplicate_ids_too_many_requests_and_unknown_dependencies_are_rejected() {
         let dup = json!({"requests":[{"id":"1","method":"GET","url":"/me"},{"id":"1","method":"GET","url":"/me"}]});
-        assert!(parse(&dup).is_err());
+        let parse =
+            |v: Value| parse(v.to_string().as_bytes()).map(|_| ()).map_err(|e| e.body()["error"]["message"].clone());
+        let message = |m: &str| Err(json!(m));
+        assert_eq!(parse(dup), message("Batch request contains duplicate ids."));
         let many: Vec<Value> = (0..21).map(|i| json!({"id": i.to_string(), "method":"GET","url":"/me"})).collect();
-        assert!(parse(&json!({"requests": many})).is_err());
+        assert_eq!(
+            parse(json!({"requests": many})),
+            message("Number of batch request steps must be between 1 and 20.")
+        );
         let unknown = json!({"requests":[{"id":"1","method":"GET","url":"/me","dependsOn":["9"]}]});
-        assert!(parse(&unknown).is_err());
+        assert_eq!(parse(unknown), message("dependsOn refers to an unknown request id."));
         let no_type = json!({"requests":[{"id":"1","method":"POST","url":"/me","body":{}}]});
-        assert!(parse(&no_type).is_err());
-        assert!(parse(&json!({"requests": "x"})).is_err());
-        assert!(parse(&json!([1, 2])).is_err());
+        assert_eq!(parse(no_type), message("Write request id : 1 does not contain Content-Type header or body."));
+        assert_eq!(parse(json!({"requests": "x"})), message("Invalid batch payload format."));
+        assert_eq!(parse(json!([1, 2])), message("Invalid batch payload format."));
+        assert_eq!(parse(json!({"requests": [7]})), message("Request id is required."));
+    }
+
+    #[test]
+    fn inner_bodies_are_handed_on_as_written_and_a_null_body_is_none() {
+        let body = r#"{"subject":"Möte","start":{"dateTime":"2026-12-07T10:00:00","timeZone":"Europe/Oslo"}}"#;
+        let envelope = format!(
+            r#"{{"requests":[{{"id":"1","method":"POST","url":"/users/a/events","body":{body},
+                "headers":{{"Content-Type":"application/json"}}}},{{"id":"2","method":"GET","url":"/me","body":null}}]}}"#
+        );
+        let parsed = parse(envelope.as_bytes()).map_err(|e| e.body()).expect("a valid batch");
+        assert_eq!(parsed[0].body.as_ref().map(|b| b.get()), Some(body));
+        assert!(parsed[1].body.is_none());
     }
 }

@@ -123,8 +123,7 @@ async fn guarded(emu: Emulator, req: Request, next: Next) -> Response {
             return finish(&emu, Watched { entry, key: String::new(), origin }, response);
         }
     };
-    entry.transaction_id =
-        serde_json::from_slice::<Value>(&bytes).ok().and_then(|v| v.get("transactionId")?.as_str().map(str::to_string));
+    entry.transaction_id = transaction_id(&bytes);
     let req = Request::from_parts(parts, Body::from(bytes));
     let key = format!("{} {} {}", entry.method, entry.path, entry.transaction_id.as_deref().unwrap_or(""));
     entry.retried_early = emu.shared.retry_watch.is_early(&key, &origin);
@@ -204,6 +203,19 @@ async fn guarded(emu: Emulator, req: Request, next: Next) -> Response {
         response = random_error(504, &faults.random_retry_after).into_response();
     }
     finish(&emu, entry, response)
+}
+
+/// The body's `transactionId`, read without building the body's value tree (every create passes here).
+fn transaction_id(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Body {
+        #[serde(rename = "transactionId")]
+        transaction_id: Option<Value>,
+    }
+    match serde_json::from_slice::<Body>(body).ok()?.transaction_id? {
+        Value::String(id) => Some(id),
+        _ => None,
+    }
 }
 
 /// Dev Proxy-style `RateLimit-*` headers (IETF draft): limit, remaining, seconds until reset.
@@ -286,5 +298,16 @@ mod tests {
         assert_eq!(percent_decode("%4"), None);
         assert_eq!(percent_decode("%zz"), None);
         assert_eq!(percent_decode("%ff"), None, "not UTF-8");
+    }
+
+    #[test]
+    fn the_transaction_id_is_read_from_any_body() {
+        use super::transaction_id;
+        let create = br#"{"subject":"x","body":{"content":"y"},"transactionId":"6f1c","start":{"dateTime":"2026"}}"#;
+        assert_eq!(transaction_id(create).as_deref(), Some("6f1c"));
+        assert_eq!(transaction_id(br#"{"subject":"x"}"#), None);
+        assert_eq!(transaction_id(br#"{"transactionId":17}"#), None, "not a string");
+        assert_eq!(transaction_id(br#"[1,2]"#), None, "not an object");
+        assert_eq!(transaction_id(b""), None, "no body");
     }
 }
