@@ -9,8 +9,9 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use reqwest::Method;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::Value;
 
 use crate::error::{ErrorClass, GraphError};
 use crate::retry::{parse_retry_after, wait_before_retry};
@@ -73,9 +74,10 @@ pub struct BatchResponse {
     /// Headers (`Retry-After`, ...).
     #[serde(default)]
     pub headers: HashMap<String, String>,
-    /// Body (Null when empty).
+    /// Body as Graph wrote it (`None` when empty or null): decoded only by [`json`](Self::json), so an answered
+    /// event is never built as a value tree first.
     #[serde(default)]
-    pub body: Value,
+    pub body: Option<Box<RawValue>>,
 }
 
 impl BatchResponse {
@@ -89,8 +91,8 @@ impl BatchResponse {
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))
             .and_then(|(_, v)| parse_retry_after(v, chrono::Utc::now()));
-        let body = serde_json::to_vec(&self.body).unwrap_or_default();
-        Some(GraphError::from_response(self.status, retry_after, &body))
+        let body = self.body.as_ref().map_or("null", |b| b.get());
+        Some(GraphError::from_response(self.status, retry_after, body.as_bytes()))
     }
 
     /// Decodes a successful body.
@@ -98,8 +100,54 @@ impl BatchResponse {
         if let Some(e) = self.error() {
             return Err(e);
         }
-        // From the borrowed tree: `from_value` would take a copy of every answered event first.
-        T::deserialize(&self.body).map_err(|e| GraphError::Decode(e.to_string()))
+        serde_json::from_str(self.body.as_ref().map_or("null", |b| b.get()))
+            .map_err(|e| GraphError::Decode(e.to_string()))
+    }
+}
+
+/// The `$batch` envelope, written from the requests as they are (their bodies are not copied).
+#[derive(Serialize)]
+struct Envelope<'a> {
+    requests: Vec<Outgoing<'a>>,
+}
+
+/// One inner request as sent.
+#[derive(Serialize)]
+struct Outgoing<'a> {
+    id: &'a str,
+    method: &'a str,
+    url: &'a str,
+    headers: InnerHeaders<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body: Option<&'a Value>,
+    #[serde(rename = "dependsOn", skip_serializing_if = "<[String]>::is_empty")]
+    depends_on: &'a [String],
+}
+
+#[derive(Serialize)]
+struct InnerHeaders<'a> {
+    #[serde(rename = "Prefer")]
+    prefer: &'a str,
+    #[serde(rename = "client-request-id")]
+    client_request_id: &'a str,
+    #[serde(rename = "Content-Type", skip_serializing_if = "Option::is_none")]
+    content_type: Option<&'a str>,
+}
+
+impl<'a> Outgoing<'a> {
+    fn of(r: &'a BatchRequest) -> Self {
+        Self {
+            id: &r.id,
+            method: r.method.as_str(),
+            url: &r.url,
+            headers: InnerHeaders {
+                prefer: "IdType=\"ImmutableId\"",
+                client_request_id: &r.client_request_id,
+                content_type: r.body.as_ref().map(|_| "application/json"),
+            },
+            body: r.body.as_ref(),
+            depends_on: &r.depends_on,
+        }
     }
 }
 
@@ -298,26 +346,11 @@ impl GraphClient {
         permits: &[(String, usize)],
         chunk: &[BatchRequest],
     ) -> Result<HashMap<String, BatchResponse>, GraphError> {
-        let inner: Vec<Value> = chunk
-            .iter()
-            .map(|r| {
-                let mut headers = json!({"Prefer": "IdType=\"ImmutableId\"", "client-request-id": r.client_request_id});
-                let mut v = json!({"id": r.id, "method": r.method.as_str(), "url": r.url});
-                if let Some(body) = &r.body {
-                    headers["Content-Type"] = json!("application/json");
-                    v["body"] = body.clone();
-                }
-                if !r.depends_on.is_empty() {
-                    v["dependsOn"] = json!(r.depends_on);
-                }
-                v["headers"] = headers;
-                v
-            })
-            .collect();
+        let requests: Vec<Outgoing<'_>> = chunk.iter().map(Outgoing::of).collect();
         let url = self.transport.url(&crate::paths::batch());
         let (first, more) =
             permits.split_first().ok_or_else(|| GraphError::InvalidRequest("a batch needs a mailbox".into()))?;
-        let mut call = Call::new(Method::POST, url, Some(&first.0)).json(json!({"requests": inner}));
+        let mut call = Call::new(Method::POST, url, Some(&first.0)).json_of(&Envelope { requests });
         // The envelope is a POST; sending it again is harmless unless it carries creates.
         call.idempotent = chunk.iter().all(|r| r.method != Method::POST);
         // Outlook runs up to 4 inner requests at once: the batch occupies that many of each mailbox's slots.
@@ -356,7 +389,7 @@ mod tests {
     }
 
     fn answer(id: &str, status: u16) -> BatchResponse {
-        BatchResponse { id: id.into(), status, headers: HashMap::new(), body: Value::Null }
+        BatchResponse { id: id.into(), status, headers: HashMap::new(), body: None }
     }
 
     #[test]

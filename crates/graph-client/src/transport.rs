@@ -34,8 +34,8 @@ pub struct Call {
     pub permits: usize,
     /// Further mailboxes the call addresses, with the permits to take in each (a `$batch` across mailboxes).
     pub more_mailboxes: Vec<(String, usize)>,
-    /// JSON body.
-    pub body: Option<Value>,
+    /// JSON body, serialised once (a call sent again sends the same bytes).
+    pub body: Option<bytes::Bytes>,
     /// Extra `Prefer` values besides `IdType="ImmutableId"`.
     pub prefer: Vec<String>,
     /// `If-Match` value.
@@ -67,8 +67,14 @@ impl Call {
     }
 
     /// Adds a JSON body.
-    pub fn json(mut self, body: Value) -> Self {
-        self.body = Some(body);
+    pub fn json(self, body: Value) -> Self {
+        self.json_of(&body)
+    }
+
+    /// Adds a JSON body written from `body` directly (no value tree in between).
+    pub fn json_of(mut self, body: &impl serde::Serialize) -> Self {
+        // Serialising a value of plain fields and JSON values cannot fail.
+        self.body = serde_json::to_vec(body).ok().map(bytes::Bytes::from);
         self
     }
 }
@@ -198,7 +204,7 @@ impl Transport {
             request = request.header("If-Match", tag);
         }
         if let Some(body) = &call.body {
-            request = request.json(body);
+            request = request.header(reqwest::header::CONTENT_TYPE, "application/json").body(body.clone());
         }
         let method = call.method.as_str().to_owned();
         let response = match request.send().await {
