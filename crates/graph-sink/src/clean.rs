@@ -48,9 +48,9 @@ pub enum Lookups {
     Always,
 }
 
-/// Mailboxes per check call while a unit fills: their three GETs each make one `$batch` of 18 (a mailbox's
-/// requests stay in one call of at most 20).
-const MAILBOXES_PER_CALL: usize = 6;
+/// Mailboxes per check call while a unit fills: as many as one `$batch` holds with a GET per kind each (6: 18
+/// requests; a mailbox's requests stay in one call).
+const MAILBOXES_PER_CALL: usize = graph_client::MAX_BATCH / ReservationKind::ALL.len();
 
 /// What the process knows of each mailbox (keys in lower case), and the checks running beside a filling unit.
 #[derive(Debug, Default)]

@@ -12,7 +12,8 @@ use streams::Connections;
 /// A point between two durable writes where a crash must not break exactly-once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CrashPoint {
-    /// Intents (and transactionIds) are committed in PostgreSQL; no Graph write was sent yet.
+    /// A mailbox's intents (and transactionIds) are committed in PostgreSQL; none of its Graph writes was sent yet
+    /// (other mailboxes of the unit may be further on: each goes through its round on its own).
     AfterIntent,
     /// Graph writes were answered; their results are not yet committed in PostgreSQL.
     AfterGraph,
@@ -35,7 +36,7 @@ pub struct Config {
     pub consumer_group: String,
     /// Microsoft Graph client settings (per-mailbox concurrency, retries).
     pub graph: ClientConfig,
-    /// Most records handled as one unit (one intent transaction, one result transaction).
+    /// Most records handled as one unit (one intent statement per mailbox and round, one result transaction).
     pub max_batch_records: usize,
     /// How long to wait for more records once one has arrived, to fill a unit.
     pub batch_linger: Duration,

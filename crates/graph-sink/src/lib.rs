@@ -194,8 +194,7 @@ impl Sink {
         if self.config.lookups != clean::Lookups::Checked || record.topic != self.topics.desired() {
             return;
         }
-        let key = record.key.as_deref().and_then(|k| std::str::from_utf8(k).ok());
-        if let Some((mailbox, _)) = key.and_then(vocabulary::keys::split_room_item_key) {
+        if let Some((mailbox, _)) = record.room_item() {
             self.clean.foresee(&self.graph, mailbox);
         }
     }

@@ -25,7 +25,6 @@ use std::time::{Duration, Instant};
 use futures::future::try_join_all;
 use rand::Rng;
 use tracing::{debug, info};
-use vocabulary::keys::split_room_item_key;
 use vocabulary::records::DesiredItem;
 
 use crate::config::CrashPoint;
@@ -102,12 +101,7 @@ impl Sink {
             };
             let key = match &desired {
                 Some(d) => Some((d.mailbox.clone(), d.item_key.clone())),
-                None => record
-                    .key
-                    .as_deref()
-                    .and_then(|k| std::str::from_utf8(k).ok())
-                    .and_then(split_room_item_key)
-                    .map(|(m, i)| (m.to_owned(), i.to_owned())),
+                None => record.room_item().map(|(m, i)| (m.to_owned(), i.to_owned())),
             };
             let Some(key) = key else {
                 out.letters.push(self.letter(&record, "bad_key", "tombstone without a '<mailbox>/<item>' key", None));
@@ -386,7 +380,7 @@ impl Sink {
                 context.insert("event_id".to_owned(), id.clone());
             }
         }
-        let key = source.key.as_deref().and_then(|k| std::str::from_utf8(k).ok()).unwrap_or_default().to_owned();
+        let key = source.key_text().unwrap_or_default().to_owned();
         (key, deadletter::letter(source, kind, reason, context))
     }
 }

@@ -23,6 +23,16 @@ pub struct Source {
 }
 
 impl Source {
+    /// The record's key as text (`None` without a key or when it is not UTF-8).
+    pub fn key_text(&self) -> Option<&str> {
+        self.key.as_deref().and_then(|k| std::str::from_utf8(k).ok())
+    }
+
+    /// The room and item of a `<mailbox>/<item_key>` key.
+    pub fn room_item(&self) -> Option<(&str, &str)> {
+        self.key_text().and_then(vocabulary::keys::split_room_item_key)
+    }
+
     /// Decodes the value as `T`; `None` for a tombstone.
     pub async fn decode<T: vocabulary::records::AvroRecord>(
         &self,
