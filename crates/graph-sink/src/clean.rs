@@ -98,8 +98,36 @@ impl CleanMailboxes {
         }
     }
 
-    /// Sends a check of the queued mailboxes.
-    fn send(&mut self, client: &GraphClient) {
+    /// What is known of `mailbox` so far, for a catching-up unit that writes while it fills.
+    pub fn verdict(&self, mailbox: &str) -> Verdict {
+        let key = mailbox.to_ascii_lowercase();
+        match self.known.get(&key) {
+            Some(true) => Verdict::Clean,
+            Some(false) => Verdict::LookUp,
+            None if self.asked.contains(&key) => {
+                Verdict::Pending { sent: !self.queued.iter().any(|m| m.eq_ignore_ascii_case(mailbox)) }
+            }
+            // Its check failed transiently: its items are looked up.
+            None => Verdict::LookUp,
+        }
+    }
+
+    /// Whether checks sent beside a filling unit are still out.
+    pub fn checking(&self) -> bool {
+        !self.running.is_empty()
+    }
+
+    /// Takes in the next check sent beside a filling unit to answer (`None`: none is out).
+    pub async fn next_answer(&mut self) -> Option<()> {
+        let answered = self.running.join_next().await?;
+        // A check that panicked leaves its mailboxes unknown: their items are looked up.
+        self.remember(answered.unwrap_or_default());
+        Some(())
+    }
+
+    /// Sends a check of the queued mailboxes (fewer than a call holds), for a filling unit that waits for one of
+    /// them.
+    pub fn send(&mut self, client: &GraphClient) {
         if self.queued.is_empty() {
             return;
         }
@@ -129,26 +157,54 @@ impl CleanMailboxes {
             self.remember(answered);
         }
         let mut skipped = 0;
-        for work in works.iter_mut().filter(|w| first_sight(w)) {
-            if self.known.get(&work.mailbox.to_ascii_lowercase()) == Some(&true) {
-                crate::writer::nothing_tagged(work);
-                skipped += 1;
+        for items in works.chunk_by_mut(|a, b| a.mailbox == b.mailbox) {
+            let mailbox = items.first().map(|w| w.mailbox.to_ascii_lowercase()).unwrap_or_default();
+            if self.known.get(&mailbox) == Some(&true) {
+                skipped += skip_in_clean(items);
             }
-        }
-        if skipped > 0 {
-            metrics::counter!(crate::metrics::LOOKUPS_SKIPPED).increment(skipped as u64);
         }
         skipped
     }
 
-    /// Keeps what a check found; a mailbox whose check failed transiently stays unknown.
+    /// Keeps what a check found; a mailbox whose check failed transiently stays unknown (and is no longer
+    /// asked).
     fn remember(&mut self, answered: Vec<(String, Option<bool>)>) {
         for (mailbox, clean) in answered {
+            let key = mailbox.to_ascii_lowercase();
+            self.asked.remove(&key);
             if let Some(clean) = clean {
-                self.known.insert(mailbox.to_ascii_lowercase(), clean);
+                self.known.insert(key, clean);
             }
         }
     }
+}
+
+/// What a catching-up unit knows of a mailbox's check while it fills.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// No tagged event the table does not know: first-sight items go straight to their create.
+    Clean,
+    /// Tagged events found, or the check failed: items are looked up by their tags.
+    LookUp,
+    /// The check is queued (`sent: false`) or out.
+    Pending {
+        /// Whether it was sent.
+        sent: bool,
+    },
+}
+
+/// Sends the first-sight items among `items` (of one mailbox checked clean) straight to their create; returns
+/// how many skipped their lookup.
+pub fn skip_in_clean(items: &mut [Work]) -> usize {
+    let mut skipped = 0;
+    for work in items.iter_mut().filter(|w| first_sight(w)) {
+        crate::writer::nothing_tagged(work);
+        skipped += 1;
+    }
+    if skipped > 0 {
+        metrics::counter!(crate::metrics::LOOKUPS_SKIPPED).increment(skipped as u64);
+    }
+    skipped
 }
 
 /// Asks each mailbox whether it holds an event tagged `event`, `booking` or `allocation`: `Some(true)` for none,

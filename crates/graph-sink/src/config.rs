@@ -42,9 +42,9 @@ pub struct Config {
     pub batch_linger: Duration,
     /// Most records of a unit taken while catching up: a unit that fills `max_batch_records` before its linger
     /// (a first load, a restart after an outage, a backfill) goes on taking records while they keep coming, up to
-    /// this many, so each mailbox's writes fill whole `$batch` calls (see the README, "Catching up").
+    /// this many, writing while it fills (`catch_up`; see the README, "Catching up").
     pub max_catch_up_records: usize,
-    /// How long a catching-up unit may go on taking records.
+    /// How long a catching-up unit may go on taking records (it then finishes what it took and commits).
     pub catch_up_linger: Duration,
     /// Whether an item seen for the first time may skip its lookup by tags in a mailbox checked clean (`clean`).
     pub lookups: crate::clean::Lookups,

@@ -20,6 +20,7 @@
 
 #![warn(missing_docs)]
 
+mod catch_up;
 mod clean;
 mod config;
 mod conflicts;
@@ -76,6 +77,19 @@ pub(crate) struct Sink {
     clean: clean::CleanMailboxes,
     /// Records that arrived while a unit ran (partitions assigned meanwhile), for the next unit.
     pending: std::collections::VecDeque<work::Source>,
+}
+
+/// The first records of a unit.
+enum Fill {
+    /// A unit that did not fill up within its linger (or may not grow): applied as it is.
+    Steady(Vec<Source>),
+    /// A unit that filled up: it goes on taking records until `end` while it writes.
+    CatchingUp {
+        /// The records so far.
+        records: Vec<Source>,
+        /// When it stops taking records.
+        end: tokio::time::Instant,
+    },
 }
 
 /// Runs the sink until `shutdown` completes (a unit in progress is abandoned uncommitted: it is replayed on the
@@ -144,11 +158,10 @@ fn subscribe(config: &Config, topics: &Topics) -> Result<SinkConsumer, SinkError
 impl Sink {
     /// The records of the next unit, `first` first: those arriving within `batch_linger`, up to
     /// `max_batch_records`. A unit that fills up before its linger is catching up (a first load, a backlog): it
-    /// goes on taking records while they keep coming (no gap longer than `batch_linger`), up to
-    /// `max_catch_up_records` or `catch_up_linger`, so each mailbox's writes fill whole `$batch` calls; a gap
-    /// while the broker still holds records beyond those received does not end it. In steady state a unit never
-    /// fills, so latency stays that of the linger.
-    async fn fill_unit(&mut self, first: Source) -> Result<Vec<Source>, SinkError> {
+    /// goes on taking records while they keep coming, up to `max_catch_up_records` or `catch_up_linger`, and
+    /// writes while it fills (`catch_up`). In steady state a unit never fills, so latency stays that of the
+    /// linger.
+    async fn fill_unit(&mut self, first: Source) -> Result<Fill, SinkError> {
         let started = tokio::time::Instant::now();
         let mut records = vec![first];
         let linger_end = started + self.config.batch_linger;
@@ -159,44 +172,13 @@ impl Sink {
             }
             match tokio::time::timeout_at(linger_end, self.consumer.recv()).await {
                 Ok(record) => records.push(record?),
-                Err(_) => return Ok(records),
+                Err(_) => return Ok(Fill::Steady(records)),
             }
         }
-        let catch_up_end = started + self.config.catch_up_linger;
-        for record in &records {
-            self.foresee(record);
+        if records.len() >= self.config.max_catch_up_records {
+            return Ok(Fill::Steady(records));
         }
-        while records.len() < self.config.max_catch_up_records {
-            if let Some(record) = self.pending.pop_front() {
-                self.foresee(&record);
-                records.push(record);
-                continue;
-            }
-            let gap_end = (tokio::time::Instant::now() + self.config.batch_linger).min(catch_up_end);
-            match tokio::time::timeout_at(gap_end, self.consumer.recv()).await {
-                Ok(record) => {
-                    let record = record?;
-                    self.foresee(&record);
-                    records.push(record);
-                }
-                // A gap: the records may have ended, or a large fetch is still on its way (a first load's
-                // backlog came as two units of ~11 s each, the second taking what the first missed in such a gap).
-                Err(_) if tokio::time::Instant::now() < catch_up_end && self.consumer.behind().await => {}
-                Err(_) => break,
-            }
-        }
-        Ok(records)
-    }
-
-    /// While a catching-up unit fills: its mailboxes are checked for unknown tagged events beside the fill
-    /// (`clean`), so the unit does not wait for those checks when it starts.
-    fn foresee(&mut self, record: &Source) {
-        if self.config.lookups != clean::Lookups::Checked || record.topic != self.topics.desired() {
-            return;
-        }
-        if let Some((mailbox, _)) = record.room_item() {
-            self.clean.foresee(&self.graph, mailbox);
-        }
+        Ok(Fill::CatchingUp { records, end: started + self.config.catch_up_linger })
     }
 
     async fn serve(&mut self, shutdown: &mut (impl Future<Output = ()> + Unpin)) -> Result<(), SinkError> {
@@ -228,8 +210,11 @@ impl Sink {
                     }
                 }
             };
-            let records = self.fill_unit(first).await?;
-            match self.apply_unit(records, shutdown).await? {
+            let ended = match self.fill_unit(first).await? {
+                Fill::Steady(records) => self.apply_unit(records, shutdown).await?,
+                Fill::CatchingUp { records, end } => self.apply_catching_up(records, end, shutdown).await?,
+            };
+            match ended {
                 Ended::Committed => {}
                 Ended::Interrupted => {
                     info!("graph sink stopped inside a unit; it is replayed on the next start");

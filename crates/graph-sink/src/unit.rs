@@ -74,47 +74,78 @@ struct Decoded {
     letters: Vec<(String, vocabulary::records::DeadLetter)>,
 }
 
+/// What one record of a unit is.
+pub(crate) enum Record {
+    /// The desired state of the item `(mailbox, item key)`; `None` for a tombstone.
+    Item((String, String), Option<DesiredItem>),
+    /// An Outlook booking to import.
+    Import(Import),
+    /// A record that cannot be applied (it counts as applied once its dead letter is sent).
+    Letter((String, vocabulary::records::DeadLetter)),
+    /// Nothing to do.
+    Nothing,
+}
+
+/// A unit ready for its rounds: the work items and what else its commit takes.
+pub(crate) struct Prepared {
+    /// The work items (any order; `finish` groups them by mailbox).
+    pub works: Vec<Work>,
+    /// Import records, in order.
+    pub imports: Vec<(Import, Source)>,
+    /// Dead letters so far.
+    pub letters: Vec<(String, vocabulary::records::DeadLetter)>,
+    /// The offsets PostgreSQL held when the unit took its locks (the compare-and-set's expected values).
+    pub stored: HashMap<Partition, i64>,
+    /// The offsets after the unit's records.
+    pub next: BTreeMap<Partition, i64>,
+    /// When the unit started.
+    pub started: Instant,
+    /// How long it took until its work items were planned.
+    pub planned: Duration,
+}
+
 impl Sink {
+    /// Decodes one record. A registry outage is an error of the unit (it is retried after a restart); an
+    /// undecodable record is a dead letter and counts as applied.
+    pub(crate) async fn decode_record(&self, record: &Source) -> Result<Record, SinkError> {
+        if record.topic == self.topics.imports() {
+            return match imports::decode(&self.codec, record).await {
+                Ok(Some(import)) => Ok(Record::Import(import)),
+                Ok(None) => Ok(Record::Nothing),
+                Err(err) if err.is_transient() => Err(err.into()),
+                Err(err) => Ok(Record::Letter(letter(record, "decode", &err.to_string(), None))),
+            };
+        }
+        let desired = match record.decode::<DesiredItem>(&self.codec).await {
+            Ok(desired) => desired,
+            Err(err) if err.is_transient() => return Err(err.into()),
+            Err(err) => return Ok(Record::Letter(letter(record, "decode", &err.to_string(), None))),
+        };
+        let key = match &desired {
+            Some(d) => Some((d.mailbox.clone(), d.item_key.clone())),
+            None => record.room_item().map(|(m, i)| (m.to_owned(), i.to_owned())),
+        };
+        Ok(match key {
+            Some(key) => Record::Item(key, desired),
+            None => Record::Letter(letter(record, "bad_key", "tombstone without a '<mailbox>/<item>' key", None)),
+        })
+    }
+
     /// Decodes the records; the desired state is full state, so only the latest record of an item matters (with
     /// the `rewrite` flag of any of its records).
-    /// A registry outage is an error of the unit (it is retried after a restart); an undecodable record is a
-    /// dead letter and counts as applied.
     async fn decode(&self, records: Vec<Source>) -> Result<Decoded, SinkError> {
         let mut out = Decoded { latest: HashMap::new(), order: Vec::new(), imports: Vec::new(), letters: Vec::new() };
         for record in records {
-            if record.topic == self.topics.imports() {
-                match imports::decode(&self.codec, &record).await {
-                    Ok(Some(import)) => out.imports.push((import, record)),
-                    Ok(None) => {}
-                    Err(err) if err.is_transient() => return Err(err.into()),
-                    Err(err) => out.letters.push(self.letter(&record, "decode", &err.to_string(), None)),
+            match self.decode_record(&record).await? {
+                Record::Item(key, desired) => {
+                    let earlier = out.latest.get(&key).map(|(d, _)| d);
+                    if out.latest.insert(key.clone(), (supersede(earlier, desired), record)).is_none() {
+                        out.order.push(key);
+                    }
                 }
-                continue;
-            }
-            let desired = match record.decode::<DesiredItem>(&self.codec).await {
-                Ok(desired) => desired,
-                Err(err) if err.is_transient() => return Err(err.into()),
-                Err(err) => {
-                    out.letters.push(self.letter(&record, "decode", &err.to_string(), None));
-                    continue;
-                }
-            };
-            let key = match &desired {
-                Some(d) => Some((d.mailbox.clone(), d.item_key.clone())),
-                None => record.room_item().map(|(m, i)| (m.to_owned(), i.to_owned())),
-            };
-            let Some(key) = key else {
-                out.letters.push(self.letter(&record, "bad_key", "tombstone without a '<mailbox>/<item>' key", None));
-                continue;
-            };
-            // A revert among the item's records is not lost to a later record of the same unit.
-            let mut desired = desired;
-            let rewrite = out.latest.get(&key).and_then(|(d, _)| d.as_ref()).is_some_and(|d| d.rewrite);
-            if let Some(d) = desired.as_mut() {
-                d.rewrite |= rewrite;
-            }
-            if out.latest.insert(key.clone(), (desired, record)).is_none() {
-                out.order.push(key);
+                Record::Import(import) => out.imports.push((import, record)),
+                Record::Letter(letter) => out.letters.push(letter),
+                Record::Nothing => {}
             }
         }
         Ok(out)
@@ -151,7 +182,7 @@ impl Sink {
 
     /// Takes the locks of `partitions`, waiting while another member's unit holds one. `false`: shutdown came
     /// first.
-    async fn lock(
+    pub(crate) async fn lock(
         &mut self,
         partitions: &[Partition],
         shutdown: &mut (impl std::future::Future<Output = ()> + Unpin),
@@ -185,12 +216,24 @@ impl Sink {
         let Some(records) = self.position(records, &stored) else { return Ok(Ended::Committed) };
         let mut next: BTreeMap<Partition, i64> = BTreeMap::new();
         for r in &records {
-            let slot = next.entry((r.topic.clone(), r.partition)).or_insert(0);
-            *slot = (*slot).max(r.offset + 1);
+            advance(&mut next, r);
         }
-        let Decoded { latest, order, imports: import_records, mut letters } = self.decode(records).await?;
-        let mut works = self.plan(order, latest).await?;
+        let Decoded { latest, order, imports, letters } = self.decode(records).await?;
+        let works = self.plan(order, latest).await?;
         let planned = started.elapsed();
+        self.finish(Prepared { works, imports, letters, stored, next, started, planned }, shutdown).await
+    }
+
+    /// The rest of a unit once its work items are planned: rounds until every item is settled, dead letters,
+    /// txn B, the Kafka commit.
+    pub(crate) async fn finish(
+        &mut self,
+        unit: Prepared,
+        shutdown: &mut (impl std::future::Future<Output = ()> + Unpin),
+    ) -> Result<Ended, SinkError> {
+        let Prepared { mut works, imports: import_records, mut letters, stored, next, started, planned } = unit;
+        // Grouped by mailbox, so each mailbox's items form one slice for its $batch calls.
+        works.sort_by(|a, b| a.mailbox.cmp(&b.mailbox));
         match self.rounds(&mut works, shutdown).await? {
             Rounds::Settled => {}
             Rounds::Shutdown => return Ok(Ended::Interrupted),
@@ -203,7 +246,7 @@ impl Sink {
                     Some((_, Some(mapping::Settled::Parked { reason, .. }))) => reason.clone(),
                     _ => String::new(),
                 };
-                letters.push(self.letter(&work.source, kind, &reason, Some(work)));
+                letters.push(letter(&work.source, kind, &reason, Some(work)));
                 metrics::counter!(crate::metrics::ITEMS_PARKED, "kind" => kind).increment(1);
             }
         }
@@ -271,8 +314,6 @@ impl Sink {
             let row = rows.remove(&key);
             works.push(Work::new(key.0, key.1, desired, row, source));
         }
-        // Grouped by mailbox, so each mailbox's items form one slice for its $batch calls.
-        works.sort_by(|a, b| a.mailbox.cmp(&b.mailbox));
         Ok(works)
     }
 
@@ -287,7 +328,9 @@ impl Sink {
         let mut round = 0u32;
         let mut failed_rounds = 0u32;
         let failures = |works: &[Work]| works.iter().map(|w| w.failures).sum::<u32>();
-        let mut failed_before = failures(works);
+        // From zero: items that already failed in a catching-up unit's rounds during its fill wait before they
+        // go again (otherwise every item starts without failures, and this is the same).
+        let mut failed_before = 0;
         while works.iter().any(|w| !w.is_done()) {
             // Only a round with transient failures waits; an item that merely moved on (a vanished event
             // looked up again) goes straight into the next round.
@@ -364,29 +407,46 @@ impl Sink {
         let exp = self.config.retry_backoff.saturating_mul(2u32.saturating_pow(round.saturating_sub(1).min(16)));
         exp.min(self.config.max_retry_backoff).mul_f64(rand::thread_rng().gen_range(0.5..=1.0))
     }
+}
 
-    fn letter(
-        &self,
-        source: &Source,
-        kind: &str,
-        reason: &str,
-        work: Option<&Work>,
-    ) -> (String, vocabulary::records::DeadLetter) {
-        let mut context = BTreeMap::new();
-        if let Some(work) = work {
-            context.insert("mailbox".to_owned(), work.mailbox.clone());
-            context.insert("item_key".to_owned(), work.item_key.clone());
-            if let Step::Update(id) | Step::Delete(id) = &work.step {
-                context.insert("event_id".to_owned(), id.clone());
-            }
+/// A dead letter for `source`, keyed as the record was.
+pub(crate) fn letter(
+    source: &Source,
+    kind: &str,
+    reason: &str,
+    work: Option<&Work>,
+) -> (String, vocabulary::records::DeadLetter) {
+    let mut context = BTreeMap::new();
+    if let Some(work) = work {
+        context.insert("mailbox".to_owned(), work.mailbox.clone());
+        context.insert("item_key".to_owned(), work.item_key.clone());
+        if let Step::Update(id) | Step::Delete(id) = &work.step {
+            context.insert("event_id".to_owned(), id.clone());
         }
-        let key = source.key_text().unwrap_or_default().to_owned();
-        (key, deadletter::letter(source, kind, reason, context))
     }
+    let key = source.key_text().unwrap_or_default().to_owned();
+    (key, deadletter::letter(source, kind, reason, context))
+}
+
+/// The desired state that replaces `earlier` within one unit: `later`, keeping a revert (`rewrite`) among the
+/// item's earlier records.
+pub(crate) fn supersede(earlier: Option<&Option<DesiredItem>>, later: Option<DesiredItem>) -> Option<DesiredItem> {
+    let rewrite = earlier.and_then(Option::as_ref).is_some_and(|d| d.rewrite);
+    let mut later = later;
+    if let Some(d) = later.as_mut() {
+        d.rewrite |= rewrite;
+    }
+    later
+}
+
+/// Moves a partition's next offset past `record`.
+pub(crate) fn advance(next: &mut BTreeMap<Partition, i64>, record: &Source) {
+    let slot = next.entry((record.topic.clone(), record.partition)).or_insert(0);
+    *slot = (*slot).max(record.offset + 1);
 }
 
 /// One round of one mailbox's items: lookups by tag, the intents, the writes.
-async fn mailbox_round(
+pub(crate) async fn mailbox_round(
     db: &tokio_postgres::Client,
     graph: &graph_client::GraphClient,
     config: &crate::Config,

@@ -47,9 +47,14 @@ async fn run_with_crashes(
             }
             crash
         }));
-        config.max_batch_records = rng.lock().unwrap_or_else(PoisonError::into_inner).gen_range(1..8);
-        // Many small units, many crash windows: no catching up into one large unit.
-        config.max_catch_up_records = config.max_batch_records;
+        // Many small units, many crash windows; some of them catching up (writing while they fill), at most three
+        // times as large.
+        let (records, growth) = {
+            let mut rng = rng.lock().unwrap_or_else(PoisonError::into_inner);
+            (rng.gen_range(1..8), rng.gen_range(1..=3))
+        };
+        config.max_batch_records = records;
+        config.max_catch_up_records = records * growth;
         let want = h.last_offset + 1;
         // Everything applied (the last crash came after the commit): start no sink that would leave its group
         // at once. A member leaving in the middle of its join can leave tansu 0.6's group coordinator stuck,
@@ -92,7 +97,7 @@ async fn run_with_aborts(h: &Harness, rng: &mut StdRng) -> Result<usize> {
         }
         let mut config = h.config();
         config.max_batch_records = rng.gen_range(1..8);
-        config.max_catch_up_records = config.max_batch_records;
+        config.max_catch_up_records = config.max_batch_records * rng.gen_range(1..=3);
         let running = h.spawn(config);
         // The crash moment itself is what is random here; nothing waits on it to synchronise.
         tokio::time::sleep(Duration::from_millis(rng.gen_range(50..1500))).await;

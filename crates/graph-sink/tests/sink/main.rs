@@ -8,6 +8,7 @@
 )]
 
 mod adoption;
+mod catch_up;
 mod crashes;
 mod declines;
 mod faults;
