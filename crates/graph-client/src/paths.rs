@@ -55,6 +55,11 @@ impl GraphPath {
         self.filter(&filter_extended(id, value))
     }
 
+    /// `$filter` for events that carry the single-value extended property `id`, whatever its value.
+    pub fn filter_has_property(self, id: &str) -> Self {
+        self.filter(&filter_extended_present(id))
+    }
+
     /// `$expand=expression`.
     pub fn expand(self, expression: &str) -> Self {
         self.param("$expand", expression)
@@ -181,6 +186,12 @@ pub fn filter_extended(id: &str, value: &str) -> String {
     format!("singleValueExtendedProperties/Any(ep: ep/id eq '{}' and ep/value eq '{}')", quote(id), quote(value))
 }
 
+/// The `$filter` expression matching events that carry the extended property `id` (Graph documents an `eq` on
+/// the id alone for "resource instances that have certain extended properties").
+pub fn filter_extended_present(id: &str) -> String {
+    format!("singleValueExtendedProperties/Any(ep: ep/id eq '{}')", quote(id))
+}
+
 /// An OData string literal's content: `'` doubled.
 fn quote(text: &str) -> String {
     text.replace('\'', "''")
@@ -255,6 +266,12 @@ mod tests {
             path.as_str(),
             "/users/r@x.no/events?$filter=singleValueExtendedProperties%2FAny%28ep%3A%20ep%2Fid%20eq%20%27String%20\
              %7Bg%7D%20Name%20Id%27%20and%20ep%2Fvalue%20eq%20%27O%27%27Neil%27%29&$top=100&$select=id%2Csubject"
+        );
+        let present = events("r@x.no").filter_has_property("String {g} Name Type").top(1);
+        assert_eq!(
+            present.as_str(),
+            "/users/r@x.no/events?$filter=singleValueExtendedProperties%2FAny%28ep%3A%20ep%2Fid%20eq%20%27String%20\
+             %7Bg%7D%20Name%20Type%27%29&$top=1"
         );
         let expanded = event("r@x.no", "e").expand_properties(&["a", "b"]);
         assert_eq!(

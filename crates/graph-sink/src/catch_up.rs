@@ -6,8 +6,8 @@
 //!   then, until a gap longer than batch_linger with the broker holding nothing more, max_catch_up_records or
 //!   catch_up_linger:
 //!     each record -> dropped below PostgreSQL's offset | decoded -> queued in its mailbox's lane
-//!     a lane with nothing running, its calendar check answered (`clean`) and a full wave queued (as many items
-//!       as the mailbox takes requests at once) -> one round of them: rows, lookups or none, intents, writes
+//!     a lane with nothing running, its calendar check answered (`clean`) and a whole `$batch` call queued (20
+//!       items, or a multiple) -> one round of them: rows, lookups or none, intents, writes
 //!       (`unit::mailbox_round`)
 //!     the fill ends before a record of a partition not locked, or of an item already handed to a round: that
 //!       record starts the next unit, which sees this unit's results
@@ -42,6 +42,11 @@ use crate::offsets::{self, Partition};
 use crate::unit::{advance, mailbox_round, supersede, Ended, Prepared, Record};
 use crate::work::{Source, Work};
 use crate::Sink;
+
+/// How long calendar checks queued with fewer calendars than a call holds wait for more once a lane could start
+/// but for its check: in a first load, whose records come calendar by calendar, the next calendars' first records
+/// follow within a few milliseconds, so the checks still go out eight to a call.
+const CHECK_LINGER: Duration = Duration::from_millis(50);
 
 /// An item waiting in its lane: its latest record so far, and when it first came.
 struct Queued {
@@ -85,6 +90,9 @@ struct Filling {
     next: BTreeMap<Partition, i64>,
     /// Records taken into the unit (those below the stored offsets not counted).
     records: usize,
+    /// When the queued calendar checks go out though fewer than a call holds: [`CHECK_LINGER`] after a lane could
+    /// have started but for its check.
+    checks_due: Option<Deadline>,
     /// Records the unit took arrival numbers from.
     seen: u64,
     rounds: usize,
@@ -202,6 +210,10 @@ impl Sink {
                 Some(()) = self.clean.next_answer(), if checking => {
                     unit.dirty.extend(unit.lanes.keys().cloned());
                 }
+                () = tokio::time::sleep_until(unit.checks_due.unwrap_or_else(Deadline::now)), if unit.checks_due.is_some() => {
+                    unit.checks_due = None;
+                    self.clean.send(graph);
+                }
                 next = next_record(&self.consumer, gap_end, linger, catch_up_end), if filling => match next {
                     Next::Record(record) => {
                         gap_end = (Deadline::now() + linger).min(catch_up_end);
@@ -294,8 +306,9 @@ impl Sink {
 }
 
 /// The lanes that can start a round now, with their items (earliest first) and whether their calendar was checked
-/// clean; their calendars' checks are queued first (`clean`). While the unit fills, a lane takes whole waves only
-/// (as many items as the mailbox takes requests at once; the rest waits for more).
+/// clean; their calendars' checks are queued first (`clean`). While the unit fills, a lane takes whole `$batch`
+/// calls only (20 items; the rest waits for more), so the unit sends no more calls than if it wrote everything at
+/// its end.
 fn ready(
     unit: &mut Filling,
     checks: &mut clean::CleanMailboxes,
@@ -303,7 +316,7 @@ fn ready(
     config: &crate::Config,
     filling: bool,
 ) -> Vec<Batch> {
-    let wave = config.graph.mailbox_concurrency.max(1);
+    let call = graph_client::MAX_BATCH;
     let mut out = Vec::new();
     for mailbox in std::mem::take(&mut unit.dirty) {
         let Some(lane) = unit.lanes.get_mut(&mailbox) else { continue };
@@ -320,16 +333,23 @@ fn ready(
         let clean = match verdict {
             Verdict::Clean => true,
             Verdict::LookUp => false,
-            // Queued with fewer mailboxes than a call holds: sent now if this lane could start.
-            Verdict::Pending { sent: false } if !filling || lane.queued.len() >= wave => {
+            // Queued with fewer mailboxes than a call holds: sent once the fill ends, or a linger after this lane
+            // could start (meanwhile more calendars usually join the call).
+            Verdict::Pending { sent: false } if !filling => {
                 checks.send(graph);
+                continue;
+            }
+            Verdict::Pending { sent: false } => {
+                if lane.queued.len() >= call && unit.checks_due.is_none() {
+                    unit.checks_due = Some(Deadline::now() + CHECK_LINGER);
+                }
                 continue;
             }
             // A check that ended without an answer: its items are looked up.
             Verdict::Pending { sent: true } if !checks.checking() => false,
             Verdict::Pending { .. } => continue,
         };
-        let n = if filling { lane.queued.len() / wave * wave } else { lane.queued.len() };
+        let n = if filling { lane.queued.len() / call * call } else { lane.queued.len() };
         if n == 0 {
             continue;
         }

@@ -2,27 +2,30 @@
 //! (no mapping row) is created without a lookup by tags first.
 //!
 //! ```text
-//! catching-up unit, while it fills: every mailbox it holds records of, six at a time, beside the fill
+//! catching-up unit, while it fills: every mailbox it holds records of, eight at a time, beside the fill
 //! unit: items with no row, step Find, in mailboxes not yet checked (nor being checked)
-//!   -> GET /users/{m}/events?$filter=Any(BookingSystemType eq kind)&$top=1&$select=id, per kind,
+//!   -> GET /users/{m}/events?$filter=Any(ep: ep/id eq BookingSystemType)&$top=1&$select=id
 //!      for every such mailbox at once ($batch across mailboxes)
-//!   -> all three empty: clean (remembered for the life of the process) -> those items go straight to Create
-//!      anything found, or a definite error: tagged (remembered)         -> lookups by tags, as before
-//!      a transient error: not remembered                                -> lookups by tags this time
+//!   -> empty: clean (remembered for the life of the process) -> those items go straight to Create
+//!      anything found, or a definite error: tagged (remembered) -> lookups by tags, as before
+//!      a transient error: not remembered                       -> lookups by tags this time
 //! ```
 //! Why it is safe: a lookup by tags before a create (see `plan`) protects against three kinds of event the
 //! mapping table does not know: one created by a crashed earlier run (but its intent row was committed before
 //! the POST, so such an item has a row and keeps its lookup), the PHP integration's, and roomsync's own from
 //! before a mapping table was lost or restored from a backup. The last two carry a BookingSystemType tag, so a
-//! mailbox with no such event has none of them; events roomsync creates after the check all have rows. A
-//! restored database means a restart, which checks again.
+//! mailbox with no event carrying that property, whatever its value, has none of them; events roomsync creates
+//! after the check all have rows. A restored database means a restart, which checks again. (Graph documents a
+//! `$filter` with `eq` on the property's id alone for "resource instances that have certain extended
+//! properties"; until 2026-12-07 the check asked for each of `event`, `booking` and `allocation`, three GETs that
+//! also assumed the PHP integration spelled the kinds as roomsync does.)
 //!
-//! Assumptions (README, "Catching up: first load and backlogs"): the PHP integration no longer writes to the room calendars once roomsync
-//! runs, and it wrote BookingSystemType as roomsync does (`event`, `booking`, `allocation`). Where either may not
-//! hold, `lookups = "always"` keeps a lookup before every create.
+//! Assumption (README, "Catching up: first load and backlogs"): the PHP integration no longer writes to the room
+//! calendars once roomsync runs. Where that may not hold, `lookups = "always"` keeps a lookup before every create.
 //!
 //! Why it matters: on a first load the lookups doubled the Graph requests (one GET per item) and, at Outlook's
-//! 4 requests in flight per mailbox, the time; the check costs 3 requests per mailbox, 20 to a `$batch` call.
+//! 4 requests in flight per mailbox, the time; the check costs one request per mailbox, eight to a `$batch` call
+//! while a unit fills (two of Outlook's waves of 4: 0.3 s at 150 ms a request).
 
 use std::collections::{HashMap, HashSet};
 
@@ -32,7 +35,6 @@ use serde::Deserialize;
 use tokio::task::JoinSet;
 use tracing::{debug, warn};
 use vocabulary::records::UpsertOrDelete;
-use vocabulary::ReservationKind;
 
 use crate::plan::Step;
 use crate::work::Work;
@@ -48,9 +50,9 @@ pub enum Lookups {
     Always,
 }
 
-/// Mailboxes per check call while a unit fills: as many as one `$batch` holds with a GET per kind each (6: 18
-/// requests; a mailbox's requests stay in one call).
-const MAILBOXES_PER_CALL: usize = graph_client::MAX_BATCH / ReservationKind::ALL.len();
+/// Mailboxes per check call while a unit fills: two of Outlook's waves of 4 inner requests (a call's answer comes
+/// when its last request is done; a full call of 20 took 0.75 s at 150 ms a request), 50 calls for 400 calendars.
+const MAILBOXES_PER_CALL: usize = 8;
 
 /// What the process knows of each mailbox (keys in lower case), and the checks running beside a filling unit.
 #[derive(Debug, Default)]
@@ -84,7 +86,7 @@ fn first_sight(work: &Work) -> bool {
 
 impl CleanMailboxes {
     /// Notes a mailbox a catching-up unit holds records of while it is still filling, and checks such mailboxes
-    /// six at a time beside the fill, so a first load's checks are done, or nearly, when its unit starts (the
+    /// eight at a time beside the fill, so a first load's checks are done, or nearly, when its unit starts (the
     /// busiest calendar, a first load's critical path, no longer waits for them). A mailbox is checked once per
     /// process either way; one whose items all have rows did not need it.
     pub fn foresee(&mut self, client: &GraphClient, mailbox: &str) {
@@ -207,16 +209,17 @@ pub fn skip_in_clean(items: &mut [Work]) -> usize {
     skipped
 }
 
-/// Asks each mailbox whether it holds an event tagged `event`, `booking` or `allocation`: `Some(true)` for none,
+/// Asks each mailbox whether it holds an event carrying a BookingSystemType tag: `Some(true)` for none,
 /// `Some(false)` for some (or a definite error), `None` after a transient error.
 async fn check(client: &GraphClient, mailboxes: &[String]) -> Vec<(String, Option<bool>)> {
-    let mut requests = Vec::new();
-    for (m, mailbox) in mailboxes.iter().enumerate() {
-        for (k, kind) in ReservationKind::ALL.iter().enumerate() {
-            let url = paths::events(mailbox).filter_property(BOOKING_SYSTEM_TYPE, kind.as_str()).top(1).select(&["id"]);
-            requests.push((mailbox.clone(), BatchRequest::new(format!("m{m}k{k}"), Method::GET, url)));
-        }
-    }
+    let requests = mailboxes
+        .iter()
+        .enumerate()
+        .map(|(m, mailbox)| {
+            let url = paths::events(mailbox).filter_has_property(BOOKING_SYSTEM_TYPE).top(1).select(&["id"]);
+            (mailbox.clone(), BatchRequest::new(format!("m{m}"), Method::GET, url))
+        })
+        .collect();
     let answers = match client.batch_across(requests).await {
         Ok(answers) => answers,
         Err(err) => {
@@ -225,18 +228,14 @@ async fn check(client: &GraphClient, mailboxes: &[String]) -> Vec<(String, Optio
         }
     };
     let mut out = Vec::new();
-    for (mailbox, answers) in mailboxes.iter().zip(answers.chunks(ReservationKind::ALL.len())) {
-        let mut clean = Some(true);
-        for answer in answers {
-            match answer.json::<Page>() {
-                Ok(page) if page.value.is_empty() => {}
-                Ok(_) => clean = clean.map(|_| false),
-                Err(err) => match err.classify() {
-                    ErrorClass::Transient { .. } | ErrorClass::Throttled { .. } => clean = None,
-                    _ => clean = clean.map(|_| false),
-                },
-            }
-        }
+    for (mailbox, answer) in mailboxes.iter().zip(answers) {
+        let clean = match answer.json::<Page>() {
+            Ok(page) => Some(page.value.is_empty()),
+            Err(err) => match err.classify() {
+                ErrorClass::Transient { .. } | ErrorClass::Throttled { .. } => None,
+                _ => Some(false),
+            },
+        };
         debug!(%mailbox, ?clean, "mailbox checked for tagged events");
         out.push((mailbox.clone(), clean));
     }

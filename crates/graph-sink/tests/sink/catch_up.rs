@@ -28,43 +28,60 @@ async fn wait_for(h: &Harness, want: &BTreeMap<String, String>, what: &str) -> R
     wait_until(what, Duration::from_secs(30), || async { Ok((subjects(h) == *want).then_some(())) }).await
 }
 
+fn training(id: i32) -> vocabulary::records::DesiredItem {
+    upsert(
+        ROOM_A,
+        ReservationKind::Booking,
+        id,
+        &format!("Training {id}"),
+        10 + id.unsigned_abs() / 10,
+        8 + id.unsigned_abs() % 10,
+    )
+}
+
 #[tokio::test]
 async fn a_catching_up_unit_writes_before_its_fill_ends_and_a_newer_record_of_a_written_item_starts_the_next(
 ) -> Result<()> {
     let mut h = Harness::start().await?;
     let mut want = BTreeMap::new();
-    for id in 1..=8 {
-        let item = upsert(ROOM_A, ReservationKind::Booking, id, &format!("Training {id}"), 10, 8 + id.unsigned_abs());
+    for id in 1..=24 {
+        let item = training(id);
         h.send(&item).await?;
         want.insert(item.item_key.clone(), format!("Training {id}"));
     }
-    // Four records fill a unit, so these eight make it a catching-up one; its fill would end only after a minute
-    // without records (or two minutes in all). Every event must be there long before that.
+    // Four records fill a unit, so these 24 make it a catching-up one; its fill would end only after a minute
+    // without records (or two minutes in all). While it fills, the room's lane writes whole $batch calls of 20:
+    // the first 20 items, long before that.
     let mut config = h.config();
     config.max_batch_records = 4;
     config.batch_linger = Duration::from_secs(60);
     config.catch_up_linger = Duration::from_secs(120);
     let sink = h.spawn(config);
-    wait_for(&h, &want, "the catching-up unit to write its eight events while it fills").await?;
+    let mut first = BTreeMap::new();
+    for id in 1..=20 {
+        first.insert(training(id).item_key, format!("Training {id}"));
+    }
+    wait_for(&h, &first, "the catching-up unit to write its first 20 events while it fills").await?;
     assert_eq!(h.stored_offset().await?, None, "the unit is still filling: nothing may be committed yet");
 
-    // A newer version of an item already written cannot join the unit: it ends the fill (the unit commits its
-    // eight records) and starts the next unit, which with three more records catches up in turn.
-    let renamed = upsert(ROOM_A, ReservationKind::Booking, 1, "Training 1 moved", 11, 9);
+    // A newer version of an item already written cannot join the unit: it ends the fill (the unit writes its
+    // last four items and commits its 24 records) and starts the next unit, which with 19 more records catches up
+    // in turn and writes its 20 items while it fills.
+    let renamed = upsert(ROOM_A, ReservationKind::Booking, 1, "Training 1 moved", 28, 9);
     h.send(&renamed).await?;
     want.insert(renamed.item_key.clone(), "Training 1 moved".into());
-    for id in 9..=11 {
-        let item = upsert(ROOM_A, ReservationKind::Booking, id, &format!("Training {id}"), 10, 8 + id.unsigned_abs());
+    for id in 25..=43 {
+        let item = training(id);
         h.send(&item).await?;
         want.insert(item.item_key.clone(), format!("Training {id}"));
     }
-    wait_for(&h, &want, "the next unit to apply the newer version and the three new items").await?;
-    assert_eq!(h.stored_offset().await?, Some(8), "the first unit committed its eight records, the second none yet");
+    wait_for(&h, &want, "the next unit to apply the newer version and the 19 new items").await?;
+    assert_eq!(h.stored_offset().await?, Some(24), "the first unit committed its 24 records, the second none yet");
 
     // Stopped inside the second unit's fill: nothing of it is committed; a sink with the default settings
     // replays it and finds its events (their intents were recorded before the writes) instead of posting again.
     sink.stop().await?;
-    assert_eq!(h.stored_offset().await?, Some(8));
+    assert_eq!(h.stored_offset().await?, Some(24));
     let posts_before = h.emu.requests().iter().filter(|r| r.method == "POST" && r.in_batch).count();
     let sink = h.spawn(h.config());
     h.wait_applied().await?;
@@ -73,7 +90,7 @@ async fn a_catching_up_unit_writes_before_its_fill_ends_and_a_newer_record_of_a_
     let posts = h.emu.requests().iter().filter(|r| r.method == "POST" && r.in_batch).count();
     assert_eq!(posts, posts_before, "the replay created nothing");
     let rows = h.rows(ROOM_A).await?;
-    assert_eq!(rows.len(), 11);
+    assert_eq!(rows.len(), 43);
     for row in &rows {
         assert_eq!((row.status.as_str(), row.intent.as_str()), ("synced", "none"), "{row:?}");
     }
