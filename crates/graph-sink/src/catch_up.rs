@@ -28,9 +28,13 @@ use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use futures::stream::{FuturesUnordered, StreamExt};
+use schema_registry::AvroCodec;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 use tokio::time::Instant as Deadline;
 use tracing::debug;
 use vocabulary::records::DesiredItem;
+use vocabulary::topics::Topics;
 
 use crate::clean::{self, Lookups, Verdict};
 use crate::consumer::{Held, SinkConsumer};
@@ -39,7 +43,7 @@ use crate::fence;
 use crate::imports::Import;
 use crate::mapping;
 use crate::offsets::{self, Partition};
-use crate::unit::{advance, mailbox_round, supersede, Ended, Prepared, Record};
+use crate::unit::{advance, decode_record, mailbox_round, supersede, Ended, Prepared, Record};
 use crate::work::{Source, Work};
 use crate::Sink;
 
@@ -107,10 +111,90 @@ enum Took {
 }
 
 /// What the fill's wait for the next record ended with.
+#[allow(clippy::large_enum_variant, reason = "nearly every value is a record; boxing would allocate for each")]
 enum Next {
-    Record(Result<Source, SinkError>),
+    /// A record, decoded.
+    Record(Source, Result<Record, SinkError>),
+    /// The consumer failed.
+    Failed(SinkError),
     /// A gap with nothing more at the broker, or the catch-up linger passed.
     End,
+}
+
+/// Records received ahead of the fill by the intake, at most.
+const INTAKE_AHEAD: usize = 1024;
+
+/// Receives and decodes records on a task of its own while a catching-up unit fills, so the fill keeps pace with
+/// the broker while the unit's rounds, polled on the unit's task, build and read Graph calls. It alone receives
+/// from the consumer until [`Intake::stop`]; what it received that the fill did not take comes back in order.
+struct Intake {
+    records: mpsc::Receiver<Next>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Option<Source>>>,
+}
+
+impl Intake {
+    fn start(consumer: SinkConsumer, codec: AvroCodec, topics: Topics) -> Self {
+        let (send, records) = mpsc::channel(INTAKE_AHEAD);
+        let (stop, mut stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            loop {
+                let got = tokio::select! {
+                    biased;
+                    _ = &mut stopped => return None,
+                    record = consumer.recv() => record,
+                };
+                let next = match got {
+                    Ok(record) => {
+                        let decoded = decode_record(&codec, &topics, &record).await;
+                        Next::Record(record, decoded)
+                    }
+                    Err(err) => Next::Failed(err),
+                };
+                // Stopped while waiting for room: the record in hand is handed back after those in the channel.
+                let permit = tokio::select! {
+                    biased;
+                    _ = &mut stopped => return match next {
+                        Next::Record(record, _) => Some(record),
+                        _ => None,
+                    },
+                    permit = send.reserve() => permit,
+                };
+                match permit {
+                    Ok(permit) => permit.send(next),
+                    Err(_) => return None,
+                }
+            }
+        });
+        Intake { records, stop: Some(stop), task: Some(task) }
+    }
+
+    /// Stops receiving and hands back, in order, what was received and not taken.
+    async fn stop(&mut self) -> Vec<Source> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let in_hand = match self.task.take() {
+            Some(task) => task.await.ok().flatten(),
+            None => None,
+        };
+        let mut later = Vec::new();
+        while let Ok(next) = self.records.try_recv() {
+            if let Next::Record(record, _) = next {
+                later.push(record);
+            }
+        }
+        later.extend(in_hand);
+        later
+    }
+}
+
+impl Drop for Intake {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
 }
 
 impl Sink {
@@ -162,24 +246,30 @@ impl Sink {
         let mut rounds: FuturesUnordered<Round<'_>> = FuturesUnordered::new();
         let (db, graph, config) = (&self.db, &self.graph, &self.config);
         let mut first = records.into_iter();
+        let mut intake = Intake::start(self.consumer.clone(), self.codec.clone(), self.topics.clone());
         loop {
             if filling && unit.records >= limit {
                 filling = false;
             }
             if !filling && held.is_none() {
+                debug!(records = unit.records, ms = started.elapsed().as_millis() as u64, "catching-up unit filled");
+                // What the intake received beyond the unit starts the next one, after what is already waiting.
+                let later = intake.stop().await;
+                self.pending.extend(later);
                 // From here on what arrives is the next unit's, as while any unit runs.
                 held = Some(self.consumer.hold(unit.records.max(self.config.max_batch_records).max(1)));
                 unit.dirty.extend(unit.lanes.keys().cloned());
                 self.clean.send(graph);
             }
             for batch in ready(&mut unit, &mut self.clean, graph, config, filling) {
+                debug!(mailbox = %batch.mailbox, items = batch.items.len(), filling, "lane round");
                 unit.rounds += 1;
                 rounds.push(Box::pin(lane_round(db, graph, config, batch)));
             }
             if filling {
                 if let Some(record) = first.next().or_else(|| self.pending.pop_front()) {
                     if let Took::Refused(record) =
-                        self.take(&mut unit, record, partitions, &stored, &mut replayed).await?
+                        self.take(&mut unit, record, None, partitions, &stored, &mut replayed).await?
                     {
                         // It and every record after it, in order, start the next unit.
                         for later in first.by_ref().rev() {
@@ -214,14 +304,15 @@ impl Sink {
                     unit.checks_due = None;
                     self.clean.send(graph);
                 }
-                next = next_record(&self.consumer, gap_end, linger, catch_up_end), if filling => match next {
-                    Next::Record(record) => {
+                next = next_record(&mut intake, &self.consumer, gap_end, linger, catch_up_end), if filling => match next {
+                    Next::Record(record, decoded) => {
                         gap_end = (Deadline::now() + linger).min(catch_up_end);
-                        if let Took::Refused(record) = self.take(&mut unit, record?, partitions, &stored, &mut replayed).await? {
+                        if let Took::Refused(record) = self.take(&mut unit, record, Some(decoded), partitions, &stored, &mut replayed).await? {
                             self.pending.push_front(record);
                             filling = false;
                         }
                     }
+                    Next::Failed(err) => return Err(err),
                     Next::End => filling = false,
                 },
                 // Nothing runs, nothing is awaited: look at every lane again (a check that ended without an
@@ -262,6 +353,7 @@ impl Sink {
         &self,
         unit: &mut Filling,
         record: Source,
+        decoded: Option<Result<Record, SinkError>>,
         partitions: &[Partition],
         stored: &HashMap<Partition, i64>,
         replayed: &mut u64,
@@ -274,7 +366,11 @@ impl Sink {
             *replayed += 1;
             return Ok(Took::Taken);
         }
-        match self.decode_record(&record).await? {
+        let decoded = match decoded {
+            Some(decoded) => decoded,
+            None => self.decode_record(&record).await,
+        };
+        match decoded? {
             Record::Item(key, desired) => {
                 if unit.handed.contains(&key) {
                     return Ok(Took::Refused(record));
@@ -367,16 +463,26 @@ fn ready(
             .collect();
         out.push(Batch { mailbox, items: batch, clean });
     }
+    // Busiest first: their rows and intents lead the connection's queue (a lane's first round is a first load's
+    // critical path).
+    out.sort_by_key(|batch| std::cmp::Reverse(batch.items.len()));
     out
 }
 
 /// Waits for the next record until `gap_end`, and past it while the broker still holds records beyond those
 /// received (a large fetch on its way), up to `catch_up_end`.
-async fn next_record(consumer: &SinkConsumer, gap_end: Deadline, linger: Duration, catch_up_end: Deadline) -> Next {
+async fn next_record(
+    intake: &mut Intake,
+    consumer: &SinkConsumer,
+    gap_end: Deadline,
+    linger: Duration,
+    catch_up_end: Deadline,
+) -> Next {
     let mut gap_end = gap_end;
     loop {
-        match tokio::time::timeout_at(gap_end, consumer.recv()).await {
-            Ok(record) => return Next::Record(record),
+        match tokio::time::timeout_at(gap_end, intake.records.recv()).await {
+            Ok(Some(next)) => return next,
+            Ok(None) => return Next::End,
             Err(_) if Deadline::now() < catch_up_end && consumer.behind().await => {
                 gap_end = (Deadline::now() + linger).min(catch_up_end);
             }

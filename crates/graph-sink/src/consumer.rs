@@ -118,7 +118,8 @@ impl ConsumerContext for PostgresPositions {
     }
 }
 
-/// The sink's consumer.
+/// The sink's consumer. Clones share one group member; only one of them may receive at a time.
+#[derive(Clone)]
 pub struct SinkConsumer {
     consumer: Arc<StreamConsumer<PostgresPositions>>,
 }

@@ -104,31 +104,40 @@ pub(crate) struct Prepared {
     pub planned: Duration,
 }
 
+/// Decodes one record. A registry outage is an error of the unit (it is retried after a restart); an undecodable
+/// record is a dead letter and counts as applied.
+pub(crate) async fn decode_record(
+    codec: &schema_registry::AvroCodec,
+    topics: &vocabulary::topics::Topics,
+    record: &Source,
+) -> Result<Record, SinkError> {
+    if record.topic == topics.imports() {
+        return match imports::decode(codec, record).await {
+            Ok(Some(import)) => Ok(Record::Import(import)),
+            Ok(None) => Ok(Record::Nothing),
+            Err(err) if err.is_transient() => Err(err.into()),
+            Err(err) => Ok(Record::Letter(letter(record, "decode", &err.to_string(), None))),
+        };
+    }
+    let desired = match record.decode::<DesiredItem>(codec).await {
+        Ok(desired) => desired,
+        Err(err) if err.is_transient() => return Err(err.into()),
+        Err(err) => return Ok(Record::Letter(letter(record, "decode", &err.to_string(), None))),
+    };
+    let key = match &desired {
+        Some(d) => Some((d.mailbox.clone(), d.item_key.clone())),
+        None => record.room_item().map(|(m, i)| (m.to_owned(), i.to_owned())),
+    };
+    Ok(match key {
+        Some(key) => Record::Item(key, desired),
+        None => Record::Letter(letter(record, "bad_key", "tombstone without a '<mailbox>/<item>' key", None)),
+    })
+}
+
 impl Sink {
-    /// Decodes one record. A registry outage is an error of the unit (it is retried after a restart); an
-    /// undecodable record is a dead letter and counts as applied.
+    /// Decodes one record (see [`decode_record`]).
     pub(crate) async fn decode_record(&self, record: &Source) -> Result<Record, SinkError> {
-        if record.topic == self.topics.imports() {
-            return match imports::decode(&self.codec, record).await {
-                Ok(Some(import)) => Ok(Record::Import(import)),
-                Ok(None) => Ok(Record::Nothing),
-                Err(err) if err.is_transient() => Err(err.into()),
-                Err(err) => Ok(Record::Letter(letter(record, "decode", &err.to_string(), None))),
-            };
-        }
-        let desired = match record.decode::<DesiredItem>(&self.codec).await {
-            Ok(desired) => desired,
-            Err(err) if err.is_transient() => return Err(err.into()),
-            Err(err) => return Ok(Record::Letter(letter(record, "decode", &err.to_string(), None))),
-        };
-        let key = match &desired {
-            Some(d) => Some((d.mailbox.clone(), d.item_key.clone())),
-            None => record.room_item().map(|(m, i)| (m.to_owned(), i.to_owned())),
-        };
-        Ok(match key {
-            Some(key) => Record::Item(key, desired),
-            None => Record::Letter(letter(record, "bad_key", "tombstone without a '<mailbox>/<item>' key", None)),
-        })
+        decode_record(&self.codec, &self.topics, record).await
     }
 
     /// Decodes the records; the desired state is full state, so only the latest record of an item matters (with
