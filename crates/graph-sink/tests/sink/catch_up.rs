@@ -44,44 +44,44 @@ async fn a_catching_up_unit_writes_before_its_fill_ends_and_a_newer_record_of_a_
 ) -> Result<()> {
     let mut h = Harness::start().await?;
     let mut want = BTreeMap::new();
-    for id in 1..=24 {
+    for id in 1..=104 {
         let item = training(id);
         h.send(&item).await?;
         want.insert(item.item_key.clone(), format!("Training {id}"));
     }
-    // Four records fill a unit, so these 24 make it a catching-up one; its fill would end only after a minute
-    // without records (or two minutes in all). While it fills, the room's lane writes whole $batch calls of 20:
-    // the first 20 items, long before that.
+    // Four records fill a unit, so these 104 make it a catching-up one; its fill would end only after a minute
+    // without records (or two minutes in all). While it fills, a room's lane holding five whole $batch calls (100
+    // items) writes them: the first 100 items, long before that.
     let mut config = h.config();
     config.max_batch_records = 4;
     config.batch_linger = Duration::from_secs(60);
     config.catch_up_linger = Duration::from_secs(120);
     let sink = h.spawn(config);
     let mut first = BTreeMap::new();
-    for id in 1..=20 {
+    for id in 1..=100 {
         first.insert(training(id).item_key, format!("Training {id}"));
     }
-    wait_for(&h, &first, "the catching-up unit to write its first 20 events while it fills").await?;
+    wait_for(&h, &first, "the catching-up unit to write its first 100 events while it fills").await?;
     assert_eq!(h.stored_offset().await?, None, "the unit is still filling: nothing may be committed yet");
 
     // A newer version of an item already written cannot join the unit: it ends the fill (the unit writes its
-    // last four items and commits its 24 records) and starts the next unit, which with 19 more records catches up
-    // in turn and writes its 20 items while it fills.
+    // last four items and commits its 104 records) and starts the next unit, which with 99 more records catches up
+    // in turn and writes its 100 items while it fills.
     let renamed = upsert(ROOM_A, ReservationKind::Booking, 1, "Training 1 moved", 28, 9);
     h.send(&renamed).await?;
     want.insert(renamed.item_key.clone(), "Training 1 moved".into());
-    for id in 25..=43 {
+    for id in 105..=203 {
         let item = training(id);
         h.send(&item).await?;
         want.insert(item.item_key.clone(), format!("Training {id}"));
     }
-    wait_for(&h, &want, "the next unit to apply the newer version and the 19 new items").await?;
-    assert_eq!(h.stored_offset().await?, Some(24), "the first unit committed its 24 records, the second none yet");
+    wait_for(&h, &want, "the next unit to apply the newer version and the 99 new items").await?;
+    assert_eq!(h.stored_offset().await?, Some(104), "the first unit committed its 104 records, the second none yet");
 
     // Stopped inside the second unit's fill: nothing of it is committed; a sink with the default settings
     // replays it and finds its events (their intents were recorded before the writes) instead of posting again.
     sink.stop().await?;
-    assert_eq!(h.stored_offset().await?, Some(24));
+    assert_eq!(h.stored_offset().await?, Some(104));
     let posts_before = h.emu.requests().iter().filter(|r| r.method == "POST" && r.in_batch).count();
     let sink = h.spawn(h.config());
     h.wait_applied().await?;
@@ -90,7 +90,7 @@ async fn a_catching_up_unit_writes_before_its_fill_ends_and_a_newer_record_of_a_
     let posts = h.emu.requests().iter().filter(|r| r.method == "POST" && r.in_batch).count();
     assert_eq!(posts, posts_before, "the replay created nothing");
     let rows = h.rows(ROOM_A).await?;
-    assert_eq!(rows.len(), 43);
+    assert_eq!(rows.len(), 203);
     for row in &rows {
         assert_eq!((row.status.as_str(), row.intent.as_str()), ("synced", "none"), "{row:?}");
     }
