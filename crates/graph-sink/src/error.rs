@@ -47,6 +47,9 @@ pub enum SinkError {
         /// The offset the unit started from.
         expected: Option<i64>,
     },
+    /// A task of the sink ended without finishing (the runtime is shutting down).
+    #[error("a task of the sink was cancelled: {0}")]
+    Cancelled(String),
     /// The crash hook asked for a crash here (tests).
     #[error("simulated crash at {0:?}")]
     Crashed(CrashPoint),
@@ -61,7 +64,10 @@ impl SinkError {
     /// configuration to fix.
     pub fn is_transient(&self) -> bool {
         match self {
-            SinkError::Postgres { .. } | SinkError::Kafka { .. } | SinkError::Fenced { .. } => true,
+            SinkError::Postgres { .. }
+            | SinkError::Kafka { .. }
+            | SinkError::Fenced { .. }
+            | SinkError::Cancelled(_) => true,
             SinkError::Stream(err) => err.is_transient(),
             SinkError::Graph(err) => err.classify().is_retryable(),
             SinkError::Crashed(_) => false,

@@ -463,14 +463,14 @@ pub(crate) async fn mailbox_round(
 ) -> Result<(), SinkError> {
     let started = Instant::now();
     let mailbox = items.first().map(|w| w.mailbox.clone()).unwrap_or_default();
-    writer::find(graph, &mailbox, items).await;
+    on_a_task(graph, &mailbox, items, Phase::Find).await?;
     let found = started.elapsed();
     if announce(db, items).await? && config.crash_at(CrashPoint::AfterIntent) {
         return Err(SinkError::Crashed(CrashPoint::AfterIntent));
     }
     let announced = started.elapsed();
     let writing = items.iter().any(|w| !w.is_done() && w.intent().is_some());
-    writer::write(graph, &mailbox, items).await;
+    on_a_task(graph, &mailbox, items, Phase::Write).await?;
     if writing && config.crash_at(CrashPoint::AfterGraph) {
         return Err(SinkError::Crashed(CrashPoint::AfterGraph));
     }
@@ -483,6 +483,51 @@ pub(crate) async fn mailbox_round(
         "mailbox round done"
     );
     Ok(())
+}
+
+/// The Graph calls of one mailbox's round.
+#[derive(Debug, Clone, Copy)]
+enum Phase {
+    Find,
+    Write,
+}
+
+/// Aborts its task when dropped: a mailbox's calls end with the unit that started them (a unit dropped on
+/// shutdown or an error writes nothing more).
+struct Aborting<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for Aborting<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Runs one phase of a mailbox's calls on a task of its own: building and reading the `$batch` calls of hundreds
+/// of mailboxes at once is most of a first load's work, and on the unit's task it delayed each next call of the
+/// longest calendar (the load's critical path) behind every other mailbox's answers. Nothing is written twice by
+/// this: the items are taken back, with their new steps, before the round goes on.
+async fn on_a_task(
+    graph: &graph_client::GraphClient,
+    mailbox: &str,
+    items: &mut [Work],
+    phase: Phase,
+) -> Result<(), SinkError> {
+    let (graph, mailbox, mut owned) = (graph.clone(), mailbox.to_owned(), items.to_vec());
+    let mut task = Aborting(tokio::spawn(async move {
+        match phase {
+            Phase::Find => writer::find(&graph, &mailbox, &mut owned).await,
+            Phase::Write => writer::write(&graph, &mailbox, &mut owned).await,
+        }
+        owned
+    }));
+    match (&mut task.0).await {
+        Ok(done) => {
+            items.clone_from_slice(&done);
+            Ok(())
+        }
+        Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+        Err(err) => Err(SinkError::Cancelled(format!("a mailbox's Graph calls: {err}"))),
+    }
 }
 
 /// Records the intent (and transactionId) of every item of one mailbox about to be written whose intent is not
