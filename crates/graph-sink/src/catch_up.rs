@@ -5,14 +5,16 @@
 //!   lock the partitions of those records (as every unit: `fence`), read their stored offsets
 //!   then, until a gap longer than batch_linger with the broker holding nothing more, max_catch_up_records or
 //!   catch_up_linger:
-//!     each record -> dropped below PostgreSQL's offset | decoded -> queued in its mailbox's lane
+//!     each record (received and decoded on a task of its own: `Intake`)
+//!       -> dropped below PostgreSQL's offset | queued in its mailbox's lane
 //!     a lane with nothing running, its calendar check answered (`clean`) and at least five whole `$batch` calls
 //!       queued (100 items: a long calendar, which may be the load's longest) -> one round of its whole calls:
 //!       rows, lookups or none, intents, writes (`unit::mailbox_round`)
 //!     the fill ends before a record of a partition not locked, or of an item already handed to a round: that
 //!       record starts the next unit, which sees this unit's results
-//!   -> every lane's remaining items, any number -> `finish`: rounds for what is not settled, dead letters,
-//!      txn B, as every unit
+//!   -> every lane's remaining items, any number, longest lanes first (short lanes load their rows one at a
+//!      time, so the long lanes' statements are not queued behind theirs)
+//!   -> `finish`: rounds for what is not settled, dead letters, txn B, as every unit
 //! ```
 //! Why: a first load's backlog (25,900 records at full scale) takes about 1.5 s to fetch and decode; the busiest
 //! calendar, the load's critical path, started writing only after all of it was fetched and planned.

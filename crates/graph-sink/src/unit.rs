@@ -5,7 +5,7 @@
 //!   -> drop those below PostgreSQL's offsets -> decode -> latest record per item -> load mapping rows
 //!   -> rounds until every item is settled:
 //!        items seen for the first time in a mailbox with no unknown tagged event skip the lookup (`clean`)
-//!        then every mailbox on its own, all at once (busiest first):
+//!        then every mailbox on its own, all at once (busiest first; its Graph calls on a task of their own):
 //!          lookups by tag ($batch)
 //!          txn A: its intents + transactionIds (one statement) [crash here: replay repeats the same writes]
 //!          writes ($batch)                                     [crash here: POST repeats with the same transactionId]
@@ -16,6 +16,8 @@
 //!      (offsets compare-and-set from the unit's start)
 //!   -> unlock -> Kafka offset commit (a hint)
 //! ```
+//! A catching-up unit runs the same steps per mailbox while it still takes records (`catch_up`).
+//!
 //! Invariant: the offsets in PostgreSQL move only in txn B, together with the results of every record below
 //! them; so a record is either applied and recorded, or will be replayed, and a replay never writes twice.
 
