@@ -37,7 +37,8 @@ fn any_filter(query: &Params) -> Result<Option<AnyFilter>, ApiError> {
 fn matches(event: &StoredEvent, filter: &Option<AnyFilter>) -> bool {
     let Some(f) = filter else { return true };
     match (event.extended_value(&f.id), &f.value) {
-        (Some(v), Some(want)) => v == want,
+        // Graph compares a string property's value without case ("Get singleValueLegacyExtendedProperty").
+        (Some(v), Some(want)) => v.to_lowercase() == want.to_lowercase(),
         (Some(_), None) => true,
         (None, _) => false,
     }

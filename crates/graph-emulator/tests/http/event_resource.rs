@@ -70,3 +70,31 @@ async fn a_booking_made_by_someone_else_is_not_organised_by_the_room() {
     assert_eq!(e["isOrganizer"], false);
     assert_eq!(e["responseStatus"]["response"], "accepted");
 }
+
+#[tokio::test]
+async fn an_extended_property_filter_matches_values_without_case_and_an_id_alone_matches_any_value() {
+    // learn.microsoft.com, "Get singleValueLegacyExtendedProperty": an eq on the id alone finds the instances that
+    // carry the property; filtering the value of a string property is case-insensitive.
+    const KIND: &str = "String {66f5a359-4659-4830-9070-00047ec6ac6e} Name BookingSystemType";
+    let g = start().await;
+    let mut tagged = berlin_event();
+    tagged["singleValueExtendedProperties"] = json!([{"id": KIND, "value": "Event"}]);
+    assert_eq!(g.post(&format!("/users/{ROOM}/events"), tagged).await.status, 201);
+    assert_eq!(g.post(&format!("/users/{ROOM}/events"), berlin_event()).await.status, 201);
+    let g = &g;
+    let found = |filter: String| {
+        let encoded: String = url::form_urlencoded::byte_serialize(filter.as_bytes()).collect();
+        let path = format!("/users/{ROOM}/events?$filter={}", encoded.replace('+', "%20"));
+        async move {
+            let answer = g.get(&path).await;
+            assert_eq!(answer.status, 200, "{}", answer.body);
+            answer.body["value"].as_array().map_or(0, Vec::len)
+        }
+    };
+    let any =
+        |value: &str| format!("singleValueExtendedProperties/Any(ep: ep/id eq '{KIND}' and ep/value eq '{value}')");
+    assert_eq!(found(any("event")).await, 1, "the value differs only in case");
+    assert_eq!(found(any("EVENT")).await, 1);
+    assert_eq!(found(any("booking")).await, 0);
+    assert_eq!(found(format!("singleValueExtendedProperties/Any(ep: ep/id eq '{KIND}')")).await, 1, "any value");
+}
