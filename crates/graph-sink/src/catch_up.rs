@@ -32,7 +32,6 @@ use std::time::{Duration, Instant};
 use futures::stream::{FuturesUnordered, StreamExt};
 use schema_registry::AvroCodec;
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
 use tokio::time::Instant as Deadline;
 use tracing::debug;
 use vocabulary::records::DesiredItem;
@@ -45,7 +44,7 @@ use crate::fence;
 use crate::imports::Import;
 use crate::mapping;
 use crate::offsets::{self, Partition};
-use crate::unit::{advance, decode_record, mailbox_round, supersede, Ended, Prepared, Record};
+use crate::unit::{advance, decode_record, mailbox_round, supersede, Aborting, Ended, Prepared, Record};
 use crate::work::{Source, Work};
 use crate::Sink;
 
@@ -56,6 +55,9 @@ use crate::Sink;
 /// call, the fill of 25,900 records took 1.4-2.3 s and the busiest calendar's intents waited 0.3 s behind
 /// hundreds of other lanes' statements.
 const HEAD_START_CALLS: usize = 5;
+
+/// The items of [`HEAD_START_CALLS`] whole calls: a lane this long is a long one.
+const HEAD_START: usize = HEAD_START_CALLS * graph_client::MAX_BATCH;
 
 /// How long calendar checks queued with fewer calendars than a call holds wait for more once a lane could start
 /// but for its check: in a first load, whose records come calendar by calendar, the next calendars' first records
@@ -112,6 +114,13 @@ struct Filling {
     rounds: usize,
 }
 
+impl Filling {
+    /// Marks every lane for [`ready`] to look at (the fill ended, or a calendar check was answered).
+    fn look_at_every_lane(&mut self) {
+        self.dirty.extend(self.lanes.keys().cloned());
+    }
+}
+
 /// What a record does to a filling unit.
 enum Took {
     /// Taken in (or dropped as applied before).
@@ -140,7 +149,7 @@ const INTAKE_AHEAD: usize = 1024;
 struct Intake {
     records: mpsc::Receiver<Next>,
     stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<Option<Source>>>,
+    task: Option<Aborting<Option<Source>>>,
 }
 
 impl Intake {
@@ -176,7 +185,7 @@ impl Intake {
                 }
             }
         });
-        Intake { records, stop: Some(stop), task: Some(task) }
+        Intake { records, stop: Some(stop), task: Some(Aborting(task)) }
     }
 
     /// Stops receiving and hands back, in order, what was received and not taken.
@@ -184,10 +193,11 @@ impl Intake {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        let in_hand = match self.task.take() {
-            Some(task) => task.await.ok().flatten(),
+        let in_hand = match self.task.as_mut() {
+            Some(task) => (&mut task.0).await.ok().flatten(),
             None => None,
         };
+        self.task = None;
         let mut later = Vec::new();
         while let Ok(next) = self.records.try_recv() {
             if let Next::Record(record, _) = next {
@@ -196,14 +206,6 @@ impl Intake {
         }
         later.extend(in_hand);
         later
-    }
-}
-
-impl Drop for Intake {
-    fn drop(&mut self) {
-        if let Some(task) = &self.task {
-            task.abort();
-        }
     }
 }
 
@@ -274,7 +276,7 @@ impl Sink {
                 self.pending.extend(later);
                 // From here on what arrives is the next unit's, as while any unit runs.
                 held = Some(self.consumer.hold(unit.records.max(self.config.max_batch_records).max(1)));
-                unit.dirty.extend(unit.lanes.keys().cloned());
+                unit.look_at_every_lane();
                 self.clean.send(graph);
             }
             for batch in ready(&mut unit, &mut self.clean, graph, config, filling) {
@@ -313,9 +315,7 @@ impl Sink {
                     }
                     unit.works.extend(works);
                 }
-                Some(()) = self.clean.next_answer(), if checking => {
-                    unit.dirty.extend(unit.lanes.keys().cloned());
-                }
+                Some(()) = self.clean.next_answer(), if checking => unit.look_at_every_lane(),
                 () = tokio::time::sleep_until(unit.checks_due.unwrap_or_else(Deadline::now)), if unit.checks_due.is_some() => {
                     unit.checks_due = None;
                     self.clean.send(graph);
@@ -333,7 +333,7 @@ impl Sink {
                 },
                 // Nothing runs, nothing is awaited: look at every lane again (a check that ended without an
                 // answer leaves its lanes to look their items up).
-                else => unit.dirty.extend(unit.lanes.keys().cloned()),
+                else => unit.look_at_every_lane(),
             }
         }
         drop(rounds);
@@ -378,23 +378,25 @@ impl Sink {
         if partitions.binary_search(&partition).is_err() {
             return Ok(Took::Refused(record));
         }
-        if stored.get(&partition).is_some_and(|s| record.offset < *s) {
+        if offsets::applied(stored, &partition, record.offset) {
             *replayed += 1;
             return Ok(Took::Taken);
         }
         let decoded = match decoded {
             Some(decoded) => decoded,
-            None => self.decode_record(&record).await,
+            None => decode_record(&self.codec, &self.topics, &record).await,
         };
-        match decoded? {
-            Record::Item(key, desired) => {
-                if unit.handed.contains(&key) {
-                    return Ok(Took::Refused(record));
-                }
-                advance(&mut unit.next, &record);
+        let decoded = decoded?;
+        if let Record::Item(key, _) = &decoded {
+            if unit.handed.contains(key) {
+                return Ok(Took::Refused(record));
+            }
+        }
+        advance(&mut unit.next, &record);
+        match decoded {
+            Record::Item((mailbox, item), desired) => {
                 unit.seen += 1;
                 let seen = unit.seen;
-                let (mailbox, item) = key;
                 let lane = unit.lanes.entry(mailbox.clone()).or_default();
                 let earlier = lane.queued.remove(&item);
                 let first_seen = earlier.as_ref().map_or(seen, |q| q.first_seen);
@@ -402,15 +404,9 @@ impl Sink {
                 lane.queued.insert(item, Queued { first_seen, desired, source: record });
                 unit.dirty.insert(mailbox);
             }
-            Record::Import(import) => {
-                advance(&mut unit.next, &record);
-                unit.imports.push((import, record));
-            }
-            Record::Letter(letter) => {
-                advance(&mut unit.next, &record);
-                unit.letters.push(letter);
-            }
-            Record::Nothing => advance(&mut unit.next, &record),
+            Record::Import(import) => unit.imports.push((import, record)),
+            Record::Letter(letter) => unit.letters.push(letter),
+            Record::Nothing => {}
         }
         unit.records += 1;
         Ok(Took::Taken)
@@ -429,7 +425,6 @@ fn ready(
     filling: bool,
 ) -> Vec<Batch> {
     let call = graph_client::MAX_BATCH;
-    let head_start = HEAD_START_CALLS * call;
     let mut out = Vec::new();
     for mailbox in std::mem::take(&mut unit.dirty) {
         let Some(lane) = unit.lanes.get_mut(&mailbox) else { continue };
@@ -453,7 +448,7 @@ fn ready(
                 continue;
             }
             Verdict::Pending { sent: false } => {
-                if lane.queued.len() >= head_start && unit.checks_due.is_none() {
+                if lane.queued.len() >= HEAD_START && unit.checks_due.is_none() {
                     unit.checks_due = Some(Deadline::now() + CHECK_LINGER);
                 }
                 continue;
@@ -463,7 +458,7 @@ fn ready(
             Verdict::Pending { .. } => continue,
         };
         let n = match (filling, lane.queued.len()) {
-            (true, queued) if queued >= head_start => queued / call * call,
+            (true, queued) if queued >= HEAD_START => queued / call * call,
             (true, _) => 0,
             (false, queued) => queued,
         };
@@ -523,8 +518,7 @@ async fn lane_round(
     let Batch { mailbox, items: batch, clean } = batch;
     let keys: Vec<String> = batch.iter().map(|(item, _, _)| item.clone()).collect();
     let mut rows: HashMap<String, mapping::MappingRow> = {
-        let _turn =
-            if keys.len() < HEAD_START_CALLS * graph_client::MAX_BATCH { Some(loads.lock().await) } else { None };
+        let _turn = if keys.len() < HEAD_START { Some(loads.lock().await) } else { None };
         mapping::load(db, &mailbox, &keys).await?.into_iter().collect()
     };
     let mut works: Vec<Work> = batch

@@ -21,6 +21,11 @@ pub type Partition = (String, i32);
 /// The group every deployment's sink used before groups followed the topic prefix.
 pub const LEGACY_GROUP: &str = "roomsync-graph-sink";
 
+/// Whether the record at `offset` of `partition` was applied already: below the partition's stored offset.
+pub fn applied(stored: &HashMap<Partition, i64>, partition: &Partition, offset: i64) -> bool {
+    stored.get(partition).is_some_and(|next| offset < *next)
+}
+
 /// The stored next offsets of `partitions` (absent: nothing applied yet); the [`LEGACY_GROUP`]'s when `group`
 /// has none for a partition.
 pub async fn load(

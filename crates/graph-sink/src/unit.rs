@@ -137,17 +137,12 @@ pub(crate) async fn decode_record(
 }
 
 impl Sink {
-    /// Decodes one record (see [`decode_record`]).
-    pub(crate) async fn decode_record(&self, record: &Source) -> Result<Record, SinkError> {
-        decode_record(&self.codec, &self.topics, record).await
-    }
-
     /// Decodes the records; the desired state is full state, so only the latest record of an item matters (with
     /// the `rewrite` flag of any of its records).
     async fn decode(&self, records: Vec<Source>) -> Result<Decoded, SinkError> {
         let mut out = Decoded { latest: HashMap::new(), order: Vec::new(), imports: Vec::new(), letters: Vec::new() };
         for record in records {
-            match self.decode_record(&record).await? {
+            match decode_record(&self.codec, &self.topics, &record).await? {
                 Record::Item(key, desired) => {
                     let earlier = out.latest.get(&key).map(|(d, _)| d);
                     if out.latest.insert(key.clone(), (supersede(earlier, desired), record)).is_none() {
@@ -294,7 +289,7 @@ impl Sink {
         let before = records.len();
         let kept: Vec<Source> = records
             .into_iter()
-            .filter(|r| stored.get(&(r.topic.clone(), r.partition)).is_none_or(|s| r.offset >= *s))
+            .filter(|r| !offsets::applied(stored, &(r.topic.clone(), r.partition), r.offset))
             .collect();
         let replayed = before - kept.len();
         if replayed > 0 {
@@ -494,9 +489,20 @@ enum Phase {
     Write,
 }
 
-/// Aborts its task when dropped: a mailbox's calls end with the unit that started them (a unit dropped on
-/// shutdown or an error writes nothing more).
-struct Aborting<T>(tokio::task::JoinHandle<T>);
+impl Phase {
+    /// Whether `work` takes part in this phase (the same filters as `writer::find` and `writer::write`).
+    fn concerns(self, work: &Work) -> bool {
+        !work.is_done()
+            && match self {
+                Phase::Find => work.step == Step::Find,
+                Phase::Write => work.intent().is_some(),
+            }
+    }
+}
+
+/// A spawned task aborted when this is dropped: work started for a unit ends with the unit (one dropped on
+/// shutdown or an error reads and writes nothing more).
+pub(crate) struct Aborting<T>(pub tokio::task::JoinHandle<T>);
 
 impl<T> Drop for Aborting<T> {
     fn drop(&mut self) {
@@ -514,6 +520,9 @@ async fn on_a_task(
     items: &mut [Work],
     phase: Phase,
 ) -> Result<(), SinkError> {
+    if !items.iter().any(|w| phase.concerns(w)) {
+        return Ok(());
+    }
     let (graph, mailbox, mut owned) = (graph.clone(), mailbox.to_owned(), items.to_vec());
     let mut task = Aborting(tokio::spawn(async move {
         match phase {
